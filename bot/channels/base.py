@@ -1,0 +1,44 @@
+"""The one small protocol every platform implements, in the shape of an httpx transport.
+
+The core (dispatch, digest, CLI) talks only to this protocol; only a platform's own module
+imports its SDK (telegram, tweepy, aiosmtplib). A new platform is one module here, one
+template folder, one test file.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bot.models import Receipt, RenderedPost
+
+
+@runtime_checkable
+class PostFormat(Protocol):
+    """A platform's rules for what a post may be, used while rendering (no I/O)."""
+
+    #: "html" for Telegram's HTML subset, "text" for plain text.
+    markup: str
+
+    def fits(self, text: str, *, with_media: bool) -> bool:
+        """True when ``text`` is within the platform's length rules."""
+        ...
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """Sends rendered posts to one configured destination."""
+
+    name: str
+
+    async def send(self, post: RenderedPost) -> Receipt:
+        """Deliver ``post`` or raise a ``bot.errors.ChannelError`` subclass.
+
+        Raise ``RetryableError`` only when the post certainly did not go out,
+        ``PermanentError`` when the platform refused it, and ``UnknownOutcomeError`` when
+        the request may have reached the platform (never retried automatically).
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections. Safe to call twice."""
+        ...

@@ -1,0 +1,511 @@
+"""config.yaml: parsed once, validated, frozen, and passed in explicitly.
+
+Editors own this file, so every error names the YAML path and what to do
+(``channels.x-en.schedule.max_per_day: must be at least 1``), unknown keys are errors (a typo
+must never be silently ignored), and secrets only ever come from the environment through
+``${VAR}`` references. A secret that is referenced but unset does not stop the bot: the channel
+runs in preview mode and ``newsbot check`` says which variable is missing, never its value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.durations import parse_duration
+from bot.errors import ConfigError
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- schedule and routing
+
+
+class Window(_Model):
+    """A posting window on some weekdays, in the channel's time zone. ``end`` may be 24:00."""
+
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time | None  # None means midnight at the end of the day
+    overnight: bool = False  # end is on the next day (22:00-02:00)
+
+
+def _parse_clock(text: str) -> time | None:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a time of day; write it like 07:00")
+    hour, minute = int(match[1]), int(match[2])
+    if (hour, minute) == (24, 0):
+        return None
+    if hour > 23 or minute > 59:
+        raise ValueError(f"{text!r} is not a time of day; write it like 07:00")
+    return time(hour, minute)
+
+
+def _parse_days(spec: str) -> frozenset[int]:
+    days: set[int] = set()
+    for part in spec.lower().replace(" ", "").split(","):
+        if part in ("daily", "all", "*"):
+            days.update(range(7))
+        elif part == "weekdays":
+            days.update(range(5))
+        elif part == "weekends":
+            days.update((5, 6))
+        elif "-" in part:
+            first, _, last = part.partition("-")
+            if first not in _WEEKDAYS or last not in _WEEKDAYS:
+                raise ValueError(f"{spec!r} is not a weekday range; write it like mon-fri")
+            a, b = _WEEKDAYS.index(first), _WEEKDAYS.index(last)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        elif part in _WEEKDAYS:
+            days.add(_WEEKDAYS.index(part))
+        else:
+            raise ValueError(f"{part!r} is not a weekday; use mon, tue, … sun, weekdays, weekends")
+    return frozenset(days)
+
+
+def _parse_window(text: str, days: frozenset[int]) -> Window:
+    if not isinstance(text, str) or "-" not in text:
+        raise ValueError(f"{text!r} is not a window; write it like 07:00-23:30")
+    first, _, last = text.partition("-")
+    start, end = _parse_clock(first), _parse_clock(last)
+    if start is None:
+        raise ValueError(f"{text!r}: a window cannot start at 24:00")
+    overnight = end is not None and end <= start
+    return Window(days=days, start=start, end=end, overnight=overnight)
+
+
+def _parse_windows(value: Any) -> tuple[Window, ...]:
+    if isinstance(value, Window):
+        return (value,)
+    if isinstance(value, list | tuple):
+        everyday = frozenset(range(7))
+        return tuple(w if isinstance(w, Window) else _parse_window(w, everyday) for w in value)
+    if isinstance(value, dict):
+        windows: list[Window] = []
+        for day_spec, spans in value.items():
+            days = _parse_days(str(day_spec))
+            if isinstance(spans, str):
+                spans = [spans]
+            windows.extend(_parse_window(s, days) for s in spans or [])
+        return tuple(windows)
+    raise ValueError("windows: give a list like ['07:00-23:30'] or a mapping of weekdays to lists")
+
+
+class PriorityRule(_Model):
+    """Articles matching this skip posting windows and gaps (never the daily cap)."""
+
+    sections: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+
+
+class Schedule(_Model):
+    windows: Annotated[tuple[Window, ...], BeforeValidator(_parse_windows)] = ()
+    quiet_days: tuple[str, ...] = ()  # weekday names or ISO dates (2026-12-25)
+    min_gap: Duration = timedelta(0)
+    max_per_day: int | None = Field(default=None, ge=1)
+    max_per_poll: int | None = Field(default=None, ge=1)
+    overflow: Literal["queue", "drop"] = "queue"
+    delay: Duration = timedelta(0)  # after publication, so a quick correction lands first
+    priority: PriorityRule | None = None
+    timezone: str | None = None  # defaults to the file's timezone
+    cron: str | None = None  # email digests: "0 7 * * *" in the time zone
+    grace: Duration = timedelta(hours=6)  # a missed digest run is still sent this late
+
+    @field_validator("quiet_days")
+    @classmethod
+    def _check_quiet_days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for day in value:
+            if day.lower() not in _WEEKDAYS and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+                raise ValueError(f"{day!r} is not a weekday (mon…sun) or a date (2026-12-25)")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a crontab line ({exc})") from None
+        return value
+
+
+class Route(_Model):
+    """Which articles a channel carries. Empty lists mean "any"."""
+
+    sources: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()  # plain words or phrases, case-insensitive
+    exclude: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- channels
+
+
+class _ChannelBase(_Model):
+    template: str | None = None
+    route: Route = Route()
+    schedule: Schedule = Schedule()
+    enabled: bool = True
+    summary_chars: int = Field(default=600, ge=0)  # the budget templates cut summaries to
+
+
+class TelegramChannel(_ChannelBase):
+    type: Literal["telegram"]
+    token: SecretStr | None = None
+    chat: str | int
+    api_url: str = "https://api.telegram.org"
+    message_thread_id: int | None = None
+    silent: bool = False
+    link_preview: Literal["on", "off", "above"] = "on"
+    photo: Literal["auto", "never"] = "auto"
+    timeout: Duration = timedelta(seconds=20)
+
+
+class XChannel(_ChannelBase):
+    type: Literal["x"]
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    access_secret: SecretStr | None = None
+    api_url: str = "https://api.x.com"
+    media: bool = False
+    hashtags: int = Field(default=2, ge=0)  # at most this many, dropped first when too long
+    thread: bool = False
+    monthly_budget: float | None = Field(default=None, ge=0)
+    price_with_url: float = Field(default=0.20, ge=0)
+    price_without_url: float = Field(default=0.015, ge=0)
+    timeout: Duration = timedelta(seconds=20)
+
+
+class Smtp(_Model):
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    pool_size: int = Field(default=4, ge=1, le=64)
+    timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port_from_env(cls, value: Any) -> Any:
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+class EmailChannel(_ChannelBase):
+    type: Literal["email"]
+    smtp: Smtp = Smtp()
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+    subject: str = "{{ digest.title }}: {{ digest.date }}"
+    title: str = "News digest"
+    max_articles: int = Field(default=30, ge=1)
+    group_by: Literal["section", "source", "none"] = "section"
+    bounce_limit: int = Field(default=3, ge=1)
+    list_id: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+ChannelConfig = Annotated[TelegramChannel | XChannel | EmailChannel, Field(discriminator="type")]
+CHANNEL_TYPES = ("telegram", "x", "email")
+
+#: Which fields of each channel type are secrets, for check output and preview decisions.
+REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "telegram": ("token",),
+    "x": ("api_key", "api_secret", "access_token", "access_secret"),
+    "email": ("smtp.host",),
+}
+
+
+# ---------------------------------------------------------------- sources and the file
+
+
+class Source(_Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str  # http(s) URL, or a file path relative to config.yaml
+    every: Duration = timedelta(minutes=5)
+    language: str = ""
+    name: str = ""
+    fetch_pages: Literal["auto", "always", "never"] = "auto"
+
+    @property
+    def is_remote(self) -> bool:
+        return self.url.startswith(("http://", "https://"))
+
+
+class Fetching(_Model):
+    timeout: Duration = timedelta(seconds=20)
+    max_bytes: int = Field(default=10_000_000, ge=1024)
+    max_redirects: int = Field(default=5, ge=0)
+    per_host: int = Field(default=2, ge=1)
+    user_agent: str = "newsbot/0.1 (+https://github.com/newsroom/newsbot)"
+
+
+class Web(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class Config(_Model):
+    timezone: str = "UTC"
+    store: str = "sqlite:///newsbot.db"
+    public_url: str = "http://127.0.0.1:8080"
+    preview_dir: str = "preview"
+    templates_dir: str | None = None  # files here override the bundled templates by name
+    backfill: Duration = timedelta(hours=24)
+    dispatch_every: Duration = timedelta(seconds=15)
+    secret_key: SecretStr | None = None  # HMAC key for unsubscribe links
+    fetch: Fetching = Fetching()
+    web: Web = Web()
+    sources: tuple[Source, ...] = ()
+    channels: dict[str, ChannelConfig] = {}
+
+    # Filled in by load_config, not by the editors' file.
+    base_dir: Path = Path(".")
+    missing_env: dict[str, tuple[str, ...]] = {}  # YAML path prefix → unset variables
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Config:
+        seen: set[str] = set()
+        for index, source in enumerate(self.sources):
+            if source.id in seen:
+                raise ValueError(f"sources[{index}].id: {source.id!r} is used twice")
+            seen.add(source.id)
+        for name, channel in self.channels.items():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+                raise ValueError(f"channels.{name}: names use letters, digits, - _ . only")
+            for source_id in channel.route.sources:
+                if source_id not in seen:
+                    hint = _did_you_mean(source_id, seen)
+                    raise ValueError(
+                        f"channels.{name}.route.sources: no source has id {source_id!r}{hint}"
+                    )
+            if channel.schedule.timezone:
+                _zone(channel.schedule.timezone)
+            if isinstance(channel, EmailChannel) and not channel.schedule.cron:
+                raise ValueError(
+                    f"channels.{name}.schedule.cron: an email digest needs a cron, "
+                    'e.g. cron: "0 7 * * *" for every day at 07:00'
+                )
+        return self
+
+    # -- derived views ---------------------------------------------------------
+
+    def zone_for(self, channel: str) -> ZoneInfo:
+        """The time zone a channel's schedule is read in."""
+        own = self.channels[channel].schedule.timezone
+        return _zone(own or self.timezone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+    def missing_credentials(self, channel: str) -> tuple[str, ...]:
+        """Environment variables (or keys) this channel lacks to send for real."""
+        prefix = f"channels.{channel}."
+        missing = {var for path, names in self.missing_env.items()
+                   if path.startswith(prefix) for var in names}
+        config = self.channels[channel]
+        for key in REQUIRED_CREDENTIALS[config.type]:
+            value: Any = config
+            for part in key.split("."):
+                value = getattr(value, part, None)
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+                if not any(p.startswith(prefix + key) for p in self.missing_env):
+                    missing.add(key)
+        return tuple(sorted(missing))
+
+    def resolve_path(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a time zone; use an IANA name like Asia/Baghdad") from None
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _interpolate(node: Any, path: str, missing: dict[str, list[str]]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` from the environment, recording unset ones."""
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def replace(match: re.Match[str]) -> str:
+        value = os.environ.get(match[1])
+        if value is None or value == "":
+            if match[2] is not None:
+                return match[2]
+            missing.setdefault(path, []).append(match[1])
+            return ""
+        return value
+
+    result = _ENV_REF.sub(replace, node)
+    # A value that was nothing but an unset reference becomes "absent", not "".
+    if result == "" and path in missing:
+        return None
+    return result
+
+
+def _format_location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    parts: list[str] = []
+    items = list(loc)
+    if items and items[0] == "channels" and len(items) > 2 and items[2] in CHANNEL_TYPES:
+        del items[2]  # pydantic's discriminator tag is not part of the editors' file
+    for item in items:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if parts == ["sources"]:
+                sources = raw.get("sources") or []
+                if item < len(sources) and isinstance(sources[item], dict) and "id" in sources[item]:
+                    label = f"[{item}] ({sources[item]['id']})"
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+_KNOWN_KEYS: dict[str, tuple[str, ...]] = {}
+
+
+def _known_keys(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple((f.alias or name) for name, f in model.model_fields.items())
+
+
+def _friendly(error: Any, raw: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = _format_location(loc, raw)
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        return f"{where}: unknown key{_suggest_key(key, loc, raw)}"
+    if kind == "missing":
+        return f"{where}: required, but missing"
+    if kind in ("greater_than_equal",):
+        return f"{where}: must be at least {ctx.get('ge')}"
+    if kind in ("less_than_equal",):
+        return f"{where}: must be at most {ctx.get('le')}"
+    if kind == "literal_error":
+        return f"{where}: must be one of {ctx.get('expected')}"
+    if kind == "union_tag_invalid":
+        return f"{where}: type must be one of telegram, x, email"
+    if kind == "union_tag_not_found":
+        return f"{where}: says no type; add type: telegram, x or email"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if where and message.startswith(where.split(".")[0]):
+        return message  # model validators already name the path
+    return f"{where}: {message}" if where else message
+
+
+def _suggest_key(key: str, loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    candidates: tuple[str, ...] = ()
+    head = [p for p in loc[:-1] if not (isinstance(p, str) and p in CHANNEL_TYPES)]
+    if not head:
+        candidates = _known_keys(Config)
+    elif head[0] == "sources":
+        candidates = _known_keys(Source)
+    elif head[0] == "channels" and len(head) == 2:
+        ctype = (raw.get("channels") or {}).get(head[1], {}).get("type")
+        model = {"telegram": TelegramChannel, "x": XChannel, "email": EmailChannel}.get(ctype)
+        candidates = _known_keys(model) if model else ()
+    elif head[-1] == "schedule":
+        candidates = _known_keys(Schedule)
+    elif head[-1] == "route":
+        candidates = _known_keys(Route)
+    elif head[-1] == "smtp":
+        candidates = _known_keys(Smtp)
+    elif head[-1] == "fetch":
+        candidates = _known_keys(Fetching)
+    hint = _did_you_mean(key, [c for c in candidates if c not in ("base_dir", "missing_env")])
+    return hint or " (see the configuration reference in README.md)"
+
+
+def parse_config(text: str, *, base_dir: Path = Path("."), origin: str = "config.yaml") -> Config:
+    """Validate config text; raise ConfigError naming the YAML path of every problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError("", f"{origin} is not valid YAML{where}: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("", f"{origin} must be a mapping of keys (timezone:, sources:, …)")
+    for forbidden in ("base_dir", "missing_env"):
+        if forbidden in raw:
+            raise ConfigError(forbidden, "unknown key (see the configuration reference in README.md)")
+    missing: dict[str, list[str]] = {}
+    data = _interpolate(raw, "", missing)
+    data["base_dir"] = base_dir
+    data["missing_env"] = {k: tuple(v) for k, v in missing.items()}
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [_friendly(e, raw) for e in exc.errors()]
+        raise ConfigError("", f"{origin} has {len(problems)} problem(s):\n  " +
+                          "\n  ".join(problems)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate config.yaml. Relative paths in it are relative to its folder."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", f"{file}: no such file (give --config PATH or set NEWSBOT_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError("", f"{file}: cannot read it ({exc.strerror})") from None
+    return parse_config(text, base_dir=file.resolve().parent, origin=str(file))

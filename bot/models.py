@@ -1,0 +1,104 @@
+"""The data that crosses module boundaries, as frozen dataclasses.
+
+The flow is one direction: ``FeedItem`` (parsed from a feed) → ``Article`` (stored) →
+``Delivery`` (one outbox row per article and channel) → ``RenderedPost`` → ``Receipt``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One item as parsed from a feed (and possibly enriched from its page), not yet stored."""
+
+    source_id: str
+    guid: str
+    url: str  # canonical: tracking parameters and fragment removed
+    title: str  # plain text, entities decoded
+    summary: str = ""  # plain text; "" when the feed carried nothing usable
+    summary_html: str = ""  # the feed's own HTML summary, unsanitised (sanitise before use)
+    text: str = ""  # full article text when it was extracted from the page
+    author: str = ""
+    sections: tuple[str, ...] = ()
+    language: str = ""
+    published: datetime | None = None  # timezone-aware UTC
+    image_url: str | None = None
+    image_alt: str = ""
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article as the store holds it: the single source of truth."""
+
+    id: int
+    source_id: str
+    guid: str
+    url: str
+    title: str
+    summary: str
+    text: str
+    author: str
+    sections: tuple[str, ...]
+    language: str
+    published_at: datetime  # UTC; discovery time when the feed gave none
+    discovered_at: datetime
+    image_url: str | None
+    image_alt: str
+    summary_html: str = ""
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its due time
+    HELD = "held"  # an editor put it on hold
+    SENDING = "sending"  # claimed by a worker; the request may be in flight
+    SENT = "sent"
+    FAILED = "failed"  # permanent: the platform's words are in last_error
+    UNKNOWN = "unknown"  # may or may not have gone out; a person decides (newsbot retry)
+    SKIPPED = "skipped"  # an editor said never post it, or overflow policy dropped it
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the outbox: this article, to this channel, due at this time."""
+
+    id: int
+    article_id: int
+    channel: str
+    status: DeliveryStatus
+    due_at: datetime
+    attempts: int = 0
+    priority: int = 0
+    last_error: str = ""
+    receipt_id: str = ""
+    receipt_url: str = ""
+    note: str = ""
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RenderedPost:
+    """What a channel sends: the rendered body plus the media it may attach."""
+
+    channel: str
+    article_id: int
+    text: str  # Telegram HTML for telegram, plain text for X
+    link: str = ""
+    image_url: str | None = None
+    image_alt: str = ""
+    thread: tuple[str, ...] = ()  # X: continuation replies, each already valid
+    subject: str = ""  # email: the subject line
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The platform's acknowledgement of a sent post."""
+
+    platform_id: str  # message id / tweet id / Message-ID
+    url: str = ""  # a link a person can open, when the platform has one
+    note: str = ""  # e.g. "sent as text: photo rejected (…)"
+    extra: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
