@@ -54,7 +54,8 @@ class Article:
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # waiting for its due time
     HELD = "held"  # an editor put it on hold
-    SENDING = "sending"  # claimed by a worker; the request may be in flight
+    CLAIMED = "claimed"  # a worker holds it; nothing has been sent yet
+    SENDING = "sending"  # the request may be in flight: if its worker dies, it becomes unknown
     SENT = "sent"
     FAILED = "failed"  # permanent: the platform's words are in last_error
     UNKNOWN = "unknown"  # may or may not have gone out; a person decides (newsbot retry)

@@ -1,0 +1,34 @@
+"""The store: the single source of truth (SQLite by default, PostgreSQL by URL).
+
+``open_store(url)`` returns a ``Store``, whose operations are grouped by what they serve:
+articles and source state (ingest), the deliveries outbox (plan and dispatch), channel state
+and leases (editors, several workers).
+"""
+
+from __future__ import annotations
+
+from bot.store.articles import ArticleQueries, SourceState
+from bot.store.base import redact_url
+from bot.store.base import open_engine as _open_engine
+from bot.store.channels import ChannelQueries, ChannelState
+from bot.store.outbox import ChannelHistory, NewDelivery, OutboxQueries
+
+
+class Store(OutboxQueries, ArticleQueries, ChannelQueries):
+    """Every store operation, over one engine."""
+
+
+def open_store(url: str) -> Store:
+    """Open (and migrate) the store at ``url``. Raises StoreError with a clear message."""
+    return Store(_open_engine(url))
+
+
+__all__ = [
+    "ChannelHistory",
+    "ChannelState",
+    "NewDelivery",
+    "SourceState",
+    "Store",
+    "open_store",
+    "redact_url",
+]

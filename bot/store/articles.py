@@ -1,0 +1,191 @@
+"""Articles and source state: what ingest writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.models import Article, FeedItem
+from bot.store import schema
+from bot.store.base import StoreBase
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers about polling one source."""
+
+    source_id: str
+    etag: str = ""
+    last_modified: str = ""
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str = ""
+    consecutive_errors: int = 0
+    next_poll_at: datetime | None = None
+    items_seen: int = 0
+
+    @property
+    def never_polled(self) -> bool:
+        return self.last_success_at is None
+
+
+def _row_to_article(row: Any) -> Article:
+    return Article(
+        id=row.id,
+        source_id=row.source_id,
+        guid=row.guid,
+        url=row.url,
+        title=row.title,
+        summary=row.summary,
+        text=row.text,
+        author=row.author,
+        sections=tuple(json.loads(row.sections)),
+        language=row.language,
+        published_at=row.published_at,
+        discovered_at=row.discovered_at,
+        image_url=row.image_url,
+        image_alt=row.image_alt,
+        summary_html=row.summary_html,
+    )
+
+
+class ArticleQueries(StoreBase):
+    # -- sources ---------------------------------------------------------------
+
+    def source_state(self, source_id: str) -> SourceState:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.sources).where(schema.sources.c.id == source_id)
+            ).first()
+        if row is None:
+            return SourceState(source_id)
+        return SourceState(source_id=row.id, etag=row.etag, last_modified=row.last_modified,
+                           last_polled_at=row.last_polled_at, last_success_at=row.last_success_at,
+                           last_error=row.last_error, consecutive_errors=row.consecutive_errors,
+                           next_poll_at=row.next_poll_at, items_seen=row.items_seen)
+
+    def all_source_states(self) -> list[SourceState]:
+        with self.engine.connect() as conn:
+            ids = list(conn.scalars(select(schema.sources.c.id).order_by(schema.sources.c.id)))
+        return [self.source_state(i) for i in ids]
+
+    def _upsert_source(self, conn: Connection, source_id: str, values: dict[str, Any]) -> None:
+        done = conn.execute(
+            update(schema.sources).where(schema.sources.c.id == source_id).values(**values)
+        ).rowcount
+        if not done:
+            conn.execute(schema.sources.insert().values(id=source_id, **values))
+
+    def record_poll_success(self, source_id: str, *, now: datetime, next_poll_at: datetime,
+                            etag: str = "", last_modified: str = "", items: int = 0) -> None:
+        with self.engine.begin() as conn:
+            seen = conn.scalar(select(schema.sources.c.items_seen)
+                               .where(schema.sources.c.id == source_id)) or 0
+            self._upsert_source(conn, source_id, {
+                "etag": etag, "last_modified": last_modified, "last_polled_at": now,
+                "last_success_at": now, "last_error": "", "consecutive_errors": 0,
+                "next_poll_at": next_poll_at, "items_seen": int(seen) + items,
+            })
+
+    def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
+                            next_poll_at: datetime) -> int:
+        """Record a failed poll; return how many polls in a row have failed."""
+        with self.engine.begin() as conn:
+            before = conn.scalar(select(schema.sources.c.consecutive_errors)
+                                 .where(schema.sources.c.id == source_id)) or 0
+            self._upsert_source(conn, source_id, {
+                "last_polled_at": now, "last_error": error,
+                "consecutive_errors": before + 1, "next_poll_at": next_poll_at,
+            })
+        return int(before) + 1
+
+    # -- articles --------------------------------------------------------------
+
+    def find_article(self, *, url: str, source_id: str, guid: str) -> Article | None:
+        """The stored article with this canonical URL, or this guid from this source."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.articles).where(or_(
+                    schema.articles.c.url_hash == _hash(url),
+                    (schema.articles.c.source_id == source_id)
+                    & (schema.articles.c.guid_hash == _hash(guid)),
+                )).limit(1)
+            ).first()
+        return _row_to_article(row) if row else None
+
+    def add_article(self, item: FeedItem, *, now: datetime, announced: bool = True
+                    ) -> tuple[Article, bool]:
+        """Store ``item`` unless it is already known (by canonical URL or source+guid).
+
+        Returns the stored article and True when it is new. A known article has its text
+        fields refreshed (a corrected title) but is never announced again.
+        """
+        existing = self.find_article(url=item.url, source_id=item.source_id, guid=item.guid)
+        if existing is not None:
+            self._refresh(existing, item, now)
+            return existing, False
+        values = {
+            "source_id": item.source_id, "guid": item.guid, "guid_hash": _hash(item.guid),
+            "url": item.url, "url_hash": _hash(item.url), "title": item.title,
+            "summary": item.summary, "summary_html": item.summary_html, "text": item.text,
+            "author": item.author, "sections": json.dumps(list(item.sections)),
+            "language": item.language, "published_at": item.published or now,
+            "discovered_at": now, "updated_at": now, "image_url": item.image_url,
+            "image_alt": item.image_alt, "announced": announced,
+        }
+        try:
+            with self.engine.begin() as conn:
+                new_id = conn.execute(schema.articles.insert().values(**values)).inserted_primary_key
+        except IntegrityError:
+            # Another worker stored it between our lookup and insert: theirs wins.
+            found = self.find_article(url=item.url, source_id=item.source_id, guid=item.guid)
+            if found is None:
+                raise
+            return found, False
+        assert new_id is not None
+        return self.get_article(int(new_id[0])), True
+
+    def _refresh(self, article: Article, item: FeedItem, now: datetime) -> None:
+        changes: dict[str, Any] = {}
+        if item.title and item.title != article.title:
+            changes["title"] = item.title
+        if item.summary and item.summary != article.summary:
+            changes["summary"] = item.summary
+        if item.text and not article.text:
+            changes["text"] = item.text
+        if item.image_url and not article.image_url:
+            changes["image_url"] = item.image_url
+            changes["image_alt"] = item.image_alt
+        if changes:
+            changes["updated_at"] = now
+            with self.engine.begin() as conn:
+                conn.execute(update(schema.articles)
+                             .where(schema.articles.c.id == article.id).values(**changes))
+
+    def get_article(self, article_id: int) -> Article:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.articles).where(schema.articles.c.id == article_id)
+            ).one()
+        return _row_to_article(row)
+
+    def get_articles(self, ids: list[int]) -> dict[int, Article]:
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.articles).where(schema.articles.c.id.in_(ids)))
+            return {row.id: _row_to_article(row) for row in rows}
+
+    def count_articles(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(schema.articles)) or 0)

@@ -1,0 +1,67 @@
+"""Per-channel state an editor or a platform can set (pause, needs attention), and leases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from bot.store import schema
+from bot.store.base import StoreBase
+
+C = schema.channel_state
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    channel: str
+    paused: bool = False
+    attention: str = ""  # non-empty: a person must look (bad token, bot removed from chat)
+    chat_override: str = ""
+
+
+class ChannelQueries(StoreBase):
+    def channel_state(self, channel: str) -> ChannelState:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(C).where(C.c.channel == channel)).first()
+        if row is None:
+            return ChannelState(channel)
+        return ChannelState(channel, bool(row.paused), row.attention, row.chat_override)
+
+    def channel_states(self) -> dict[str, ChannelState]:
+        with self.engine.connect() as conn:
+            return {r.channel: ChannelState(r.channel, bool(r.paused), r.attention,
+                                            r.chat_override)
+                    for r in conn.execute(select(C))}
+
+    def update_channel(self, channel: str, *, now: datetime, **values: object) -> None:
+        """Set paused / attention / chat_override for a channel (creating its row)."""
+        self.ensure_channel_row(channel, now)
+        with self.engine.begin() as conn:
+            conn.execute(update(C).where(C.c.channel == channel).values(updated_at=now, **values))
+
+    def ensure_channel_row(self, channel: str, now: datetime) -> None:  # pragma: no cover
+        raise NotImplementedError  # provided by OutboxQueries
+
+    # -- leases: one holder at a time for polling and digests ---------------------
+
+    def acquire_lease(self, name: str, holder: str, *, now: datetime, until: datetime) -> bool:
+        """Take or renew the lease ``name``; False while another holder's lease is live."""
+        with self.transaction() as conn:
+            row = conn.execute(select(schema.leases).where(schema.leases.c.name == name)
+                               .with_for_update()).first()
+            if row is None:
+                conn.execute(schema.leases.insert().values(name=name, holder=holder,
+                                                           expires_at=until))
+                return True
+            if row.holder != holder and row.expires_at > now:
+                return False
+            conn.execute(update(schema.leases).where(schema.leases.c.name == name)
+                         .values(holder=holder, expires_at=until))
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(schema.leases).where(schema.leases.c.name == name,
+                                                     schema.leases.c.holder == holder))

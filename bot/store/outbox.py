@@ -1,0 +1,240 @@
+"""The deliveries outbox: nothing is sent that is not first a row here.
+
+A row moves pending → claimed → sending → sent | failed | unknown. "claimed" means a worker
+holds it but has sent nothing; "sending" is set just before the request goes out. So when a
+worker dies, an expired claim is safely returned to pending, while an expired "sending" row
+becomes unknown: the request may have reached the platform, and a person decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.models import Delivery, DeliveryStatus, Receipt
+from bot.store import schema
+from bot.store.base import StoreBase
+
+D = schema.deliveries
+_IN_FLIGHT = (DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value)
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    channel: str
+    due_at: datetime
+    priority: int = 0
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelHistory:
+    """What the planner needs to know about a channel's recent posts (decided in the DB,
+    so pacing holds across workers)."""
+
+    channel: str
+    recent: tuple[datetime, ...]  # sent or in-flight times, newest first, last ~8 days
+    in_flight: int = 0
+
+    @property
+    def last_at(self) -> datetime | None:
+        return self.recent[0] if self.recent else None
+
+
+def row_to_delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id, article_id=row.article_id, channel=row.channel,
+        status=DeliveryStatus(row.status), due_at=row.due_at, attempts=row.attempts,
+        priority=row.priority, last_error=row.last_error, receipt_id=row.receipt_id,
+        receipt_url=row.receipt_url, note=row.note, created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+#: Chooses which of a channel's due candidates may go now: (history, candidates, now) → ids.
+Picker = Callable[[ChannelHistory, Sequence[Delivery], datetime], Sequence[int]]
+
+
+class OutboxQueries(StoreBase):
+    def create_deliveries(self, article_id: int, plans: Iterable[NewDelivery], *,
+                          now: datetime) -> int:
+        """Insert one row per plan; a row that exists (same article and channel) is kept
+        as it is. Returns how many rows were new."""
+        rows = [{
+            "article_id": article_id, "channel": p.channel, "status": p.status.value,
+            "priority": p.priority, "due_at": p.due_at, "attempts": 0, "note": p.note,
+            "created_at": now, "updated_at": now,
+        } for p in plans]
+        if not rows:
+            return 0
+        dialect_insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(D).values(rows).on_conflict_do_nothing(
+            index_elements=["article_id", "channel"]).returning(D.c.id)
+        with self.engine.begin() as conn:
+            return len(conn.execute(stmt).all())
+
+    # -- claiming --------------------------------------------------------------
+
+    def history(self, conn: Connection, channel: str, now: datetime) -> ChannelHistory:
+        since = now - timedelta(days=8)
+        sent = conn.execute(
+            select(D.c.sent_at).where(D.c.channel == channel, D.c.sent_at >= since,
+                                      D.c.status == DeliveryStatus.SENT.value)
+        ).scalars().all()
+        flying = conn.execute(
+            select(D.c.updated_at).where(D.c.channel == channel, D.c.status.in_(_IN_FLIGHT))
+        ).scalars().all()
+        times = sorted([t for t in sent if t] + list(flying), reverse=True)
+        return ChannelHistory(channel=channel, recent=tuple(times), in_flight=len(flying))
+
+    def claim(self, channel: str, *, now: datetime, worker: str, lease: timedelta,
+              pick: Picker, limit: int = 50) -> list[Delivery]:
+        """Claim the deliveries of ``channel`` that ``pick`` says may go now.
+
+        Runs in one transaction holding the channel's lock (its channel_state row on
+        PostgreSQL, the write lock on SQLite), so two workers never both take the last slot
+        under a gap or a daily cap.
+        """
+        self.ensure_channel_row(channel, now)
+        with self.transaction() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(select(schema.channel_state.c.channel)
+                             .where(schema.channel_state.c.channel == channel).with_for_update())
+            query = (select(D).where(D.c.channel == channel,
+                                     D.c.status == DeliveryStatus.PENDING.value,
+                                     D.c.due_at <= now)
+                     .order_by(D.c.priority.desc(), D.c.due_at, D.c.id).limit(limit))
+            if self.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            candidates = [row_to_delivery(r) for r in conn.execute(query)]
+            if not candidates:
+                return []
+            chosen = list(pick(self.history(conn, channel, now), candidates, now))
+            if not chosen:
+                return []
+            conn.execute(update(D).where(D.c.id.in_(chosen)).values(
+                status=DeliveryStatus.CLAIMED.value, claimed_by=worker,
+                claimed_until=now + lease, updated_at=now, attempts=D.c.attempts + 1))
+            rows = conn.execute(select(D).where(D.c.id.in_(chosen))).all()
+        by_id = {r.id: row_to_delivery(r) for r in rows}
+        return [by_id[i] for i in chosen if i in by_id]
+
+    def ensure_channel_row(self, channel: str, now: datetime) -> None:
+        dialect_insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        with self.engine.begin() as conn:
+            conn.execute(dialect_insert(schema.channel_state).values(
+                channel=channel, paused=False, attention="", chat_override="", updated_at=now,
+            ).on_conflict_do_nothing(index_elements=["channel"]))
+
+    def recover_expired(self, now: datetime) -> tuple[int, int]:
+        """Return expired claims to pending; mark expired sends unknown. (released, unknown)"""
+        with self.engine.begin() as conn:
+            released = conn.execute(update(D).where(
+                D.c.status == DeliveryStatus.CLAIMED.value, D.c.claimed_until < now,
+            ).values(status=DeliveryStatus.PENDING.value, claimed_by="", updated_at=now,
+                     attempts=D.c.attempts - 1)).rowcount
+            unknown = conn.execute(update(D).where(
+                D.c.status == DeliveryStatus.SENDING.value, D.c.claimed_until < now,
+            ).values(status=DeliveryStatus.UNKNOWN.value, claimed_by="", updated_at=now,
+                     last_error="the worker stopped while this post was being sent; check the "
+                                "channel, then `newsbot retry ID` if it is not there")).rowcount
+        return int(released or 0), int(unknown or 0)
+
+    # -- outcomes --------------------------------------------------------------
+
+    def _set(self, delivery_id: int, worker: str | None, **values: Any) -> bool:
+        cond = [D.c.id == delivery_id]
+        if worker is not None:
+            cond.append(D.c.claimed_by == worker)  # a stale worker must not overwrite
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(D).where(and_(*cond)).values(**values)).rowcount)
+
+    def mark_sending(self, delivery_id: int, *, worker: str, now: datetime) -> bool:
+        return self._set(delivery_id, worker, status=DeliveryStatus.SENDING.value, updated_at=now)
+
+    def mark_sent(self, delivery_id: int, receipt: Receipt, *, now: datetime,
+                  cost: float = 0.0, worker: str | None = None) -> bool:
+        return self._set(delivery_id, worker, status=DeliveryStatus.SENT.value, sent_at=now,
+                         updated_at=now, receipt_id=receipt.platform_id,
+                         receipt_url=receipt.url, note=receipt.note, cost=cost, claimed_by="",
+                         last_error="")
+
+    def mark_retry(self, delivery_id: int, error: str, *, due_at: datetime, now: datetime,
+                   worker: str | None = None) -> bool:
+        return self._set(delivery_id, worker, status=DeliveryStatus.PENDING.value,
+                         due_at=due_at, last_error=error, updated_at=now, claimed_by="")
+
+    def release(self, delivery_id: int, *, now: datetime, worker: str | None = None,
+                note: str | None = None) -> bool:
+        """Hand a claimed row back untouched (shutdown, a paused channel)."""
+        values: dict[str, Any] = {"status": DeliveryStatus.PENDING.value, "claimed_by": "",
+                                  "updated_at": now, "attempts": D.c.attempts - 1}
+        if note is not None:
+            values["note"] = note
+        return self._set(delivery_id, worker, **values)
+
+    def mark_failed(self, delivery_id: int, error: str, *, now: datetime,
+                    worker: str | None = None, note: str = "") -> bool:
+        return self._set(delivery_id, worker, status=DeliveryStatus.FAILED.value,
+                         last_error=error, updated_at=now, claimed_by="", note=note)
+
+    def mark_unknown(self, delivery_id: int, error: str, *, now: datetime,
+                     worker: str | None = None) -> bool:
+        return self._set(delivery_id, worker, status=DeliveryStatus.UNKNOWN.value,
+                         last_error=error, updated_at=now, claimed_by="")
+
+    def set_status(self, delivery_id: int, status: DeliveryStatus, *, now: datetime,
+                   allowed_from: Iterable[DeliveryStatus], **values: Any) -> bool:
+        """An editor's action: change status only from the given states."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(D).where(
+                D.c.id == delivery_id, D.c.status.in_([s.value for s in allowed_from]),
+            ).values(status=status.value, updated_at=now, **values)).rowcount)
+
+    # -- reading ---------------------------------------------------------------
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(D).where(D.c.id == delivery_id)).first()
+        return row_to_delivery(row) if row else None
+
+    def deliveries(self, *, statuses: Iterable[DeliveryStatus] | None = None,
+                   channel: str | None = None, limit: int | None = None,
+                   newest_first: bool = False) -> list[Delivery]:
+        query = select(D)
+        if statuses is not None:
+            query = query.where(D.c.status.in_([s.value for s in statuses]))
+        if channel is not None:
+            query = query.where(D.c.channel == channel)
+        if newest_first:
+            query = query.order_by(func.coalesce(D.c.sent_at, D.c.updated_at).desc(), D.c.id.desc())
+        else:
+            query = query.order_by(D.c.channel, D.c.priority.desc(), D.c.due_at, D.c.id)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [row_to_delivery(r) for r in conn.execute(query)]
+
+    def counts_by_status(self) -> dict[str, dict[str, int]]:
+        """{channel: {status: count}}"""
+        result: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(D.c.channel, D.c.status, func.count())
+                                .group_by(D.c.channel, D.c.status))
+            for channel, status, count in rows:
+                result.setdefault(channel, {})[status] = int(count)
+        return result
+
+    def spend_since(self, channel: str, since: datetime) -> tuple[int, float]:
+        """(posts, summed cost) sent on ``channel`` since ``since``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(func.count(), func.coalesce(func.sum(D.c.cost), 0.0))
+                               .where(D.c.channel == channel, D.c.sent_at >= since,
+                                      D.c.status == DeliveryStatus.SENT.value)).one()
+        return int(row[0]), float(row[1])
