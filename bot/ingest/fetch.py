@@ -1,0 +1,366 @@
+"""Fetching feeds and pages: one method in, one ``FetchResult`` out, every failure a SourceError.
+
+feedparser's own fetching has no size cap and no async, so bytes come from here (httpx, with
+conditional GET, a time limit, a size cap, a redirect cap and a per-host concurrency limit) and
+go to the parser together with the response headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+from dataclasses import dataclass
+from email.utils import formatdate
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from bot.config import Fetching
+from bot.errors import SourceError
+from bot.ingest.urls import strip_userinfo
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+#: Host whose pages are served from ``offline_pages`` (the bundled samples link there).
+OFFLINE_HOST = "news.example.org"
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A fetched body (``status="ok"``), or the server's word that it has not changed."""
+
+    status: Literal["ok", "not_modified"]
+    body: bytes
+    url: str  # final URL after redirects (or the file path for local files)
+    content_type: str = ""
+    encoding: str | None = None  # the charset the headers declared, if any
+    etag: str | None = None
+    last_modified: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header_map(self) -> dict[str, str]:
+        """The response headers with lowercased names (what ``parse_feed`` accepts)."""
+        return {name.lower(): value for name, value in self.headers}
+
+
+class Fetcher:
+    """Fetches http(s) URLs and local files within the limits of ``fetching``.
+
+    Use as an async context manager. ``offline_pages``: when given, the fetcher never touches
+    the network: a URL on ``news.example.org`` is served from
+    ``<offline_pages>/<last path segment>.html`` and any other host is an error. ``base_dir``
+    resolves relative local paths (the directory of config.yaml). ``transport`` is for tests.
+    """
+
+    def __init__(
+        self,
+        fetching: Fetching | None = None,
+        offline_pages: Path | None = None,
+        *,
+        base_dir: Path | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = fetching or Fetching()
+        self.offline_pages = offline_pages
+        self.base_dir = base_dir
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (the fetcher can be used again afterwards)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            seconds = self.settings.timeout.total_seconds()
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(seconds),
+                follow_redirects=False,
+                headers={"User-Agent": self.settings.user_agent},
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+        return self._client
+
+    def _semaphore(self, host: str) -> asyncio.Semaphore:
+        semaphore = self._hosts.get(host)
+        if semaphore is None:
+            semaphore = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
+        return semaphore
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        source_id: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = FEED_ACCEPT,
+    ) -> FetchResult:
+        """Fetch ``url`` (an http(s) URL, a ``file:`` URL or a filesystem path).
+
+        With ``etag`` / ``last_modified`` this is a conditional GET and an unchanged resource
+        gives ``status="not_modified"`` with an empty body. Raises ``SourceError`` naming the
+        URL and what to do: 404/410, other 4xx, a body over ``max_bytes`` and redirect loops
+        are not retryable; 5xx, 429, timeouts and connection failures are.
+        """
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            if scheme == "file":
+                return await self.fetch_local(
+                    unquote(urlsplit(url).path), source_id, etag=etag, last_modified=last_modified
+                )
+            return await self.fetch_local(url, source_id, etag=etag, last_modified=last_modified)
+        if self.offline_pages is not None:
+            return await self._fetch_offline(url, source_id)
+        shown = strip_userinfo(url)
+        try:
+            return await self._fetch_http(url, source_id, etag, last_modified, accept)
+        except TimeoutError:
+            raise SourceError(
+                source_id,
+                f"{shown} did not answer within {self.settings.timeout.total_seconds():g}s; "
+                "will retry (raise fetch.timeout if the server is always this slow)",
+            ) from None
+        except httpx.TimeoutException:
+            raise SourceError(
+                source_id,
+                f"{shown} timed out after {self.settings.timeout.total_seconds():g}s; will retry "
+                "(raise fetch.timeout if the server is always this slow)",
+            ) from None
+        except httpx.ConnectError as exc:
+            raise SourceError(
+                source_id,
+                f"could not connect to {shown} ({exc or 'connection refused'}); will retry: "
+                "check the host name and that the server is up",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise SourceError(
+                source_id, f"fetching {shown} failed ({type(exc).__name__}: {exc}); will retry"
+            ) from None
+
+    async def _fetch_http(
+        self,
+        url: str,
+        source_id: str,
+        etag: str | None,
+        last_modified: str | None,
+        accept: str,
+    ) -> FetchResult:
+        headers = {"Accept": accept}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        seen = [url]
+        current = url
+        while True:
+            host = (urlsplit(current).hostname or "").lower()
+            # The whole exchange (headers and body) shares one deadline, so a server that
+            # drips bytes cannot hold a worker forever; waiting for the host's turn does not count.
+            async with (
+                self._semaphore(host),
+                asyncio.timeout(self.settings.timeout.total_seconds()),
+                self._http().stream("GET", current, headers=headers) as response,
+            ):
+                status = response.status_code
+                if status in _REDIRECTS and "location" in response.headers:
+                    target = urljoin(current, response.headers["location"])
+                    if target in seen:
+                        raise SourceError(
+                            source_id,
+                            f"{strip_userinfo(url)} redirects in a loop ("
+                            + " → ".join(strip_userinfo(u) for u in [*seen, target])
+                            + "): the server is misconfigured; ask its owner or use another URL",
+                            retryable=False,
+                        )
+                    if len(seen) > self.settings.max_redirects:
+                        raise SourceError(
+                            source_id,
+                            f"{strip_userinfo(url)} redirected more than "
+                            f"{self.settings.max_redirects} times (last to "
+                            f"{strip_userinfo(target)}): use the final URL or raise "
+                            "fetch.max_redirects",
+                            retryable=False,
+                        )
+                    if urlsplit(target).scheme.lower() not in ("http", "https"):
+                        raise SourceError(
+                            source_id,
+                            f"{strip_userinfo(current)} redirects to a non-http URL "
+                            f"({strip_userinfo(target)})",
+                            retryable=False,
+                        )
+                    seen.append(target)
+                    current = target
+                    continue
+                if status == 304:
+                    return self._result("not_modified", b"", current, response)
+                if status >= 400:
+                    raise _status_error(source_id, current, response)
+                body = await self._read_capped(response, source_id, current)
+                return self._result("ok", body, current, response)
+
+    async def _read_capped(self, response: httpx.Response, source_id: str, url: str) -> bytes:
+        cap = self.settings.max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _too_large(source_id, url, cap, f"it declares {int(declared):,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(source_id, url, cap, "the body kept coming")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _result(
+        status: Literal["ok", "not_modified"], body: bytes, url: str, response: httpx.Response
+    ) -> FetchResult:
+        return FetchResult(
+            status=status,
+            body=body,
+            url=url,
+            content_type=response.headers.get("content-type", ""),
+            encoding=response.charset_encoding,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            headers=tuple(response.headers.items()),
+        )
+
+    async def fetch_local(
+        self,
+        path: str | os.PathLike[str],
+        source_id: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        """Read a local file as if it were fetched (same size cap, same errors).
+
+        The file's size and modification time stand in for an ETag, so polling an unchanged
+        file gives ``status="not_modified"``.
+        """
+        file = Path(path).expanduser()
+        if not file.is_absolute() and self.base_dir is not None:
+            file = self.base_dir / file
+        try:
+            stat = await asyncio.to_thread(file.stat)
+        except FileNotFoundError:
+            raise SourceError(
+                source_id, f"no such file {file}: check the source's path", retryable=False
+            ) from None
+        except OSError as exc:
+            raise SourceError(source_id, f"cannot read {file}: {exc.strerror}") from None
+        if not file.is_file():
+            raise SourceError(source_id, f"{file} is not a file", retryable=False)
+        if stat.st_size > self.settings.max_bytes:
+            raise _too_large(source_id, str(file), self.settings.max_bytes, "the file is larger")
+        file_etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+        file_modified = formatdate(stat.st_mtime, usegmt=True)
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        headers: tuple[tuple[str, str], ...] = (
+            ("content-type", content_type),
+            ("etag", file_etag),
+            ("last-modified", file_modified),
+        )
+        if etag == file_etag:
+            return FetchResult(
+                "not_modified",
+                b"",
+                str(file),
+                content_type,
+                None,
+                file_etag,
+                file_modified,
+                headers,
+            )
+        try:
+            body = await asyncio.to_thread(file.read_bytes)
+        except OSError as exc:
+            raise SourceError(source_id, f"cannot read {file}: {exc.strerror}") from None
+        return FetchResult(
+            "ok", body, str(file), content_type, None, file_etag, file_modified, headers
+        )
+
+    async def _fetch_offline(self, url: str, source_id: str) -> FetchResult:
+        parts = urlsplit(url)
+        assert self.offline_pages is not None
+        if (parts.hostname or "").lower() != OFFLINE_HOST:
+            raise SourceError(
+                source_id,
+                f"offline mode: {strip_userinfo(url)} is not on {OFFLINE_HOST}, so it cannot be "
+                "served from the sample pages; run without offline pages to fetch it",
+                retryable=False,
+            )
+        segment = unquote(parts.path.rstrip("/").rpartition("/")[2]) or "index"
+        candidates = [self.offline_pages / f"{segment}.html", self.offline_pages / segment]
+        for page in candidates:
+            if page.name and "/" not in segment and page.is_file():
+                result = await self.fetch_local(page, source_id)
+                content_type = "text/html; charset=utf-8" if page.suffix == ".html" else ""
+                return FetchResult(
+                    "ok",
+                    result.body,
+                    url,  # relative links in the page resolve against its URL, not the file
+                    content_type or result.content_type,
+                    "utf-8" if content_type else None,
+                    result.etag,
+                    result.last_modified,
+                    (("content-type", content_type or result.content_type),),
+                )
+        raise SourceError(
+            source_id,
+            f"offline mode: no sample page {candidates[0]} for {strip_userinfo(url)}",
+            retryable=False,
+        )
+
+
+def _status_error(source_id: str, url: str, response: httpx.Response) -> SourceError:
+    status = response.status_code
+    shown = f"{strip_userinfo(url)} answered HTTP {status} {response.reason_phrase}".rstrip()
+    if status in (404, 410):
+        return SourceError(
+            source_id, f"{shown}: the URL is wrong or gone; check it", retryable=False
+        )
+    if status in (401, 403):
+        return SourceError(
+            source_id, f"{shown}: access denied; check the URL or ask the site", retryable=False
+        )
+    if status == 429 or status >= 500:
+        return SourceError(source_id, f"{shown}: the server is struggling; will retry")
+    return SourceError(source_id, f"{shown}: check the source's URL", retryable=False)
+
+
+def _too_large(source_id: str, url: str, cap: int, why: str) -> SourceError:
+    return SourceError(
+        source_id,
+        f"{strip_userinfo(url)} is larger than fetch.max_bytes ({cap:,} bytes; {why}): "
+        "raise fetch.max_bytes if this is expected",
+        retryable=False,
+    )
