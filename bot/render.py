@@ -1,0 +1,226 @@
+"""Rendering posts from Jinja2 templates, fitted to each platform's length rules.
+
+Templates live in the bundled ``templates/`` folder; an editor's ``templates_dir`` overrides
+files by name. HTML templates are autoescaped and every template is strict: a typo'd variable
+is an error that names the template and line, never an empty string in a subscriber's post.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from bot.channels.base import PostFormat
+from bot.config import ChannelConfig, Config
+from bot.errors import TemplateError
+from bot.models import Article, RenderedPost
+from bot.text import cut_summary
+
+BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+DEFAULT_TEMPLATES = {
+    "telegram": "telegram/post.html.j2",
+    "x": "x/post.txt.j2",
+    "email": "email/digest",
+}
+_RTL_LANGUAGES = {"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"}
+
+
+def is_rtl(language: str) -> bool:
+    return language.split("-")[0].lower() in _RTL_LANGUAGES
+
+
+def hashtag(text: str) -> str:
+    """"Breaking News" → "#BreakingNews"; letters and digits of any script are kept."""
+    words = re.findall(r"\w+", unicodedata.normalize("NFC", text))
+    tag = "".join(w[:1].upper() + w[1:] for w in words).replace("_", "")
+    return f"#{tag}" if tag and not tag.isdigit() else ""
+
+
+def _localtime(value: datetime, fmt: str = "%Y-%m-%d %H:%M", zone: str | None = None) -> str:
+    if zone:
+        value = value.astimezone(ZoneInfo(zone))
+    return value.strftime(fmt)
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and str(name).endswith((".html", ".html.j2", ".htm"))
+
+
+def template_dirs(config: Config) -> list[Path]:
+    """Where templates are looked up, in order: the editors' folder, then the bundled one."""
+    dirs: list[Path] = []
+    if config.templates_dir:
+        dirs.append(config.resolve_path(config.templates_dir))
+    local = config.base_dir / "templates"
+    if local.is_dir() and local.resolve() != BUNDLED_TEMPLATES:
+        dirs.append(local)
+    dirs.append(BUNDLED_TEMPLATES)
+    return dirs
+
+
+def make_environment(config: Config) -> jinja2.Environment:
+    """The one Jinja2 environment every template renders in."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in template_dirs(config)]),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["hashtag"] = hashtag
+    env.filters["localtime"] = _localtime
+    env.globals["timezone"] = config.timezone
+    return env
+
+
+def _template_line(exc: BaseException, name: str) -> str:
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename and frame.filename.replace("\\", "/").endswith(name):
+            return f", line {frame.lineno}"
+    return ""
+
+
+def render_template(env: jinja2.Environment, name: str, context: dict[str, Any],
+                    *, channel: str = "") -> str:
+    """Render ``name``; any failure becomes a TemplateError naming channel, template, line."""
+    where = f"channel {channel}: " if channel else ""
+    try:
+        template = env.get_template(name)
+        return template.render(context).strip()
+    except jinja2.TemplateNotFound as exc:
+        searched = ", ".join(str(p) for p in getattr(env.loader, "searchpath", []))
+        raise TemplateError(f"{where}template {exc.name!r} not found (looked in {searched})") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"{where}template {exc.name or name!r}, line {exc.lineno}: {exc.message}"
+        ) from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"{where}template {name!r}{_template_line(exc, name)}: {exc.message}; "
+            "see the templates reference in README.md for the variables available"
+        ) from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise TemplateError(f"{where}template {name!r}{_template_line(exc, name)}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """What templates see as ``article``: the stored article, times in the channel's zone."""
+
+    id: int
+    title: str
+    url: str
+    summary: str
+    text: str
+    sections: tuple[str, ...]
+    section: str
+    author: str
+    language: str
+    source: str
+    published: datetime
+    image_url: str | None
+    image_alt: str
+    rtl: bool
+
+
+def article_view(article: Article, zone: ZoneInfo) -> ArticleView:
+    return ArticleView(
+        id=article.id, title=article.title, url=article.url, summary=article.summary,
+        text=article.text, sections=article.sections,
+        section=article.sections[0] if article.sections else "", author=article.author,
+        language=article.language, source=article.source_id,
+        published=article.published_at.astimezone(zone), image_url=article.image_url,
+        image_alt=article.image_alt or article.title, rtl=is_rtl(article.language),
+    )
+
+
+def wants_media(cfg: ChannelConfig) -> bool:
+    """Whether this channel attaches the lead image (which changes its length rules)."""
+    return getattr(cfg, "photo", None) == "auto" or bool(getattr(cfg, "media", False))
+
+
+def render_post(env: jinja2.Environment, article: Article, *, channel: str,
+                cfg: ChannelConfig, fmt: PostFormat, zone: ZoneInfo) -> RenderedPost:
+    """Render the channel's template for ``article``, shortened until ``fmt`` accepts it.
+
+    Optional hashtags are dropped first, then the summary is cut at a sentence or word
+    boundary; the title is cut only as a last resort and the link is always kept.
+    """
+    name = cfg.template or DEFAULT_TEMPLATES[cfg.type]
+    view = article_view(article, zone)
+    media = wants_media(cfg) and bool(article.image_url)
+    max_tags = getattr(cfg, "hashtags", 3)
+    tags = [t for t in dict.fromkeys(hashtag(s) for s in article.sections) if t][:max_tags]
+    full = cut_summary(article.summary, cfg.summary_chars)
+
+    def attempt(summary: str, hashtags: list[str], title: str | None = None) -> str:
+        shown = view if title is None else _replace_title(view, title)
+        return render_template(env, name, {
+            "article": shown, "summary": summary, "link": article.url, "hashtags": hashtags,
+            "channel": channel, "rtl": view.rtl,
+        }, channel=channel)
+
+    def fits(text: str) -> bool:
+        return fmt.fits(text, with_media=media)
+
+    text = attempt(full, tags)
+    summary_used = full
+    if not fits(text):
+        while tags and not fits(text):
+            tags = tags[:-1]
+            text = attempt(full, tags)
+        if not fits(text):
+            summary_used, text = _largest_fitting(
+                lambda n: cut_summary(full, n), len(full), lambda s: attempt(s, []), fits)
+        if not fits(text):
+            title, text = _largest_fitting(
+                lambda n: cut_summary(article.title, n), len(article.title),
+                lambda t: attempt("", [], title=t), fits)
+            summary_used = ""
+            if not fits(text):
+                raise TemplateError(
+                    f"channel {channel}: template {name!r} renders a post too long for the "
+                    "platform even with no summary and no title; shorten the template")
+    thread: tuple[str, ...] = ()
+    splitter = getattr(fmt, "thread_parts", None)
+    if getattr(cfg, "thread", False) and splitter and summary_used != article.summary:
+        rest = article.summary[len(summary_used.rstrip("…").rstrip()):].strip()
+        thread = tuple(splitter(rest)) if rest else ()
+    return RenderedPost(
+        channel=channel, article_id=article.id, text=text, link=article.url,
+        image_url=article.image_url if media else None, image_alt=view.image_alt, thread=thread,
+    )
+
+
+def _replace_title(view: ArticleView, title: str) -> ArticleView:
+    from dataclasses import replace
+
+    return replace(view, title=title)
+
+
+def _largest_fitting(cut: Callable[[int], str], size: int, render: Callable[[str], str],
+                     fits: Callable[[str], bool]) -> tuple[str, str]:
+    """Binary search for the longest cut whose rendering fits; returns (piece, rendering)."""
+    low, high = 0, size
+    best_piece = cut(0)
+    best = render(best_piece)
+    while low <= high:
+        mid = (low + high) // 2
+        piece = cut(mid)
+        rendered = render(piece)
+        if fits(rendered):
+            best_piece, best = piece, rendered
+            low = mid + 1
+        else:
+            high = mid - 1
+    return best_piece, best
