@@ -1,0 +1,402 @@
+"""Feed bytes in, ``FeedItem``s out: RSS 0.9x/1.0/2.0 and Atom through feedparser, JSON Feed 1.x
+by hand (feedparser 6.0 does not read it).
+
+``parse_feed`` is the one seam: a faster parser (fastfeedparser) can sit in front of it later,
+with feedparser as the fallback, without any caller noticing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from bot.errors import SourceError
+from bot.ingest.urls import canonical_url, strip_userinfo
+from bot.models import FeedItem
+from bot.text import cut_summary, html_to_text
+
+_TITLE_FROM_SUMMARY = 90  # characters of summary used as a title when the item has none
+_IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.IGNORECASE)
+_IMG_ALT = re.compile(r"\balt\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+_ALTERNATE_FEED = re.compile(
+    r"<link\b(?=[^>]*\brel=[\"']?alternate)(?=[^>]*\btype=[\"']?application/(?:rss|atom|feed)\+"
+    r"(?:xml|json))[^>]*\bhref=[\"']?([^\"'\s>]+)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed's title, the items it yielded, and what was wrong with it short of failing."""
+
+    title: str
+    items: tuple[FeedItem, ...]
+    problems: tuple[str, ...] = ()
+
+
+def parse_feed(
+    source_id: str,
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    language: str = "",
+) -> ParsedFeed:
+    """Parse an RSS, Atom or JSON Feed document fetched from ``url``.
+
+    ``headers`` are the response headers (their declared charset is respected). ``language``
+    is the default when neither the item nor the feed declares one. Raises ``SourceError``
+    when the body is not a feed at all (empty, an HTML page, malformed XML that yielded no
+    items, JSON that is not a JSON Feed). Items the feed mangled (no link, no title) are
+    skipped and named in ``problems``, as is a feed that was not well-formed but still
+    yielded items.
+    """
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
+    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    shown = strip_userinfo(url)
+    if not stripped:
+        raise SourceError(
+            source_id, f"{shown} returned an empty body, not a feed: check the URL; will retry"
+        )
+    if stripped[:1] in (b"{", b"[") or content_type in (
+        "application/feed+json",
+        "application/json",
+    ):
+        return _parse_json_feed(source_id, stripped, url=url, language=language)
+    if _HTML_START.match(stripped[:2048]):
+        raise _html_page_error(source_id, shown, stripped)
+
+    lowered.setdefault("content-location", url)
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
+    version = parsed.get("version", "")
+    entries = parsed.get("entries", [])
+    problems: list[str] = []
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        if not entries:
+            looks_html = b"<html" in stripped[:4096].lower()
+            if content_type == "text/html" or (not version and looks_html):
+                raise _html_page_error(source_id, shown, stripped)
+            raise SourceError(
+                source_id,
+                f"{shown} is not a readable feed (malformed XML: {exc}) and no items could be "
+                "read: check the URL, or ask the publisher to fix the feed",
+                retryable=False,
+            )
+        problems.append(_bozo_problem(exc, len(entries)))
+    elif not version and not entries:
+        raise SourceError(
+            source_id,
+            f"{shown} is XML but not RSS, Atom or JSON Feed: check the URL",
+            retryable=False,
+        )
+    feed_meta = parsed.get("feed", {})
+    feed_language = _language(feed_meta.get("language")) or _language(language)
+    items: list[FeedItem] = []
+    for position, entry in enumerate(entries, 1):
+        item = _from_entry(source_id, entry, position, url, feed_language, problems)
+        if item is not None:
+            items.append(item)
+    if not entries:
+        problems.append("the feed has no items")
+    return ParsedFeed(_plain(feed_meta.get("title", "")), tuple(items), tuple(problems))
+
+
+# ---------------------------------------------------------------- RSS and Atom (feedparser)
+
+
+def _from_entry(
+    source_id: str,
+    entry: Any,
+    position: int,
+    feed_url: str,
+    feed_language: str,
+    problems: list[str],
+) -> FeedItem | None:
+    title_detail = entry.get("title_detail") or {}
+    raw_title = entry.get("title", "")
+    title = _text(raw_title, title_detail.get("type", "text/html"))
+    summary_html = entry.get("summary", "") or ""
+    contents = entry.get("content") or []
+    content_html = max((c.get("value", "") or "" for c in contents), key=len, default="")
+    if not summary_html:
+        summary_html = content_html
+    summary = html_to_text(summary_html)
+    full_text = html_to_text(content_html) if content_html and content_html != summary_html else ""
+    published = _struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
+    guid = (entry.get("id") or "").strip()
+    link = (entry.get("link") or "").strip()
+    return _build_item(
+        source_id=source_id,
+        position=position,
+        feed_url=feed_url,
+        guid=guid,
+        link=link,
+        title=title,
+        summary=summary,
+        summary_html=summary_html,
+        text=full_text,
+        author=_plain(entry.get("author", "")),
+        sections=[tag.get("term") or tag.get("label") or "" for tag in entry.get("tags") or []],
+        language=_language(entry.get("language") or title_detail.get("language")) or feed_language,
+        published=published,
+        date_key=entry.get("published") or entry.get("updated") or "",
+        images=_entry_images(entry),
+        html_for_image=content_html or summary_html,
+        problems=problems,
+    )
+
+
+def _entry_images(entry: Any) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for media in entry.get("media_content") or []:
+        medium = (media.get("medium") or "").lower()
+        mime = (media.get("type") or "").lower()
+        is_image = medium == "image" or mime.startswith("image/") or not (medium or mime)
+        if media.get("url") and is_image:
+            found.append((media["url"], ""))
+    for thumb in entry.get("media_thumbnail") or []:
+        if thumb.get("url"):
+            found.append((thumb["url"], ""))
+    for link in entry.get("links") or []:
+        if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/"):
+            found.append((link.get("href", ""), ""))
+    image = entry.get("image")
+    if isinstance(image, Mapping) and image.get("href"):
+        found.append((str(image["href"]), ""))
+    return found
+
+
+def _bozo_problem(exc: object, count: int) -> str:
+    name = type(exc).__name__
+    if name == "CharacterEncodingOverride":
+        return f"the declared character encoding was wrong ({exc}); {count} items read anyway"
+    if name == "NonXMLContentType":
+        return f"served with a non-XML content type ({exc}); {count} items read anyway"
+    return f"the feed is not well-formed ({exc}); {count} items read anyway"
+
+
+# ---------------------------------------------------------------- JSON Feed 1.x
+
+
+def _parse_json_feed(source_id: str, body: bytes, *, url: str, language: str) -> ParsedFeed:
+    shown = strip_userinfo(url)
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SourceError(
+            source_id, f"{shown} is not valid JSON ({exc}): check the URL", retryable=False
+        ) from None
+    version = document.get("version", "") if isinstance(document, dict) else ""
+    if not isinstance(document, dict) or "jsonfeed.org" not in str(version):
+        raise SourceError(
+            source_id,
+            f"{shown} is JSON but not a JSON Feed (no jsonfeed.org version): check the URL",
+            retryable=False,
+        )
+    raw_items = document.get("items")
+    if not isinstance(raw_items, list):
+        raise SourceError(
+            source_id, f"{shown} is a JSON Feed without an items list", retryable=False
+        )
+    feed_language = _language(document.get("language")) or _language(language)
+    problems: list[str] = []
+    items: list[FeedItem] = []
+    for position, entry in enumerate(raw_items, 1):
+        if not isinstance(entry, dict):
+            problems.append(f"item {position}: not a JSON object; skipped")
+            continue
+        summary_html = _str(entry.get("summary"))
+        content_html = _str(entry.get("content_html"))
+        content_text = _str(entry.get("content_text"))
+        summary = html_to_text(summary_html) if summary_html else ""
+        if not summary_html:
+            summary_html = content_html or html.escape(content_text)
+            summary = html_to_text(summary_html)
+        text = html_to_text(content_html) if content_html else _plain(content_text)
+        if text == summary:
+            text = ""
+        images = [(_str(entry.get(k)), "") for k in ("image", "banner_image") if entry.get(k)]
+        for attachment in entry.get("attachments") or []:
+            if isinstance(attachment, dict) and _str(attachment.get("mime_type")).startswith(
+                "image/"
+            ):
+                images.append((_str(attachment.get("url")), _str(attachment.get("title"))))
+        authors = entry.get("authors") or ([entry["author"]] if entry.get("author") else [])
+        author = ", ".join(_str(a.get("name")) for a in authors if isinstance(a, dict))
+        date_key = _str(entry.get("date_published") or entry.get("date_modified"))
+        item = _build_item(
+            source_id=source_id,
+            position=position,
+            feed_url=url,
+            guid=_str(entry.get("id")).strip(),
+            link=_str(entry.get("url") or entry.get("external_url")).strip(),
+            title=_plain(_str(entry.get("title"))),
+            summary=summary,
+            summary_html=summary_html,
+            text=text,
+            author=_plain(author),
+            sections=[_str(t) for t in entry.get("tags") or []],
+            language=_language(_str(entry.get("language"))) or feed_language,
+            published=_iso_to_utc(date_key),
+            date_key=date_key,
+            images=images,
+            html_for_image=content_html or summary_html,
+            problems=problems,
+        )
+        if item is not None:
+            items.append(item)
+    if not raw_items:
+        problems.append("the feed has no items")
+    return ParsedFeed(_plain(_str(document.get("title"))), tuple(items), tuple(problems))
+
+
+# ---------------------------------------------------------------- shared
+
+
+def _build_item(
+    *,
+    source_id: str,
+    position: int,
+    feed_url: str,
+    guid: str,
+    link: str,
+    title: str,
+    summary: str,
+    summary_html: str,
+    text: str,
+    author: str,
+    sections: Iterable[str],
+    language: str,
+    published: datetime | None,
+    date_key: str,
+    images: list[tuple[str, str]],
+    html_for_image: str,
+    problems: list[str],
+) -> FeedItem | None:
+    label = _label(position, title, guid or link)
+    if not link and _is_url(guid):
+        link = guid
+    if not link:
+        problems.append(f"{label}: no link, and its id is not a URL; skipped")
+        return None
+    url = canonical_url(link, feed_url)
+    if not title:
+        title = cut_summary(summary.replace("\n", " "), _TITLE_FROM_SUMMARY)
+        if not title:
+            problems.append(f"{label}: no title and no summary to take one from; skipped")
+            return None
+    if not guid:
+        guid = url or "hash:" + hashlib.sha256(f"{title}\n{date_key}".encode()).hexdigest()[:32]
+    image_url, image_alt = _pick_image(images, html_for_image, url)
+    unique_sections = tuple(dict.fromkeys(s for s in (_plain(x) for x in sections) if s))
+    return FeedItem(
+        source_id=source_id,
+        guid=guid,
+        url=url,
+        title=title,
+        summary=summary,
+        summary_html=summary_html,
+        text=text,
+        author=author,
+        sections=unique_sections,
+        language=language,
+        published=published,
+        image_url=image_url,
+        image_alt=image_alt,
+    )
+
+
+def _pick_image(images: list[tuple[str, str]], html_text: str, base: str) -> tuple[str | None, str]:
+    for src, alt in images:
+        if src.strip():
+            return canonical_url(src, base), alt
+    match = _IMG_SRC.search(html_text)
+    if match:
+        tag_end = html_text.find(">", match.start())
+        alt_match = _IMG_ALT.search(
+            html_text, match.start(), tag_end if tag_end > 0 else len(html_text)
+        )
+        alt = (alt_match.group(1) or alt_match.group(2) or "") if alt_match else ""
+        return canonical_url(html.unescape(match.group(1)), base), _plain(alt)
+    return None, ""
+
+
+def _html_page_error(source_id: str, shown: str, body: bytes) -> SourceError:
+    hint = ""
+    found = _ALTERNATE_FEED.search(body[:65536].decode("utf-8", "replace"))
+    if found:
+        hint = f" (the page links a feed at {html.unescape(found.group(1))})"
+    return SourceError(
+        source_id,
+        f"got an HTML page, not a feed, from {shown}: check the URL{hint}",
+        retryable=False,
+    )
+
+
+def _label(position: int, title: str, ident: str) -> str:
+    if title:
+        return f"item {position} ({cut_summary(title, 60)!r})"
+    if ident:
+        return f"item {position} (id {ident!r})"
+    return f"item {position}"
+
+
+def _text(value: str, kind: str) -> str:
+    """Text of a feed field that is either HTML or plain text (feedparser says which)."""
+    return _plain(value) if kind == "text/plain" else html_to_text(value or "")
+
+
+def _plain(value: str) -> str:
+    """Normalise plain text the way html_to_text does, without reading it as HTML."""
+    return html_to_text(html.escape(value or "", quote=False)).replace("\n\n", " ")
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
+
+
+def _language(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    return value.strip().replace("_", "-").lower()
+
+
+def _struct_to_utc(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _iso_to_utc(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        parsed = feedparser.datetimes._parse_date(value)
+        return _struct_to_utc(parsed)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
