@@ -1,0 +1,554 @@
+"""A local Telegram Bot API server, as strict as the real one where newsbot could go wrong.
+
+It runs aiohttp on 127.0.0.1 in a background thread, so async tests, sync tests and a
+``newsbot`` subprocess can all talk to it. Point a channel at it with
+``api_url: <server.base_url>`` (the server root; methods live at ``/bot<token>/<method>``).
+
+What it checks, like Telegram: the token (401 for a wrong one), HTML parse mode per the Bot API
+rules (400 "can't parse entities" for unknown tags, bare ``<`` ``>`` ``&``, unknown named
+entities, bad nesting), lengths after parsing in UTF-16 units (4096 text, 1024 caption), photos
+(multipart uploads must be images; URLs are fetched, loopback only), flood control (1 message/s
+per chat, 20/min per group or channel, 30/s overall → 429 with ``parameters.retry_after``).
+What tests can switch: ``fail_next`` (400/403/429/500/502 for the next N requests, optionally
+for one chat only), ``hang_next`` (accept the message, never answer), ``migrate`` (a group
+became a supergroup), ``reject_photos``.
+
+This file deliberately does not import newsbot: it stands for Telegram, not for our code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+import socket
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, ClientTimeout, web
+
+TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijklmnop"
+BOT_USERNAME = "newsbot_test_bot"
+
+# A 1×1 white JPEG, served at /files/photo.jpg.
+JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b"
+    "0b0c1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e3334"
+    "32ffc0000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708"
+    "090a0bffc400b5100002010303020403050504040000017d01020300041105122131410613516107227114"
+    "328191a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748"
+    "494a535455565758595a636465666768696a737475767778797a838485868788898a92939495969798999a"
+    "a2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7"
+    "e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbfcffd9"
+)
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"RIFF")
+
+_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+         "a", "code", "pre", "blockquote"}
+_DESCRIPTIONS = {
+    400: "Bad Request: chat not found",
+    401: "Unauthorized",
+    403: "Forbidden: bot is not a member of the channel chat",
+    429: "Too Many Requests: retry after {retry_after}",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+
+class EntityError(Exception):
+    """Telegram's "can't parse entities" with its explanation."""
+
+
+def parse_html(markup: str) -> str:
+    """Telegram's HTML parse mode: the visible text, or ``EntityError``.
+
+    An independent implementation of the Bot API rules (byte offsets like Telegram's own
+    messages), so tests of newsbot's own length logic check it against something else.
+    """
+    out: list[str] = []
+    stack: list[str] = []
+    i = 0
+
+    def offset(k: int) -> int:
+        return len(markup[:k].encode("utf-8"))
+
+    while i < len(markup):
+        c = markup[i]
+        if c == "<":
+            end = markup.find(">", i)
+            if end < 0 or "<" in markup[i + 1:end]:
+                raise EntityError(f"Unclosed start tag at byte offset {offset(i)}")
+            inner = markup[i + 1:end]
+            if inner.startswith("/"):
+                name = inner[1:].strip().lower()
+                if not stack:
+                    raise EntityError(f"Unexpected end tag at byte offset {offset(i)}")
+                if stack[-1] != name:
+                    raise EntityError(
+                        f'Unmatched end tag at byte offset {offset(i)}, expected "</{stack[-1]}>"'
+                        f', found "</{name}>"')
+                stack.pop()
+            else:
+                parts = inner.split(None, 1)
+                name = parts[0].lower() if parts else ""
+                attrs = parts[1] if len(parts) > 1 else ""
+                if name not in _TAGS or not re.fullmatch(r"[a-z-]+", name):
+                    raise EntityError(f'Unsupported start tag "{name}" at byte offset {offset(i)}')
+                if name == "span" and not re.search(r"""class\s*=\s*["']?tg-spoiler\b""", attrs):
+                    raise EntityError(f'Unsupported start tag "span" at byte offset {offset(i)}')
+                if stack and stack[-1] in ("pre", "code") and (stack[-1], name) != ("pre", "code"):
+                    raise EntityError(f"Can't nest <{name}> in <{stack[-1]}> at byte offset "
+                                      f"{offset(i)}")
+                if name in ("blockquote", "a") and name in stack:
+                    raise EntityError(f"Can't nest <{name}> at byte offset {offset(i)}")
+                stack.append(name)
+            i = end + 1
+        elif c == "&":
+            m = re.match(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);", markup[i:])
+            if not m:
+                raise EntityError(f"Unescaped '&' at byte offset {offset(i)}")
+            ref = m.group(1)
+            if ref.startswith("#"):
+                code = int(ref[2:], 16) if ref[1] in "xX" else int(ref[1:])
+                if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                    raise EntityError(f"Invalid character reference at byte offset {offset(i)}")
+                out.append(chr(code))
+            else:
+                known = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+                if ref not in known:
+                    raise EntityError(f'Unsupported HTML entity "&{ref};" at byte offset '
+                                      f"{offset(i)}")
+                out.append(known[ref])
+            i += m.end()
+        elif c == ">":
+            raise EntityError(f"Unexpected '>' at byte offset {offset(i)}")
+        else:
+            out.append(c)
+            i += 1
+    if stack:
+        raise EntityError(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
+    return "".join(out)
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A message the server accepted."""
+
+    method: str  # "sendMessage" or "sendPhoto"
+    chat: str  # the chat_id as sent ("@name" or a number)
+    message_id: int
+    text: str | None  # sendMessage: the raw text as sent
+    caption: str | None  # sendPhoto
+    parse_mode: str | None
+    photo: str | None  # URL or "upload:<bytes>"
+    options: dict[str, Any]  # every other parameter (JSON decoded where it was JSON)
+    at: float  # time.monotonic() when it arrived
+
+
+@dataclass
+class _Failure:
+    status: int
+    count: int | None  # None: until cleared
+    chat: str | None
+    description: str | None
+    retry_after: int | None
+    methods: tuple[str, ...]
+
+
+@dataclass
+class FloodLimits:
+    per_chat_interval: float = 1.0
+    per_chat_window: float = 60.0
+    per_chat_per_window: int = 20
+    overall_per_second: int = 30
+
+
+@dataclass
+class _Chat:
+    id: int
+    type: str
+    username: str | None = None
+    title: str = "Test chat"
+    migrated_to: int | None = None
+    times: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+
+
+class FakeTelegramAPI:
+    """A Bot API server on 127.0.0.1. Use as a context manager or start()/stop()."""
+
+    def __init__(self, token: str = TOKEN, *, limits: FloodLimits | None = None,
+                 flood_control: bool = True) -> None:
+        self.token = token
+        self.limits = limits or FloodLimits()
+        self.flood_control = flood_control
+        self.messages: list[Accepted] = []
+        self.requests: list[tuple[str, str | None, int]] = []  # (method, chat, HTTP status)
+        self.reject_photos = False
+        self._failures: list[_Failure] = []
+        self._hangs: list[tuple[int, str | None]] = []
+        self._chats: dict[str, _Chat] = {}
+        self._overall: deque[float] = deque()
+        self._next_id = 1
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._release = threading.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """What config.yaml's ``api_url`` is set to (the server root)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def image_url(self, name: str = "photo.jpg") -> str:
+        """A URL on this server: photo.jpg is a JPEG, anything else is a 404."""
+        return f"{self.base_url}/files/{name}"
+
+    def start(self) -> FakeTelegramAPI:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application(client_max_size=60 * 1024 * 1024)
+            app.router.add_route("*", "/files/{name}", self._file)
+            app.router.add_route("*", "/{path:.*}", self._api)
+            self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+            loop.run_until_complete(self._runner.setup())
+            loop.run_until_complete(web.SockSite(self._runner, sock).start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="fake-telegram-api", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        if self._loop and self._thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._thread = None
+
+    def __enter__(self) -> FakeTelegramAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- switches --------------------------------------------------------------------------
+
+    def fail_next(self, status: int, count: int | None = 1, *, chat: str | int | None = None,
+                  description: str | None = None, retry_after: int | None = None,
+                  methods: tuple[str, ...] = ("sendmessage", "sendphoto")) -> None:
+        """Answer the next ``count`` send requests (to ``chat``, if given) with ``status``."""
+        with self._lock:
+            self._failures.append(_Failure(
+                status, count, None if chat is None else str(chat), description,
+                retry_after if retry_after is not None else (3 if status == 429 else None),
+                tuple(m.lower() for m in methods)))
+
+    def hang_next(self, count: int = 1, *, chat: str | int | None = None) -> None:
+        """Accept the next ``count`` sends (recorded in ``messages``) and never answer."""
+        with self._lock:
+            self._hangs.append((count, None if chat is None else str(chat)))
+
+    def clear(self) -> None:
+        """Drop all pending failures and hangs."""
+        with self._lock:
+            self._failures.clear()
+            self._hangs.clear()
+
+    def migrate(self, chat: str | int, to_chat_id: int) -> None:
+        """``chat`` (a group) became the supergroup ``to_chat_id``."""
+        with self._lock:
+            self._chat(str(chat)).migrated_to = to_chat_id
+
+    def add_chat(self, chat: str | int, *, type: str = "channel",
+                 username: str | None = None, title: str = "Test chat") -> None:
+        with self._lock:
+            self._chats[str(chat)] = _Chat(id=_numeric_id(str(chat)), type=type,
+                                           username=username, title=title)
+
+    def count(self, status: int) -> int:
+        """How many requests were answered with ``status``."""
+        with self._lock:
+            return sum(1 for _, _, s in self.requests if s == status)
+
+    # -- handlers --------------------------------------------------------------------------
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["name"] == "photo.jpg":
+            return web.Response(body=JPEG, content_type="image/jpeg")
+        if request.match_info["name"].endswith(".html"):
+            return web.Response(text="<html>not an image</html>", content_type="text/html")
+        raise web.HTTPNotFound()
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", request.path)
+        if not match:
+            return _error(404, "Not Found")
+        token, method = match.group(1), match.group(2).lower()
+        if token != self.token:
+            return _error(401, "Unauthorized")
+        params, upload = await _params(request)
+        if method == "getme":
+            return _ok({"id": int(self.token.split(":")[0]), "is_bot": True,
+                        "first_name": "Newsbot Test", "username": BOT_USERNAME,
+                        "can_join_groups": True, "can_read_all_group_messages": False,
+                        "supports_inline_queries": False})
+        if method not in ("sendmessage", "sendphoto"):
+            return _error(404, "Not Found: method not found")
+        chat_key = str(params.get("chat_id", ""))
+        response = await self._send(method, chat_key, params, upload)
+        with self._lock:
+            self.requests.append((method, chat_key, response.status))
+        return response
+
+    async def _send(self, method: str, chat_key: str, params: dict[str, Any],
+                    upload: bytes | None) -> web.Response:
+        if not chat_key:
+            return _error(400, "Bad Request: chat_id is empty")
+        with self._lock:
+            failure = self._take_failure(method, chat_key)
+            chat = self._chat(chat_key)
+        if failure:
+            return _failure_response(failure)
+        if chat.migrated_to is not None:
+            return _error(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                          {"migrate_to_chat_id": chat.migrated_to})
+        parse_mode = params.get("parse_mode")
+        field_name = "text" if method == "sendmessage" else "caption"
+        raw = str(params.get(field_name, "") or "")
+        if parse_mode is not None and str(parse_mode).lower() != "html":
+            return _error(400, "Bad Request: unsupported parse_mode")
+        try:
+            visible = parse_html(raw) if parse_mode else raw
+        except EntityError as exc:
+            return _error(400, f"Bad Request: can't parse entities: {exc}")
+        visible = visible.strip()
+        if method == "sendmessage":
+            if not visible:
+                return _error(400, "Bad Request: message text is empty")
+            if utf16_units(visible) > 4096:
+                return _error(400, "Bad Request: message is too long")
+        elif utf16_units(visible) > 1024:
+            return _error(400, "Bad Request: message caption is too long")
+        photo: str | None = None
+        if method == "sendphoto":
+            problem, photo = await self._check_photo(params.get("photo"), upload)
+            if problem:
+                return _error(400, problem)
+        with self._lock:
+            retry_after = self._flood(chat_key, chat)
+            if retry_after:
+                return _error(429, f"Too Many Requests: retry after {retry_after}",
+                              {"retry_after": retry_after})
+            message_id = self._next_id
+            self._next_id += 1
+            options = {k: v for k, v in params.items()
+                       if k not in ("chat_id", "text", "caption", "parse_mode", "photo")}
+            self.messages.append(Accepted(
+                method="sendMessage" if method == "sendmessage" else "sendPhoto",
+                chat=chat_key, message_id=message_id,
+                text=raw if method == "sendmessage" else None,
+                caption=raw if method == "sendphoto" else None,
+                parse_mode=None if parse_mode is None else str(parse_mode),
+                photo=photo, options=options, at=time.monotonic()))
+            hang = self._take_hang(chat_key)
+        if hang:
+            await asyncio.get_running_loop().run_in_executor(None, self._release.wait, 30)
+        message: dict[str, Any] = {
+            "message_id": message_id, "date": int(time.time()),
+            "chat": _chat_json(chat),
+        }
+        if chat.type == "channel":
+            message["sender_chat"] = _chat_json(chat)
+        else:
+            message["from"] = {"id": int(self.token.split(":")[0]), "is_bot": True,
+                               "first_name": "Newsbot Test", "username": BOT_USERNAME}
+        if method == "sendmessage":
+            message["text"] = visible
+        else:
+            message["caption"] = visible
+            message["photo"] = [{"file_id": f"AgAC{message_id}",
+                                 "file_unique_id": f"AQ{message_id}",
+                                 "width": 1, "height": 1, "file_size": len(JPEG)}]
+        return _ok(message)
+
+    async def _check_photo(self, photo: Any, upload: bytes | None) -> tuple[str, str | None]:
+        if upload is not None:
+            if self.reject_photos or not upload.startswith(_IMAGE_MAGIC):
+                return "Bad Request: IMAGE_PROCESS_FAILED", None
+            return "", f"upload:{len(upload)}"
+        if not photo:
+            return "Bad Request: there is no photo in the request", None
+        url = str(photo)
+        if not url.startswith(("http://", "https://")):
+            return "Bad Request: wrong file identifier/HTTP URL specified", None
+        if not url.startswith(("http://127.0.0.1", "http://localhost")):
+            # No internet in tests: any other host is as unreachable as a dead server.
+            return "Bad Request: failed to get HTTP URL content", None
+        try:
+            async with ClientSession(timeout=ClientTimeout(total=5)) as session, \
+                    session.get(url) as response:
+                if response.status != 200:
+                    return "Bad Request: failed to get HTTP URL content", None
+                body = await response.read()
+        except Exception:
+            return "Bad Request: failed to get HTTP URL content", None
+        if not body.startswith(_IMAGE_MAGIC):
+            return "Bad Request: wrong type of the web page content", None
+        if self.reject_photos:
+            return "Bad Request: IMAGE_PROCESS_FAILED", None
+        return "", url
+
+    # -- state (called with the lock held) ---------------------------------------------------
+
+    def _chat(self, key: str) -> _Chat:
+        chat = self._chats.get(key)
+        if chat is None:
+            if key.startswith("@"):
+                chat = _Chat(id=_numeric_id(key), type="channel", username=key[1:],
+                             title=key[1:])
+            elif key.startswith("-100"):
+                chat = _Chat(id=int(key), type="channel")
+            elif key.startswith("-"):
+                chat = _Chat(id=int(key), type="group")
+            else:
+                chat = _Chat(id=int(key) if key.lstrip("-").isdigit() else 1, type="private")
+            self._chats[key] = chat
+        return chat
+
+    def _take_failure(self, method: str, chat: str) -> _Failure | None:
+        for failure in self._failures:
+            if method in failure.methods and failure.chat in (None, chat):
+                if failure.count is not None:
+                    failure.count -= 1
+                    if failure.count <= 0:
+                        self._failures.remove(failure)
+                return failure
+        return None
+
+    def _take_hang(self, chat: str) -> bool:
+        for index, (count, only) in enumerate(self._hangs):
+            if only in (None, chat):
+                if count <= 1:
+                    del self._hangs[index]
+                else:
+                    self._hangs[index] = (count - 1, only)
+                return True
+        return False
+
+    def _flood(self, key: str, chat: _Chat) -> int:
+        """0 when a message may go to ``chat`` now (and count it), else seconds to wait."""
+        now = time.monotonic()
+        if self.flood_control:
+            limits = self.limits
+            waits: list[float] = []
+            if chat.times and now - chat.times[-1] < limits.per_chat_interval:
+                waits.append(chat.times[-1] + limits.per_chat_interval - now)
+            if chat.type != "private":
+                recent = [t for t in chat.times if now - t < limits.per_chat_window]
+                if len(recent) >= limits.per_chat_per_window:
+                    waits.append(recent[-limits.per_chat_per_window] +
+                                 limits.per_chat_window - now)
+            while self._overall and now - self._overall[0] >= 1.0:
+                self._overall.popleft()
+            if len(self._overall) >= limits.overall_per_second:
+                waits.append(self._overall[0] + 1.0 - now)
+            if waits:
+                return max(1, math.ceil(max(waits)))
+        chat.times.append(now)
+        self._overall.append(now)
+        return 0
+
+
+def _numeric_id(key: str) -> int:
+    if key.lstrip("-").isdigit():
+        return int(key)
+    return -1000000000000 - zlib.crc32(key.encode()) % 1000000000
+
+
+def _chat_json(chat: _Chat) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": chat.id, "type": chat.type, "title": chat.title}
+    if chat.type == "private":
+        data = {"id": chat.id, "type": "private", "first_name": "Reader"}
+    if chat.username:
+        data["username"] = chat.username
+    return data
+
+
+async def _params(request: web.Request) -> tuple[dict[str, Any], bytes | None]:
+    params: dict[str, Any] = dict(request.query)
+    upload: bytes | None = None
+    ctype = request.content_type
+    if ctype == "application/json":
+        params.update(await request.json())
+    elif ctype == "multipart/form-data":
+        reader = await request.multipart()
+        async for part in reader:
+            if not hasattr(part, "name") or part.name is None:
+                continue
+            if part.filename is not None:  # type: ignore[union-attr]
+                upload = await part.read()  # type: ignore[union-attr]
+                params[part.name] = f"attach://{part.name}"
+            else:
+                params[part.name] = await part.text()  # type: ignore[union-attr]
+    elif request.can_read_body:
+        params.update(await request.post())
+    decoded: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, str) and value[:1] in "{[":
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        decoded[key] = value
+    return decoded, upload
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(status: int, description: str, parameters: dict[str, Any] | None = None,
+           ) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return web.json_response(body, status=status)
+
+
+def _failure_response(failure: _Failure) -> web.Response:
+    description = failure.description or _DESCRIPTIONS.get(failure.status, "Error").format(
+        retry_after=failure.retry_after)
+    parameters = {"retry_after": failure.retry_after} if failure.status == 429 else None
+    return _error(failure.status, description, parameters)
+
+
+@pytest.fixture
+def telegram_api() -> Iterator[FakeTelegramAPI]:
+    """A fresh fake Bot API server for one test (token ``TOKEN``)."""
+    with FakeTelegramAPI() as server:
+        yield server
