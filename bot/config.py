@@ -269,6 +269,9 @@ class Fetching(_Model):
     max_redirects: int = Field(default=5, ge=0)
     per_host: int = Field(default=2, ge=1)
     user_agent: str = "newsbot/0.1 (+https://github.com/newsroom/newsbot)"
+    # Serve news.example.org article pages from this folder instead of the network: the
+    # bundled samples use it so the quick start works offline. Leave unset in production.
+    offline_pages: str | None = None
 
 
 class Web(_Model):

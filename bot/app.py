@@ -1,0 +1,91 @@
+"""The operations the CLI and the scheduler share: one cycle, status, history, retry.
+
+Each is a plain function over (config, store) so tests call exactly what users run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot.config import Config
+from bot.dispatch import DispatchReport, Dispatcher
+from bot.ingest.poll import PollReport, make_fetcher, poll_sources
+from bot.models import Delivery, DeliveryStatus
+from bot.outlets import Outlet, build_outlets, close_outlets
+from bot.render import make_environment
+from bot.store import ChannelState, SourceState, Store
+
+log = logging.getLogger("newsbot")
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    polls: tuple[PollReport, ...]
+    dispatch: DispatchReport
+    previews: dict[str, str]  # channel → why it is only previewed
+
+
+def make_dispatcher(config: Config, store: Store, outlets: dict[str, Outlet], *,
+                    dry_run: bool = False) -> Dispatcher:
+    return Dispatcher(config=config, store=store, outlets=outlets,
+                      env=make_environment(config), dry_run=dry_run)
+
+
+async def run_cycle(config: Config, store: Store, *, dry_run: bool = False,
+                    echo: TextIO | None = None, now: datetime | None = None,
+                    only_due: bool = False) -> CycleReport:
+    """Poll the sources, then dispatch everything that is due: ``newsbot once``."""
+    now = now or datetime.now(UTC)
+    async with make_fetcher(config) as fetcher:
+        polls = await poll_sources(config, store, now=now, fetcher=fetcher, only_due=only_due)
+    outlets = build_outlets(config, dry_run=dry_run, echo=echo)
+    try:
+        dispatcher = make_dispatcher(config, store, outlets, dry_run=dry_run)
+        report = await dispatcher.run_once()
+    finally:
+        await close_outlets(outlets)
+    previews = {name: o.preview_reason for name, o in outlets.items() if o.is_preview}
+    return CycleReport(tuple(polls), report, previews)
+
+
+@dataclass(frozen=True)
+class StatusView:
+    sources: tuple[tuple[str, SourceState], ...]
+    channels: tuple[tuple[str, str, ChannelState, dict[str, int]], ...]  # name, mode, state, counts
+    unknown: tuple[Delivery, ...]
+    removed_channels: tuple[tuple[str, dict[str, int]], ...]
+
+
+def status(config: Config, store: Store) -> StatusView:
+    """Sources with their last poll and error; channels with their deliveries by state."""
+    counts = store.counts_by_status()
+    states = store.channel_states()
+    channels = []
+    for name, cfg in config.channels.items():
+        missing = config.missing_credentials(name)
+        mode = f"preview ({', '.join(missing)} not set)" if missing else "live"
+        if not cfg.enabled:
+            mode = "disabled"
+        channels.append((name, mode, states.get(name, ChannelState(name)), counts.get(name, {})))
+    removed = tuple((n, c) for n, c in counts.items() if n not in config.channels)
+    sources = tuple((s.id, store.source_state(s.id)) for s in config.sources)
+    unknown = tuple(store.deliveries(statuses=[DeliveryStatus.UNKNOWN]))
+    return StatusView(sources, tuple(channels), unknown, removed)
+
+
+def retry(store: Store, delivery_id: int, *, now: datetime | None = None) -> Delivery:
+    """Put a failed or unknown delivery back in the queue (an editor's decision)."""
+    now = now or datetime.now(UTC)
+    ok = store.set_status(delivery_id, DeliveryStatus.PENDING, now=now,
+                          allowed_from=[DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN],
+                          due_at=now, claimed_by="")
+    delivery = store.get_delivery(delivery_id)
+    if delivery is None:
+        raise LookupError(f"no delivery has id {delivery_id} (see `newsbot queue`)")
+    if not ok:
+        raise ValueError(f"delivery {delivery_id} is {delivery.status.value}; only failed or "
+                         "unknown deliveries can be retried")
+    return delivery

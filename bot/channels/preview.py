@@ -1,0 +1,56 @@
+"""The preview channel: writes each rendered post to a file and prints it, sends nothing.
+
+Used for a channel whose credentials are absent, and for every channel under ``--dry-run``,
+so a newcomer sees exactly what would be posted before giving the bot any token.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.models import Receipt, RenderedPost
+
+
+def _slug(text: str, size: int = 48) -> str:
+    slug = re.sub(r"[^\w]+", "-", text.casefold()).strip("-")
+    return slug[:size].strip("-") or "post"
+
+
+class PreviewChannel:
+    """A Channel that writes ``<dir>/<channel>/<article id>-<slug>.<ext>``."""
+
+    def __init__(self, name: str, directory: Path, *, reason: str, markup: str,
+                 echo: TextIO | None = None) -> None:
+        self.name = name
+        self.directory = directory
+        self.reason = reason
+        self.extension = "html" if markup == "html" else "txt"
+        self.echo = echo if echo is not None else sys.stdout
+
+    def path_for(self, post: RenderedPost) -> Path:
+        first_line = post.text.strip().splitlines()[0] if post.text.strip() else ""
+        title = re.sub(r"<[^>]+>", "", first_line)
+        return self.directory / self.name / f"{post.article_id}-{_slug(title)}.{self.extension}"
+
+    async def send(self, post: RenderedPost) -> Receipt:
+        path = self.path_for(post)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        parts = [post.text]
+        if post.image_url:
+            parts.append(f"\n[image: {post.image_url} | alt: {post.image_alt}]")
+        for number, reply in enumerate(post.thread, start=2):
+            parts.append(f"\n--- reply {number} ---\n{reply}")
+        body = "\n".join(parts) + "\n"
+        path.write_text(body, encoding="utf-8")
+        rule = "─" * 72
+        self.echo.write(f"{rule}\n[preview] {self.name} · article {post.article_id} · {path}\n"
+                        f"{body}")
+        self.echo.flush()
+        return Receipt(platform_id="", url=path.resolve().as_uri(),
+                       note=f"preview only, not sent: {self.reason}")
+
+    async def close(self) -> None:
+        return None

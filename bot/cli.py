@@ -1,0 +1,250 @@
+"""The command line: thin wrappers over bot.app, bot.scheduler and friends.
+
+Every command takes ``--config PATH`` (or ``NEWSBOT_CONFIG``). Errors an editor can fix are
+printed as one clear message with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot.config import Config, load_config
+from bot.errors import NewsbotError
+from bot.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(verbose: bool = False, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        from bot.logjson import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # httpx logs every request URL at INFO, and a Telegram URL contains the bot token.
+    for noisy in ("httpx", "httpcore", "apscheduler.executors", "telegram", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    try:
+        from bot.redact import install_redaction
+    except ImportError:  # pragma: no cover - redaction ships with the Telegram channel
+        return
+    install_redaction()
+
+
+def friendly_errors(func: F) -> F:
+    """Turn newsbot's own errors into one line on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NewsbotError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except (LookupError, ValueError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Context:
+    """What every command needs: the config path, loaded lazily."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+            secrets = [v for v in _secret_values(self._config) if v]
+            try:
+                from bot.redact import install_redaction
+
+                install_redaction(*secrets)
+            except ImportError:  # pragma: no cover
+                pass
+        return self._config
+
+    def store(self) -> Store:
+        return open_store(self.config.store)
+
+
+def _secret_values(config: Config) -> list[str]:
+    from pydantic import SecretStr
+
+    values: list[str] = []
+    for cfg in config.channels.values():
+        for field_name in type(cfg).model_fields:
+            value = getattr(cfg, field_name)
+            if isinstance(value, SecretStr):
+                values.append(value.get_secret_value())
+        smtp = getattr(cfg, "smtp", None)
+        if smtp is not None and smtp.password is not None:
+            values.append(smtp.password.get_secret_value())
+    if config.secret_key is not None:
+        values.append(config.secret_key.get_secret_value())
+    return values
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="NEWSBOT_CONFIG",
+              default=Path("config.yaml"), show_default=True, help="The editors' config file.")
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG (secrets stay redacted).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, verbose: bool, log_format: str) -> None:
+    """newsbot: posts a newsroom's new articles to Telegram, X and an email digest."""
+    setup_logging(verbose, log_format)
+    ctx.obj = Context(config_path)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Preview every channel; send nothing.")
+@pass_ctx
+@friendly_errors
+def run(ctx: Context, dry_run: bool) -> None:
+    """Run the bot until Ctrl-C: poll sources, post on schedule, send digests."""
+    from bot.scheduler import run_service
+
+    ctx.config  # noqa: B018 - validate before starting anything
+    try:
+        asyncio.run(run_service(ctx.config_path, dry_run=dry_run))
+    except KeyboardInterrupt:
+        pass
+    click.echo("newsbot stopped.")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Preview every channel and consume nothing.")
+@pass_ctx
+@friendly_errors
+def once(ctx: Context, dry_run: bool) -> None:
+    """One cycle: poll every source, dispatch what is due, then exit."""
+    from bot.app import run_cycle
+    from bot.cli_format import print_cycle
+
+    config = ctx.config
+    store = ctx.store()
+    try:
+        report = asyncio.run(run_cycle(config, store, dry_run=dry_run))
+    finally:
+        store.close()
+    print_cycle(config, report)
+    if any(not p.ok for p in report.polls):
+        sys.exit(1)
+
+
+@cli.command()
+@pass_ctx
+@friendly_errors
+def check(ctx: Context) -> None:
+    """Validate config.yaml; show sources, routes, schedules and missing secrets."""
+    from bot.cli_format import print_check
+
+    print_check(ctx.config)
+
+
+@cli.command()
+@click.argument("url_or_file")
+@pass_ctx
+@friendly_errors
+def preview(ctx: Context, url_or_file: str) -> None:
+    """Fetch one article (page URL or file) and print what each channel would get."""
+    from bot.preview_article import preview_article
+
+    asyncio.run(preview_article(ctx.config, url_or_file, echo=sys.stdout))
+
+
+@cli.command()
+@pass_ctx
+@friendly_errors
+def status(ctx: Context) -> None:
+    """Sources (last poll, errors) and channels (deliveries by state, attention)."""
+    from bot.app import status as build_status
+    from bot.cli_format import print_status
+
+    store = ctx.store()
+    try:
+        print_status(build_status(ctx.config, store))
+    finally:
+        store.close()
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--channel", default=None)
+@pass_ctx
+@friendly_errors
+def history(ctx: Context, limit: int, channel: str | None) -> None:
+    """What was sent where and when, with links."""
+    from bot.cli_format import print_history
+    from bot.models import DeliveryStatus
+
+    store = ctx.store()
+    try:
+        rows = store.deliveries(statuses=[DeliveryStatus.SENT], channel=channel, limit=limit,
+                                newest_first=True)
+        print_history(ctx.config, store, rows)
+    finally:
+        store.close()
+
+
+@cli.command("retry")
+@click.argument("delivery_id", type=int)
+@pass_ctx
+@friendly_errors
+def retry_cmd(ctx: Context, delivery_id: int) -> None:
+    """Queue a failed or unknown delivery again (check the channel first for unknown ones)."""
+    from bot.app import retry
+
+    store = ctx.store()
+    try:
+        delivery = retry(store, delivery_id, now=datetime.now(UTC))
+    finally:
+        store.close()
+    click.echo(f"delivery {delivery.id} ({delivery.channel}) is queued again.")
+
+
+def _register_optional() -> None:
+    """Command groups that live in their own modules (digests, editors' controls)."""
+    for module, names in (("bot.cli_digest", ("subscribers", "digest")),
+                          ("bot.cli_editor", ("plan", "queue", "pause", "resume", "hold",
+                                              "release", "skip", "post_now", "serve"))):
+        if importlib.util.find_spec(module) is None:
+            continue  # that part of the bot is not in this build
+        mod = importlib.import_module(module)
+        for name in names:
+            command = getattr(mod, name, None)
+            if isinstance(command, click.Command):
+                cli.add_command(command)
+
+
+_register_optional()
+
+
+def main() -> None:
+    cli(prog_name="newsbot")

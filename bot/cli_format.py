@@ -1,0 +1,147 @@
+"""How the CLI shows things to people. Kept apart from the commands so they stay thin."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from bot.app import CycleReport, StatusView
+from bot.config import Config, EmailChannel, Schedule, TelegramChannel, XChannel
+from bot.durations import format_duration
+from bot.models import Delivery
+from bot.store import Store, redact_url
+
+
+def _when(moment: datetime | None, config: Config) -> str:
+    if moment is None:
+        return "never"
+    return moment.astimezone(config.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def describe_schedule(schedule: Schedule) -> str:
+    parts = []
+    if schedule.cron:
+        parts.append(f"cron {schedule.cron!r}")
+    if schedule.windows:
+        spans = []
+        for w in schedule.windows:
+            end = w.end.strftime("%H:%M") if w.end else "24:00"
+            days = "" if len(w.days) == 7 else " " + ",".join(
+                ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[d] for d in sorted(w.days))
+            spans.append(f"{w.start:%H:%M}-{end}{days}")
+        parts.append("windows " + "; ".join(spans))
+    if schedule.quiet_days:
+        parts.append("quiet " + ",".join(schedule.quiet_days))
+    if schedule.min_gap.total_seconds():
+        parts.append(f"gap {format_duration(schedule.min_gap)}")
+    if schedule.max_per_day:
+        parts.append(f"max {schedule.max_per_day}/day")
+    if schedule.max_per_poll:
+        parts.append(f"max {schedule.max_per_poll}/poll ({schedule.overflow})")
+    if schedule.delay.total_seconds():
+        parts.append(f"delay {format_duration(schedule.delay)}")
+    if schedule.priority:
+        parts.append("priority " + ", ".join([*schedule.priority.sections,
+                                              *schedule.priority.keywords]))
+    return ", ".join(parts) or "as soon as due, any time"
+
+
+def print_check(config: Config) -> None:
+    """`newsbot check`: what the file means. Secret values are never printed."""
+    click.echo(f"config OK: {len(config.sources)} sources, {len(config.channels)} channels")
+    click.echo(f"time zone: {config.timezone}   store: {redact_url(config.store)}")
+    click.echo(f"backfill: {format_duration(config.backfill)}   preview folder: "
+               f"{config.resolve_path(config.preview_dir)}")
+    click.echo("\nsources:")
+    for s in config.sources:
+        lang = f", language {s.language}" if s.language else ""
+        click.echo(f"  {s.id:<20} every {format_duration(s.every)}{lang}  {s.url}")
+    click.echo("\nchannels:")
+    for name, cfg in config.channels.items():
+        missing = config.missing_credentials(name)
+        mode = "disabled" if not cfg.enabled else (
+            f"PREVIEW: set {', '.join(missing)} to send for real" if missing else "live")
+        target = ""
+        if isinstance(cfg, TelegramChannel):
+            target = f" → chat {cfg.chat} via {cfg.api_url}"
+        elif isinstance(cfg, XChannel):
+            target = f" via {cfg.api_url}"
+            if cfg.monthly_budget is not None:
+                target += f", budget ${cfg.monthly_budget:.2f}/month"
+        elif isinstance(cfg, EmailChannel):
+            target = f" from {cfg.from_}"
+        click.echo(f"  {name} ({cfg.type}){target}  [{mode}]")
+        r = cfg.route
+        route = "; ".join(f"{k} {', '.join(v)}" for k, v in (
+            ("sources", r.sources), ("sections", r.sections), ("languages", r.languages),
+            ("include", r.include), ("exclude", r.exclude)) if v) or "every article"
+        click.echo(f"      route: {route}")
+        zone = cfg.schedule.timezone or config.timezone
+        click.echo(f"      schedule ({zone}): {describe_schedule(cfg.schedule)}")
+        click.echo(f"      template: {cfg.template or '(default)'}")
+
+
+def print_cycle(config: Config, report: CycleReport) -> None:
+    for poll in report.polls:
+        if not poll.ok:
+            click.echo(f"✗ {poll.error}", err=True)
+            continue
+        if poll.not_modified:
+            click.echo(f"· source {poll.source_id}: not modified since the last poll")
+            continue
+        line = (f"· source {poll.source_id}: {poll.new} new, {poll.known} already known"
+                + (f", {poll.backfilled} older than the backfill window (not announced)"
+                   if poll.backfilled else "")
+                + f"; {poll.deliveries} deliveries planned")
+        click.echo(line)
+        for problem in poll.problems:
+            click.echo(f"    ! {problem}")
+    outcomes = dict(report.dispatch.outcomes)
+    click.echo("· dispatch: " + (", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
+                                 or "nothing was due"))
+    if report.previews:
+        click.echo("\nPREVIEW MODE: nothing was sent on these channels; posts were written to "
+                   f"{config.resolve_path(config.preview_dir)}/<channel>/:")
+        for name, why in report.previews.items():
+            click.echo(f"  {name}: {why}")
+    digests = [n for n, c in config.channels.items() if isinstance(c, EmailChannel)]
+    if digests:
+        click.echo(f"\nDigest entries wait for their cron ({', '.join(digests)}); "
+                   "see them now with `newsbot digest preview CHANNEL`.")
+
+
+def print_status(view: StatusView) -> None:
+    click.echo("sources:")
+    for source_id, s in view.sources:
+        polled = s.last_polled_at.strftime("%Y-%m-%d %H:%M UTC") if s.last_polled_at else "never"
+        health = "ok" if not s.last_error else (
+            f"FAILING ({s.consecutive_errors} in a row): {s.last_error}")
+        click.echo(f"  {source_id:<20} last poll {polled}  {health}")
+    click.echo("\nchannels:")
+    for name, mode, state, counts in view.channels:
+        flags = [mode]
+        if state.paused:
+            flags.append("PAUSED")
+        if state.attention:
+            flags.append(f"NEEDS ATTENTION: {state.attention}")
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no deliveries"
+        click.echo(f"  {name:<20} {summary}  [{'; '.join(flags)}]")
+    for name, counts in view.removed_channels:
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        click.echo(f"  {name:<20} {summary}  [removed from config.yaml: its rows are kept]")
+    if view.unknown:
+        click.echo("\nunknown outcome (check the channel, then `newsbot retry ID` if missing):")
+        for d in view.unknown:
+            click.echo(f"  #{d.id} {d.channel} article {d.article_id}: {d.last_error}")
+
+
+def print_history(config: Config, store: Store, rows: list[Delivery]) -> None:
+    if not rows:
+        click.echo("nothing has been sent yet.")
+        return
+    articles = store.get_articles([d.article_id for d in rows])
+    for d in rows:
+        title = articles[d.article_id].title if d.article_id in articles else "?"
+        link = d.receipt_url or d.receipt_id or "-"
+        click.echo(f"{_when(d.sent_at, config)}  {d.channel:<16} {title[:60]:<60}  {link}")

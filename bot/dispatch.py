@@ -1,0 +1,220 @@
+"""Dispatch: claim due deliveries, render, send, record the outcome. The "do" half of plan/do.
+
+What happens to a failed send is decided by the error's type alone (see bot/errors.py):
+retryable errors reschedule the row, permanent ones fail it with the platform's words, and an
+unknown outcome is never retried automatically, because a duplicate post is worse than a
+missing one. Channels are dispatched concurrently so one dead channel never delays another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import jinja2
+
+from bot.config import Config
+from bot.errors import (
+    AuthError,
+    ChannelError,
+    DuplicateContentError,
+    PermanentError,
+    RateLimitedError,
+    RetryableError,
+    TemplateError,
+    UnknownOutcomeError,
+)
+from bot.models import Delivery, DeliveryStatus, Receipt
+from bot.outlets import Outlet
+from bot.plan import pick_due
+from bot.render import render_post
+from bot.store import Store
+
+log = logging.getLogger("newsbot.dispatch")
+
+MAX_ATTEMPTS = 8
+CLAIM_LEASE = timedelta(minutes=5)
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def worker_id() -> str:
+    """Names this process in claims and leases (host:pid), so stale claims are traceable."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … capped at 1 hour."""
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch pass did, by outcome."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, outcome: str, error: str = "") -> None:
+        self.outcomes[outcome] += 1
+        if error:
+            self.errors.append(error)
+
+
+@dataclass
+class Dispatcher:
+    """Everything a dispatch pass needs, built once per configuration."""
+
+    config: Config
+    store: Store
+    outlets: dict[str, Outlet]
+    env: jinja2.Environment
+    worker: str = field(default_factory=worker_id)
+    clock: Clock = utcnow
+    # Under --dry-run nothing is consumed: claims are handed back after previewing.
+    dry_run: bool = False
+
+    async def run_once(self, *, max_per_channel: int = 50) -> DispatchReport:
+        """One pass over every channel; returns what happened."""
+        now = self.clock()
+        released, unknown = self.store.recover_expired(now)
+        if unknown:
+            log.warning("%d deliveries were being sent when their worker stopped; they are "
+                        "marked unknown (see `newsbot status`)", unknown)
+        report = DispatchReport()
+        states = self.store.channel_states()
+        names = [n for n in self.outlets if not (states.get(n) and states[n].paused)]
+        await asyncio.gather(*(self._channel(n, report, max_per_channel) for n in names))
+        return report
+
+    async def _channel(self, name: str, report: DispatchReport, budget: int) -> None:
+        outlet = self.outlets[name]
+        zone = self.config.zone_for(name)
+        # Previews go as fast as they render; real channels one claim at a time so the
+        # schedule's gap and cap are re-decided in the store before every post.
+        limit = 50 if outlet.is_preview else 1
+        pick = partial(pick_due, schedule=outlet.cfg.schedule, zone=zone, limit=limit)
+        if outlet.is_preview:
+            pick = partial(_pick_all, limit=limit)
+        for _ in range(budget):
+            claimed = self.store.claim(name, now=self.clock(), worker=self.worker,
+                                       lease=CLAIM_LEASE, pick=pick)
+            if not claimed:
+                return
+            for delivery in claimed:
+                await self.deliver(outlet, delivery, report)
+
+    async def deliver(self, outlet: Outlet, delivery: Delivery, report: DispatchReport) -> str:
+        """Render and send one claimed delivery; record and return its outcome."""
+        store, now, wid = self.store, self.clock(), self.worker
+        article = store.get_article(delivery.article_id)
+        try:
+            post = render_post(self.env, article, channel=outlet.name, cfg=outlet.cfg,
+                               fmt=outlet.fmt, zone=self.config.zone_for(outlet.name))
+        except TemplateError as exc:
+            # A broken template is the editors' to fix; the post waits for them, not lost.
+            store.mark_retry(delivery.id, str(exc), due_at=now + timedelta(minutes=5), now=now,
+                             worker=wid)
+            store.update_channel(outlet.name, now=now, attention=str(exc))
+            log.error("%s", exc)
+            report.add("template_error", str(exc))
+            return "template_error"
+        if self.dry_run:
+            await outlet.channel.send(post)
+            store.release(delivery.id, now=now, worker=wid)
+            report.add("previewed")
+            return "previewed"
+        store.mark_sending(delivery.id, worker=wid, now=now)
+        try:
+            receipt = await outlet.channel.send(post)
+        except ChannelError as exc:
+            return self._record_failure(outlet, delivery, exc, report)
+        except Exception as exc:  # a bug, not a platform answer: the post may be out
+            log.exception("%s: unexpected error while sending delivery %d", outlet.name,
+                          delivery.id)
+            store.mark_unknown(delivery.id, f"{outlet.name}: unexpected error: {exc!r}",
+                               now=self.clock(), worker=wid)
+            report.add("unknown", repr(exc))
+            return "unknown"
+        done = self.clock()
+        if outlet.is_preview:
+            store.set_status(delivery.id, DeliveryStatus.SKIPPED, now=done,
+                             allowed_from=[DeliveryStatus.SENDING], note=receipt.note,
+                             receipt_url=receipt.url, claimed_by="")
+            report.add("previewed")
+            return "previewed"
+        migrated = receipt.extra.get("migrated_to_chat_id")
+        if migrated:
+            store.update_channel(outlet.name, now=done, chat_override=str(migrated))
+        cost = _price(outlet, post.text)
+        store.mark_sent(delivery.id, receipt, now=done, cost=cost, worker=wid)
+        log.info("%s: sent article %d (%s)", outlet.name, article.id,
+                 receipt.url or receipt.platform_id)
+        report.add("sent")
+        return "sent"
+
+    def _record_failure(self, outlet: Outlet, delivery: Delivery, exc: ChannelError,
+                        report: DispatchReport) -> str:
+        store, now, wid = self.store, self.clock(), self.worker
+        message = str(exc)
+        if isinstance(exc, DuplicateContentError):
+            # X already has this exact post: nothing to send, nothing to retry.
+            store.mark_sent(delivery.id, _duplicate_receipt(message), now=now, worker=wid)
+            outcome = "duplicate"
+        elif isinstance(exc, AuthError):
+            store.mark_failed(delivery.id, message, now=now, worker=wid)
+            store.update_channel(outlet.name, now=now, attention=message)
+            outcome = "failed"
+        elif isinstance(exc, PermanentError):
+            store.mark_failed(delivery.id, message, now=now, worker=wid)
+            outcome = "failed"
+        elif isinstance(exc, UnknownOutcomeError):
+            store.mark_unknown(delivery.id, message, now=now, worker=wid)
+            outcome = "unknown"
+        elif isinstance(exc, RetryableError):
+            attempts = delivery.attempts
+            if attempts >= MAX_ATTEMPTS and not isinstance(exc, RateLimitedError):
+                store.mark_failed(delivery.id, f"gave up after {attempts} attempts: {message}",
+                                  now=now, worker=wid)
+                outcome = "failed"
+            else:
+                wait = (timedelta(seconds=exc.retry_after) if exc.retry_after is not None
+                        else backoff(attempts))
+                store.mark_retry(delivery.id, message, due_at=now + wait, now=now, worker=wid)
+                outcome = "rate_limited" if isinstance(exc, RateLimitedError) else "retry"
+        else:
+            store.mark_unknown(delivery.id, message, now=now, worker=wid)
+            outcome = "unknown"
+        log.warning("delivery %d: %s (%s)", delivery.id, message, outcome)
+        report.add(outcome, message)
+        return outcome
+
+
+def _pick_all(history: object, candidates: list[Delivery], now: datetime, *,
+              limit: int) -> list[int]:
+    return [d.id for d in candidates[:limit]]
+
+
+def _duplicate_receipt(message: str) -> Receipt:
+    return Receipt(platform_id="", note=f"not posted again: the platform has it already "
+                                        f"({message})")
+
+
+def _price(outlet: Outlet, text: str) -> float:
+    if outlet.cfg.type != "x":
+        return 0.0
+    try:
+        from bot.channels.x_spend import post_price
+    except ImportError:
+        return 0.0
+    return float(post_price(text, outlet.cfg))

@@ -1,0 +1,125 @@
+"""Polling: fetch a source, parse it, enrich new items, store them, plan their deliveries.
+
+Each source's failure is returned as a value in its PollReport and recorded in the store
+(visible in ``newsbot status``); one broken feed never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from bot.config import Config, Source
+from bot.errors import SourceError
+from bot.ingest.enrich import enrich
+from bot.ingest.fetch import Fetcher
+from bot.ingest.parse import parse_feed
+from bot.models import FeedItem
+from bot.plan import plan_article
+from bot.store import Store
+
+log = logging.getLogger("newsbot.ingest")
+MAX_BACKOFF = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """What polling one source did."""
+
+    source_id: str
+    ok: bool
+    new: int = 0  # new articles announced
+    known: int = 0  # items already stored
+    backfilled: int = 0  # new but older than the backfill window: stored, not announced
+    deliveries: int = 0
+    not_modified: bool = False
+    problems: tuple[str, ...] = ()  # per-item trouble that did not stop the source
+    error: str = ""
+
+
+def next_poll_after_failure(every: timedelta, failures: int) -> timedelta:
+    """Back off on a failing source: its interval doubled per failure, at most 6 hours."""
+    return min(max(every, every * 2 ** min(failures - 1, 10)), max(MAX_BACKOFF, every))
+
+
+def make_fetcher(config: Config) -> Fetcher:
+    offline = config.resolve_path(config.fetch.offline_pages) if config.fetch.offline_pages else None
+    return Fetcher(config.fetch, offline, base_dir=config.base_dir)
+
+
+async def poll_source(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
+                      now: datetime) -> PollReport:
+    """Poll one source once. Never raises for the source's own trouble."""
+    state = store.source_state(source.id)
+    location = source.url if source.is_remote else str(config.resolve_path(source.url))
+    try:
+        result = await fetcher.fetch(location, source_id=source.id, etag=state.etag or None,
+                                     last_modified=state.last_modified or None)
+        if result.status == "not_modified":
+            store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
+                                      etag=state.etag, last_modified=state.last_modified)
+            return PollReport(source.id, ok=True, not_modified=True)
+        parsed = parse_feed(source.id, result.body, url=result.url,
+                            headers=result.header_map(), language=source.language)
+    except SourceError as exc:
+        failures = store.record_poll_failure(
+            source.id, now=now, error=exc.problem,
+            next_poll_at=now + next_poll_after_failure(source.every, state.consecutive_errors + 1))
+        log.error("%s (failure %d in a row)", exc, failures)
+        return PollReport(source.id, ok=False, error=str(exc))
+
+    problems = list(parsed.problems)
+    cutoff = now - config.backfill
+    fresh: list[FeedItem] = []
+    known = backfilled = 0
+    for item in parsed.items:
+        if store.find_article(url=item.url, source_id=item.source_id, guid=item.guid):
+            store.add_article(item, now=now)  # refreshes a corrected title; never re-announces
+            known += 1
+        elif item.published is not None and item.published < cutoff:
+            store.add_article(item, now=now, announced=False)
+            backfilled += 1
+        else:
+            fresh.append(item)
+
+    enriched = await asyncio.gather(*(enrich(i, fetcher, mode=source.fetch_pages) for i in fresh))
+    new = deliveries = 0
+    for item, problem in enriched:
+        if problem:
+            problems.append(problem)
+        if item.published is None:
+            item = replace(item, published=now)
+        article, is_new = store.add_article(item, now=now)
+        if not is_new:
+            known += 1
+            continue
+        new += 1
+        deliveries += store.create_deliveries(article.id, plan_article(article, config, now=now),
+                                              now=now)
+    store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
+                              etag=result.etag or "", last_modified=result.last_modified or "",
+                              items=len(parsed.items))
+    for problem in problems:
+        log.warning("source %s: %s", source.id, problem)
+    return PollReport(source.id, ok=True, new=new, known=known, backfilled=backfilled,
+                      deliveries=deliveries, problems=tuple(problems))
+
+
+async def poll_sources(config: Config, store: Store, *, now: datetime, fetcher: Fetcher,
+                       only_due: bool = True, ids: Sequence[str] | None = None
+                       ) -> list[PollReport]:
+    """Poll every source (or those due, or those named) concurrently."""
+    chosen = []
+    for source in config.sources:
+        if ids is not None and source.id not in ids:
+            continue
+        if only_due:
+            due = store.source_state(source.id).next_poll_at
+            if due is not None and due > now:
+                continue
+        chosen.append(source)
+    return list(await asyncio.gather(*(
+        poll_source(s, config=config, store=store, fetcher=fetcher, now=now) for s in chosen)))
