@@ -39,6 +39,9 @@ _FURNITURE = re.compile(
          |advertisement|sponsored|tags?|topics?)(?:\s*:.{0,100})?\W*
       | (?:yes|no)\W*
       | (?:previous|next)\s+(?:article|story|post)\W*.{0,100}
+      | هل\s+أعجبك\s+هذا\s+(?:المقال|الخبر|الموضوع)\W*
+      | \d*\s*تعليق(?:ات)?\W*|(?:اترك|أضف)\s+تعليقا?ً?\W*|.{0,40}سياسة\s+التعليقات.*
+      | .{0,80}جميع\s+الحقوق\s+محفوظة\W*|(?:شارك|مشاركة)(?:\s+(?:المقال|الخبر|على)\b.{0,30})?\W*
       | (?:skip\s+to\s+(?:main\s+)?content|back\s+to\s+top|cookie\s+settings?|accept\s+cookies?)\W*
     )$""",
     re.IGNORECASE | re.VERBOSE,

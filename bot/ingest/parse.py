@@ -81,6 +81,7 @@ def parse_feed(
         raise _html_page_error(source_id, shown, stripped)
 
     lowered.setdefault("content-location", url)
+    lowered.setdefault("content-type", "application/xml")  # a local file: let the XML say
     parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
     version = parsed.get("version", "")
     entries = parsed.get("entries", [])
@@ -97,18 +98,20 @@ def parse_feed(
                 "read: check the URL, or ask the publisher to fix the feed",
                 retryable=False,
             )
-        problems.append(_bozo_problem(exc, len(entries)))
+        if type(exc).__name__ != "NonXMLContentType":  # common, harmless, and not theirs to fix
+            problems.append(_bozo_problem(exc, len(entries)))
     elif not version and not entries:
         raise SourceError(
             source_id,
             f"{shown} is XML but not RSS, Atom or JSON Feed: check the URL",
             retryable=False,
         )
+    captions = _media_descriptions(body)
     feed_meta = parsed.get("feed", {})
     feed_language = _language(feed_meta.get("language")) or _language(language)
     items: list[FeedItem] = []
     for position, entry in enumerate(entries, 1):
-        item = _from_entry(source_id, entry, position, url, feed_language, problems)
+        item = _from_entry(source_id, entry, position, url, feed_language, captions, problems)
         if item is not None:
             items.append(item)
     if not entries:
@@ -125,6 +128,7 @@ def _from_entry(
     position: int,
     feed_url: str,
     feed_language: str,
+    captions: frozenset[str],
     problems: list[str],
 ) -> FeedItem | None:
     title_detail = entry.get("title_detail") or {}
@@ -133,6 +137,11 @@ def _from_entry(
     summary_html = entry.get("summary", "") or ""
     contents = entry.get("content") or []
     content_html = max((c.get("value", "") or "" for c in contents), key=len, default="")
+    caption = ""
+    if captions and content_html and summary_html.strip() in captions:
+        # feedparser files <media:description> (an image caption) as the summary and moves the
+        # real <description> into content: undo that, and keep the caption as the image's alt.
+        caption, summary_html, content_html = _plain(summary_html), content_html, ""
     if not summary_html:
         summary_html = content_html
     summary = html_to_text(summary_html)
@@ -155,7 +164,7 @@ def _from_entry(
         language=_language(entry.get("language") or title_detail.get("language")) or feed_language,
         published=published,
         date_key=entry.get("published") or entry.get("updated") or "",
-        images=_entry_images(entry),
+        images=[(src, alt or caption) for src, alt in _entry_images(entry)],
         html_for_image=content_html or summary_html,
         problems=problems,
     )
@@ -179,6 +188,23 @@ def _entry_images(entry: Any) -> list[tuple[str, str]]:
     if isinstance(image, Mapping) and image.get("href"):
         found.append((str(image["href"]), ""))
     return found
+
+
+_MEDIA_DESCRIPTION = re.compile(rb"<media:description\b[^>]*>(.*?)</media:description>", re.S)
+
+
+def _media_descriptions(body: bytes) -> frozenset[str]:
+    if b"media:description" not in body:
+        return frozenset()
+    found: set[str] = set()
+    for match in _MEDIA_DESCRIPTION.finditer(body):
+        value = match.group(1).strip()
+        if value.startswith(b"<![CDATA[") and value.endswith(b"]]>"):
+            value = value[9:-3]
+        else:
+            value = html.unescape(value.decode("utf-8", "replace")).encode()
+        found.add(value.decode("utf-8", "replace").strip())
+    return frozenset(found)
 
 
 def _bozo_problem(exc: object, count: int) -> str:
