@@ -316,7 +316,9 @@ class Config(_Model):
                 raise ValueError(f"channels.{name}: names use letters, digits, - _ . only")
             for source_id in channel.route.sources:
                 if source_id not in seen:
-                    hint = _did_you_mean(source_id, seen)
+                    hint = _did_you_mean(source_id, seen) or (
+                        f"; the sources are: {', '.join(sorted(seen))}" if seen else
+                        "; add it under sources: first")
                     raise ValueError(
                         f"channels.{name}.route.sources: no source has id {source_id!r}{hint}"
                     )
