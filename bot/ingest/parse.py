@@ -80,7 +80,8 @@ def parse_feed(
     if _HTML_START.match(stripped[:2048]):
         raise _html_page_error(source_id, shown, stripped)
 
-    lowered.setdefault("content-location", url)
+    if _is_url(url):
+        lowered.setdefault("content-location", url)
     lowered.setdefault("content-type", "application/xml")  # a local file: let the XML say
     parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
     version = parsed.get("version", "")
@@ -108,6 +109,11 @@ def parse_feed(
         )
     captions = _media_descriptions(body)
     feed_meta = parsed.get("feed", {})
+    if not _is_url(url):  # a local file: relative links are relative to the feed's own site
+        self_links = [
+            x.get("href", "") for x in feed_meta.get("links") or [] if x.get("rel") == "self"
+        ]
+        url = next((x for x in [*self_links, feed_meta.get("link", "")] if _is_url(x)), url)
     feed_language = _language(feed_meta.get("language")) or _language(language)
     items: list[FeedItem] = []
     for position, entry in enumerate(entries, 1):
@@ -240,6 +246,15 @@ def _parse_json_feed(source_id: str, body: bytes, *, url: str, language: str) ->
             source_id, f"{shown} is a JSON Feed without an items list", retryable=False
         )
     feed_language = _language(document.get("language")) or _language(language)
+    if not _is_url(url):  # a local file: relative links are relative to the feed's own site
+        url = next(
+            (
+                x
+                for x in (_str(document.get(k)) for k in ("feed_url", "home_page_url"))
+                if _is_url(x)
+            ),
+            url,
+        )
     problems: list[str] = []
     items: list[FeedItem] = []
     for position, entry in enumerate(raw_items, 1):
