@@ -86,7 +86,7 @@ class Context:
         return self._config
 
     def store(self) -> Store:
-        return open_store(self.config.store)
+        return open_store(self.config.store_url)
 
 
 def _secret_values(config: Config) -> list[str]:

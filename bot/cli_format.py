@@ -50,7 +50,7 @@ def describe_schedule(schedule: Schedule) -> str:
 def print_check(config: Config) -> None:
     """`newsbot check`: what the file means. Secret values are never printed."""
     click.echo(f"config OK: {len(config.sources)} sources, {len(config.channels)} channels")
-    click.echo(f"time zone: {config.timezone}   store: {redact_url(config.store)}")
+    click.echo(f"time zone: {config.timezone}   store: {redact_url(config.store_url)}")
     click.echo(f"backfill: {format_duration(config.backfill)}   preview folder: "
                f"{config.resolve_path(config.preview_dir)}")
     click.echo("\nsources:")

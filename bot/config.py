@@ -357,6 +357,17 @@ class Config(_Model):
                     missing.add(key)
         return tuple(sorted(missing))
 
+    @property
+    def store_url(self) -> str:
+        """The store URL, with a relative SQLite path taken relative to config.yaml's folder
+        (like every other path in the file), so the bot finds its data from any directory."""
+        prefix = "sqlite:///"
+        if self.store.startswith(prefix) and not self.store.startswith(prefix + "/"):
+            rest = self.store[len(prefix):]
+            if rest and not rest.startswith(":memory:"):
+                return prefix + str(self.resolve_path(rest))
+        return self.store
+
     def resolve_path(self, path: str) -> Path:
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else self.base_dir / candidate

@@ -138,7 +138,7 @@ async def run_service(config_path: Path, *, dry_run: bool = False,
                       stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set or SIGINT/SIGTERM arrives; then shut down cleanly."""
     config = load_config(config_path)
-    store = open_store(config.store)
+    store = open_store(config.store_url)
     service = Service(config_path, config, store, dry_run=dry_run)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

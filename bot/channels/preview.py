@@ -6,6 +6,7 @@ so a newcomer sees exactly what would be posted before giving the bot any token.
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ class PreviewChannel:
 
     def path_for(self, post: RenderedPost) -> Path:
         first_line = post.text.strip().splitlines()[0] if post.text.strip() else ""
-        title = re.sub(r"<[^>]+>", "", first_line)
+        title = html.unescape(re.sub(r"<[^>]+>", "", first_line))
         return self.directory / self.name / f"{post.article_id}-{_slug(title)}.{self.extension}"
 
     async def send(self, post: RenderedPost) -> Receipt:
