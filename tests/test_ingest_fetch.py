@@ -1,0 +1,205 @@
+"""Fetcher against a real loopback HTTP server: limits, conditional GET, and every failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Fetching
+from bot.errors import SourceError
+from bot.ingest.fetch import Fetcher
+from tests.feed_server import FeedServer
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RSS = b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title></channel></rss>"
+
+
+def settings(**overrides: object) -> Fetching:
+    return Fetching.model_validate({"timeout": 2, **overrides})
+
+
+async def test_ok_fetch_returns_body_headers_and_validators(feed_server: FeedServer) -> None:
+    url = feed_server.add("/feed.xml", RSS, etag='"v1"', last_modified="Tue, 24 Nov 2026 06:00:00 GMT")
+    async with Fetcher(settings()) as fetcher:
+        result = await fetcher.fetch(url, source_id="s")
+    assert result.status == "ok"
+    assert result.body == RSS
+    assert result.url == url
+    assert result.encoding == "utf-8"
+    assert result.etag == '"v1"'
+    assert result.last_modified == "Tue, 24 Nov 2026 06:00:00 GMT"
+    assert result.header_map()["content-type"].startswith("application/rss+xml")
+
+
+async def test_user_agent_and_accept_are_sent(feed_server: FeedServer) -> None:
+    url = feed_server.add("/feed.xml", RSS)
+    async with Fetcher(settings(user_agent="newsbot-test/1")) as fetcher:
+        await fetcher.fetch(url, source_id="s")
+    seen = feed_server.requests[-1].headers
+    assert seen["user-agent"] == "newsbot-test/1"
+    assert "application/rss+xml" in seen["accept"]
+
+
+async def test_conditional_get_with_etag_gives_not_modified(feed_server: FeedServer) -> None:
+    url = feed_server.add("/feed.xml", RSS, etag='"v1"')
+    async with Fetcher(settings()) as fetcher:
+        result = await fetcher.fetch(url, source_id="s", etag='"v1"')
+    assert result.status == "not_modified"
+    assert result.body == b""
+    assert feed_server.requests[-1].headers["if-none-match"] == '"v1"'
+
+
+async def test_conditional_get_with_last_modified_gives_not_modified(
+    feed_server: FeedServer,
+) -> None:
+    stamp = "Tue, 24 Nov 2026 06:00:00 GMT"
+    url = feed_server.add("/feed.xml", RSS, last_modified=stamp)
+    async with Fetcher(settings()) as fetcher:
+        result = await fetcher.fetch(url, source_id="s", last_modified=stamp)
+    assert result.status == "not_modified"
+
+
+@pytest.mark.parametrize("status", [404, 410])
+async def test_gone_is_a_permanent_error_naming_the_url(feed_server: FeedServer, status: int) -> None:
+    url = feed_server.add("/missing.xml", b"nope", status=status)
+    async with Fetcher(settings()) as fetcher:
+        with pytest.raises(SourceError) as caught:
+            await fetcher.fetch(url, source_id="iraq-en")
+    assert caught.value.retryable is False
+    assert f"HTTP {status}" in str(caught.value)
+    assert url in str(caught.value)
+    assert str(caught.value).startswith("source iraq-en:")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_server_errors_are_retryable(feed_server: FeedServer, status: int) -> None:
+    url = feed_server.add("/feed.xml", b"oops", status=status)
+    async with Fetcher(settings()) as fetcher:
+        with pytest.raises(SourceError) as caught:
+            await fetcher.fetch(url, source_id="s")
+    assert caught.value.retryable is True
+    assert f"HTTP {status}" in str(caught.value)
+
+
+async def test_a_slow_server_times_out_as_retryable(feed_server: FeedServer) -> None:
+    url = feed_server.add("/slow.xml", RSS, delay=2.0)
+    async with Fetcher(settings(timeout=0.3)) as fetcher:
+        with pytest.raises(SourceError) as caught:
+            await fetcher.fetch(url, source_id="s")
+    assert caught.value.retryable is True
+    assert "0.3s" in str(caught.value)
+    assert url in str(caught.value)
+
+
+async def test_connection_refused_is_retryable(closed_port_url: str) -> None:
+    async with Fetcher(settings()) as fetcher:
+        with pytest.raises(SourceError) as caught:
+            await fetcher.fetch(closed_port_url, source_id="s")
+    assert caught.value.retryable is True
+    assert "could not connect" in str(caught.value)
+
+
+async def test_a_body_over_the_cap_is_aborted_while_streaming(feed_server: FeedServer) -> None:
+    url = feed_server.add_huge("/huge.xml", 50_000_000)
+    async with Fetcher(settings(max_bytes=100_000)) as fetcher:
+        with pytest.raises(SourceError) as caught:
+            await fetcher.fetch(url, source_id="s")
+    assert "max_bytes" in str(caught.value)
+    assert caught.value.retryable is False
+
+
+async def test_a_declared_length_over_the_cap_is_refused_before_reading(
+    feed_server: FeedServer,
+) -> None:
+    url = feed_server.add("/big.xml", b"x" * 200_000)
+    async with Fetcher(settings(max_bytes=100_000)) as fetcher:
+        with pytest.raises(SourceError, match="declares 200,000 bytes"):
+            await fetcher.fetch(url, source_id="s")
+
+
+async def test_redirects_are_followed_to_the_final_url(feed_server: FeedServer) -> None:
+    final = feed_server.add("/new.xml", RSS)
+    start = feed_server.redirect("/old.xml", "/new.xml", status=301)
+    async with Fetcher(settings()) as fetcher:
+        result = await fetcher.fetch(start, source_id="s")
+    assert result.url == final
+    assert result.body == RSS
+
+
+async def test_a_redirect_loop_is_a_permanent_error(feed_server: FeedServer) -> None:
+    start = feed_server.redirect("/a.xml", "/b.xml")
+    feed_server.redirect("/b.xml", "/a.xml")
+    async with Fetcher(settings()) as fetcher:
+        with pytest.raises(SourceError, match="redirects in a loop") as caught:
+            await fetcher.fetch(start, source_id="s")
+    assert caught.value.retryable is False
+
+
+async def test_too_many_redirects_is_an_error(feed_server: FeedServer) -> None:
+    for n in range(4):
+        feed_server.redirect(f"/r{n}", f"/r{n + 1}")
+    feed_server.add("/r4", RSS)
+    async with Fetcher(settings(max_redirects=2)) as fetcher:
+        with pytest.raises(SourceError, match="more than 2 times"):
+            await fetcher.fetch(feed_server.url("/r0"), source_id="s")
+
+
+async def test_userinfo_never_appears_in_error_messages(feed_server: FeedServer) -> None:
+    feed_server.add("/missing.xml", b"", status=404)
+    url = feed_server.url("/missing.xml").replace("http://", "http://editor:hunter2@")
+    async with Fetcher(settings()) as fetcher:
+        with pytest.raises(SourceError) as caught:
+            await fetcher.fetch(url, source_id="s")
+    assert "hunter2" not in str(caught.value)
+
+
+async def test_local_files_are_read_like_fetches() -> None:
+    path = EXAMPLES / "feeds" / "en.rss.xml"
+    async with Fetcher(settings()) as fetcher:
+        result = await fetcher.fetch(str(path), source_id="s")
+        again = await fetcher.fetch(str(path), source_id="s", etag=result.etag)
+    assert result.status == "ok"
+    assert result.body == path.read_bytes()
+    assert again.status == "not_modified"
+
+
+async def test_relative_local_paths_resolve_against_base_dir() -> None:
+    async with Fetcher(settings(), base_dir=EXAMPLES) as fetcher:
+        result = await fetcher.fetch("feeds/world.json", source_id="s")
+    assert result.status == "ok"
+
+
+async def test_a_missing_local_file_is_a_permanent_error(tmp_path: Path) -> None:
+    async with Fetcher(settings()) as fetcher:
+        with pytest.raises(SourceError, match="no such file") as caught:
+            await fetcher.fetch_local(tmp_path / "nope.xml", "s")
+    assert caught.value.retryable is False
+
+
+async def test_offline_pages_serve_sample_pages_for_the_sample_host() -> None:
+    url = "https://news.example.org/en/2026/11/iraq-back-to-back-raids?utm_source=x"
+    async with Fetcher(settings(), EXAMPLES / "pages") as fetcher:
+        result = await fetcher.fetch(url, source_id="s")
+    assert result.status == "ok"
+    assert b"Iraqi forces are conducting consecutive offensives" in result.body
+    assert result.url == url
+
+
+async def test_offline_mode_refuses_other_hosts() -> None:
+    async with Fetcher(settings(), EXAMPLES / "pages") as fetcher:
+        with pytest.raises(SourceError, match="offline mode") as caught:
+            await fetcher.fetch("https://elsewhere.example.com/story", source_id="s")
+    assert caught.value.retryable is False
+
+
+async def test_per_host_limit_caps_concurrent_requests(feed_server: FeedServer) -> None:
+    import asyncio
+
+    url = feed_server.add("/slow.xml", RSS, delay=0.2)
+    async with Fetcher(settings(per_host=1)) as fetcher:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*(fetcher.fetch(url, source_id="s") for _ in range(3)))
+        elapsed = loop.time() - started
+    assert elapsed >= 0.55  # three 0.2 s answers, one at a time
