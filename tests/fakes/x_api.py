@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote
 
@@ -88,6 +89,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     hang: bool = False
+    skip: int = 0  # let this many matching requests through first
 
 
 @dataclass
@@ -131,13 +133,15 @@ class FakeXApi:
         *,
         path: str = "/2/tweets",
         times: int = 1,
+        skip: int = 0,
         headers: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
     ) -> None:
-        """The next ``times`` requests whose path starts with ``path`` get ``status``."""
+        """After ``skip`` more requests whose path starts with ``path`` succeed, the next
+        ``times`` get ``status``."""
         with self._lock:
             for _ in range(times):
-                self._faults.append((path, Fault(status, dict(headers or {}), body)))
+                self._faults.append((path, Fault(status, dict(headers or {}), body, skip=skip)))
 
     def rate_limit(
         self,
@@ -209,6 +213,9 @@ class FakeXApi:
         with self._lock:
             for i, (prefix, fault) in enumerate(self._faults):
                 if path.startswith(prefix):
+                    if fault.skip:
+                        fault.skip -= 1
+                        return None
                     del self._faults[i]
                     return fault
         return None
@@ -249,7 +256,10 @@ class FakeXApi:
             oauth_sig.base_string_uri(str(request.url.with_query(None))),
             oauth_sig.normalize_parameters(collected),
         )
-        expected = oauth_sig.sign_hmac_sha1(base, CONSUMER_SECRET, ACCESS_SECRET)
+        secrets = SimpleNamespace(
+            client_secret=CONSUMER_SECRET, resource_owner_secret=ACCESS_SECRET
+        )
+        expected = oauth_sig.sign_hmac_sha1_with_client(base, secrets)
         if expected != params["oauth_signature"]:
             return "OAuth signature does not match"
         return None
