@@ -12,9 +12,10 @@ from bot.store.base import redact_url
 from bot.store.base import open_engine as _open_engine
 from bot.store.channels import ChannelQueries, ChannelState
 from bot.store.outbox import ChannelHistory, NewDelivery, OutboxQueries
+from bot.store.subscribers import SubscriberQueries
 
 
-class Store(OutboxQueries, ArticleQueries, ChannelQueries):
+class Store(OutboxQueries, ArticleQueries, ChannelQueries, SubscriberQueries):
     """Every store operation, over one engine."""
 
 

@@ -27,8 +27,19 @@ def _initial(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _digest(conn: Connection) -> None:
+    from bot.store import digest_schema
+
+    for table in (digest_schema.subscribers, digest_schema.digest_runs,
+                  digest_schema.digest_sends):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial),
+    (2, _digest),
 ]
 
 

@@ -1,0 +1,320 @@
+"""What the CLI and the scheduler call: subscribers, preview, test send, and the run itself.
+
+``run_digest`` is the scheduler's cron job for an email channel. It is idempotent per
+scheduled time: a run is keyed by (channel, the cron time it serves), so calling it again —
+at start-up to catch a run missed while the bot was down, or twice by two workers — sends
+each edition at most once, and resumes an edition a crash interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from apscheduler.triggers.cron import CronTrigger
+from email_validator import EmailNotValidError, validate_email
+
+from bot.config import Config, EmailChannel
+from bot.digest.build import Digest, build_digest
+from bot.digest.message import Recipient, RenderedDigest, compose, mailto_for, render_digest
+from bot.digest.send import DigestSender, SendReport
+from bot.digest.tokens import make_token, secret_of, unsubscribe_url
+from bot.errors import ConfigError, NewsbotError
+from bot.render import make_environment
+from bot.store import Store
+from bot.store.subscribers import DigestRun, Subscriber
+
+log = logging.getLogger(__name__)
+
+
+class SubscriberError(NewsbotError, ValueError):
+    """An address or a subscribers file is not acceptable; the message says why."""
+
+
+# ---------------------------------------------------------------- subscribers
+
+
+def email_channel(config: Config, name: str) -> EmailChannel:
+    """The email channel ``name`` from config.yaml, or a ConfigError naming the choices."""
+    cfg = config.channels.get(name)
+    if not isinstance(cfg, EmailChannel):
+        names = ", ".join(n for n, c in config.channels.items() if isinstance(c, EmailChannel))
+        raise ConfigError(f"channels.{name}", "is not an email channel "
+                          f"(email channels: {names or 'none configured'})")
+    return cfg
+
+
+def normalise_address(value: str) -> str:
+    """A valid address in the form stored (lower case); no DNS lookups."""
+    try:
+        result = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise SubscriberError(f"{value!r} is not a usable email address: {exc}") from None
+    return result.normalized.lower()
+
+
+def subscribers_add(store: Store, channel: str, email: str, *, status: str = "active",
+                    now: datetime | None = None) -> Subscriber:
+    """Add (or reactivate) one address. An editor adding someone vouches for consent."""
+    return store.subscribe(channel, normalise_address(email), status=status,
+                           now=now or datetime.now(UTC))
+
+
+def subscribers_remove(store: Store, channel: str, email: str) -> bool:
+    """Forget an address and its send history; False when it was not subscribed."""
+    try:
+        address = normalise_address(email)
+    except SubscriberError:
+        address = email.strip().lower()
+    return store.remove_subscriber(channel, address)
+
+
+def subscribers_list(store: Store, channel: str, *,
+                     status: str | None = None) -> Iterator[Subscriber]:
+    return store.iter_subscribers(channel, status=status)
+
+
+def subscribers_count(store: Store, channel: str | None = None) -> dict[str, dict[str, int]]:
+    return store.count_subscribers(channel)
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    existing: int = 0
+    invalid: list[tuple[int, str, str]] = field(default_factory=list)  # (line, value, why)
+
+    def line(self) -> str:
+        return (f"{self.added} added, {self.existing} already subscribed, "
+                f"{len(self.invalid)} invalid")
+
+
+def subscribers_import(store: Store, channel: str, path: Path, *, status: str = "active",
+                       now: datetime | None = None) -> ImportReport:
+    """Import a CSV file: an ``email`` column (any case), or else the first column. Bad
+    addresses are reported by line and skipped; known ones are left as they are. Inserts
+    go in batches, so 100,000 rows take seconds."""
+    report = ImportReport()
+    seen: set[str] = set()
+    good: list[str] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = csv.reader(handle)
+        column = 0
+        first = next(rows, None)
+        if first is None:
+            return report
+        lowered = [c.strip().lower() for c in first]
+        pending = [(1, first)]
+        if "email" in lowered:
+            column, pending = lowered.index("email"), []
+        for number, row in [*pending, *((i, r) for i, r in enumerate(rows, start=2))]:
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            value = row[column] if column < len(row) else ""
+            try:
+                address = normalise_address(value)
+            except SubscriberError as exc:
+                report.invalid.append((number, value, str(exc)))
+                continue
+            if address not in seen:
+                seen.add(address)
+                good.append(address)
+    report.added = store.add_subscribers(channel, good, status=status,
+                                         now=now or datetime.now(UTC))
+    report.existing = len(good) - report.added
+    return report
+
+
+def subscribers_export(store: Store, channel: str, out: TextIO, *,
+                       status: str | None = None) -> int:
+    """Write CSV (email, status, created, confirmed, unsubscribed); returns the row count."""
+    writer = csv.writer(out)
+    writer.writerow(["email", "status", "created_at", "confirmed_at", "unsubscribed_at"])
+    count = 0
+    for sub in store.iter_subscribers(channel, status=status):
+        writer.writerow([sub.email, sub.status, _iso(sub.created_at), _iso(sub.confirmed_at),
+                         _iso(sub.unsubscribed_at)])
+        count += 1
+    return count
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+# ---------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class DigestOutcome:
+    channel: str
+    status: str  # sent | empty | not-due | done-already | busy | failed
+    scheduled_for: datetime | None = None
+    run_id: int | None = None
+    report: SendReport | None = None
+    note: str = ""
+
+
+def latest_fire_time(cron: str, zone: object, now: datetime,
+                     within: timedelta) -> datetime | None:
+    """The newest time the cron fired in (now - within, now], or None."""
+    trigger = CronTrigger.from_crontab(cron, timezone=zone)
+    found: datetime | None = None
+    cursor = trigger.get_next_fire_time(None, now - within)
+    while cursor is not None and cursor <= now:
+        found = cursor
+        cursor = trigger.get_next_fire_time(cursor, cursor + timedelta(seconds=1))
+    return found.astimezone(UTC) if found else None
+
+
+def _recipient(config: Config, cfg: EmailChannel, secret: bytes, channel: str,
+               subscriber_id: int, email: str) -> Recipient:
+    token = make_token(secret, "unsubscribe", channel, email)
+    return Recipient(subscriber_id=subscriber_id, email=email,
+                     unsubscribe_url=unsubscribe_url(config, token),
+                     mailto=mailto_for(cfg, token))
+
+
+def _render(config: Config, store: Store, channel: str, cfg: EmailChannel,
+            article_ids: list[int], scheduled_for: datetime, run_id: int
+            ) -> tuple[Digest, RenderedDigest]:
+    by_id = store.get_articles(article_ids)
+    articles = [by_id[i] for i in article_ids if i in by_id]
+    digest = build_digest(channel, cfg, articles, scheduled_for=scheduled_for,
+                          zone=config.zone_for(channel))
+    return digest, render_digest(make_environment(config), digest, cfg, run_id=run_id)
+
+
+async def send_run(config: Config, store: Store, run: DigestRun, *,
+                   after_send: Callable[[Recipient], None] | None = None,
+                   retry_delays: tuple[float, ...] | None = None,
+                   pool_size: int | None = None) -> SendReport:
+    """Send (or resume) ``run`` to the channel's active subscribers who have no record in
+    it yet, then close the run and mark its deliveries sent."""
+    cfg = email_channel(config, run.channel)
+    secret = secret_of(config)
+    _, rendered = _render(config, store, run.channel, cfg, list(run.article_ids),
+                          run.scheduled_for, run.id)
+    now = datetime.now(UTC)
+    unknown = store.settle_interrupted_sends(run.id, now=now)
+    if unknown:
+        log.warning("digest %s run %d: %d copies were being sent when the last worker "
+                    "stopped; they are marked unknown and not sent again", run.channel,
+                    run.id, unknown)
+    states = store.send_states(run.id)
+    recipients = [
+        _recipient(config, cfg, secret, run.channel, sub.id, sub.email)
+        for sub in store.iter_subscribers(run.channel, status="active")
+        if states.get(sub.id, "deferred") == "deferred"
+    ]
+    kwargs = {} if retry_delays is None else {"retry_delays": retry_delays}
+    sender = DigestSender(store, cfg, rendered, pool_size=pool_size, after_send=after_send,
+                          **kwargs)
+    sender.bounced_before = {s.id for s in store.iter_subscribers(run.channel, status="active")
+                             if s.hard_bounces}
+    sender.report.skipped = len(states) - sum(1 for s in states.values() if s == "deferred")
+    report = await sender.send(recipients)
+    store.finish_digest_run(run, status="sent", now=datetime.now(UTC))
+    return report
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def run_digest(config: Config, store: Store, channel: str, now: datetime | None = None,
+                     *, after_send: Callable[[Recipient], None] | None = None,
+                     retry_delays: tuple[float, ...] | None = None) -> DigestOutcome:
+    """The cron job: send the edition for the newest cron time within ``schedule.grace``
+    of ``now`` unless it was handled already; first finish (or abandon, past grace) any
+    edition a crash left open. Only the holder of the channel's digest lease works."""
+    cfg = email_channel(config, channel)
+    now = now or datetime.now(UTC)
+    grace = cfg.schedule.grace
+    lease, holder = f"digest:{channel}", _holder()
+    if not store.acquire_lease(lease, holder, now=now, until=now + timedelta(hours=2)):
+        return DigestOutcome(channel, "busy", note="another worker is sending this digest")
+    try:
+        for open_run in reversed(store.digest_runs(channel, status="sending", limit=100)):
+            if now - open_run.scheduled_for <= grace:
+                log.info("digest %s: resuming run %d", channel, open_run.id)
+                await send_run(config, store, open_run, after_send=after_send,
+                               retry_delays=retry_delays)
+            else:
+                store.finish_digest_run(open_run, status="failed", now=now,
+                                        error="abandoned: the bot was down past schedule.grace;"
+                                              " its articles go in the next digest")
+        assert cfg.schedule.cron is not None  # config validation requires it
+        due = latest_fire_time(cfg.schedule.cron, config.zone_for(channel), now, grace)
+        if due is None:
+            return DigestOutcome(channel, "not-due")
+        if store.find_digest_run(channel, due) is not None:
+            return DigestOutcome(channel, "done-already", scheduled_for=due)
+        run = store.start_digest_run(channel, scheduled_for=due, now=now,
+                                     max_articles=cfg.max_articles)
+        if run is None:
+            return DigestOutcome(channel, "done-already", scheduled_for=due)
+        if run.status == "empty":
+            return DigestOutcome(channel, "empty", scheduled_for=due, run_id=run.id,
+                                 note="no new articles: nothing sent")
+        report = await send_run(config, store, run, after_send=after_send,
+                                retry_delays=retry_delays)
+        return DigestOutcome(channel, "sent", scheduled_for=due, run_id=run.id, report=report)
+    finally:
+        store.release_lease(lease, holder)
+
+
+# ---------------------------------------------------------------- preview and test copy
+
+
+def _next_digest(config: Config, store: Store, channel: str,
+                 now: datetime) -> tuple[Digest, RenderedDigest]:
+    cfg = email_channel(config, channel)
+    pending = store.pending_digest_deliveries(channel, now)[: cfg.max_articles]
+    return _render(config, store, channel, cfg, [a for _, a in pending], now, 0)
+
+
+def digest_preview(config: Config, store: Store, channel: str, out_dir: Path, *,
+                   now: datetime | None = None,
+                   to: str = "preview@example.invalid") -> tuple[Path, Path, int]:
+    """Write the next digest as it stands now to ``out_dir`` (.eml and .html); nothing is
+    sent or recorded. Returns (eml path, html path, article count)."""
+    now = now or datetime.now(UTC)
+    cfg = email_channel(config, channel)
+    digest, rendered = _next_digest(config, store, channel, now)
+    secret = secret_of(config)
+    message = compose(rendered, _recipient(config, cfg, secret, channel, 0, to), cfg, now=now)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{channel}-{now.astimezone(config.zone_for(channel)):%Y%m%d-%H%M}"
+    eml, page = out_dir / f"{stem}.eml", out_dir / f"{stem}.html"
+    eml.write_bytes(message.as_bytes())
+    html_part = message.get_body(("html",))
+    page.write_text(html_part.get_content() if html_part else "", encoding="utf-8")
+    return eml, page, digest.article_count
+
+
+async def digest_send_test(config: Config, store: Store, channel: str, to: str, *,
+                           now: datetime | None = None) -> str:
+    """Send one test copy of the next digest to ``to``; nothing is recorded and the
+    articles stay pending. Returns the Message-ID."""
+    from bot.digest.send import connect
+
+    now = now or datetime.now(UTC)
+    cfg = email_channel(config, channel)
+    address = normalise_address(to)
+    _, rendered = _next_digest(config, store, channel, now)
+    message = compose(rendered, _recipient(config, cfg, secret_of(config), channel, 0, address),
+                      cfg, now=now)
+    client = await connect(cfg.smtp)
+    try:
+        await client.send_message(message)
+    finally:
+        client.close()
+    return str(message["Message-ID"])

@@ -1,0 +1,136 @@
+"""The digest as email: rendered once per run, then one MIME message per recipient.
+
+The HTML and text bodies are rendered (and the CSS inlined) once; per-recipient parts (the
+unsubscribe link, the address in the footer) are placeholders replaced for each copy. Every
+header is set through ``email.message.EmailMessage`` with ``policy.SMTP``: nothing is built
+by string concatenation, and values that come from feeds or editors are cleaned of CR, LF
+and other control characters before they reach a header.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from urllib.parse import quote
+
+import css_inline
+import jinja2
+
+from bot.config import EmailChannel
+from bot.digest.build import Digest
+from bot.errors import TemplateError
+from bot.render import render_template
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+
+def header_text(value: str, limit: int = 200) -> str:
+    """One line of plain text fit for a header: control characters become spaces."""
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def from_domain(from_: str) -> str:
+    address = parseaddr(from_)[1]
+    domain = address.rpartition("@")[2]
+    if not address or not domain:
+        raise TemplateError(f"email from: {from_!r} has no address with a domain")
+    return domain
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    """A digest's bodies with placeholders for the per-recipient parts."""
+
+    channel: str
+    run_id: int
+    subject: str
+    html: str
+    text: str
+    marker_unsubscribe: str
+    marker_email: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    subscriber_id: int
+    email: str
+    unsubscribe_url: str
+    mailto: str  # the List-Unsubscribe mailto: address
+
+
+def render_digest(env: jinja2.Environment, digest: Digest, cfg: EmailChannel, *,
+                  run_id: int) -> RenderedDigest:
+    """Render subject, HTML (CSS inlined) and text once for the whole run."""
+    nonce = secrets.token_hex(8)
+    marker_unsub = f"nbx-unsubscribe-{nonce}"
+    marker_email = f"nbx-email-{nonce}"
+    context = {"digest": digest, "groups": digest.groups, "channel": digest.channel,
+               "unsubscribe_url": marker_unsub, "recipient": marker_email}
+    base = cfg.template or "email/digest"
+    html_body = render_template(env, f"{base}.html.j2", context, channel=digest.channel)
+    text_body = render_template(env, f"{base}.txt.j2", context, channel=digest.channel)
+    try:
+        subject = env.from_string(cfg.subject).render(
+            digest=digest, channel=digest.channel, count=digest.article_count)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"channel {digest.channel}: subject template: {exc}") from None
+    return RenderedDigest(
+        channel=digest.channel, run_id=run_id, subject=header_text(subject) or cfg.title,
+        html=_INLINER.inline(html_body), text=text_body + "\n",
+        marker_unsubscribe=marker_unsub, marker_email=marker_email,
+    )
+
+
+def message_id(rendered: RenderedDigest, recipient: Recipient, domain: str) -> str:
+    """Stable per (run, recipient): a copy resent after a lost connection keeps its id, so
+    mailbox providers can fold the duplicate."""
+    return f"<digest.{rendered.channel}.{rendered.run_id}.{recipient.subscriber_id}@{domain}>"
+
+
+def list_id(cfg: EmailChannel, channel: str, domain: str) -> str:
+    if cfg.list_id:
+        return header_text(cfg.list_id)
+    return f"{header_text(cfg.title, 80)} <{channel}.{domain}>"
+
+
+def compose(rendered: RenderedDigest, recipient: Recipient, cfg: EmailChannel, *,
+            now: datetime) -> EmailMessage:
+    """One recipient's copy: multipart/alternative (text, then HTML), To is that recipient
+    alone, with Date, Message-ID and the one-click unsubscribe headers."""
+    domain = from_domain(cfg.from_)
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = cfg.from_
+    msg["To"] = Address(addr_spec=recipient.email)
+    if cfg.reply_to:
+        msg["Reply-To"] = cfg.reply_to
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id(rendered, recipient, domain)
+    msg["List-Id"] = list_id(cfg, rendered.channel, domain)
+    msg["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>, <{recipient.mailto}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Precedence"] = "bulk"
+    text = (rendered.text.replace(rendered.marker_unsubscribe, recipient.unsubscribe_url)
+            .replace(rendered.marker_email, recipient.email))
+    body = (rendered.html.replace(rendered.marker_unsubscribe,
+                                  html.escape(recipient.unsubscribe_url))
+            .replace(rendered.marker_email, html.escape(recipient.email)))
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(body, subtype="html", charset="utf-8")
+    return msg
+
+
+def mailto_for(cfg: EmailChannel, token: str) -> str:
+    """mailto: for List-Unsubscribe; the token in the subject identifies the reader."""
+    address = parseaddr(cfg.reply_to or cfg.from_)[1]
+    return f"mailto:{address}?subject={quote('unsubscribe ' + token)}"

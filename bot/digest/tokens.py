@@ -1,0 +1,90 @@
+"""Signed per-recipient, per-digest tokens for unsubscribe and confirmation links.
+
+A token is ``base64url(purpose \\x1f channel \\x1f email \\x1f issued) . base64url(hmac)``,
+HMAC-SHA256 keyed with ``config.secret_key``. It needs no database lookup to verify, carries
+no secret, and is compared in constant time; a token signed for one digest does nothing for
+another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.config import Config
+from bot.errors import ConfigError
+
+_SEP = "\x1f"
+CONFIRM_VALID_FOR = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class TokenClaim:
+    purpose: str  # "unsubscribe" | "confirm"
+    channel: str
+    email: str
+    issued: datetime
+
+
+def secret_of(config: Config) -> bytes:
+    """The HMAC key; a clear error when config.yaml does not give one."""
+    key = config.secret_key.get_secret_value() if config.secret_key else ""
+    if len(key) < 16:
+        raise ConfigError("secret_key", "email digests need a secret of at least 16 characters "
+                          "for their unsubscribe links; set secret_key: ${NEWSBOT_SECRET} and "
+                          "export NEWSBOT_SECRET")
+    return key.encode("utf-8")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, payload, hashlib.sha256).digest()
+
+
+def make_token(secret: bytes, purpose: str, channel: str, email: str,
+               issued: datetime | None = None) -> str:
+    when = int((issued or datetime.now(UTC)).timestamp())
+    payload = _SEP.join((purpose, channel, email, str(when))).encode("utf-8")
+    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+
+
+def read_token(secret: bytes, token: str, purpose: str, *,
+               now: datetime | None = None) -> TokenClaim | None:
+    """The claim a token makes when its signature is valid for ``purpose``; else None.
+    Confirmation tokens expire after CONFIRM_VALID_FOR; unsubscribe tokens never do (an
+    old digest's link must still work)."""
+    try:
+        body, _, sig = token.partition(".")
+        payload, signature = _unb64(body), _unb64(sig)
+    except (ValueError, TypeError):
+        return None
+    if not hmac.compare_digest(signature, _mac(secret, payload)):
+        return None
+    try:
+        kind, channel, email, issued_s = payload.decode("utf-8").split(_SEP)
+        issued = datetime.fromtimestamp(int(issued_s), UTC)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if kind != purpose:
+        return None
+    if purpose == "confirm" and (now or datetime.now(UTC)) - issued > CONFIRM_VALID_FOR:
+        return None
+    return TokenClaim(kind, channel, email, issued)
+
+
+def unsubscribe_url(config: Config, token: str) -> str:
+    return f"{config.public_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def confirm_url(config: Config, token: str) -> str:
+    return f"{config.public_url.rstrip('/')}/confirm/{token}"

@@ -1,0 +1,340 @@
+"""Digest subscribers, digest runs and per-recipient sends (the email digest's store).
+
+The watermark of a digest is the outbox: every article routed to an email channel has a
+pending delivery row, a run claims the ones it carries (``claimed_by = digest-run:ID``), and
+marks them sent with the run as receipt when it completes. Nothing is guessed from the clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from bot.models import DeliveryStatus
+from bot.store import schema
+from bot.store.base import StoreBase
+from bot.store.digest_schema import digest_runs, digest_sends, subscribers
+
+S = subscribers
+R = digest_runs
+DS = digest_sends
+D = schema.deliveries
+
+SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
+_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    channel: str
+    email: str
+    status: str
+    hard_bounces: int = 0
+    created_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DigestRun:
+    id: int
+    channel: str
+    scheduled_for: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    article_ids: tuple[int, ...]
+    status: str  # sending | sent | empty | failed
+    sent_count: int = 0
+    error: str = ""
+
+    @property
+    def receipt(self) -> str:
+        """What the carried deliveries record as their receipt."""
+        return f"digest-run:{self.id}"
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(id=row.id, channel=row.channel, email=row.email, status=row.status,
+                      hard_bounces=row.hard_bounces, created_at=row.created_at,
+                      confirmed_at=row.confirmed_at, unsubscribed_at=row.unsubscribed_at)
+
+
+def _run(row: Any) -> DigestRun:
+    return DigestRun(id=row.id, channel=row.channel, scheduled_for=row.scheduled_for,
+                     started_at=row.started_at, finished_at=row.finished_at,
+                     article_ids=tuple(json.loads(row.article_ids)), status=row.status,
+                     sent_count=row.sent_count, error=row.error)
+
+
+class SubscriberQueries(StoreBase):
+    def _insert(self) -> Any:
+        return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    # -- subscribers -----------------------------------------------------------
+
+    def add_subscribers(self, channel: str, emails: Iterable[str], *, status: str,
+                        now: datetime) -> int:
+        """Insert addresses (already normalised) in batches; existing ones are left as they
+        are. Returns how many were new."""
+        if status not in SUBSCRIBER_STATUSES:
+            raise ValueError(f"unknown subscriber status {status!r}")
+        confirmed = now if status == "active" else None
+        added = 0
+        batch: list[dict[str, Any]] = []
+
+        def flush(conn: Any) -> int:
+            stmt = self._insert()(S).values(batch).on_conflict_do_nothing(
+                index_elements=["channel", "email"])
+            return int(conn.execute(stmt).rowcount or 0)
+
+        with self.engine.begin() as conn:
+            for email in emails:
+                batch.append({"channel": channel, "email": email, "status": status,
+                              "hard_bounces": 0, "created_at": now, "confirmed_at": confirmed,
+                              "updated_at": now})
+                if len(batch) >= _BATCH:
+                    added += flush(conn)
+                    batch = []
+            if batch:
+                added += flush(conn)
+        return added
+
+    def subscribe(self, channel: str, email: str, *, status: str, now: datetime) -> Subscriber:
+        """Add ``email`` or, when it is known, set its status (an editor's `add`, a reader
+        who comes back). Returns the row as stored."""
+        self.add_subscribers(channel, [email], status=status, now=now)
+        existing = self.get_subscriber(channel, email)
+        assert existing is not None
+        if existing.status != status:
+            self.set_subscriber_status(existing.id, status, now=now)
+            existing = self.get_subscriber(channel, email)
+            assert existing is not None
+        return existing
+
+    def get_subscriber(self, channel: str, email: str) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(S).where(S.c.channel == channel, S.c.email == email)).first()
+        return _subscriber(row) if row else None
+
+    def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(S).where(S.c.id == subscriber_id)).first()
+        return _subscriber(row) if row else None
+
+    def set_subscriber_status(self, subscriber_id: int, status: str, *, now: datetime,
+                              allowed_from: Sequence[str] | None = None) -> bool:
+        """Change a subscriber's status (only from ``allowed_from`` when given)."""
+        if status not in SUBSCRIBER_STATUSES:
+            raise ValueError(f"unknown subscriber status {status!r}")
+        values: dict[str, Any] = {"status": status, "updated_at": now}
+        if status == "active":
+            values.update(confirmed_at=now, hard_bounces=0, unsubscribed_at=None)
+        elif status == "unsubscribed":
+            values["unsubscribed_at"] = now
+        cond = [S.c.id == subscriber_id]
+        if allowed_from is not None:
+            cond.append(S.c.status.in_(list(allowed_from)))
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(S).where(*cond).values(**values)).rowcount)
+
+    def remove_subscriber(self, channel: str, email: str) -> bool:
+        """Forget an address entirely, with its send records."""
+        with self.engine.begin() as conn:
+            sid = conn.scalar(select(S.c.id).where(S.c.channel == channel, S.c.email == email))
+            if sid is None:
+                return False
+            conn.execute(delete(DS).where(DS.c.subscriber_id == sid))
+            conn.execute(delete(S).where(S.c.id == sid))
+        return True
+
+    def iter_subscribers(self, channel: str | None = None, *, status: str | None = None
+                         ) -> Iterator[Subscriber]:
+        """Subscribers in id order, read in pages (an export of 100,000 stays small)."""
+        last = 0
+        while True:
+            query = select(S).where(S.c.id > last).order_by(S.c.id).limit(_BATCH)
+            if channel is not None:
+                query = query.where(S.c.channel == channel)
+            if status is not None:
+                query = query.where(S.c.status == status)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _subscriber(row)
+            last = rows[-1].id
+
+    def count_subscribers(self, channel: str | None = None) -> dict[str, dict[str, int]]:
+        """{channel: {status: count}}"""
+        query = select(S.c.channel, S.c.status, func.count()).group_by(S.c.channel, S.c.status)
+        if channel is not None:
+            query = query.where(S.c.channel == channel)
+        result: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for ch, status, count in conn.execute(query):
+                result.setdefault(ch, {})[status] = int(count)
+        return result
+
+    def record_hard_bounce(self, subscriber_id: int, *, limit: int, now: datetime) -> bool:
+        """Count a hard bounce; True when the address is now ``bounced``."""
+        with self.engine.begin() as conn:
+            conn.execute(update(S).where(S.c.id == subscriber_id).values(
+                hard_bounces=S.c.hard_bounces + 1, updated_at=now))
+            return bool(conn.execute(update(S).where(
+                S.c.id == subscriber_id, S.c.hard_bounces >= limit, S.c.status == "active",
+            ).values(status="bounced", updated_at=now)).rowcount)
+
+    def reset_hard_bounces(self, subscriber_id: int, *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(S).where(S.c.id == subscriber_id, S.c.hard_bounces > 0)
+                         .values(hard_bounces=0, updated_at=now))
+
+    # -- digest runs -----------------------------------------------------------
+
+    def pending_digest_deliveries(self, channel: str, now: datetime) -> list[tuple[int, int]]:
+        """(delivery id, article id) of the channel's pending deliveries due by ``now``,
+        newest article first: what the next digest would carry."""
+        A = schema.articles
+        query = (select(D.c.id, D.c.article_id).join(A, A.c.id == D.c.article_id)
+                 .where(D.c.channel == channel, D.c.status == DeliveryStatus.PENDING.value,
+                        D.c.due_at <= now)
+                 .order_by(A.c.published_at.desc(), A.c.id.desc()))
+        with self.engine.connect() as conn:
+            return [(int(r[0]), int(r[1])) for r in conn.execute(query)]
+
+    def start_digest_run(self, channel: str, *, scheduled_for: datetime, now: datetime,
+                         max_articles: int) -> DigestRun | None:
+        """Create the run for ``scheduled_for`` and claim the deliveries it carries (newest
+        ``max_articles``; older ones beyond the cap are marked skipped with a note, so the
+        next digest does not open with yesterday's news). Returns None when a run for that
+        time already exists (another worker, or it was already sent)."""
+        with self.transaction() as conn:
+            if conn.scalar(select(R.c.id).where(R.c.channel == channel,
+                                                R.c.scheduled_for == scheduled_for)):
+                return None
+            A = schema.articles
+            rows = conn.execute(
+                select(D.c.id, D.c.article_id).join(A, A.c.id == D.c.article_id)
+                .where(D.c.channel == channel, D.c.status == DeliveryStatus.PENDING.value,
+                       D.c.due_at <= now)
+                .order_by(A.c.published_at.desc(), A.c.id.desc())).all()
+            chosen, over = rows[:max_articles], rows[max_articles:]
+            try:
+                run_id = conn.execute(R.insert().values(
+                    channel=channel, scheduled_for=scheduled_for, started_at=now,
+                    article_count=len(chosen),
+                    article_ids=json.dumps([int(r.article_id) for r in chosen]),
+                    status="sending" if chosen else "empty",
+                    finished_at=None if chosen else now, sent_count=0, error="",
+                )).inserted_primary_key
+            except IntegrityError:  # pragma: no cover - raced by another worker
+                return None
+            assert run_id is not None
+            rid = int(run_id[0])
+            if chosen:
+                conn.execute(update(D).where(D.c.id.in_([r.id for r in chosen])).values(
+                    status=DeliveryStatus.CLAIMED.value, claimed_by=f"digest-run:{rid}",
+                    claimed_until=None, updated_at=now, attempts=D.c.attempts + 1))
+            if over:
+                conn.execute(update(D).where(D.c.id.in_([r.id for r in over])).values(
+                    status=DeliveryStatus.SKIPPED.value, updated_at=now,
+                    note=f"over max_articles ({max_articles}) in digest run {rid}"))
+            row = conn.execute(select(R).where(R.c.id == rid)).one()
+        return _run(row)
+
+    def get_digest_run(self, run_id: int) -> DigestRun | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(R).where(R.c.id == run_id)).first()
+        return _run(row) if row else None
+
+    def find_digest_run(self, channel: str, scheduled_for: datetime) -> DigestRun | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(R).where(R.c.channel == channel,
+                                               R.c.scheduled_for == scheduled_for)).first()
+        return _run(row) if row else None
+
+    def digest_runs(self, channel: str, *, status: str | None = None,
+                    limit: int = 20) -> list[DigestRun]:
+        """The channel's runs, newest first."""
+        query = select(R).where(R.c.channel == channel).order_by(R.c.scheduled_for.desc())
+        if status is not None:
+            query = query.where(R.c.status == status)
+        with self.engine.connect() as conn:
+            return [_run(r) for r in conn.execute(query.limit(limit))]
+
+    def finish_digest_run(self, run: DigestRun, *, status: str, now: datetime,
+                          error: str = "") -> None:
+        """Close a run. When it was sent, its deliveries become sent with the run as receipt;
+        when it failed (abandoned), they go back to pending for the next digest."""
+        with self.transaction() as conn:
+            sent = conn.scalar(select(func.count()).select_from(DS).where(
+                DS.c.run_id == run.id, DS.c.status == "sent")) or 0
+            conn.execute(update(R).where(R.c.id == run.id).values(
+                status=status, finished_at=now, sent_count=int(sent), error=error))
+            carried = (D.c.channel == run.channel) & (D.c.claimed_by == run.receipt)
+            if status == "sent":
+                conn.execute(update(D).where(carried).values(
+                    status=DeliveryStatus.SENT.value, sent_at=now, updated_at=now,
+                    receipt_id=run.receipt, claimed_by="", last_error=""))
+            else:
+                conn.execute(update(D).where(carried).values(
+                    status=DeliveryStatus.PENDING.value, updated_at=now, claimed_by="",
+                    last_error=error))
+
+    # -- per-recipient sends -----------------------------------------------------
+
+    def send_states(self, run_id: int) -> dict[int, str]:
+        """{subscriber id: send status} for a run."""
+        with self.engine.connect() as conn:
+            return {int(r[0]): str(r[1]) for r in conn.execute(
+                select(DS.c.subscriber_id, DS.c.status).where(DS.c.run_id == run_id))}
+
+    def claim_send(self, run_id: int, subscriber_id: int, message_id: str, *,
+                   now: datetime) -> bool:
+        """Record that this recipient's copy is about to go out. True when the caller now
+        holds it: no record existed, or the last attempt was refused ("deferred", so
+        certainly not delivered). False otherwise: the copy may be out already."""
+        stmt = self._insert()(DS).values(
+            run_id=run_id, subscriber_id=subscriber_id, status="sending", message_id=message_id,
+            error="", attempts=1, updated_at=now,
+        ).on_conflict_do_nothing(index_elements=["run_id", "subscriber_id"])
+        with self.engine.begin() as conn:
+            if conn.execute(stmt).rowcount:
+                return True
+            return bool(conn.execute(update(DS).where(
+                DS.c.run_id == run_id, DS.c.subscriber_id == subscriber_id,
+                DS.c.status == "deferred",
+            ).values(status="sending", updated_at=now)).rowcount)
+
+    def finish_send(self, run_id: int, subscriber_id: int, status: str, *, now: datetime,
+                    error: str = "", attempts: int | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": now}
+        if attempts is not None:
+            values["attempts"] = attempts
+        with self.engine.begin() as conn:
+            conn.execute(update(DS).where(DS.c.run_id == run_id,
+                                          DS.c.subscriber_id == subscriber_id).values(**values))
+
+    def settle_interrupted_sends(self, run_id: int, *, now: datetime) -> int:
+        """Sends left "sending" by a worker that died: the message may be out, so they
+        become "unknown" and are not sent again. Returns how many."""
+        with self.engine.begin() as conn:
+            return int(conn.execute(update(DS).where(
+                DS.c.run_id == run_id, DS.c.status == "sending",
+            ).values(status="unknown", updated_at=now,
+                     error="the worker stopped while this copy was being sent")).rowcount or 0)
+
+    def send_counts(self, run_id: int) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {str(s): int(c) for s, c in conn.execute(
+                select(DS.c.status, func.count()).where(DS.c.run_id == run_id)
+                .group_by(DS.c.status))}
