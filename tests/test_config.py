@@ -85,7 +85,8 @@ def test_unset_secret_means_preview_and_names_the_variable() -> None:
 
 
 def test_windows_accept_weekday_variants() -> None:
-    text = MINIMAL + '    schedule: {windows: {mon-fri: ["07:00-12:00", "14:00-23:30"], sat: "10:00-14:00"}}\n'
+    text = MINIMAL + ('    schedule: {windows: {mon-fri: ["07:00-12:00", "14:00-23:30"], '
+                      'sat: "10:00-14:00"}}\n')
     windows = parse_config(text).channels["tg"].schedule.windows
     assert len(windows) == 3
     assert windows[2].days == frozenset({5})

@@ -65,7 +65,8 @@ def test_dry_run_previews_but_consumes_nothing(project: Path) -> None:
 
 def test_a_broken_source_is_reported_and_the_others_still_run(project: Path) -> None:
     config = project / "config.yaml"
-    (project / "examples" / "feeds" / "broken.xml").write_text("<html><head><title>Oops</title></head><body><p>Page not found</p></body></html>")
+    (project / "examples" / "feeds" / "broken.xml").write_text(
+        "<html><head><title>Oops</title></head><body><p>Page not found</p></body></html>")
     text = config.read_text().replace("sources:\n", "sources:\n  - id: broken\n"
                                       "    url: examples/feeds/broken.xml\n", 1)
     config.write_text(text)

@@ -34,7 +34,7 @@ def test_an_article_is_stored_once_per_url_and_per_guid(store: Store) -> None:
 
 def test_a_corrected_title_updates_the_article_without_announcing_it(store: Store) -> None:
     first, _ = store.add_article(item(1), now=NOW)
-    again, new = store.add_article(item(1, title="Corrected"), now=NOW)
+    _, new = store.add_article(item(1, title="Corrected"), now=NOW)
     assert not new
     assert store.get_article(first.id).title == "Corrected"
 
