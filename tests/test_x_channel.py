@@ -107,8 +107,11 @@ def test_24_hour_reset_is_ignored_while_that_limit_has_posts_left() -> None:
     assert retry_after(headers, now) == 30
 
 
-async def test_server_error_is_retryable(x_api: FakeXApi, make_sender: SenderFactory) -> None:
-    x_api.fail(500)
+@pytest.mark.parametrize("status", [500, 503])
+async def test_server_error_is_retryable(
+    x_api: FakeXApi, make_sender: SenderFactory, status: int
+) -> None:
+    x_api.fail(status)
 
     with pytest.raises(RetryableError) as caught:
         await make_sender().send(post())
@@ -147,6 +150,19 @@ async def test_rejected_credentials_need_attention(
         await make_sender().send(post())
 
     assert "401" in str(caught.value)
+
+
+async def test_forbidden_other_than_duplicate_needs_attention(
+    x_api: FakeXApi, make_sender: SenderFactory
+) -> None:
+    x_api.fail(403, body={"title": "Forbidden", "type": "about:blank", "status": 403,
+                          "detail": "You are not permitted to perform this action."})
+
+    with pytest.raises(AuthError) as caught:
+        await make_sender().send(post())
+
+    assert not isinstance(caught.value, DuplicateContentError)
+    assert "not permitted" in str(caught.value)
 
 
 async def test_wrong_secret_fails_the_signature_check(make_sender: SenderFactory) -> None:
@@ -191,6 +207,18 @@ async def test_failed_upload_posts_without_the_image_and_says_why(
 
     assert x_api.tweets[0].media_ids == ()
     assert re.search(r"sent without image: media upload: HTTP 503", receipt.note)
+
+
+async def test_hung_upload_posts_without_the_image(
+    x_api: FakeXApi, make_sender: SenderFactory
+) -> None:
+    url = x_api.add_image("dam.png", PNG)
+    x_api.hang(path="/2/media/upload")
+
+    receipt = await make_sender(media=True, timeout=0.3).send(post(image_url=url))
+
+    assert len(x_api.tweets) == 1 and x_api.tweets[0].media_ids == ()
+    assert "sent without image: media upload: timed out" in receipt.note
 
 
 async def test_non_image_url_posts_without_the_image(

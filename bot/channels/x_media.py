@@ -51,7 +51,7 @@ async def fetch_image(
                 data += chunk
                 if len(data) > max_bytes:
                     raise MediaFailure(f"image is over the {max_bytes} byte cap")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise MediaFailure(f"image download failed: {type(exc).__name__}") from None
     if not data:
         raise MediaFailure("image download failed: empty body")
