@@ -87,26 +87,22 @@ def parse_feed(
     version = parsed.get("version", "")
     entries = parsed.get("entries", [])
     problems: list[str] = []
-    if parsed.get("bozo"):
-        exc = parsed.get("bozo_exception")
-        if not entries:
-            looks_html = b"<html" in stripped[:4096].lower()
-            if content_type == "text/html" or (not version and looks_html):
-                raise _html_page_error(source_id, shown, stripped)
-            raise SourceError(
-                source_id,
-                f"{shown} is not a readable feed (malformed XML: {exc}) and no items could be "
-                "read: check the URL, or ask the publisher to fix the feed",
-                retryable=False,
-            )
-        if type(exc).__name__ != "NonXMLContentType":  # common, harmless, and not theirs to fix
-            problems.append(_bozo_problem(exc, len(entries)))
-    elif not version and not entries:
+    exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    # Served with a non-XML type, or a charset the bytes contradict: feedparser copes.
+    broken = exc is not None and type(exc).__name__ not in _HARMLESS_BOZO
+    if not entries and (broken or not version):
+        looks_html = b"<html" in stripped[:4096].lower()
+        if content_type in ("text/html", "application/xhtml+xml") or looks_html:
+            raise _html_page_error(source_id, shown, stripped)
+        if broken:
+            raise _malformed_error(source_id, shown, exc)
         raise SourceError(
             source_id,
             f"{shown} is XML but not RSS, Atom or JSON Feed: check the URL",
             retryable=False,
         )
+    if exc is not None and type(exc).__name__ != "NonXMLContentType":
+        problems.append(_bozo_problem(exc, len(entries)))
     captions = _media_descriptions(body)
     feed_meta = parsed.get("feed", {})
     if not _is_url(url):  # a local file: relative links are relative to the feed's own site
@@ -120,6 +116,8 @@ def parse_feed(
         item = _from_entry(source_id, entry, position, url, feed_language, captions, problems)
         if item is not None:
             items.append(item)
+    if broken and not items:
+        raise _malformed_error(source_id, shown, exc, problems[1:])
     if not entries:
         problems.append("the feed has no items")
     return ParsedFeed(_plain(feed_meta.get("title", "")), tuple(items), tuple(problems))
@@ -213,13 +211,32 @@ def _media_descriptions(body: bytes) -> frozenset[str]:
     return frozenset(found)
 
 
+_HARMLESS_BOZO = frozenset({"NonXMLContentType", "CharacterEncodingOverride"})
+
+
+def _malformed_error(
+    source_id: str, shown: str, exc: object, problems: Iterable[str] = ()
+) -> SourceError:
+    detail = "".join(f"; {p}" for p in problems)
+    return SourceError(
+        source_id,
+        f"{shown} is not a readable feed (malformed XML: {exc}) and no items could be read"
+        f"{detail}: check the URL, or ask the publisher to fix the feed",
+        retryable=False,
+    )
+
+
+def _items(count: int) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
+
+
 def _bozo_problem(exc: object, count: int) -> str:
     name = type(exc).__name__
     if name == "CharacterEncodingOverride":
-        return f"the declared character encoding was wrong ({exc}); {count} items read anyway"
+        return f"the declared character encoding was wrong ({exc}); {_items(count)} read anyway"
     if name == "NonXMLContentType":
-        return f"served with a non-XML content type ({exc}); {count} items read anyway"
-    return f"the feed is not well-formed ({exc}); {count} items read anyway"
+        return f"served with a non-XML content type ({exc}); {_items(count)} read anyway"
+    return f"the feed is not well-formed ({exc}); {_items(count)} read anyway"
 
 
 # ---------------------------------------------------------------- JSON Feed 1.x
