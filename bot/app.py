@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.config import Config
-from bot.dispatch import DispatchReport, Dispatcher
+from bot.dispatch import Dispatcher, DispatchReport
 from bot.ingest.poll import PollReport, make_fetcher, poll_sources
 from bot.models import Delivery, DeliveryStatus
 from bot.outlets import Outlet, build_outlets, close_outlets

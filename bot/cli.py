@@ -7,6 +7,7 @@ printed as one clear message with a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -131,10 +132,8 @@ def run(ctx: Context, dry_run: bool) -> None:
     from bot.scheduler import run_service
 
     ctx.config  # noqa: B018 - validate before starting anything
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_service(ctx.config_path, dry_run=dry_run))
-    except KeyboardInterrupt:
-        pass
     click.echo("newsbot stopped.")
 
 

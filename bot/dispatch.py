@@ -87,7 +87,7 @@ class Dispatcher:
     async def run_once(self, *, max_per_channel: int = 50) -> DispatchReport:
         """One pass over every channel; returns what happened."""
         now = self.clock()
-        released, unknown = self.store.recover_expired(now)
+        _, unknown = self.store.recover_expired(now)
         if unknown:
             log.warning("%d deliveries were being sent when their worker stopped; they are "
                         "marked unknown (see `newsbot status`)", unknown)

@@ -99,7 +99,8 @@ def render_template(env: jinja2.Environment, name: str, context: dict[str, Any],
         return template.render(context).strip()
     except jinja2.TemplateNotFound as exc:
         searched = ", ".join(str(p) for p in getattr(env.loader, "searchpath", []))
-        raise TemplateError(f"{where}template {exc.name!r} not found (looked in {searched})") from None
+        raise TemplateError(
+            f"{where}template {exc.name!r} not found (looked in {searched})") from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"{where}template {exc.name or name!r}, line {exc.lineno}: {exc.message}"
@@ -183,7 +184,7 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
             summary_used, text = _largest_fitting(
                 lambda n: cut_summary(full, n), len(full), lambda s: attempt(s, []), fits)
         if not fits(text):
-            title, text = _largest_fitting(
+            _, text = _largest_fitting(
                 lambda n: cut_summary(article.title, n), len(article.title),
                 lambda t: attempt("", [], title=t), fits)
             summary_used = ""

@@ -42,11 +42,13 @@ class PollReport:
 
 def next_poll_after_failure(every: timedelta, failures: int) -> timedelta:
     """Back off on a failing source: its interval doubled per failure, at most 6 hours."""
-    return min(max(every, every * 2 ** min(failures - 1, 10)), max(MAX_BACKOFF, every))
+    grown: timedelta = every * 2 ** min(max(failures - 1, 0), 10)
+    return min(grown, max(MAX_BACKOFF, every))
 
 
 def make_fetcher(config: Config) -> Fetcher:
-    offline = config.resolve_path(config.fetch.offline_pages) if config.fetch.offline_pages else None
+    pages = config.fetch.offline_pages
+    offline = config.resolve_path(pages) if pages else None
     return Fetcher(config.fetch, offline, base_dir=config.base_dir)
 
 

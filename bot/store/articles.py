@@ -145,7 +145,8 @@ class ArticleQueries(StoreBase):
         }
         try:
             with self.engine.begin() as conn:
-                new_id = conn.execute(schema.articles.insert().values(**values)).inserted_primary_key
+                inserted = conn.execute(schema.articles.insert().values(**values))
+                new_id = inserted.inserted_primary_key
         except IntegrityError:
             # Another worker stored it between our lookup and insert: theirs wins.
             found = self.find_article(url=item.url, source_id=item.source_id, guid=item.guid)

@@ -1,4 +1,6 @@
-"""config.yaml: parsed once, validated, frozen, and passed in explicitly.
+"""The typed, frozen shape of config.yaml (pydantic models, validators, derived views).
+
+config.yaml: parsed once, validated, frozen, and passed in explicitly.
 
 Editors own this file, so every error names the YAML path and what to do
 (``channels.x-en.schedule.max_per_day: must be at least 1``), unknown keys are errors (a typo
@@ -10,27 +12,23 @@ runs in preview mode and ``newsbot check`` says which variable is missing, never
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from bot.durations import parse_duration
-from bot.errors import ConfigError
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -352,9 +350,10 @@ class Config(_Model):
             value: Any = config
             for part in key.split("."):
                 value = getattr(value, part, None)
-            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
-                if not any(p.startswith(prefix + key) for p in self.missing_env):
-                    missing.add(key)
+            absent = value is None or (
+                isinstance(value, SecretStr) and not value.get_secret_value())
+            if absent and not any(p.startswith(prefix + key) for p in self.missing_env):
+                missing.add(key)
         return tuple(sorted(missing))
 
     @property
@@ -377,151 +376,10 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not a time zone; use an IANA name like Asia/Baghdad") from None
+        raise ValueError(
+            f"{name!r} is not a time zone; use an IANA name like Asia/Baghdad") from None
 
 
 def _did_you_mean(word: str, options: Any) -> str:
     close = difflib.get_close_matches(word, list(options), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
-
-
-# ---------------------------------------------------------------- loading
-
-
-def _interpolate(node: Any, path: str, missing: dict[str, list[str]]) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` from the environment, recording unset ones."""
-    if isinstance(node, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing)
-                for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-
-    def replace(match: re.Match[str]) -> str:
-        value = os.environ.get(match[1])
-        if value is None or value == "":
-            if match[2] is not None:
-                return match[2]
-            missing.setdefault(path, []).append(match[1])
-            return ""
-        return value
-
-    result = _ENV_REF.sub(replace, node)
-    # A value that was nothing but an unset reference becomes "absent", not "".
-    if result == "" and path in missing:
-        return None
-    return result
-
-
-def _format_location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
-    parts: list[str] = []
-    items = list(loc)
-    if items and items[0] == "channels" and len(items) > 2 and items[2] in CHANNEL_TYPES:
-        del items[2]  # pydantic's discriminator tag is not part of the editors' file
-    for item in items:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            if parts == ["sources"]:
-                sources = raw.get("sources") or []
-                if item < len(sources) and isinstance(sources[item], dict) and "id" in sources[item]:
-                    label = f"[{item}] ({sources[item]['id']})"
-            parts.append(label)
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts)
-
-
-_KNOWN_KEYS: dict[str, tuple[str, ...]] = {}
-
-
-def _known_keys(model: type[BaseModel]) -> tuple[str, ...]:
-    return tuple((f.alias or name) for name, f in model.model_fields.items())
-
-
-def _friendly(error: Any, raw: dict[str, Any]) -> str:
-    loc = tuple(error["loc"])
-    where = _format_location(loc, raw)
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        return f"{where}: unknown key{_suggest_key(key, loc, raw)}"
-    if kind == "missing":
-        return f"{where}: required, but missing"
-    if kind in ("greater_than_equal",):
-        return f"{where}: must be at least {ctx.get('ge')}"
-    if kind in ("less_than_equal",):
-        return f"{where}: must be at most {ctx.get('le')}"
-    if kind == "literal_error":
-        return f"{where}: must be one of {ctx.get('expected')}"
-    if kind == "union_tag_invalid":
-        return f"{where}: type must be one of telegram, x, email"
-    if kind == "union_tag_not_found":
-        return f"{where}: says no type; add type: telegram, x or email"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if where and message.startswith(where.split(".")[0]):
-        return message  # model validators already name the path
-    return f"{where}: {message}" if where else message
-
-
-def _suggest_key(key: str, loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
-    candidates: tuple[str, ...] = ()
-    head = [p for p in loc[:-1] if not (isinstance(p, str) and p in CHANNEL_TYPES)]
-    if not head:
-        candidates = _known_keys(Config)
-    elif head[0] == "sources":
-        candidates = _known_keys(Source)
-    elif head[0] == "channels" and len(head) == 2:
-        ctype = (raw.get("channels") or {}).get(head[1], {}).get("type")
-        model = {"telegram": TelegramChannel, "x": XChannel, "email": EmailChannel}.get(ctype)
-        candidates = _known_keys(model) if model else ()
-    elif head[-1] == "schedule":
-        candidates = _known_keys(Schedule)
-    elif head[-1] == "route":
-        candidates = _known_keys(Route)
-    elif head[-1] == "smtp":
-        candidates = _known_keys(Smtp)
-    elif head[-1] == "fetch":
-        candidates = _known_keys(Fetching)
-    hint = _did_you_mean(key, [c for c in candidates if c not in ("base_dir", "missing_env")])
-    return hint or " (see the configuration reference in README.md)"
-
-
-def parse_config(text: str, *, base_dir: Path = Path("."), origin: str = "config.yaml") -> Config:
-    """Validate config text; raise ConfigError naming the YAML path of every problem."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError("", f"{origin} is not valid YAML{where}: {exc}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError("", f"{origin} must be a mapping of keys (timezone:, sources:, …)")
-    for forbidden in ("base_dir", "missing_env"):
-        if forbidden in raw:
-            raise ConfigError(forbidden, "unknown key (see the configuration reference in README.md)")
-    missing: dict[str, list[str]] = {}
-    data = _interpolate(raw, "", missing)
-    data["base_dir"] = base_dir
-    data["missing_env"] = {k: tuple(v) for k, v in missing.items()}
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        problems = [_friendly(e, raw) for e in exc.errors()]
-        raise ConfigError("", f"{origin} has {len(problems)} problem(s):\n  " +
-                          "\n  ".join(problems)) from None
-
-
-def load_config(path: str | Path) -> Config:
-    """Read and validate config.yaml. Relative paths in it are relative to its folder."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("", f"{file}: no such file (give --config PATH or set NEWSBOT_CONFIG)") from None
-    except OSError as exc:
-        raise ConfigError("", f"{file}: cannot read it ({exc.strerror})") from None
-    return parse_config(text, base_dir=file.resolve().parent, origin=str(file))

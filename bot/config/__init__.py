@@ -1,0 +1,42 @@
+"""config.yaml, the editors' file: its typed shape (model.py) and how it is read (load.py)."""
+
+from bot.config.load import load_config, parse_config
+from bot.config.model import (
+    CHANNEL_TYPES,
+    REQUIRED_CREDENTIALS,
+    ChannelConfig,
+    Config,
+    Duration,
+    EmailChannel,
+    Fetching,
+    PriorityRule,
+    Route,
+    Schedule,
+    Smtp,
+    Source,
+    TelegramChannel,
+    Web,
+    Window,
+    XChannel,
+)
+
+__all__ = [
+    "CHANNEL_TYPES",
+    "REQUIRED_CREDENTIALS",
+    "ChannelConfig",
+    "Config",
+    "Duration",
+    "EmailChannel",
+    "Fetching",
+    "PriorityRule",
+    "Route",
+    "Schedule",
+    "Smtp",
+    "Source",
+    "TelegramChannel",
+    "Web",
+    "Window",
+    "XChannel",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,168 @@
+"""Loading config.yaml: ${VAR} interpolation and error messages that name the YAML path."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bot.config.model import (
+    CHANNEL_TYPES,
+    Config,
+    EmailChannel,
+    Fetching,
+    Route,
+    Schedule,
+    Smtp,
+    Source,
+    TelegramChannel,
+    XChannel,
+    _did_you_mean,
+)
+from bot.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+def _interpolate(node: Any, path: str, missing: dict[str, list[str]]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` from the environment, recording unset ones."""
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def replace(match: re.Match[str]) -> str:
+        value = os.environ.get(match[1])
+        if value is None or value == "":
+            if match[2] is not None:
+                return match[2]
+            missing.setdefault(path, []).append(match[1])
+            return ""
+        return value
+
+    result = _ENV_REF.sub(replace, node)
+    # A value that was nothing but an unset reference becomes "absent", not "".
+    if result == "" and path in missing:
+        return None
+    return result
+
+
+def _format_location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    parts: list[str] = []
+    items = list(loc)
+    if items and items[0] == "channels" and len(items) > 2 and items[2] in CHANNEL_TYPES:
+        del items[2]  # pydantic's discriminator tag is not part of the editors' file
+    for item in items:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if parts == ["sources"]:
+                sources = raw.get("sources") or []
+                entry = sources[item] if item < len(sources) else None
+                if isinstance(entry, dict) and "id" in entry:
+                    label = f"[{item}] ({sources[item]['id']})"
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _known_keys(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple((f.alias or name) for name, f in model.model_fields.items())
+
+
+def _friendly(error: Any, raw: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = _format_location(loc, raw)
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        return f"{where}: unknown key{_suggest_key(key, loc, raw)}"
+    if kind == "missing":
+        return f"{where}: required, but missing"
+    if kind in ("greater_than_equal",):
+        return f"{where}: must be at least {ctx.get('ge')}"
+    if kind in ("less_than_equal",):
+        return f"{where}: must be at most {ctx.get('le')}"
+    if kind == "literal_error":
+        return f"{where}: must be one of {ctx.get('expected')}"
+    if kind == "union_tag_invalid":
+        return f"{where}: type must be one of telegram, x, email"
+    if kind == "union_tag_not_found":
+        return f"{where}: says no type; add type: telegram, x or email"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if where and message.startswith(where.split(".")[0]):
+        return message  # model validators already name the path
+    return f"{where}: {message}" if where else message
+
+
+def _suggest_key(key: str, loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    candidates: tuple[str, ...] = ()
+    head = [p for p in loc[:-1] if not (isinstance(p, str) and p in CHANNEL_TYPES)]
+    if not head:
+        candidates = _known_keys(Config)
+    elif head[0] == "sources":
+        candidates = _known_keys(Source)
+    elif head[0] == "channels" and len(head) == 2:
+        ctype = (raw.get("channels") or {}).get(head[1], {}).get("type")
+        models: dict[str, type[BaseModel]] = {
+            "telegram": TelegramChannel, "x": XChannel, "email": EmailChannel}
+        model = models.get(ctype) if isinstance(ctype, str) else None
+        candidates = _known_keys(model) if model else ()
+    elif head[-1] == "schedule":
+        candidates = _known_keys(Schedule)
+    elif head[-1] == "route":
+        candidates = _known_keys(Route)
+    elif head[-1] == "smtp":
+        candidates = _known_keys(Smtp)
+    elif head[-1] == "fetch":
+        candidates = _known_keys(Fetching)
+    hint = _did_you_mean(key, [c for c in candidates if c not in ("base_dir", "missing_env")])
+    return hint or " (see the configuration reference in README.md)"
+
+
+def parse_config(text: str, *, base_dir: Path = Path("."), origin: str = "config.yaml") -> Config:
+    """Validate config text; raise ConfigError naming the YAML path of every problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError("", f"{origin} is not valid YAML{where}: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("", f"{origin} must be a mapping of keys (timezone:, sources:, …)")
+    for forbidden in ("base_dir", "missing_env"):
+        if forbidden in raw:
+            raise ConfigError(forbidden,
+                              "unknown key (see the configuration reference in README.md)")
+    missing: dict[str, list[str]] = {}
+    data = _interpolate(raw, "", missing)
+    data["base_dir"] = base_dir
+    data["missing_env"] = {k: tuple(v) for k, v in missing.items()}
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [_friendly(e, raw) for e in exc.errors()]
+        raise ConfigError("", f"{origin} has {len(problems)} problem(s):\n  " +
+                          "\n  ".join(problems)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate config.yaml. Relative paths in it are relative to its folder."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "", f"{file}: no such file (give --config PATH or set NEWSBOT_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError("", f"{file}: cannot read it ({exc.strerror})") from None
+    return parse_config(text, base_dir=file.resolve().parent, origin=str(file))
