@@ -20,7 +20,9 @@ def settings(**overrides: object) -> Fetching:
 
 
 async def test_ok_fetch_returns_body_headers_and_validators(feed_server: FeedServer) -> None:
-    url = feed_server.add("/feed.xml", RSS, etag='"v1"', last_modified="Tue, 24 Nov 2026 06:00:00 GMT")
+    url = feed_server.add(
+        "/feed.xml", RSS, etag='"v1"', last_modified="Tue, 24 Nov 2026 06:00:00 GMT"
+    )
     async with Fetcher(settings()) as fetcher:
         result = await fetcher.fetch(url, source_id="s")
     assert result.status == "ok"
@@ -61,7 +63,9 @@ async def test_conditional_get_with_last_modified_gives_not_modified(
 
 
 @pytest.mark.parametrize("status", [404, 410])
-async def test_gone_is_a_permanent_error_naming_the_url(feed_server: FeedServer, status: int) -> None:
+async def test_gone_is_a_permanent_error_naming_the_url(
+    feed_server: FeedServer, status: int
+) -> None:
     url = feed_server.add("/missing.xml", b"nope", status=status)
     async with Fetcher(settings()) as fetcher:
         with pytest.raises(SourceError) as caught:

@@ -9,8 +9,18 @@ from bot.ingest.urls import canonical_url, strip_userinfo
 
 @pytest.mark.parametrize(
     "param",
-    ["utm_source=rss", "utm_medium=feed", "utm_campaign=x", "fbclid=IwAR0", "gclid=abc",
-     "mc_cid=1", "mc_eid=2", "igshid=3", "ref_src=twsrc", "_ga=2.1"],
+    [
+        "utm_source=rss",
+        "utm_medium=feed",
+        "utm_campaign=x",
+        "fbclid=IwAR0",
+        "gclid=abc",
+        "mc_cid=1",
+        "mc_eid=2",
+        "igshid=3",
+        "ref_src=twsrc",
+        "_ga=2.1",
+    ],
 )
 def test_tracking_parameters_are_dropped(param: str) -> None:
     url = f"https://news.example.org/en/story?{param}"

@@ -19,6 +19,7 @@ from bot.text import html_to_text
 
 _LEDE_MIN = 150  # characters: a first paragraph shorter than this takes the next one too
 _LEDE_MAX_PARAGRAPHS = 3
+_MIN_ARTICLE = 200  # characters: less, with no sentence in it, is not an article
 _FURNITURE_MAX_LEN = 160  # furniture lines are short; a long paragraph is never dropped
 
 _FURNITURE = re.compile(
@@ -97,8 +98,11 @@ def extract_page(html: str | bytes, url: str) -> ExtractedPage:
     title = _clean(getattr(document, "title", None) or meta.get("og:title") or "")
     raw_text = getattr(document, "text", None) or ""
     paragraphs = _paragraphs(raw_text, title)
+    lede = _lede(paragraphs)
     text = "\n\n".join(paragraphs)
-    lede = _lede(paragraphs) or _clean(meta.get("og:description") or meta.get("description") or "")
+    if not lede and len(text) < _MIN_ARTICLE:
+        text = ""  # a few words of menu or a button label: no article here
+    lede = lede or _clean(meta.get("og:description") or meta.get("description") or "")
     image = meta.get("og:image") or meta.get("og:image:url") or meta.get("twitter:image")
     image = image or getattr(document, "image", None) or ""
     alt = meta.get("og:image:alt") or meta.get("twitter:image:alt") or ""
