@@ -47,7 +47,10 @@ _URL = st.builds(
     st.text("abcdefghij0123456789-_/?=&", max_size=60),
 )
 _WORD = st.one_of(_LATIN, _ARABIC, _CJK, _EMOJI, _URL)
-_TEXT = st.lists(_WORD, max_size=160).map(" ".join)
+_TEXT = st.one_of(
+    st.lists(_WORD, max_size=160).map(" ".join),
+    st.lists(st.one_of(_URL, _URL, _URL, _LATIN, _EMOJI), max_size=60).map(" ".join),  # links
+)
 _TITLE = st.lists(_WORD, min_size=1, max_size=40).map(" ".join).filter(str.strip)
 _SECTIONS = st.lists(st.one_of(_LATIN, _ARABIC, _CJK), max_size=4).map(tuple)
 
