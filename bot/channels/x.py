@@ -195,7 +195,7 @@ class XSender:
         upload = functools.partial(upload_image, self._session, self._api_url, data, media_type,
                                    alt)
         try:
-            return await asyncio.wait_for(asyncio.to_thread(upload), self._deadline(4))
+            return await asyncio.wait_for(asyncio.to_thread(upload), self._deadline(12))
         except TimeoutError:
             raise MediaFailure("media upload timed out") from None
 
