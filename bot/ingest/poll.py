@@ -17,9 +17,9 @@ from bot.errors import SourceError
 from bot.ingest.enrich import enrich
 from bot.ingest.fetch import Fetcher
 from bot.ingest.parse import parse_feed
-from bot.models import FeedItem
-from bot.plan import plan_article
-from bot.store import Store
+from bot.models import Article, FeedItem
+from bot.plan import limit_per_poll, plan_article
+from bot.store import NewDelivery, Store
 
 log = logging.getLogger("newsbot.ingest")
 MAX_BACKOFF = timedelta(hours=6)
@@ -77,30 +77,40 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
     cutoff = now - config.backfill
     fresh: list[FeedItem] = []
     known = backfilled = 0
-    for item in parsed.items:
-        if store.find_article(url=item.url, source_id=item.source_id, guid=item.guid):
-            store.add_article(item, now=now)  # refreshes a corrected title; never re-announces
+    stored = store.find_articles(parsed.items)
+    settled: list[FeedItem] = []  # known (refreshed, never re-announced) or too old
+    settled_announced: list[bool] = []
+    for item, existing in zip(parsed.items, stored, strict=True):
+        if existing is not None:
             known += 1
         elif item.published is not None and item.published < cutoff:
-            store.add_article(item, now=now, announced=False)
             backfilled += 1
         else:
             fresh.append(item)
+            continue
+        settled.append(item)
+        settled_announced.append(existing is not None)
+    if settled:
+        store.add_articles(settled, now=now, announced=settled_announced)
 
     enriched = await asyncio.gather(*(enrich(i, fetcher, mode=source.fetch_pages) for i in fresh))
     new = deliveries = 0
+    planned: list[tuple[Article, list[NewDelivery]]] = []
+    items: list[FeedItem] = []
     for item, problem in enriched:
         if problem:
             problems.append(problem)
-        if item.published is None:
-            item = replace(item, published=now)
-        article, is_new = store.add_article(item, now=now)
+        items.append(item if item.published is not None else replace(item, published=now))
+    for article, is_new in store.add_articles(items, now=now, announced=[True] * len(items)):
         if not is_new:
             known += 1
             continue
         new += 1
-        deliveries += store.create_deliveries(article.id, plan_article(article, config, now=now),
-                                              now=now)
+        planned.append((article, plan_article(article, config, now=now)))
+    # max_per_poll is decided over the whole poll: the newest articles keep their places.
+    deliveries = store.create_many_deliveries(
+        ((article.id, plan) for article, plans in limit_per_poll(planned, config) for plan in plans),
+        now=now)
     store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
                               etag=result.etag or "", last_modified=result.last_modified or "",
                               items=len(parsed.items))
