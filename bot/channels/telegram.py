@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -165,7 +166,7 @@ class TelegramSender:
             raise PermanentError(self.name, _words("getMe refused", exc)) from None
         except RetryAfter as exc:
             raise RateLimitedError(self.name, _words("getMe rate limited", exc),
-                                   retry_after=_seconds(exc.retry_after)) from None
+                                   retry_after=_retry_after(exc)) from None
         except TelegramError as exc:
             raise RetryableError(self.name, _words("cannot reach Telegram", exc)) from None
         self._ready = True
@@ -218,7 +219,7 @@ class TelegramSender:
         except ChatMigrated:
             raise
         except RetryAfter as exc:
-            seconds = _seconds(exc.retry_after)
+            seconds = _retry_after(exc)
             self._pacer.block(key, seconds)
             raise RateLimitedError(self.name, _words("flood control", exc),
                                    retry_after=seconds) from None
@@ -273,7 +274,11 @@ def _chat_id(chat: str | int) -> str | int:
     return chat if chat.startswith("@") else f"@{chat}"
 
 
-def _seconds(value: int | timedelta) -> float:
+def _retry_after(exc: RetryAfter) -> float:
+    """Telegram's retry_after in seconds (PTB warns that its type will change; both work)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: int | timedelta = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 

@@ -62,12 +62,17 @@ class Pacer:
         """Reserve and return the earliest slot (clock time) a message to ``chat`` may go."""
         limits = self.limits
         now = self._clock()
-        slots = self._chats.setdefault(chat, deque(maxlen=max(1, limits.per_chat_per_window)))
+        slots = self._chats.setdefault(chat, deque())
+        # Slots older than the window constrain nothing; all newer ones are kept, so that
+        # releasing a slot never loses the one that then bounds the window.
+        while slots and slots[0] < now - limits.per_chat_window - limits.margin:
+            slots.popleft()
         slot = max(now, self._blocked.get(chat, now))
         if slots:
             slot = max(slot, slots[-1] + limits.per_chat_interval + limits.margin)
-            if len(slots) == slots.maxlen:
-                slot = max(slot, slots[0] + limits.per_chat_window + limits.margin)
+            if len(slots) >= limits.per_chat_per_window > 0:
+                nth_last = slots[-limits.per_chat_per_window]
+                slot = max(slot, nth_last + limits.per_chat_window + limits.margin)
         slot = self._free_overall(slot)
         slots.append(slot)
         bisect.insort(self._all, slot)
@@ -110,7 +115,9 @@ class Pacer:
 
     def _free_overall(self, slot: float) -> float:
         """The earliest time at or after ``slot`` at least 1/overall s from any other slot."""
-        spacing = 1.0 / self.limits.overall_per_second
+        # A millisecond more than 1/30 s, so that 31 slots never fit in one second however
+        # the floating-point sums round.
+        spacing = 1.0 / self.limits.overall_per_second + 1e-3
         index = bisect.bisect_left(self._all, slot - spacing + 1e-9)
         while index < len(self._all) and self._all[index] < slot + spacing - 1e-9:
             slot = max(slot, self._all[index] + spacing)
