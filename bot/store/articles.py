@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.models import Article, FeedItem
 from bot.store import schema
@@ -56,6 +57,28 @@ def _row_to_article(row: Any) -> Article:
         image_url=row.image_url,
         image_alt=row.image_alt,
         summary_html=row.summary_html,
+    )
+
+
+def _values(item: FeedItem, now: datetime, announced: bool) -> dict[str, Any]:
+    return {
+        "source_id": item.source_id, "guid": item.guid, "guid_hash": _hash(item.guid),
+        "url": item.url, "url_hash": _hash(item.url), "title": item.title,
+        "summary": item.summary, "summary_html": item.summary_html, "text": item.text,
+        "author": item.author, "sections": json.dumps(list(item.sections)),
+        "language": item.language, "published_at": item.published or now,
+        "discovered_at": now, "updated_at": now, "image_url": item.image_url,
+        "image_alt": item.image_alt, "announced": announced,
+    }
+
+
+def _values_to_article(article_id: int, v: dict[str, Any]) -> Article:
+    return Article(
+        id=article_id, source_id=v["source_id"], guid=v["guid"], url=v["url"],
+        title=v["title"], summary=v["summary"], text=v["text"], author=v["author"],
+        sections=tuple(json.loads(v["sections"])), language=v["language"],
+        published_at=v["published_at"], discovered_at=v["discovered_at"],
+        image_url=v["image_url"], image_alt=v["image_alt"], summary_html=v["summary_html"],
     )
 
 
@@ -130,33 +153,73 @@ class ArticleQueries(StoreBase):
         Returns the stored article and True when it is new. A known article has its text
         fields refreshed (a corrected title) but is never announced again.
         """
-        existing = self.find_article(url=item.url, source_id=item.source_id, guid=item.guid)
-        if existing is not None:
-            self._refresh(existing, item, now)
-            return existing, False
-        values = {
-            "source_id": item.source_id, "guid": item.guid, "guid_hash": _hash(item.guid),
-            "url": item.url, "url_hash": _hash(item.url), "title": item.title,
-            "summary": item.summary, "summary_html": item.summary_html, "text": item.text,
-            "author": item.author, "sections": json.dumps(list(item.sections)),
-            "language": item.language, "published_at": item.published or now,
-            "discovered_at": now, "updated_at": now, "image_url": item.image_url,
-            "image_alt": item.image_alt, "announced": announced,
-        }
-        try:
-            with self.engine.begin() as conn:
-                inserted = conn.execute(schema.articles.insert().values(**values))
-                new_id = inserted.inserted_primary_key
-        except IntegrityError:
-            # Another worker stored it between our lookup and insert: theirs wins.
-            found = self.find_article(url=item.url, source_id=item.source_id, guid=item.guid)
-            if found is None:
-                raise
-            return found, False
-        assert new_id is not None
-        return self.get_article(int(new_id[0])), True
+        ((article, new),) = self.add_articles([item], now=now, announced=[announced])
+        return article, new
 
-    def _refresh(self, article: Article, item: FeedItem, now: datetime) -> None:
+    def find_articles(self, items: Sequence[FeedItem]) -> list[Article | None]:
+        """For each item, the stored article it is (by canonical URL or source+guid)."""
+        with self.engine.connect() as conn:
+            return self._find_many(conn, items)
+
+    def _find_many(self, conn: Connection, items: Sequence[FeedItem]) -> list[Article | None]:
+        by_url: dict[str, Article] = {}
+        by_guid: dict[tuple[str, str], Article] = {}
+        A = schema.articles
+        for start in range(0, len(items), 400):
+            chunk = items[start:start + 400]
+            rows = conn.execute(select(A).where(or_(
+                A.c.url_hash.in_({_hash(i.url) for i in chunk}),
+                A.c.guid_hash.in_({_hash(i.guid) for i in chunk}),
+            )))
+            for row in rows:
+                article = _row_to_article(row)
+                by_url[row.url_hash] = article
+                by_guid[(row.source_id, row.guid_hash)] = article
+        return [by_url.get(_hash(i.url)) or by_guid.get((i.source_id, _hash(i.guid)))
+                for i in items]
+
+    def add_articles(self, items: Sequence[FeedItem], *, now: datetime,
+                     announced: Sequence[bool]) -> list[tuple[Article, bool]]:
+        """Store many items in one transaction (the batch form of add_article).
+
+        Returns, in order, each item's stored article and whether it is new. An item that
+        repeats an earlier one in the same batch is not new.
+        """
+        A = schema.articles
+        results: list[tuple[Article, bool] | None] = [None] * len(items)
+        with self.engine.begin() as conn:
+            found = self._find_many(conn, items)
+            fresh: dict[str, tuple[int, dict[str, Any]]] = {}
+            for index, (item, existing) in enumerate(zip(items, found, strict=True)):
+                if existing is not None:
+                    self._refresh(conn, existing, item, now)
+                    results[index] = (existing, False)
+                    continue
+                values = _values(item, now, announced[index])
+                if values["url_hash"] in fresh:
+                    continue  # the same article twice in one feed: the first one counts
+                fresh[values["url_hash"]] = (index, values)
+            if fresh:
+                dialect_insert: Any = (postgresql.insert if self.dialect == "postgresql"
+                                       else sqlite.insert)
+                stmt = dialect_insert(A).on_conflict_do_nothing().returning(A.c.id, A.c.url_hash)
+                ids = {row.url_hash: row.id for row in
+                       conn.execute(stmt, [v for _, v in fresh.values()])}
+                for url_hash, (index, values) in fresh.items():
+                    if url_hash in ids:
+                        results[index] = (_values_to_article(ids[url_hash], values), True)
+        # Items still unresolved: repeated in the batch, or stored by another worker meanwhile.
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:
+            again = self.find_articles([items[i] for i in missing])
+            for index, article in zip(missing, again, strict=True):
+                if article is None:
+                    raise RuntimeError(f"article {items[index].url} was neither stored nor found")
+                results[index] = (article, False)
+        return [r for r in results if r is not None]
+
+    def _refresh(self, conn: Connection, article: Article, item: FeedItem,
+                 now: datetime) -> None:
         changes: dict[str, Any] = {}
         if item.title and item.title != article.title:
             changes["title"] = item.title
@@ -169,9 +232,8 @@ class ArticleQueries(StoreBase):
             changes["image_alt"] = item.image_alt
         if changes:
             changes["updated_at"] = now
-            with self.engine.begin() as conn:
-                conn.execute(update(schema.articles)
-                             .where(schema.articles.c.id == article.id).values(**changes))
+            conn.execute(update(schema.articles)
+                         .where(schema.articles.c.id == article.id).values(**changes))
 
     def get_article(self, article_id: int) -> Article:
         with self.engine.connect() as conn:

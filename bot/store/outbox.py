@@ -66,18 +66,23 @@ class OutboxQueries(StoreBase):
                           now: datetime) -> int:
         """Insert one row per plan; a row that exists (same article and channel) is kept
         as it is. Returns how many rows were new."""
+        return self.create_many_deliveries([(article_id, p) for p in plans], now=now)
+
+    def create_many_deliveries(self, plans: Iterable[tuple[int, NewDelivery]], *,
+                               now: datetime) -> int:
+        """The batch form of create_deliveries: (article id, plan) pairs, one transaction."""
         rows = [{
             "article_id": article_id, "channel": p.channel, "status": p.status.value,
             "priority": p.priority, "due_at": p.due_at, "attempts": 0, "note": p.note,
             "created_at": now, "updated_at": now,
-        } for p in plans]
+        } for article_id, p in plans]
         if not rows:
             return 0
         dialect_insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(D).values(rows).on_conflict_do_nothing(
+        stmt = dialect_insert(D).on_conflict_do_nothing(
             index_elements=["article_id", "channel"]).returning(D.c.id)
         with self.engine.begin() as conn:
-            return len(conn.execute(stmt).all())
+            return len(conn.execute(stmt, rows).all())
 
     # -- claiming --------------------------------------------------------------
 
