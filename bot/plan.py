@@ -265,6 +265,8 @@ class Why(StrEnum):
     HELD = "held"
     PAUSED = "paused"
     NO_WINDOW = "no window ahead"
+    REMOVED = "channel removed"  # no longer in config.yaml (or disabled): kept, not sent
+    DIGEST = "with the digest"  # an email digest's entries go on its cron
 
 
 @dataclass(frozen=True)

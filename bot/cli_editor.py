@@ -1,0 +1,162 @@
+"""Editors' commands: plan, queue, pause/resume, hold/release, skip, post-now.
+
+Thin wrappers over bot.editor, registered on the ``newsbot`` group by bot.cli. Each opens
+the store, does one thing, says what it did in one line, and closes the store.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from bot import editor
+from bot.cli_format import describe_schedule
+from bot.plan import PRIORITY_HIGH, Why
+from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.cli import Context
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    # bot.cli imports this module while it is being built: look its helper up at call time.
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bot.cli import friendly_errors
+
+        return friendly_errors(func)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _store(ctx: Context) -> Iterator[Store]:
+    store = ctx.store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _local(moment: datetime | None, zone: Any) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+
+
+@click.command()
+@click.option("--channel", default=None, help="Only this channel.")
+@click.pass_obj
+@_friendly
+def plan(ctx: Context, channel: str | None) -> None:
+    """The upcoming schedule: each channel's pending posts, when and why."""
+    config = ctx.config
+    with _store(ctx) as store:
+        plans = editor.plan(config, store, now=_now(), channel=channel)
+    if not any(p.posts for p in plans):
+        click.echo("nothing is waiting to be posted.")
+    for cp in plans:
+        if not cp.posts and (cp.digest or cp.removed):
+            continue
+        cfg = config.channels.get(cp.channel)
+        flags = [f"{cp.zone.key}"]
+        if cfg is not None and not cp.digest:
+            flags.append(describe_schedule(cfg.schedule))
+            if cfg.schedule.max_per_day:
+                flags.append(f"{cp.sent_today} sent today")
+        if cp.paused:
+            flags.append("PAUSED (newsbot resume " + cp.channel + ")")
+        if cp.removed:
+            flags.append("REMOVED from config.yaml: pending rows are kept, nothing is sent")
+        click.echo(f"\n{cp.channel}  [{'; '.join(flags)}]")
+        if not cp.posts:
+            click.echo("  nothing pending")
+        for post in cp.posts:
+            d = post.delivery
+            title = cp.titles.get(d.article_id, "?")
+            why = post.why.value + (f" ({post.detail})" if post.detail and post.why not in (
+                Why.WINDOW, Why.PAUSED, Why.HELD) else "")
+            click.echo(f"  #{d.id:<6} {_local(post.at, cp.zone):<22} {why[:48]:<48} "
+                       f"{title[:60]}")
+
+
+@click.command()
+@click.option("--channel", default=None, help="Only this channel.")
+@click.pass_obj
+@_friendly
+def queue(ctx: Context, channel: str | None) -> None:
+    """Pending and held deliveries, with the ids the other commands take."""
+    config = ctx.config
+    with _store(ctx) as store:
+        entries = editor.queue(config, store, channel=channel)
+    if not entries:
+        click.echo("the queue is empty.")
+        return
+    click.echo(f"{'id':<7} {'channel':<16} {'status':<8} {'due (local)':<22} title")
+    for e in entries:
+        d = e.delivery
+        mark = "pending" if d.priority >= 0 else "queued"
+        status = "HELD" if d.status.value == "held" else mark
+        if d.priority >= PRIORITY_HIGH and status == "pending":
+            status = "priority"
+        click.echo(f"{d.id:<7} {d.channel:<16} {status:<8} {_local(e.due_local, e.zone):<22} "
+                   f"{e.title[:70]}")
+
+
+def _channel_command(name: str, action: Callable[..., None], done: str, doc: str
+                     ) -> click.Command:
+    @click.command(name=name, help=doc)
+    @click.argument("channel")
+    @click.pass_obj
+    @_friendly
+    def command(ctx: Context, channel: str) -> None:
+        with _store(ctx) as store:
+            action(ctx.config, store, channel, now=_now())
+        click.echo(f"{channel}: {done}")
+
+    return command
+
+
+pause = _channel_command(
+    "pause", editor.pause, "paused. Deliveries keep queueing; `newsbot resume` posts again.",
+    "Stop posting on CHANNEL (all workers, survives restarts).")
+resume = _channel_command(
+    "resume", editor.resume, "resumed. Queued posts go out under its schedule.",
+    "Post on CHANNEL again.")
+
+
+def _delivery_command(name: str, action: Callable[..., Any], done: str, doc: str
+                      ) -> click.Command:
+    @click.command(name=name, help=doc)
+    @click.argument("delivery_id", type=int)
+    @click.pass_obj
+    @_friendly
+    def command(ctx: Context, delivery_id: int) -> None:
+        with _store(ctx) as store:
+            delivery = action(store, delivery_id, now=_now())
+        click.echo(f"delivery {delivery.id} ({delivery.channel}): {done}")
+
+    return command
+
+
+hold = _delivery_command("hold", editor.hold, "held. `newsbot release ID` lets it go.",
+                         "Keep a pending delivery from being posted until released.")
+release = _delivery_command("release", editor.release, "released; it goes at its place.",
+                            "Put a held delivery back in the queue.")
+skip = _delivery_command("skip", editor.skip, "skipped; it will never be posted.",
+                         "Never post this delivery (it stays in history as skipped).")
+post_now = _delivery_command(
+    "post-now", editor.post_now,
+    "goes at the next dispatch tick (the daily cap and rate limits still apply).",
+    "Post this delivery at the next dispatch tick, ahead of windows and gaps.")

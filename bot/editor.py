@@ -1,0 +1,184 @@
+"""Editors' controls: plain functions over (config, store), called by the CLI and the tests.
+
+Every action is a row change in the store, so it survives restarts and applies to every
+worker on the same store at its next dispatch tick: pause/resume a channel, hold/release,
+skip or post-now a delivery, retry a failed one. ``queue`` and ``plan`` only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.app import retry
+from bot.config import Config, EmailChannel
+from bot.models import Delivery, DeliveryStatus
+from bot.plan import PRIORITY_HIGH, PlannedPost, Why, project
+from bot.store import ChannelHistory, Store
+
+__all__ = ["ChannelPlan", "QueueEntry", "hold", "pause", "plan", "post_now", "queue",
+           "release", "resume", "retry", "skip"]
+
+_WAITING = (DeliveryStatus.PENDING, DeliveryStatus.HELD)
+
+
+# ------------------------------------------------------------------ channels
+
+
+def _known_channel(config: Config, store: Store, channel: str) -> None:
+    if channel in config.channels or channel in store.counts_by_status():
+        return
+    names = ", ".join(sorted(config.channels)) or "none configured"
+    raise LookupError(f"no channel is named {channel!r} (channels: {names})")
+
+
+def pause(config: Config, store: Store, channel: str, *, now: datetime) -> None:
+    """Stop posting on ``channel`` (every worker, until resumed); deliveries keep queueing."""
+    _known_channel(config, store, channel)
+    store.update_channel(channel, now=now, paused=True)
+
+
+def resume(config: Config, store: Store, channel: str, *, now: datetime) -> None:
+    """Post on ``channel`` again; what queued meanwhile goes out under its schedule."""
+    _known_channel(config, store, channel)
+    store.update_channel(channel, now=now, paused=False)
+
+
+# ------------------------------------------------------------------ deliveries
+
+
+def _change(store: Store, delivery_id: int, to: DeliveryStatus, *, now: datetime,
+            allowed: Sequence[DeliveryStatus], verb: str, **values: object) -> Delivery:
+    if store.set_status(delivery_id, to, now=now, allowed_from=allowed, **values):
+        changed = store.get_delivery(delivery_id)
+        assert changed is not None
+        return changed
+    current = store.get_delivery(delivery_id)
+    if current is None:
+        raise LookupError(f"no delivery has id {delivery_id} (see `newsbot queue`)")
+    states = " or ".join(s.value for s in allowed)
+    raise ValueError(f"delivery {delivery_id} ({current.channel}) is {current.status.value}; "
+                     f"only {states} deliveries can be {verb}")
+
+
+def hold(store: Store, delivery_id: int, *, now: datetime) -> Delivery:
+    """Keep a pending delivery from going until it is released."""
+    return _change(store, delivery_id, DeliveryStatus.HELD, now=now,
+                   allowed=[DeliveryStatus.PENDING], verb="held")
+
+
+def release(store: Store, delivery_id: int, *, now: datetime) -> Delivery:
+    """Put a held delivery back in the queue at its place (its due time is unchanged)."""
+    return _change(store, delivery_id, DeliveryStatus.PENDING, now=now,
+                   allowed=[DeliveryStatus.HELD], verb="released")
+
+
+def skip(store: Store, delivery_id: int, *, now: datetime,
+         note: str = "skipped by an editor") -> Delivery:
+    """Never post this delivery. The row stays (as skipped, with the note)."""
+    return _change(store, delivery_id, DeliveryStatus.SKIPPED, now=now,
+                   allowed=[*_WAITING, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN],
+                   verb="skipped", note=note)
+
+
+def post_now(store: Store, delivery_id: int, *, now: datetime) -> Delivery:
+    """Send at the next dispatch tick: due now, with priority, so windows and the gap do not
+    hold it. The daily cap and the platform's rate limits still do."""
+    return _change(store, delivery_id, DeliveryStatus.PENDING, now=now, allowed=_WAITING,
+                   verb="posted now", due_at=now, priority=PRIORITY_HIGH,
+                   note="post-now by an editor")
+
+
+# ------------------------------------------------------------------ what is waiting
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    delivery: Delivery
+    title: str
+    zone: ZoneInfo
+
+    @property
+    def due_local(self) -> datetime:
+        return self.delivery.due_at.astimezone(self.zone)
+
+
+def _zone(config: Config, channel: str) -> ZoneInfo:
+    return config.zone_for(channel) if channel in config.channels else config.zone
+
+
+def queue(config: Config, store: Store, *, channel: str | None = None) -> list[QueueEntry]:
+    """Pending and held deliveries, by channel then in the order the store claims them."""
+    rows = store.deliveries(statuses=_WAITING, channel=channel)
+    articles = store.get_articles([d.article_id for d in rows])
+    return [QueueEntry(d, articles[d.article_id].title if d.article_id in articles else "?",
+                       _zone(config, d.channel)) for d in rows]
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """One channel's upcoming posts, in the order they are expected to go."""
+
+    channel: str
+    zone: ZoneInfo
+    paused: bool
+    removed: bool  # no longer in config.yaml: its rows are kept, nothing is sent
+    digest: bool  # an email digest: entries go with the digest's cron
+    sent_today: int
+    posts: tuple[PlannedPost, ...]
+    titles: dict[int, str]
+
+
+def _history(store: Store, channel: str, now: datetime) -> ChannelHistory:
+    with store.engine.connect() as conn:
+        return store.history(conn, channel, now)
+
+
+def plan(config: Config, store: Store, *, now: datetime,
+         channel: str | None = None) -> list[ChannelPlan]:
+    """For each channel, its pending posts with the expected local send time and why."""
+    waiting = store.deliveries(statuses=_WAITING, channel=channel)
+    states = store.channel_states()
+    articles = store.get_articles([d.article_id for d in waiting])
+    names = [n for n in config.channels if channel in (None, n)]
+    names += sorted({d.channel for d in waiting} - set(names))
+    plans: list[ChannelPlan] = []
+    for name in names:
+        rows = [d for d in waiting if d.channel == name]
+        zone = _zone(config, name)
+        cfg = config.channels.get(name)
+        state = states.get(name)
+        hist = _history(store, name, now)
+        removed = cfg is None or not cfg.enabled
+        digest = isinstance(cfg, EmailChannel)
+        if removed or digest:
+            if removed:
+                posts = tuple(PlannedPost(d, None, Why.REMOVED, "kept, not sent") for d in rows)
+            else:
+                assert cfg is not None
+                at = _next_digest(cfg.schedule.cron, zone, now)
+                posts = tuple(PlannedPost(d, at, Why.DIGEST, f"cron {cfg.schedule.cron}")
+                              for d in rows)
+        else:
+            assert cfg is not None
+            posts = tuple(project(hist, rows, now, schedule=cfg.schedule, zone=zone,
+                                  paused=bool(state and state.paused)))
+        today = now.astimezone(zone).date()
+        sent_today = sum(1 for t in hist.recent if t.astimezone(zone).date() == today)
+        plans.append(ChannelPlan(name, zone, bool(state and state.paused), removed, digest,
+                                 sent_today, posts,
+                                 {d.article_id: articles[d.article_id].title
+                                  for d in rows if d.article_id in articles}))
+    return plans
+
+
+def _next_digest(cron: str | None, zone: ZoneInfo, now: datetime) -> datetime | None:
+    if not cron:
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    fire: datetime | None = CronTrigger.from_crontab(cron, timezone=zone).get_next_fire_time(
+        None, now)
+    return fire
