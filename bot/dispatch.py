@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
 import jinja2
 
-from bot.config import Config
+from bot.config import Config, XChannel
 from bot.errors import (
     AuthError,
     ChannelError,
@@ -107,6 +108,11 @@ class Dispatcher:
         if outlet.is_preview:
             pick = partial(_pick_all, limit=limit)
         for _ in range(budget):
+            blocked = self.spend_blocked(outlet)
+            if blocked:
+                log.info("%s: %s", name, blocked)
+                report.add("waiting_on_budget")
+                return
             claimed = self.store.claim(name, now=self.clock(), worker=self.worker,
                                        lease=CLAIM_LEASE, pick=pick)
             if not claimed:
@@ -156,12 +162,30 @@ class Dispatcher:
         migrated = receipt.extra.get("migrated_to_chat_id")
         if migrated:
             store.update_channel(outlet.name, now=done, chat_override=str(migrated))
-        cost = _price(outlet, post.text)
+        cost = _price(outlet, (post.text, *post.thread))
         store.mark_sent(delivery.id, receipt, now=done, cost=cost, worker=wid)
         log.info("%s: sent article %d (%s)", outlet.name, article.id,
                  receipt.url or receipt.platform_id)
         report.add("sent")
         return "sent"
+
+    def spend_blocked(self, outlet: Outlet) -> str:
+        """Why this channel may not post now for money reasons ("" when it may).
+
+        Checked before every claim with the worst-case price (a post with a URL), so the
+        budget is never overshot; posts wait for next month, they are not dropped.
+        """
+        cfg = outlet.cfg
+        if outlet.is_preview or not isinstance(cfg, XChannel) or cfg.monthly_budget is None:
+            return ""
+        from bot.channels.x_spend import budget_allows
+
+        since = month_start(self.clock(), self.config.zone_for(outlet.name))
+        _, spent = self.store.spend_since(outlet.name, since)
+        if budget_allows(spent, cfg.price_with_url, cfg):
+            return ""
+        return (f"monthly budget ${cfg.monthly_budget:.2f} reached (${spent:.2f} spent this "
+                "month); posts wait for next month")
 
     def _record_failure(self, outlet: Outlet, delivery: Delivery, exc: ChannelError,
                         report: DispatchReport) -> str:
@@ -210,11 +234,16 @@ def _duplicate_receipt(message: str) -> Receipt:
                                         f"({message})")
 
 
-def _price(outlet: Outlet, text: str) -> float:
-    if outlet.cfg.type != "x":
+def _price(outlet: Outlet, texts: tuple[str, ...]) -> float:
+    """What the platform bills for these posts (X bills per post, more with a URL)."""
+    if not isinstance(outlet.cfg, XChannel):
         return 0.0
-    try:
-        from bot.channels.x_spend import post_price
-    except ImportError:
-        return 0.0
-    return float(post_price(text, outlet.cfg))
+    from bot.channels.x_spend import thread_price
+
+    return float(thread_price(texts, outlet.cfg))
+
+
+def month_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight on the 1st of ``now``'s month in ``zone``, as UTC."""
+    local = now.astimezone(zone)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
