@@ -57,6 +57,7 @@ class StatusView:
     channels: tuple[tuple[str, str, ChannelState, dict[str, int]], ...]  # name, mode, state, counts
     unknown: tuple[Delivery, ...]
     removed_channels: tuple[tuple[str, dict[str, int]], ...]
+    reload_error: str = ""  # the running bot refused config.yaml as it is now (bot/reload.py)
 
 
 def status(config: Config, store: Store) -> StatusView:
@@ -73,7 +74,10 @@ def status(config: Config, store: Store) -> StatusView:
     removed = tuple((n, c) for n, c in counts.items() if n not in config.channels)
     sources = tuple((s.id, store.source_state(s.id)) for s in config.sources)
     unknown = tuple(store.deliveries(statuses=[DeliveryStatus.UNKNOWN]))
-    return StatusView(sources, tuple(channels), unknown, removed)
+    from bot.reload import rejected_reload
+
+    return StatusView(sources, tuple(channels), unknown, removed,
+                      rejected_reload(config.base_dir))
 
 
 def retry(store: Store, delivery_id: int, *, now: datetime | None = None) -> Delivery:

@@ -112,6 +112,8 @@ def print_cycle(config: Config, report: CycleReport) -> None:
 
 
 def print_status(view: StatusView) -> None:
+    if view.reload_error:
+        click.echo(f"! {view.reload_error}\n")
     click.echo("sources:")
     for source_id, s in view.sources:
         polled = s.last_polled_at.strftime("%Y-%m-%d %H:%M UTC") if s.last_polled_at else "never"

@@ -27,6 +27,7 @@ from bot.dispatch import Dispatcher, worker_id
 from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import make_fetcher, poll_sources
 from bot.outlets import Outlet, build_outlets, close_outlets
+from bot.reload import CHECK_EVERY, Reloader
 from bot.store import Store, open_store
 
 log = logging.getLogger("newsbot.run")
@@ -50,12 +51,18 @@ class Service:
     fetcher: Fetcher | None = None
     is_leader: bool = False
     last_tick: datetime | None = None
+    reloader: Reloader | None = None
+    # A reload swaps channels and the fetcher only between passes, never under a send.
+    _dispatching: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _polling: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start(self) -> None:
         self.fetcher = make_fetcher(self.config)
         await self.fetcher.__aenter__()
         self._build_channels()
         self.scheduler = AsyncIOScheduler(timezone=self.config.zone)
+        self.reloader = Reloader(self)
         self._add_jobs()
         self.scheduler.start()
         for name, outlet in self.outlets.items():
@@ -80,6 +87,9 @@ class Service:
         self.scheduler.add_job(self.dispatch_tick, IntervalTrigger(seconds=every), id="dispatch",
                                misfire_grace_time=int(every * 4),
                                next_run_time=datetime.now(UTC) + timedelta(seconds=2), **common)
+        self.scheduler.add_job(self.reload_tick,
+                               IntervalTrigger(seconds=CHECK_EVERY.total_seconds()), id="reload",
+                               misfire_grace_time=30, **common)
         for name, cfg in self.config.channels.items():
             if isinstance(cfg, EmailChannel) and cfg.enabled and cfg.schedule.cron:
                 trigger = CronTrigger.from_crontab(cfg.schedule.cron,
@@ -99,17 +109,50 @@ class Service:
             return
         assert self.fetcher is not None
         try:
-            await poll_sources(self.config, self.store, now=now, fetcher=self.fetcher)
+            async with self._polling:
+                await poll_sources(self.config, self.store, now=now, fetcher=self.fetcher)
         except Exception:  # a bug must not stop the clock; the next tick tries again
             log.exception("polling failed")
 
     async def dispatch_tick(self) -> None:
         self.last_tick = datetime.now(UTC)
-        assert self.dispatcher is not None
         try:
-            await self.dispatcher.run_once()
+            async with self._dispatching:
+                assert self.dispatcher is not None
+                await self.dispatcher.run_once()
         except Exception:
             log.exception("dispatch failed")
+
+    async def reload_tick(self) -> None:
+        """Reload config.yaml (and templates) when they changed; see bot/reload.py."""
+        if self.reloader is not None:
+            await self.reloader.check()
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload now, whatever the files' times say."""
+        if self.reloader is not None:
+            task = asyncio.get_running_loop().create_task(self.reloader.reload())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def apply_config(self, config: Config) -> None:
+        """Swap in an already validated configuration: channels, dispatcher, jobs, fetcher."""
+        outlets = build_outlets(config, dry_run=self.dry_run)
+        dispatcher = make_dispatcher(config, self.store, outlets, dry_run=self.dry_run)
+        async with self._dispatching:
+            old_outlets, old_config = self.outlets, self.config
+            self.config, self.outlets, self.dispatcher = config, outlets, dispatcher
+            if self.scheduler is not None:
+                for job in self.scheduler.get_jobs():
+                    if job.id.startswith("digest:"):
+                        job.remove()
+                self._add_jobs()
+        await close_outlets(old_outlets)
+        if config.fetch != old_config.fetch and self.fetcher is not None:
+            async with self._polling:
+                old_fetcher, self.fetcher = self.fetcher, make_fetcher(config)
+                await self.fetcher.__aenter__()
+            await old_fetcher.aclose()
 
     async def digest_tick(self, channel: str) -> None:
         if not self.is_leader:
@@ -145,6 +188,8 @@ async def run_service(config_path: Path, *, dry_run: bool = False,
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, service.request_reload)
     await service.start()
     try:
         await stop.wait()
