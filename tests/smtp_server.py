@@ -68,7 +68,7 @@ class RecordingHandler:
             if self.data_answers:
                 answer = self.data_answers.pop(0)
                 if answer == "drop":
-                    session.transport.close()
+                    server.transport.close()
                     return "421 closing"
                 return answer
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),

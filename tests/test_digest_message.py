@@ -6,15 +6,17 @@ from pathlib import Path
 
 from bot.digest.commands import run_digest
 from bot.store import Store
+from tests import smtp_server as kit
 from tests.smtp_server import (
     RUN_AT,
     RecordingHandler,
     add_article,
     add_subscribers,
-    digest_store,  # noqa: F401  (fixture)
     make_config,
-    smtp_server,  # noqa: F401  (fixture)
 )
+
+digest_store = kit.digest_store  # fixtures shared by the digest tests
+smtp_server = kit.smtp_server
 
 
 async def _send_one(tmp_path: Path, store: Store, server: tuple[RecordingHandler, int],
@@ -62,7 +64,8 @@ async def test_headers_present_and_single_line(tmp_path: Path, digest_store: Sto
 async def test_title_with_crlf_and_bcc_cannot_add_header_or_recipient(
         tmp_path: Path, digest_store: Store, smtp_server: tuple[RecordingHandler, int]) -> None:
     handler, port = smtp_server
-    config = make_config(tmp_path, port, subject='"{{ digest.groups[0].articles[0].article.title }}"')
+    subject = '"{{ digest.groups[0].articles[0].article.title }}"'
+    config = make_config(tmp_path, port, subject=subject)
     add_article(digest_store, 1, title="Hello\r\nBcc: victim@evil.example\r\nX-Evil: 1")
     add_subscribers(digest_store, 1)
     await run_digest(config, digest_store, "digest", RUN_AT)

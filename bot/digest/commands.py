@@ -24,7 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 from bot.config import Config, EmailChannel
 from bot.digest.build import Digest, build_digest
 from bot.digest.message import Recipient, RenderedDigest, compose, mailto_for, render_digest
-from bot.digest.send import DigestSender, SendReport
+from bot.digest.send import RETRY_DELAYS, DigestSender, SendReport
 from bot.digest.tokens import make_token, secret_of, unsubscribe_url
 from bot.errors import ConfigError, NewsbotError
 from bot.render import make_environment
@@ -176,10 +176,9 @@ def latest_fire_time(cron: str, zone: object, now: datetime,
 
 def _recipient(config: Config, cfg: EmailChannel, secret: bytes, channel: str,
                subscriber_id: int, email: str) -> Recipient:
-    token = make_token(secret, "unsubscribe", channel, email)
+    token = make_token(secret, "unsubscribe", channel, subscriber_id)
     return Recipient(subscriber_id=subscriber_id, email=email,
-                     unsubscribe_url=unsubscribe_url(config, token),
-                     mailto=mailto_for(cfg, token))
+                     unsubscribe_url=unsubscribe_url(config, token), mailto=mailto_for(cfg))
 
 
 def _render(config: Config, store: Store, channel: str, cfg: EmailChannel,
@@ -209,16 +208,16 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
                     "stopped; they are marked unknown and not sent again", run.channel,
                     run.id, unknown)
     states = store.send_states(run.id)
-    recipients = [
-        _recipient(config, cfg, secret, run.channel, sub.id, sub.email)
-        for sub in store.iter_subscribers(run.channel, status="active")
-        if states.get(sub.id, "deferred") == "deferred"
-    ]
-    kwargs = {} if retry_delays is None else {"retry_delays": retry_delays}
+    recipients: list[Recipient] = []
+    bounced_before: set[int] = set()
+    for sub in store.iter_subscribers(run.channel, status="active"):
+        if states.get(sub.id, "deferred") == "deferred":
+            recipients.append(_recipient(config, cfg, secret, run.channel, sub.id, sub.email))
+            if sub.hard_bounces:
+                bounced_before.add(sub.id)
     sender = DigestSender(store, cfg, rendered, pool_size=pool_size, after_send=after_send,
-                          **kwargs)
-    sender.bounced_before = {s.id for s in store.iter_subscribers(run.channel, status="active")
-                             if s.hard_bounces}
+                          retry_delays=retry_delays or RETRY_DELAYS)
+    sender.bounced_before = bounced_before
     sender.report.skipped = len(states) - sum(1 for s in states.values() if s == "deferred")
     report = await sender.send(recipients)
     store.finish_digest_run(run, status="sent", now=datetime.now(UTC))
@@ -242,19 +241,25 @@ async def run_digest(config: Config, store: Store, channel: str, now: datetime |
     if not store.acquire_lease(lease, holder, now=now, until=now + timedelta(hours=2)):
         return DigestOutcome(channel, "busy", note="another worker is sending this digest")
     try:
+        assert cfg.schedule.cron is not None  # config validation requires it
+        due = latest_fire_time(cfg.schedule.cron, config.zone_for(channel), now, grace)
+        resumed: SendReport | None = None
         for open_run in reversed(store.digest_runs(channel, status="sending", limit=100)):
             if now - open_run.scheduled_for <= grace:
                 log.info("digest %s: resuming run %d", channel, open_run.id)
-                await send_run(config, store, open_run, after_send=after_send,
-                               retry_delays=retry_delays)
+                report = await send_run(config, store, open_run, after_send=after_send,
+                                        retry_delays=retry_delays)
+                if open_run.scheduled_for == due:
+                    resumed = report
             else:
                 store.finish_digest_run(open_run, status="failed", now=now,
                                         error="abandoned: the bot was down past schedule.grace;"
                                               " its articles go in the next digest")
-        assert cfg.schedule.cron is not None  # config validation requires it
-        due = latest_fire_time(cfg.schedule.cron, config.zone_for(channel), now, grace)
         if due is None:
             return DigestOutcome(channel, "not-due")
+        if resumed is not None:
+            return DigestOutcome(channel, "sent", scheduled_for=due, run_id=resumed.run_id,
+                                 report=resumed, note="resumed after an interruption")
         if store.find_digest_run(channel, due) is not None:
             return DigestOutcome(channel, "done-already", scheduled_for=due)
         run = store.start_digest_run(channel, scheduled_for=due, now=now,

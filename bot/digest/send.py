@@ -102,6 +102,7 @@ class DigestSender:
         self.domain = from_domain(cfg.from_)
         self.report = SendReport(rendered.run_id)
         self.bounced_before: set[int] = set()
+        self._stopping = False  # a worker failed: the others take no new recipient
 
     @property
     def run_id(self) -> int:
@@ -113,23 +114,35 @@ class DigestSender:
         for recipient in recipients:
             queue.put_nowait(recipient)
         workers = max(1, min(self.pool_size, queue.qsize()))
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(self._worker(queue))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(self._worker(queue))
+        except BaseExceptionGroup as failed:
+            # The first failure stopped the pool; the others are usually its echoes.
+            for extra in failed.exceptions[1:]:
+                log.warning("digest %s: worker also failed: %r", self.rendered.channel, extra)
+            raise failed.exceptions[0] from None
         return self.report
 
     async def _worker(self, queue: asyncio.Queue[Recipient]) -> None:
         client: aiosmtplib.SMTP | None = None
         try:
-            while not queue.empty():
+            while not queue.empty() and not self._stopping:
                 recipient = queue.get_nowait()
                 client = await self._deliver(client, recipient)
                 if self.after_send is not None:
                     self.after_send(recipient)
-        finally:
-            if client is not None and client.is_connected:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(client.quit(), 2)
+        except BaseException:
+            self._stopping = True
+            # Stop at once (no polite QUIT): the other workers are being cancelled and
+            # must not keep sending while this one waits for the server.
+            if client is not None:
+                client.close()
+            raise
+        if client is not None and client.is_connected:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.quit(), 2)
 
     async def _fresh(self, client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP:
         if client is not None and client.is_connected:

@@ -1,9 +1,10 @@
 """Signed per-recipient, per-digest tokens for unsubscribe and confirmation links.
 
-A token is ``base64url(purpose \\x1f channel \\x1f email \\x1f issued) . base64url(hmac)``,
-HMAC-SHA256 keyed with ``config.secret_key``. It needs no database lookup to verify, carries
-no secret, and is compared in constant time; a token signed for one digest does nothing for
-another.
+A token is ``base64url(kind \\x1f channel \\x1f subscriber id \\x1f issued)`` ``.``
+``base64url(HMAC-SHA256 truncated to 128 bits)``, keyed with ``config.secret_key``. It needs
+no lookup to verify, carries no address, and is compared in constant time; a token signed for
+one digest (or one reader) says nothing about another, and a token of one kind (confirm) is
+not accepted as the other (unsubscribe).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.config import Config
 from bot.errors import ConfigError
 
 _SEP = "\x1f"
+_MAC_BYTES = 16
 CONFIRM_VALID_FOR = timedelta(days=7)
 
 
@@ -25,7 +27,7 @@ CONFIRM_VALID_FOR = timedelta(days=7)
 class TokenClaim:
     purpose: str  # "unsubscribe" | "confirm"
     channel: str
-    email: str
+    subscriber_id: int
     issued: datetime
 
 
@@ -48,13 +50,13 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, payload, hashlib.sha256).digest()
+    return hmac.new(secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
-def make_token(secret: bytes, purpose: str, channel: str, email: str,
+def make_token(secret: bytes, purpose: str, channel: str, subscriber_id: int,
                issued: datetime | None = None) -> str:
-    when = int((issued or datetime.now(UTC)).timestamp())
-    payload = _SEP.join((purpose, channel, email, str(when))).encode("utf-8")
+    when = int((issued or datetime.now(UTC)).timestamp()) if purpose == "confirm" else 0
+    payload = _SEP.join((purpose[0], channel, str(subscriber_id), str(when))).encode("utf-8")
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 
 
@@ -71,15 +73,16 @@ def read_token(secret: bytes, token: str, purpose: str, *,
     if not hmac.compare_digest(signature, _mac(secret, payload)):
         return None
     try:
-        kind, channel, email, issued_s = payload.decode("utf-8").split(_SEP)
+        kind, channel, subscriber, issued_s = payload.decode("utf-8").split(_SEP)
         issued = datetime.fromtimestamp(int(issued_s), UTC)
-    except (ValueError, UnicodeDecodeError):
+        subscriber_id = int(subscriber)
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError):
         return None
-    if kind != purpose:
+    if kind != purpose[0]:
         return None
     if purpose == "confirm" and (now or datetime.now(UTC)) - issued > CONFIRM_VALID_FOR:
         return None
-    return TokenClaim(kind, channel, email, issued)
+    return TokenClaim(purpose, channel, subscriber_id, issued)
 
 
 def unsubscribe_url(config: Config, token: str) -> str:
