@@ -170,12 +170,14 @@ class Reloader:
         self._seen = self.fingerprint()
         self._record(ok=True, message="", judged=self._read() or "")
 
-    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
-        files = [self.path]
+    def fingerprint(self) -> tuple[object, ...]:
+        # config.yaml by content too: an edit within the file system's mtime resolution
+        # that keeps the size must still be seen.
+        files: list[Path] = []
         for folder in template_dirs(self.service.config):
             if folder.resolve() != BUNDLED_TEMPLATES and folder.is_dir():
                 files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
-        return tuple((str(p), *_stat(p)) for p in files)
+        return (_sha(self._read() or ""), *((str(p), *_stat(p)) for p in files))
 
     def _read(self) -> str | None:
         try:

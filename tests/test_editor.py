@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -118,7 +119,7 @@ async def test_a_burst_of_30_is_spread_over_the_window_by_gap_and_cap_as_planned
     assert sorted(len(v) for v in per_day.values()) == [6, 12, 12]  # the daily cap
     for day_times in per_day.values():
         assert all(7 <= t.hour < 12 for t in day_times)  # inside the window
-        gaps = [b - a for a, b in zip(day_times, day_times[1:], strict=False)]
+        gaps = [b - a for a, b in pairwise(day_times)]
         assert all(g >= timedelta(minutes=20) for g in gaps)  # the gap
     assert times[0] == at("2026-11-24 07:00") and times[11] == at("2026-11-24 10:40")
     assert times[12] == at("2026-11-25 07:00")
