@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.config import Config
-from bot.dispatch import Dispatcher, DispatchReport
+from bot.config import Config, XChannel
+from bot.dispatch import Dispatcher, DispatchReport, month_start
 from bot.ingest.poll import PollReport, make_fetcher, poll_sources
 from bot.models import Delivery, DeliveryStatus
 from bot.outlets import Outlet, build_outlets, close_outlets
@@ -57,6 +57,7 @@ class StatusView:
     channels: tuple[tuple[str, str, ChannelState, dict[str, int]], ...]  # name, mode, state, counts
     unknown: tuple[Delivery, ...]
     removed_channels: tuple[tuple[str, dict[str, int]], ...]
+    spend: tuple[tuple[str, int, float, float | None], ...] = ()  # X: posts, $, budget
     reload_error: str = ""  # the running bot refused config.yaml as it is now (bot/reload.py)
 
 
@@ -74,9 +75,15 @@ def status(config: Config, store: Store) -> StatusView:
     removed = tuple((n, c) for n, c in counts.items() if n not in config.channels)
     sources = tuple((s.id, store.source_state(s.id)) for s in config.sources)
     unknown = tuple(store.deliveries(statuses=[DeliveryStatus.UNKNOWN]))
+    spend = []
+    now = datetime.now(UTC)
+    for name, cfg in config.channels.items():
+        if isinstance(cfg, XChannel):
+            posts, dollars = store.spend_since(name, month_start(now, config.zone_for(name)))
+            spend.append((name, posts, dollars, cfg.monthly_budget))
     from bot.reload import rejected_reload
 
-    return StatusView(sources, tuple(channels), unknown, removed,
+    return StatusView(sources, tuple(channels), unknown, removed, tuple(spend),
                       rejected_reload(config.base_dir))
 
 

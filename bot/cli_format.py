@@ -132,6 +132,11 @@ def print_status(view: StatusView) -> None:
     for name, counts in view.removed_channels:
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         click.echo(f"  {name:<20} {summary}  [removed from config.yaml: its rows are kept]")
+    if view.spend:
+        click.echo("\nX spend this month (estimated from X's prices per post):")
+        for name, posts, dollars, budget in view.spend:
+            limit = f" of ${budget:.2f} budget" if budget is not None else " (no budget set)"
+            click.echo(f"  {name:<20} {posts} posts, ${dollars:.2f}{limit}")
     if view.unknown:
         click.echo("\nunknown outcome (check the channel, then `newsbot retry ID` if missing):")
         for d in view.unknown:

@@ -109,8 +109,8 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
         planned.append((article, plan_article(article, config, now=now)))
     # max_per_poll is decided over the whole poll: the newest articles keep their places.
     deliveries = store.create_many_deliveries(
-        ((article.id, plan) for article, plans in limit_per_poll(planned, config) for plan in plans),
-        now=now)
+        ((article.id, plan)
+         for article, plans in limit_per_poll(planned, config) for plan in plans), now=now)
     store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
                               etag=result.etag or "", last_modified=result.last_modified or "",
                               items=len(parsed.items))
