@@ -1,0 +1,200 @@
+"""``newsbot subscribers …`` and ``newsbot digest …``: thin wrappers over bot.digest.commands.
+
+Registered by bot/cli.py (``cli.add_command(subscribers)``, ``cli.add_command(digest)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from bot.cli import Context, friendly_errors, pass_ctx
+from bot.digest import commands as dc
+from bot.store.subscribers import SUBSCRIBER_STATUSES
+
+
+@click.group()
+def subscribers() -> None:
+    """Readers of the email digests: add, remove, list, count, import, export."""
+
+
+@subscribers.command("add")
+@click.argument("channel")
+@click.argument("email")
+@click.option("--pending", is_flag=True, help="Send nothing until the reader confirms.")
+@pass_ctx
+@friendly_errors
+def subscribers_add(ctx: Context, channel: str, email: str, pending: bool) -> None:
+    """Subscribe EMAIL to the digest CHANNEL (active at once unless --pending)."""
+    dc.email_channel(ctx.config, channel)
+    store = ctx.store()
+    try:
+        sub = dc.subscribers_add(store, channel, email, status="pending" if pending else "active")
+    finally:
+        store.close()
+    click.echo(f"{sub.email}: {sub.status} on {channel}")
+
+
+@subscribers.command("remove")
+@click.argument("channel")
+@click.argument("email")
+@pass_ctx
+@friendly_errors
+def subscribers_remove(ctx: Context, channel: str, email: str) -> None:
+    """Forget EMAIL on CHANNEL entirely (its send history too)."""
+    dc.email_channel(ctx.config, channel)
+    store = ctx.store()
+    try:
+        removed = dc.subscribers_remove(store, channel, email)
+    finally:
+        store.close()
+    if not removed:
+        click.echo(f"{email} is not a subscriber of {channel}", err=True)
+        sys.exit(1)
+    click.echo(f"{email} removed from {channel}")
+
+
+@subscribers.command("list")
+@click.argument("channel")
+@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), default=None)
+@pass_ctx
+@friendly_errors
+def subscribers_list(ctx: Context, channel: str, status: str | None) -> None:
+    """One line per subscriber: address, status, since."""
+    dc.email_channel(ctx.config, channel)
+    store = ctx.store()
+    try:
+        for sub in dc.subscribers_list(store, channel, status=status):
+            since = sub.confirmed_at or sub.created_at
+            click.echo(f"{sub.email}\t{sub.status}\t{since:%Y-%m-%d}" if since else sub.email)
+    finally:
+        store.close()
+
+
+@subscribers.command("count")
+@click.argument("channel", required=False)
+@pass_ctx
+@friendly_errors
+def subscribers_count(ctx: Context, channel: str | None) -> None:
+    """Subscribers per digest and status."""
+    if channel:
+        dc.email_channel(ctx.config, channel)
+    store = ctx.store()
+    try:
+        counts = dc.subscribers_count(store, channel)
+    finally:
+        store.close()
+    if not counts:
+        click.echo("no subscribers")
+    for name, by_status in sorted(counts.items()):
+        parts = ", ".join(f"{by_status.get(s, 0)} {s}" for s in SUBSCRIBER_STATUSES)
+        click.echo(f"{name}: {sum(by_status.values())} ({parts})")
+
+
+@subscribers.command("import")
+@click.argument("channel")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--pending", is_flag=True, help="Import as awaiting confirmation.")
+@pass_ctx
+@friendly_errors
+def subscribers_import(ctx: Context, channel: str, file: Path, pending: bool) -> None:
+    """Import FILE.csv (an "email" column, or the first column)."""
+    dc.email_channel(ctx.config, channel)
+    store = ctx.store()
+    try:
+        report = dc.subscribers_import(store, channel, file,
+                                       status="pending" if pending else "active")
+    finally:
+        store.close()
+    for line, value, why in report.invalid[:20]:
+        click.echo(f"{file}:{line}: skipped {value!r}: {why}", err=True)
+    if len(report.invalid) > 20:
+        click.echo(f"… and {len(report.invalid) - 20} more invalid rows", err=True)
+    click.echo(f"{channel}: {report.line()}")
+
+
+@subscribers.command("export")
+@click.argument("channel")
+@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), default=None)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here instead of standard output.")
+@pass_ctx
+@friendly_errors
+def subscribers_export(ctx: Context, channel: str, status: str | None,
+                       output: Path | None) -> None:
+    """CSV of CHANNEL's subscribers (email, status, dates)."""
+    dc.email_channel(ctx.config, channel)
+    store = ctx.store()
+    try:
+        if output is None:
+            dc.subscribers_export(store, channel, sys.stdout, status=status)
+        else:
+            with output.open("w", newline="", encoding="utf-8") as handle:
+                count = dc.subscribers_export(store, channel, handle, status=status)
+            click.echo(f"{count} subscribers written to {output}", err=True)
+    finally:
+        store.close()
+
+
+@click.group()
+def digest() -> None:
+    """Email digests: preview the next one, send a test copy, see past runs."""
+
+
+@digest.command("preview")
+@click.argument("channel")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Folder for the .eml and .html (default: preview_dir).")
+@pass_ctx
+@friendly_errors
+def digest_preview(ctx: Context, channel: str, out_dir: Path | None) -> None:
+    """Write the next digest as it stands now (.eml and .html); nothing is sent."""
+    config = ctx.config
+    store = ctx.store()
+    try:
+        eml, page, count = dc.digest_preview(
+            config, store, channel, out_dir or config.resolve_path(config.preview_dir))
+    finally:
+        store.close()
+    click.echo(f"{channel}: {count} articles\n  {eml}\n  {page}")
+
+
+@digest.command("send")
+@click.argument("channel")
+@click.option("--to", "to", required=True, help="Address that gets the test copy.")
+@pass_ctx
+@friendly_errors
+def digest_send(ctx: Context, channel: str, to: str) -> None:
+    """Send a test copy of the next digest to one address (records nothing)."""
+    store = ctx.store()
+    try:
+        message_id = asyncio.run(dc.digest_send_test(ctx.config, store, channel, to))
+    finally:
+        store.close()
+    click.echo(f"test copy sent to {to} ({message_id})")
+
+
+@digest.command("runs")
+@click.argument("channel")
+@click.option("--limit", default=10, show_default=True)
+@pass_ctx
+@friendly_errors
+def digest_runs(ctx: Context, channel: str, limit: int) -> None:
+    """Past runs of CHANNEL: when, how many articles, copies sent, status."""
+    dc.email_channel(ctx.config, channel)
+    zone = ctx.config.zone_for(channel)
+    store = ctx.store()
+    try:
+        for run in store.digest_runs(channel, limit=limit):
+            counts = store.send_counts(run.id)
+            detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no copies"
+            click.echo(f"#{run.id} {run.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M} "
+                       f"{run.status}: {len(run.article_ids)} articles; {detail}"
+                       + (f"; {run.error}" if run.error else ""))
+    finally:
+        store.close()
+
+
