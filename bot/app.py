@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
-from bot.config import Config, XChannel
+from bot.config import Config, EmailChannel, XChannel
 from bot.dispatch import Dispatcher, DispatchReport, month_start
 from bot.ingest.poll import PollReport, make_fetcher, poll_sources
 from bot.models import Delivery, DeliveryStatus
-from bot.outlets import Outlet, build_outlets, close_outlets
+from bot.outlets import Outlet, build_outlets, close_outlets, preview_reason
 from bot.render import make_environment
 from bot.store import ChannelState, SourceState, Store
 
@@ -26,6 +27,7 @@ class CycleReport:
     polls: tuple[PollReport, ...]
     dispatch: DispatchReport
     previews: dict[str, str]  # channel → why it is only previewed
+    digests: tuple[tuple[str, Path, int], ...] = ()  # previewed digests: channel, .eml, articles
 
 
 def make_dispatcher(config: Config, store: Store, outlets: dict[str, Outlet], *,
@@ -48,7 +50,39 @@ async def run_cycle(config: Config, store: Store, *, dry_run: bool = False,
     finally:
         await close_outlets(outlets)
     previews = {name: o.preview_reason for name, o in outlets.items() if o.is_preview}
-    return CycleReport(tuple(polls), report, previews)
+    digests = preview_digests(config, store, now=now, dry_run=dry_run)
+    for name, _, _ in digests:
+        previews[name] = preview_reason(config, name, dry_run=dry_run)
+    return CycleReport(tuple(polls), report, previews, digests)
+
+
+def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: bool = False
+                    ) -> tuple[tuple[str, Path, int], ...]:
+    """For digest channels that cannot send (no SMTP host, or --dry-run), write the next
+    digest as it stands to the preview folder, so a newcomer sees the round-up too.
+    Digests are sent only by their cron (``newsbot run``), never by ``once``."""
+    from pydantic import SecretStr
+
+    from bot.digest.commands import digest_preview
+
+    written = []
+    for name, cfg in config.channels.items():
+        if not isinstance(cfg, EmailChannel) or not cfg.enabled:
+            continue
+        if not preview_reason(config, name, dry_run=dry_run):
+            continue
+        shown = config
+        if config.secret_key is None or len(config.secret_key.get_secret_value()) < 16:
+            # Links in a preview are never followed; a placeholder key keeps it renderable.
+            shown = config.model_copy(update={"secret_key": SecretStr("preview-only-" * 3)})
+        eml, _, count = digest_preview(shown, store, name,
+                                       config.resolve_path(config.preview_dir) / name, now=now)
+        if count:
+            written.append((name, eml, count))
+        else:
+            eml.unlink(missing_ok=True)
+            eml.with_suffix(".html").unlink(missing_ok=True)
+    return tuple(written)
 
 
 @dataclass(frozen=True)

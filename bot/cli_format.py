@@ -105,10 +105,13 @@ def print_cycle(config: Config, report: CycleReport) -> None:
                    f"{config.resolve_path(config.preview_dir)}/<channel>/:")
         for name, why in report.previews.items():
             click.echo(f"  {name}: {why}")
+    for name, eml, count in report.digests:
+        click.echo(f"\n[preview] digest {name}: the next round-up has {count} articles; "
+                   f"written to {eml} and {eml.with_suffix('.html').name}")
     digests = [n for n, c in config.channels.items() if isinstance(c, EmailChannel)]
     if digests:
-        click.echo(f"\nDigest entries wait for their cron ({', '.join(digests)}); "
-                   "see them now with `newsbot digest preview CHANNEL`.")
+        click.echo(f"\nDigests are sent on their cron by `newsbot run` ({', '.join(digests)}); "
+                   "`newsbot digest preview CHANNEL` shows the next one at any time.")
 
 
 def print_status(view: StatusView) -> None:

@@ -30,6 +30,10 @@ def test_first_run_previews_every_article_on_every_channel(project: Path) -> Non
     assert len(list((previews / "telegram-en").iterdir())) == 9
     assert len(list((previews / "telegram-ar").iterdir())) == 4
     assert len(list((previews / "x-en").iterdir())) == 6
+    assert "digest morning-digest: the next round-up has 13 articles" in output
+    (eml,) = (previews / "morning-digest").glob("*.eml")
+    assert "Iraqi forces stage back-to-back raids on ISIS" in eml.read_bytes().decode(
+        "utf-8", "replace") or "back-to-back" in (eml.with_suffix(".html")).read_text()
 
 
 def test_second_run_announces_nothing_new(project: Path) -> None:
