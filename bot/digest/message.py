@@ -181,3 +181,22 @@ def mailto_for(cfg: EmailChannel) -> str:
     """mailto: for List-Unsubscribe (the reply address; the reader is its sender)."""
     address = parseaddr(cfg.reply_to or cfg.from_)[1]
     return f"mailto:{address}?subject=unsubscribe"
+
+
+def confirmation_message(env: jinja2.Environment, cfg: EmailChannel, channel: str, email: str,
+                         confirm_link: str, *, now: datetime) -> EmailMessage:
+    """The double opt-in email: one link that leads to a confirm button."""
+    domain = from_domain(cfg.from_)
+    context = {"title": cfg.title, "email": email, "confirm_url": confirm_link,
+               "channel": channel}
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = cfg.from_
+    msg["To"] = Address(addr_spec=email)
+    msg["Subject"] = header_text(f"Confirm your subscription to {cfg.title}")
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = f"<confirm.{channel}.{secrets.token_hex(12)}@{domain}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(render_template(env, "email/confirm.txt.j2", context, channel=channel) + "\n")
+    msg.add_alternative(_INLINER.inline(
+        render_template(env, "email/confirm.html.j2", context, channel=channel)), subtype="html")
+    return msg

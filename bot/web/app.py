@@ -1,0 +1,165 @@
+"""Subscribe, confirm and unsubscribe pages for the email digests (Starlette).
+
+- ``GET /subscribe/{channel}`` shows a form; ``POST`` records the address as *pending* and
+  sends one confirmation email with a signed link. The answer is the same whether or not the
+  address was known, so the form cannot be used to learn who reads what.
+- ``GET /confirm/{token}`` and ``GET /unsubscribe/{token}`` only show a page with a button:
+  link scanners and mail previews fetch links, and must not change anything.
+- ``POST /confirm/{token}`` activates; ``POST /unsubscribe/{token}`` unsubscribes. The latter
+  is also the RFC 8058 one-click target (``List-Unsubscribe=One-Click``): no cookie, no login.
+- A token that does not verify (tampered, another digest's, expired confirmation) changes
+  nothing and the page says so, with status 400.
+
+Pages carry ``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store``: the token is in
+the URL and must not leak to other sites or caches.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.config import Config, EmailChannel
+from bot.digest.commands import SubscriberError, normalise_address
+from bot.digest.message import confirmation_message
+from bot.digest.send import connect
+from bot.digest.tokens import TokenClaim, confirm_url, make_token, read_token, secret_of
+from bot.render import make_environment, render_template
+from bot.store import Store
+from bot.store.subscribers import Subscriber
+
+log = logging.getLogger(__name__)
+
+_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
+_BAD_LINK = ("This link is not valid (it may have been altered or have expired). "
+             "Nothing was changed.")
+
+
+def make_app(config: Config, store: Store) -> Starlette:
+    """The readers' pages for every email channel in ``config``."""
+    env = make_environment(config)
+    secret = secret_of(config)
+
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        body = render_template(env, f"web/{name}.html.j2", context)
+        return HTMLResponse(body, status_code=status, headers=_HEADERS)
+
+    def message(heading: str, text: str, status: int = 200) -> HTMLResponse:
+        return page("message", status, heading=heading, text=text, problem=status >= 400)
+
+    def channel_of(request: Request) -> tuple[str, EmailChannel] | None:
+        name = request.path_params["channel"]
+        cfg = config.channels.get(name)
+        if isinstance(cfg, EmailChannel) and cfg.enabled:
+            return name, cfg
+        return None
+
+    def claim(token: str, purpose: str) -> tuple[TokenClaim, Subscriber, EmailChannel] | None:
+        found = read_token(secret, token, purpose)
+        if found is None:
+            return None
+        cfg = config.channels.get(found.channel)
+        sub = store.get_subscriber_by_id(found.subscriber_id)
+        if not isinstance(cfg, EmailChannel) or sub is None or sub.channel != found.channel:
+            return None
+        return found, sub, cfg
+
+    async def subscribe_form(request: Request) -> Response:
+        found = channel_of(request)
+        if found is None:
+            return message("Not found", "There is no such digest.", 404)
+        _, cfg = found
+        return page("subscribe", heading=f"Subscribe to {cfg.title}", action=request.url.path,
+                    email="", error="")
+
+    async def subscribe(request: Request) -> Response:
+        found = channel_of(request)
+        if found is None:
+            return message("Not found", "There is no such digest.", 404)
+        name, cfg = found
+        form = await request.form()
+        raw = str(form.get("email", ""))[:320]
+        try:
+            email = normalise_address(raw)
+        except SubscriberError:
+            return page("subscribe", 400, heading=f"Subscribe to {cfg.title}",
+                        action=request.url.path, email=raw,
+                        error="That does not look like an email address. Please check it.")
+        now = datetime.now(UTC)
+        sub = store.get_subscriber(name, email)
+        if sub is None or sub.status in ("pending", "unsubscribed"):
+            sub = store.subscribe(name, email, status="pending", now=now)
+            link = confirm_url(config, make_token(secret, "confirm", name, sub.id, now))
+            msg = confirmation_message(env, cfg, name, email, link, now=now)
+            try:
+                client = await connect(cfg.smtp)
+                try:
+                    await client.send_message(msg)
+                finally:
+                    client.close()
+            except Exception as exc:  # the reader can simply try again
+                log.warning("digest %s: confirmation email not sent: %s", name, exc)
+                return message("Please try again later",
+                               "We could not send the confirmation email just now.", 503)
+        return message("Check your inbox",
+                       f"If {email} can receive {cfg.title}, a confirmation email is on its "
+                       "way. Open the link in it to start your subscription.")
+
+    async def confirm_page(request: Request) -> Response:
+        found = claim(request.path_params["token"], "confirm")
+        if found is None:
+            return message("Link not valid", _BAD_LINK, 400)
+        _, sub, cfg = found
+        return page("confirm", heading=f"Confirm {cfg.title}", email=sub.email,
+                    title=cfg.title, action=request.url.path)
+
+    async def confirm(request: Request) -> Response:
+        found = claim(request.path_params["token"], "confirm")
+        if found is None:
+            return message("Link not valid", _BAD_LINK, 400)
+        _, sub, cfg = found
+        if sub.status == "active":
+            return message("Already confirmed", f"{sub.email} already receives {cfg.title}.")
+        store.set_subscriber_status(sub.id, "active", now=datetime.now(UTC),
+                                    allowed_from=("pending",))
+        return message("Subscribed", f"{sub.email} will receive {cfg.title}. Thank you!")
+
+    async def unsubscribe_page(request: Request) -> Response:
+        found = claim(request.path_params["token"], "unsubscribe")
+        if found is None:
+            return message("Link not valid", _BAD_LINK, 400)
+        _, sub, cfg = found
+        if sub.status == "unsubscribed":
+            return message("Unsubscribed", f"{sub.email} no longer receives {cfg.title}.")
+        return page("unsubscribe", heading=f"Unsubscribe from {cfg.title}", email=sub.email,
+                    title=cfg.title, action=request.url.path)
+
+    async def unsubscribe(request: Request) -> Response:
+        found = claim(request.path_params["token"], "unsubscribe")
+        if found is None:
+            return message("Link not valid", _BAD_LINK, 400)
+        _, sub, cfg = found
+        store.set_subscriber_status(sub.id, "unsubscribed", now=datetime.now(UTC),
+                                    allowed_from=("active", "pending", "bounced"))
+        log.info("digest %s: subscriber %d unsubscribed", sub.channel, sub.id)
+        return message("Unsubscribed", f"{sub.email} will not receive {cfg.title} any more.")
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[
+        Route("/subscribe/{channel}", subscribe_form, methods=["GET"]),
+        Route("/subscribe/{channel}", subscribe, methods=["POST"]),
+        Route("/confirm/{token}", confirm_page, methods=["GET"]),
+        Route("/confirm/{token}", confirm, methods=["POST"]),
+        Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
+        Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
+        Route("/healthz", health, methods=["GET"]),
+    ])
