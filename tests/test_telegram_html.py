@@ -173,3 +173,25 @@ def test_fitted_post_is_accepted_by_telegram_and_never_cut_inside_markup(
         if len(kept) < len(summary):
             after = summary[len(kept)]
             assert after not in "\u200d\u0301\ufe0f" and not "\U0001f3fb" <= after <= "\U0001f3ff"
+
+
+MARKUP = st.lists(st.sampled_from([
+    "<b>", "</b>", "<i>", "</i>", "<code>", "</code>", "<pre>", "</pre>", "<a href=\"x\">",
+    "</a>", "<blockquote>", "</blockquote>", '<span class="tg-spoiler">', "</span>", "<br>",
+    "<b/>", "< b>", "<>", "</ b>", "text", "😀", "&amp;", "&lt;", "&#65;", "&#x1F600;", "&nbsp;",
+    "&", "<", ">", "&#xD800;", "&#0;", "\n", " ", "العراق",
+]), max_size=25).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(markup=MARKUP)
+def test_length_rules_agree_with_the_stand_in_server(markup: str) -> None:
+    try:
+        ours: str | None = parse(markup).text
+    except TelegramHtmlError:
+        ours = None
+    try:
+        theirs: str | None = parse_html(markup)
+    except EntityError:
+        theirs = None
+    assert ours == theirs

@@ -64,8 +64,10 @@ def parse(markup: str) -> ParsedPost:
             match = _TAG.match(markup, pos)
             if not match:
                 raise TelegramHtmlError(f"unclosed or malformed tag at character {pos}")
-            closing, name, attrs, _self_closing = match.groups()
+            closing, name, attrs, self_closing = match.groups()
             name = name.lower()
+            if self_closing:
+                raise TelegramHtmlError(f"self-closing tag <{name}/> at character {pos}")
             if closing:
                 if not stack:
                     raise TelegramHtmlError(f"unexpected end tag </{name}> at character {pos}")

@@ -87,8 +87,10 @@ def parse_html(markup: str) -> str:
             if end < 0 or "<" in markup[i + 1:end]:
                 raise EntityError(f"Unclosed start tag at byte offset {offset(i)}")
             inner = markup[i + 1:end]
+            if not re.match(r"/?[A-Za-z]", inner):
+                raise EntityError(f'Unsupported start tag "" at byte offset {offset(i)}')
             if inner.startswith("/"):
-                name = inner[1:].strip().lower()
+                name = inner[1:].rstrip().lower()
                 if not stack:
                     raise EntityError(f"Unexpected end tag at byte offset {offset(i)}")
                 if stack[-1] != name:
