@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 
 from bot.config import Config, parse_config
 from bot.models import Article, FeedItem
-from bot.store import NewDelivery, Store, open_store
+from bot.store import NewDelivery, Store
 
 SECRET = "test-secret-key-0123456789abcdef"
 
@@ -97,14 +97,9 @@ def smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
 
 
 @pytest.fixture
-def digest_store(tmp_path: Path) -> Iterator[Store]:
-    """A fresh SQLite store (the shared ``store`` fixture, when conftest has it, also
-    covers PostgreSQL)."""
-    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
-    try:
-        yield store
-    finally:
-        store.close()
+def digest_store(store: Store) -> Store:
+    """conftest's ``store``: every digest test runs on SQLite and on PostgreSQL."""
+    return store
 
 
 def make_config(tmp_path: Path, port: int = 2525, **channel: Any) -> Config:
