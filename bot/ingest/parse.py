@@ -14,7 +14,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,25 @@ from bot.models import FeedItem
 from bot.text import cut_summary, html_to_text
 
 _TITLE_FROM_SUMMARY = 90  # characters of summary used as a title when the item has none
+# Hostile or broken feeds: feedparser reads ~1,700 items/s, so a 20,000-item feed would hold a
+# poll for seconds; real feeds carry tens of items, newest first, so the first ones are kept.
+MAX_ITEMS = 1000
+MAX_TITLE = 300  # characters; a longer title is cut (a post could not carry it anyway)
+MAX_SUMMARY = 10_000  # characters of summary kept; longer ones are cut and lose their HTML
+MAX_TEXT = 200_000  # characters of an item's full text
+_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+_XML_ENCODING = re.compile(rb"^\s*<\?xml\b[^>]*?\bencoding\s*=\s*[\"']([A-Za-z0-9._-]+)", re.I)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
+# XML forbids C0 controls other than tab, CR and LF; in UTF-8 these bytes only ever stand
+# for themselves, so dropping them cannot split a character.
+_C0_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE\b[^\[>]*\[(.*?)\]\s*>", re.S | re.I)
+_ENTITY_DECL = re.compile(rb"<!ENTITY\b", re.I)
+_PLAIN_ENTITY = re.compile(
+    rb"<!ENTITY\s+[\w.:-]+\s+(?:\"(?:[^\"&%]|&\#\w+;)*\"|'(?:[^'&%]|&\#\w+;)*')\s*>", re.I
+)
+_SMALL_SUBSET = 4096  # bytes: a few character entities, never a payload
 _IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.IGNORECASE)
 _IMG_ALT = re.compile(r"\balt\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
 _HTML_START = re.compile(
@@ -54,6 +73,7 @@ def parse_feed(
     url: str,
     headers: Mapping[str, str] | None = None,
     language: str = "",
+    max_items: int = MAX_ITEMS,
 ) -> ParsedFeed:
     """Parse an RSS, Atom or JSON Feed document fetched from ``url``.
 
@@ -63,9 +83,16 @@ def parse_feed(
     items, JSON that is not a JSON Feed). Items the feed mangled (no link, no title) are
     skipped and named in ``problems``, as is a feed that was not well-formed but still
     yielded items.
+
+    Hostile input stays bounded: only the first ``max_items`` items are read, titles,
+    summaries and texts are cut to ``MAX_TITLE``/``MAX_SUMMARY``/``MAX_TEXT`` characters,
+    stray invalid UTF-8 bytes and control characters are dropped (each named in
+    ``problems``), and entity declarations are never expanded (feedparser drops the DOCTYPE).
     """
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
+    declared = _CHARSET.search(lowered.get("content-type", ""))
+    body, problems = _repair_utf8(body, declared.group(1) if declared else "")
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     shown = strip_userinfo(url)
     if not stripped:
@@ -76,9 +103,21 @@ def parse_feed(
         "application/feed+json",
         "application/json",
     ):
-        return _parse_json_feed(source_id, stripped, url=url, language=language)
+        parsed_json = _parse_json_feed(
+            source_id, stripped, url=url, language=language, max_items=max_items
+        )
+        return replace(parsed_json, problems=(*problems, *parsed_json.problems))
     if _HTML_START.match(stripped[:2048]):
         raise _html_page_error(source_id, shown, stripped)
+    body, defused = _defuse_entities(body)
+    if defused:
+        problems.append(
+            "the DOCTYPE declares entities that expand into other entities or are very large "
+            "(an entity expansion attack or a broken feed); they were ignored"
+        )
+    body, total = _first_items(body, max_items)
+    if total > max_items:
+        problems.append(_too_many(total, max_items))
 
     if _is_url(url):
         lowered.setdefault("content-location", url)
@@ -86,7 +125,6 @@ def parse_feed(
     parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
     version = parsed.get("version", "")
     entries = parsed.get("entries", [])
-    problems: list[str] = []
     exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
     # Served with a non-XML type, or a charset the bytes contradict: feedparser copes.
     broken = exc is not None and type(exc).__name__ not in _HARMLESS_BOZO
@@ -112,12 +150,13 @@ def parse_feed(
         url = next((x for x in [*self_links, feed_meta.get("link", "")] if _is_url(x)), url)
     feed_language = _language(feed_meta.get("language")) or _language(language)
     items: list[FeedItem] = []
+    before = len(problems)
     for position, entry in enumerate(entries, 1):
         item = _from_entry(source_id, entry, position, url, feed_language, captions, problems)
         if item is not None:
             items.append(item)
     if broken and not items:
-        raise _malformed_error(source_id, shown, exc, problems[1:])
+        raise _malformed_error(source_id, shown, exc, problems[before:])
     if not entries:
         problems.append("the feed has no items")
     return ParsedFeed(_plain(feed_meta.get("title", "")), tuple(items), tuple(problems))
@@ -242,7 +281,9 @@ def _bozo_problem(exc: object, count: int) -> str:
 # ---------------------------------------------------------------- JSON Feed 1.x
 
 
-def _parse_json_feed(source_id: str, body: bytes, *, url: str, language: str) -> ParsedFeed:
+def _parse_json_feed(
+    source_id: str, body: bytes, *, url: str, language: str, max_items: int
+) -> ParsedFeed:
     shown = strip_userinfo(url)
     try:
         document = json.loads(body)
@@ -273,8 +314,10 @@ def _parse_json_feed(source_id: str, body: bytes, *, url: str, language: str) ->
             url,
         )
     problems: list[str] = []
+    if len(raw_items) > max_items:
+        problems.append(_too_many(len(raw_items), max_items))
     items: list[FeedItem] = []
-    for position, entry in enumerate(raw_items, 1):
+    for position, entry in enumerate(raw_items[:max_items], 1):
         if not isinstance(entry, dict):
             problems.append(f"item {position}: not a JSON object; skipped")
             continue
@@ -326,6 +369,84 @@ def _parse_json_feed(source_id: str, body: bytes, *, url: str, language: str) ->
 # ---------------------------------------------------------------- shared
 
 
+def _repair_utf8(body: bytes, charset: str) -> tuple[bytes, list[str]]:
+    """Drop stray invalid UTF-8 bytes and XML-illegal control characters from a UTF-8 feed.
+
+    Left alone: UTF-16/32 bodies, bodies that declare another encoding, and bodies where
+    no non-ASCII text decodes as UTF-8 at all (a legacy encoding mislabelled: feedparser's
+    own fallback reads those better than dropping every accented letter would).
+    """
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
+        return body, []
+    if not charset:
+        found = _XML_ENCODING.match(body[:1024])
+        charset = found.group(1).decode("ascii") if found else "utf-8"
+    if charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return body, []
+    problems: list[str] = []
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        replaced = body.decode("utf-8", "replace")
+        bad = replaced.count("\ufffd") - body.count("\ufffd".encode())
+        good = len(replaced) - len(replaced.encode("ascii", "ignore")) - bad
+        if good < max(bad, 1):
+            return body, []
+        body = body.decode("utf-8", "ignore").encode("utf-8")
+        problems.append(f"{bad:,} invalid UTF-8 byte sequence(s) dropped")
+    controls = len(_C0_BYTES.findall(body))
+    if controls:
+        body = _C0_BYTES.sub(b"", body)
+        problems.append(f"{controls:,} control character(s) not allowed in XML dropped")
+    return body, problems
+
+
+def _defuse_entities(body: bytes) -> tuple[bytes, bool]:
+    """Drop a DOCTYPE internal subset that could expand (billion laughs, quadratic blowup).
+
+    feedparser hands "safe-looking" entity declarations to expat, and only newer expat
+    versions cap the expansion; not relying on that, any subset that is large, declares
+    parameter or external entities, or has entities referring to other entities is removed
+    before parsing. Small subsets of plain character entities are left for expat.
+    """
+    first = _FIRST_ELEMENT.search(body)
+    end = first.start() if first else len(body)
+    found = _INTERNAL_SUBSET.search(body, 0, end)
+    if found is None or not _ENTITY_DECL.search(found.group(1)):
+        return body, False
+    subset = found.group(1)
+    declared = len(_ENTITY_DECL.findall(subset))
+    plain = len(_PLAIN_ENTITY.findall(subset))
+    if len(subset) <= _SMALL_SUBSET and declared == plain:
+        return body, False
+    return body[: found.start()] + body[found.end() :], True
+
+
+def _first_items(body: bytes, limit: int) -> tuple[bytes, int]:
+    """The document with only its first ``limit`` items, and how many it had.
+
+    Everything after the last item (the closing tags) is kept, so the cut document is as
+    well-formed as the original. Feeds in UTF-16 are not counted (the fetch cap bounds them).
+    """
+    total = 0
+    cut = last = 0
+    for total, match in enumerate(_ITEM_END.finditer(body), 1):
+        if total == limit:
+            cut = match.end()
+        last = match.end()
+    if total <= limit:
+        return body, total
+    return body[:cut] + body[last:], total
+
+
+def _too_many(total: int, limit: int) -> str:
+    return (
+        f"the feed has {total:,} items; only the first {limit:,} were read "
+        "(feeds list their newest items first)"
+    )
+
+
+
 def _build_item(
     *,
     source_id: str,
@@ -353,6 +474,14 @@ def _build_item(
         problems.append(f"{label}: no link, and its id is not a URL; skipped")
         return None
     url = canonical_url(link, feed_url)
+    if len(title) > MAX_TITLE:
+        problems.append(f"{label}: the title is {len(title):,} characters; cut to {MAX_TITLE}")
+        title = cut_summary(title, MAX_TITLE)
+    if len(summary) > MAX_SUMMARY:
+        # Cutting the HTML could leave it broken: the cut plain text stands in for it.
+        summary, summary_html = cut_summary(summary, MAX_SUMMARY), ""
+    if len(text) > MAX_TEXT:
+        text = cut_summary(text, MAX_TEXT)
     if not title:
         title = cut_summary(summary.replace("\n", " "), _TITLE_FROM_SUMMARY)
         if not title:
