@@ -3,6 +3,7 @@ keeps posting, and a removed channel's pending deliveries are kept and reported.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,3 +114,10 @@ async def test_a_template_that_does_not_compile_is_refused(service: Service) -> 
     result = await service.reloader.check()
     assert result is not None and not result.changed
     assert "channels.tg.template" in result.message and "line 1" in result.message
+
+
+async def test_sighup_reloads_at_once(service: Service) -> None:
+    write(service.config_path, CONFIG.replace("MAX", "7"))
+    service.request_reload()  # what run_service's SIGHUP handler calls
+    await asyncio.gather(*service._tasks)
+    assert service.config.channels["tg"].schedule.max_per_day == 7
