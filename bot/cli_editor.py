@@ -75,6 +75,8 @@ def plan(ctx: Context, channel: str | None) -> None:
             flags.append(describe_schedule(cfg.schedule))
             if cfg.schedule.max_per_day:
                 flags.append(f"{cp.sent_today} sent today")
+        if cfg is not None and not cp.digest and config.missing_credentials(cp.channel):
+            flags.append("preview mode: without credentials posts are previewed at once")
         if cp.paused:
             flags.append("PAUSED (newsbot resume " + cp.channel + ")")
         if cp.removed:
@@ -85,8 +87,8 @@ def plan(ctx: Context, channel: str | None) -> None:
         for post in cp.posts:
             d = post.delivery
             title = cp.titles.get(d.article_id, "?")
-            why = post.why.value + (f" ({post.detail})" if post.detail and post.why not in (
-                Why.WINDOW, Why.PAUSED, Why.HELD) else "")
+            why = post.why.value + (f": {post.detail}" if post.detail and post.why not in (
+                Why.PAUSED, Why.HELD) else "")
             click.echo(f"  #{d.id:<6} {_local(post.at, cp.zone):<22} {why[:48]:<48} "
                        f"{title[:60]}")
 

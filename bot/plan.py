@@ -381,20 +381,19 @@ def project(history: ChannelHistory, pending: Sequence[Delivery], now: datetime,
 def _detail(why: Why, delivery: Delivery, schedule: Schedule) -> str:
     from bot.durations import format_duration
 
-    urgent = " (priority)" if delivery.priority >= PRIORITY_HIGH else ""
     if why is Why.GAP:
-        return f"gap {format_duration(schedule.min_gap)} after the previous post"
+        return f"{format_duration(schedule.min_gap)} after the previous post"
     if why is Why.CAP:
-        return f"cap reached ({schedule.max_per_day}/day): next day"
-    if why is Why.WINDOW:
-        return "posting window opens"
+        return f"{schedule.max_per_day}/day reached, next local day"
     if why is Why.BUDGET:
         return delivery.note
     if why is Why.RETRY:
-        return f"retry after: {delivery.last_error[:80]}"
+        return delivery.last_error[:80]
     if why is Why.DELAY:
-        return f"delay {format_duration(schedule.delay)} after publication"
-    return "next dispatch tick" + urgent
+        return f"{format_duration(schedule.delay)} after publication"
+    if why is Why.NOW:
+        return "priority" if delivery.priority >= PRIORITY_HIGH else ""
+    return ""
 
 
 def is_digest(cfg: ChannelConfig) -> bool:
