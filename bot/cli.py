@@ -228,11 +228,30 @@ def retry_cmd(ctx: Context, delivery_id: int) -> None:
     click.echo(f"delivery {delivery.id} ({delivery.channel}) is queued again.")
 
 
+@cli.command()
+@pass_ctx
+@friendly_errors
+def serve(ctx: Context) -> None:
+    """Only the web pages: subscribe, confirm, unsubscribe (and health, metrics)."""
+    from bot.web.app import make_app
+    from bot.web.server import make_server
+
+    config = ctx.config
+    store = ctx.store()
+    click.echo(f"serving on http://{config.web.host}:{config.web.port} "
+               f"(public address: {config.public_url})")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(make_server(make_app(config, store), config.web).serve())
+    finally:
+        store.close()
+
+
 def _register_optional() -> None:
     """Command groups that live in their own modules (digests, editors' controls)."""
     for module, names in (("bot.cli_digest", ("subscribers", "digest")),
                           ("bot.cli_editor", ("plan", "queue", "pause", "resume", "hold",
-                                              "release", "skip", "post_now", "serve"))):
+                                              "release", "skip", "post_now"))):
         if importlib.util.find_spec(module) is None:
             continue  # that part of the bot is not in this build
         mod = importlib.import_module(module)

@@ -1,0 +1,29 @@
+"""Runs the web pages (subscribe, unsubscribe, health, metrics) inside the bot's event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Generator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from bot.config import Web
+
+log = logging.getLogger("newsbot.web")
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to newsbot, which stops it as part of a clean
+    shutdown (uvicorn would otherwise take over SIGINT/SIGTERM for the whole process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def make_server(app: Starlette, web: Web) -> EmbeddedServer:
+    config = uvicorn.Config(app, host=web.host, port=web.port, log_level="warning",
+                            access_log=False, lifespan="off")
+    return EmbeddedServer(config)
