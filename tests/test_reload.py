@@ -12,8 +12,9 @@ import pytest
 
 from bot.app import status
 from bot.config import load_config
+from bot.editor import plan
 from bot.models import DeliveryStatus, FeedItem
-from bot.plan import plan_article
+from bot.plan import Why, plan_article
 from bot.reload import config_for_status
 from bot.scheduler import Service
 from bot.store import Store, open_store
@@ -102,6 +103,9 @@ async def test_a_removed_channel_gets_nothing_new_and_its_pending_rows_are_kept(
     view = status(service.config, service.store)
     assert [(name, counts) for name, counts in view.removed_channels] == [
         ("tg-2", {"pending": 1})]
+    removed = [p for p in plan(service.config, service.store, now=datetime.now(UTC))
+               if p.channel == "tg-2"]
+    assert removed[0].removed and [p.why for p in removed[0].posts] == [Why.REMOVED]
 
 
 async def test_a_template_that_does_not_compile_is_refused(service: Service) -> None:
