@@ -130,7 +130,7 @@ _SENTENCE_END = re.compile(r"(?:[.!?\u061f](?:[\"'\u201d\u2019\u00bb)\]]*)(?=\s|
 _TRAILING_JUNK = " \t\n,;:\u060c\u061b-\u2013\u2014([{\"'\u201c\u2018\u00ab"
 
 
-def _is_joiner(ch: str) -> bool:
+def is_joiner(ch: str) -> bool:
     """True for a character that must stay attached to the one before it."""
     return (
         unicodedata.combining(ch) != 0
@@ -142,9 +142,9 @@ def _is_joiner(ch: str) -> bool:
     )
 
 
-def _safe_cut(text: str, index: int) -> int:
+def safe_cut(text: str, index: int) -> int:
     """Move ``index`` back until cutting there splits no combining or joined sequence."""
-    while 0 < index < len(text) and (_is_joiner(text[index]) or text[index - 1] == "\u200d"):
+    while 0 < index < len(text) and (is_joiner(text[index]) or text[index - 1] == "\u200d"):
         index -= 1
     return index
 
@@ -174,8 +174,8 @@ def cut_summary(text: str, limit: int, *, ellipsis: str = "…") -> str:
         return ellipsis[:limit] if len(ellipsis) <= limit else ""
     window = text[: budget + 1]
     space = max(window.rfind(c) for c in (" ", "\n", "\t", "\u00a0"))
-    cut = space if space > 0 else _safe_cut(text, budget)
+    cut = space if space > 0 else safe_cut(text, budget)
     head = text[:cut].rstrip(_TRAILING_JUNK)
     if not head:
-        head = text[: _safe_cut(text, budget)]
+        head = text[: safe_cut(text, budget)]
     return head + ellipsis

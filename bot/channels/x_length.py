@@ -15,6 +15,7 @@ from collections.abc import Callable
 from twitter_text import parse_tweet
 
 from bot.channels.base import PostFormat
+from bot.text import is_joiner, safe_cut
 
 MAX_WEIGHTED_LENGTH = 280
 
@@ -59,24 +60,6 @@ class XPostFormat:
         return thread_parts(summary_rest, self)
 
 
-def _is_joiner(ch: str) -> bool:
-    """True for a character that must stay attached to the one before it."""
-    return (
-        unicodedata.combining(ch) != 0
-        or unicodedata.category(ch) in ("Mn", "Me", "Mc")
-        or ch in "\u200d\ufe0e\ufe0f"
-        or "\U0001f3fb" <= ch <= "\U0001f3ff"  # skin-tone modifiers
-        or "\U000e0020" <= ch <= "\U000e007f"  # emoji tag sequences
-    )
-
-
-def _safe_cut(text: str, index: int) -> int:
-    """Move ``index`` back until a cut there splits no combining or emoji sequence."""
-    while 0 < index < len(text) and (_is_joiner(text[index]) or text[index - 1] == "\u200d"):
-        index -= 1
-    return index
-
-
 def _valid_prefix_end(text: str) -> int:
     """How many code points of ``text`` twitter-text counts as within the limit."""
     result = parse_tweet(text)
@@ -106,9 +89,9 @@ def fitting_cut(text: str, fits: Callable[[str], bool]) -> int:
         head = text[:pos].rstrip()
         if head and fits(head):
             return pos
-    pos = _safe_cut(text, min(end, len(text) - 1))
+    pos = safe_cut(text, min(end, len(text) - 1))
     while pos > 0 and not fits(text[:pos]):
-        pos = _safe_cut(text, pos - 1)
+        pos = safe_cut(text, pos - 1)
     return pos
 
 
@@ -148,7 +131,7 @@ def _split(text: str, fits: Callable[[str], bool]) -> tuple[str, ...]:
         if cut == 0:
             # One grapheme that cannot fit on its own (hundreds of combining marks): drop it.
             cut = 1
-            while cut < len(text) and _is_joiner(text[cut]):
+            while cut < len(text) and is_joiner(text[cut]):
                 cut += 1
             text = text[cut:].lstrip()
             continue
