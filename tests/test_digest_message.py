@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bot.digest.commands import run_digest
@@ -58,6 +59,12 @@ async def test_headers_present_and_single_line(tmp_path: Path, digest_store: Sto
     assert "<https://news.example.org/bot/unsubscribe/" in msg["List-Unsubscribe"]
     assert "<mailto:digest@news.example.org?subject=unsubscribe" in msg["List-Unsubscribe"]
     assert msg["Subject"] == "Morning digest: 2026-11-24"
+    raw = handler.received[0].data.decode("ascii")
+    unsubscribe = re.search(r"^List-Unsubscribe: (.*)$", raw, re.MULTILINE)
+    assert unsubscribe is not None and "=?" not in unsubscribe[1]  # no encoded words
+    assert re.fullmatch(r"<https://news\.example\.org/bot/unsubscribe/[\w.-]+>, "
+                        r"<mailto:digest@news\.example\.org\?subject=unsubscribe>\r?",
+                        unsubscribe[1])
     assert "digest.news.example.org" in msg["List-Id"]
 
 
@@ -117,3 +124,30 @@ async def test_empty_digest_is_not_sent(tmp_path: Path, digest_store: Store,
     assert outcome.status == "empty"
     assert handler.received == []
 
+
+
+async def test_preview_writes_eml_and_html_and_sends_nothing(
+        tmp_path: Path, digest_store: Store, smtp_server: tuple[RecordingHandler, int]) -> None:
+    from bot.digest.commands import digest_preview
+
+    handler, port = smtp_server
+    add_article(digest_store, 1)
+    eml, page, count = digest_preview(make_config(tmp_path, port), digest_store, "digest",
+                                      tmp_path / "out", now=RUN_AT)
+    assert count == 1 and handler.received == []
+    assert b"List-Unsubscribe: <https://" in eml.read_bytes()
+    assert "Article 1" in page.read_text(encoding="utf-8")
+    assert len(digest_store.pending_digest_deliveries("digest", RUN_AT)) == 1
+
+
+async def test_test_copy_goes_to_one_address_and_records_nothing(
+        tmp_path: Path, digest_store: Store, smtp_server: tuple[RecordingHandler, int]) -> None:
+    from bot.digest.commands import digest_send_test
+
+    handler, port = smtp_server
+    add_article(digest_store, 1)
+    add_subscribers(digest_store, 3)
+    await digest_send_test(make_config(tmp_path, port), digest_store, "digest",
+                           "editor@example.org", now=RUN_AT)
+    assert handler.by_recipient() == {"editor@example.org": 1}
+    assert digest_store.digest_runs("digest") == []

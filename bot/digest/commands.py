@@ -15,6 +15,9 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TextIO
 
@@ -23,7 +26,15 @@ from email_validator import EmailNotValidError, validate_email
 
 from bot.config import Config, EmailChannel
 from bot.digest.build import Digest, build_digest
-from bot.digest.message import Recipient, RenderedDigest, compose, mailto_for, render_digest
+from bot.digest.message import (
+    CopyMaker,
+    Recipient,
+    RenderedDigest,
+    from_domain,
+    mailto_for,
+    message_id,
+    render_digest,
+)
 from bot.digest.send import RETRY_DELAYS, DigestSender, SendReport
 from bot.digest.tokens import make_token, secret_of, unsubscribe_url
 from bot.errors import ConfigError, NewsbotError
@@ -295,12 +306,13 @@ def digest_preview(config: Config, store: Store, channel: str, out_dir: Path, *,
     cfg = email_channel(config, channel)
     digest, rendered = _next_digest(config, store, channel, now)
     secret = secret_of(config)
-    message = compose(rendered, _recipient(config, cfg, secret, channel, 0, to), cfg, now=now)
+    data = CopyMaker(rendered, cfg).make(_recipient(config, cfg, secret, channel, 0, to), now=now)
+    message = message_from_bytes(data, policy=policy.SMTP)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{channel}-{now.astimezone(config.zone_for(channel)):%Y%m%d-%H%M}"
     eml, page = out_dir / f"{stem}.eml", out_dir / f"{stem}.html"
-    eml.write_bytes(message.as_bytes())
-    html_part = message.get_body(("html",))
+    eml.write_bytes(data)  # the bytes a subscriber would get, not a re-serialisation
+    html_part = message.get_body(("html",)) if isinstance(message, EmailMessage) else None
     page.write_text(html_part.get_content() if html_part else "", encoding="utf-8")
     return eml, page, digest.article_count
 
@@ -315,11 +327,11 @@ async def digest_send_test(config: Config, store: Store, channel: str, to: str, 
     cfg = email_channel(config, channel)
     address = normalise_address(to)
     _, rendered = _next_digest(config, store, channel, now)
-    message = compose(rendered, _recipient(config, cfg, secret_of(config), channel, 0, address),
-                      cfg, now=now)
+    data = CopyMaker(rendered, cfg).make(
+        _recipient(config, cfg, secret_of(config), channel, 0, address), now=now)
     client = await connect(cfg.smtp)
     try:
-        await client.send_message(message)
+        await client.sendmail(parseaddr(cfg.from_)[1], [address], data)
     finally:
         client.close()
-    return str(message["Message-ID"])
+    return message_id(rendered, Recipient(0, address, "", ""), from_domain(cfg.from_))

@@ -15,7 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
+from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -43,7 +43,15 @@ class _DigestPolicy(EmailPolicy):
         return super().header_store_parse(name, value)
 
     def fold_binary(self, name: str, value: Any) -> bytes:
+        if name.lower() in _UNFOLDED:
+            return _fold_wide(name, value)
         return _fold_header(name, value)
+
+
+#: Headers whose value is a list of URLs or ids: folding a URL longer than a line makes the
+#: email package fall back to RFC 2047 encoded words, which mail clients do not decode
+#: there. They are ASCII and well under the 998-octet line limit, so they stay on one line.
+_UNFOLDED = frozenset({"list-unsubscribe", "list-unsubscribe-post", "message-id", "list-id"})
 
 
 _SMTP: EmailPolicy = policy.SMTP  # type: ignore[assignment]
@@ -57,6 +65,13 @@ def _parse_header(name: str, value: str) -> tuple[str, Any]:
 @lru_cache(maxsize=2048)
 def _fold_header(name: str, value: Any) -> bytes:
     return _SMTP.fold_binary(name, value)
+
+
+_WIDE: EmailPolicy = _SMTP.clone(max_line_length=998)
+
+
+def _fold_wide(name: str, value: Any) -> bytes:
+    return _WIDE.fold_binary(name, value)
 
 
 POLICY = _DigestPolicy(linesep="\r\n")
@@ -137,10 +152,8 @@ def list_id(cfg: EmailChannel, channel: str, domain: str) -> str:
     return f"{header_text(cfg.title, 80)} <{channel}.{domain}>"
 
 
-def compose(rendered: RenderedDigest, recipient: Recipient, cfg: EmailChannel, *,
-            now: datetime) -> EmailMessage:
-    """One recipient's copy: multipart/alternative (text, then HTML), To is that recipient
-    alone, with Date, Message-ID and the one-click unsubscribe headers."""
+def _headers(rendered: RenderedDigest, recipient: Recipient, cfg: EmailChannel,
+             now: datetime) -> EmailMessage:
     domain = from_domain(cfg.from_)
     msg = EmailMessage(policy=POLICY)
     msg["MIME-Version"] = "1.0"
@@ -157,24 +170,91 @@ def compose(rendered: RenderedDigest, recipient: Recipient, cfg: EmailChannel, *
     msg["Auto-Submitted"] = "auto-generated"
     msg["Precedence"] = "bulk"
     msg["Content-Type"] = f'multipart/alternative; boundary="{rendered.boundary}"'
-    text = (rendered.text.replace(rendered.marker_unsubscribe, recipient.unsubscribe_url)
-            .replace(rendered.marker_email, recipient.email))
-    body = (rendered.html.replace(rendered.marker_unsubscribe,
-                                  html.escape(recipient.unsubscribe_url))
-            .replace(rendered.marker_email, html.escape(recipient.email)))
-    msg.attach(_text_part("plain", text))
-    msg.attach(_text_part("html", body))
     return msg
 
 
-def _text_part(subtype: str, body: str) -> EmailMessage:
-    # Quoted-printable through binascii (C): the email package's own encoder is pure Python
-    # and costs more than everything else in a copy.
+class _EncodedBody:
+    """One body (text or HTML) quoted-printable encoded once per run, line by line.
+
+    Quoted-printable encodes each line on its own, so only the lines holding a recipient's
+    link or address are encoded again for each copy; every other line is reused as bytes.
+    """
+
+    def __init__(self, body: str, markers: tuple[str, ...]) -> None:
+        self.markers = markers
+        self.lines: list[bytes | str] = []
+        for line in body.split("\n"):
+            if any(m in line for m in markers):
+                self.lines.append(line)
+            else:
+                self.lines.append(_qp(line))
+
+    def encode(self, values: tuple[str, ...]) -> bytes:
+        out: list[bytes] = []
+        for line in self.lines:
+            if isinstance(line, str):
+                for marker, value in zip(self.markers, values, strict=True):
+                    line = line.replace(marker, value)
+                out.append(_qp(line))
+            else:
+                out.append(line)
+        return b"\r\n".join(out)
+
+
+def _qp(line: str) -> bytes:
+    # binascii is C; the email package's own encoder is pure Python and would cost more
+    # than everything else in a copy. Soft breaks come back as "=\n": SMTP wants CRLF.
+    return binascii.b2a_qp(line.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+def _part_head(subtype: str) -> bytes:
     part = EmailMessage(policy=POLICY)
     part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
     part["Content-Transfer-Encoding"] = "quoted-printable"
-    part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
-    return part
+    return b"".join(POLICY.fold_binary(k, v) for k, v in part.items()) + b"\r\n"
+
+
+class CopyMaker:
+    """Makes each recipient's copy as wire bytes (``policy.SMTP``, CRLF).
+
+    Every header goes through ``EmailMessage`` and is folded by ``policy.SMTP`` (validated,
+    never concatenated from raw strings); the multipart frame and the body lines that are the
+    same for everyone are encoded once per run.
+    """
+
+    def __init__(self, rendered: RenderedDigest, cfg: EmailChannel) -> None:
+        self.rendered = rendered
+        self.cfg = cfg
+        markers = (rendered.marker_unsubscribe, rendered.marker_email)
+        self.text = _EncodedBody(rendered.text, markers)
+        self.html = _EncodedBody(rendered.html, markers)
+        boundary = rendered.boundary.encode("ascii")
+        self.open_text = b"--" + boundary + b"\r\n" + _part_head("plain")
+        self.open_html = b"\r\n--" + boundary + b"\r\n" + _part_head("html")
+        self.close = b"\r\n--" + boundary + b"--\r\n"
+
+    def headers(self, recipient: Recipient, now: datetime) -> EmailMessage:
+        return _headers(self.rendered, recipient, self.cfg, now)
+
+    def make(self, recipient: Recipient, *, now: datetime) -> bytes:
+        head = self.headers(recipient, now)
+        text = self.text.encode((recipient.unsubscribe_url, recipient.email))
+        page = self.html.encode((html.escape(recipient.unsubscribe_url),
+                                 html.escape(recipient.email)))
+        return b"".join((
+            *(POLICY.fold_binary(name, value) for name, value in head.items()), b"\r\n",
+            self.open_text, text, self.open_html, page, self.close,
+        ))
+
+
+def compose(rendered: RenderedDigest, recipient: Recipient, cfg: EmailChannel, *,
+            now: datetime) -> EmailMessage:
+    """One recipient's copy as an EmailMessage (for previews and test copies): the very
+    bytes the sender sends, parsed back."""
+    data = CopyMaker(rendered, cfg).make(recipient, now=now)
+    parsed = message_from_bytes(data, policy=policy.SMTP)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def mailto_for(cfg: EmailChannel) -> str:

@@ -26,8 +26,9 @@ from typing import TypeVar
 
 import aiosmtplib
 
+from bot import metrics
 from bot.config import EmailChannel, Smtp
-from bot.digest.message import Recipient, RenderedDigest, compose, from_domain, message_id
+from bot.digest.message import CopyMaker, Recipient, RenderedDigest, from_domain, message_id
 from bot.errors import ChannelError
 from bot.store.subscribers import SubscriberQueries
 
@@ -101,6 +102,7 @@ class DigestSender:
         self.sender = parseaddr(cfg.from_)[1]
         self.domain = from_domain(cfg.from_)
         self.report = SendReport(rendered.run_id)
+        self.copies = CopyMaker(rendered, cfg)
         self.bounced_before: set[int] = set()
         self._stopping = False  # a worker failed: the others take no new recipient
 
@@ -164,7 +166,7 @@ class DigestSender:
                        recipient: Recipient) -> aiosmtplib.SMTP | None:
         """One recipient's copy, retried on 4xx and lost connections; returns the
         connection to reuse (None when it was lost)."""
-        data = compose(self.rendered, recipient, self.cfg, now=self.clock()).as_bytes()
+        data = self.copies.make(recipient, now=self.clock())
         msgid = message_id(self.rendered, recipient, self.domain)
         attempts = 0
         while True:
@@ -229,6 +231,7 @@ class DigestSender:
         if recipient.subscriber_id in self.bounced_before:
             self.store.reset_hard_bounces(recipient.subscriber_id, now=self.clock())
         self.report.sent += 1
+        metrics.DIGEST_RECIPIENTS_SENT.labels(self.rendered.channel).inc()
         return True
 
     async def _reset(self, client: aiosmtplib.SMTP) -> aiosmtplib.SMTP | None:
