@@ -268,3 +268,50 @@ def test_the_plan_names_delay_retry_and_budget_waits() -> None:
             delivery(3, later + timedelta(hours=2), note="monthly budget reached")]
     plan = project(history(), rows, now, schedule=schedule(), zone=BAGHDAD)
     assert [p.why for p in plan] == [Why.DELAY, Why.RETRY, Why.BUDGET]
+
+
+# ------------------------------------------------------------------ plan and dispatch agree
+
+
+def _dispatch_by_ticks(rows: list[Delivery], sent: tuple[datetime, ...], now: datetime,
+                       s: Schedule, zone: ZoneInfo, tick: timedelta) -> dict[int, datetime]:
+    """What the dispatcher would do, tick by tick, using pick_due as it does."""
+    recent, waiting, went = list(sent), list(rows), {}
+    moment = now
+    for _ in range(6 * 24 * 6):
+        while True:
+            due = sorted((d for d in waiting if d.due_at <= moment),
+                         key=lambda d: (-d.priority, d.due_at, d.id))
+            ids = pick_due(history(*recent), due, moment, schedule=s, zone=zone) if due else []
+            if not ids:
+                break
+            for i in ids:
+                went[i] = moment
+                recent.append(moment)
+                waiting = [d for d in waiting if d.id != i]
+        if not waiting:
+            break
+        moment += tick
+    return went
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_plan_matches_what_dispatch_does_tick_by_tick(seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    zone = rnd.choice([LONDON, NEW_YORK, BAGHDAD])
+    start, end = rnd.randint(0, 22), rnd.randint(1, 23)
+    s = schedule(windows=[] if seed % 4 == 0 else [f"{start:02d}:00-{end:02d}:30"],
+                 min_gap=f"{rnd.choice([0, 10, 20, 40])}m",
+                 max_per_day=rnd.choice([None, 3, 5]), quiet_days=["2026-10-26"])
+    ten = timedelta(minutes=10)
+    # Around London's and New York's autumn clock changes.
+    now = utc("2026-10-24 20:00") + ten * rnd.randint(0, 1200)
+    rows = [delivery(n, now + ten * rnd.choice([0, 0, 1, 3, 20]),
+                     priority=rnd.choice([0, 0, 0, PRIORITY_HIGH, PRIORITY_OVERFLOW]))
+            for n in range(1, rnd.randint(2, 9))]
+    sent = tuple(now - ten * rnd.randint(1, 30) for _ in range(rnd.randint(0, 3)))
+    planned = {p.delivery.id: p.at for p in
+               project(history(*sent), rows, now, schedule=s, zone=zone) if p.at}
+    assert planned == _dispatch_by_ticks(rows, sent, now, s, zone, ten)
