@@ -295,7 +295,7 @@ def _dispatch_by_ticks(rows: list[Delivery], sent: tuple[datetime, ...], now: da
     return went
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(24))
 def test_the_plan_matches_what_dispatch_does_tick_by_tick(seed: int) -> None:
     import random
 
@@ -306,8 +306,9 @@ def test_the_plan_matches_what_dispatch_does_tick_by_tick(seed: int) -> None:
                  min_gap=f"{rnd.choice([0, 10, 20, 40])}m",
                  max_per_day=rnd.choice([None, 3, 5]), quiet_days=["2026-10-26"])
     ten = timedelta(minutes=10)
-    # Around London's and New York's autumn clock changes.
-    now = utc("2026-10-24 20:00") + ten * rnd.randint(0, 1200)
+    # Around London's and New York's clock changes, spring and autumn.
+    base = rnd.choice(["2026-10-24 20:00", "2026-03-07 20:00", "2026-03-28 00:00"])
+    now = utc(base) + ten * rnd.randint(0, 600)
     rows = [delivery(n, now + ten * rnd.choice([0, 0, 1, 3, 20]),
                      priority=rnd.choice([0, 0, 0, PRIORITY_HIGH, PRIORITY_OVERFLOW]))
             for n in range(1, rnd.randint(2, 9))]
