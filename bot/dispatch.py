@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from bot import metrics
 from bot.config import Config, XChannel
 from bot.errors import (
     AuthError,
@@ -118,7 +119,7 @@ class Dispatcher:
             if not claimed:
                 return
             for delivery in claimed:
-                await self.deliver(outlet, delivery, report)
+                await metrics.observe_delivery(name, self.deliver(outlet, delivery, report))
 
     async def deliver(self, outlet: Outlet, delivery: Delivery, report: DispatchReport) -> str:
         """Render and send one claimed delivery; record and return its outcome."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from bot import metrics
 from bot.config import Config, Source
 from bot.errors import SourceError
 from bot.ingest.enrich import enrich
@@ -71,6 +72,7 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
             source.id, now=now, error=exc.problem,
             next_poll_at=now + next_poll_after_failure(source.every, state.consecutive_errors + 1))
         log.error("%s (failure %d in a row)", exc, failures)
+        metrics.SOURCE_ERRORS.labels(source.id).inc()
         return PollReport(source.id, ok=False, error=str(exc))
 
     problems = list(parsed.problems)
@@ -116,6 +118,7 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
                               items=len(parsed.items))
     for problem in problems:
         log.warning("source %s: %s", source.id, problem)
+    metrics.ARTICLES_INGESTED.labels(source.id).inc(new)
     return PollReport(source.id, ok=True, new=new, known=known, backfilled=backfilled,
                       deliveries=deliveries, problems=tuple(problems))
 

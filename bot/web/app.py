@@ -17,8 +17,9 @@ the URL and must not leak to other sites or caches.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +34,10 @@ from bot.digest.tokens import TokenClaim, confirm_url, make_token, read_token, s
 from bot.render import make_environment, render_template
 from bot.store import Store
 from bot.store.subscribers import Subscriber
+from bot.web.health import health_routes
+
+if TYPE_CHECKING:
+    from bot.scheduler import Service
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +47,10 @@ _BAD_LINK = ("This link is not valid (it may have been altered or have expired).
              "Nothing was changed.")
 
 
-def make_app(config: Config, store: Store) -> Starlette:
-    """The readers' pages for every email channel in ``config``."""
+def make_app(config: Config, store: Store,
+             get_service: Callable[[], Service | None] | None = None) -> Starlette:
+    """The readers' pages for every email channel in ``config``; with ``get_service``, also
+    ``/healthz`` (store, scheduler, channels) and ``/metrics`` (see bot.web.health)."""
     env = make_environment(config)
     secret = secret_of(config)
 
@@ -161,5 +168,6 @@ def make_app(config: Config, store: Store) -> Starlette:
         Route("/confirm/{token}", confirm, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
-        Route("/healthz", health, methods=["GET"]),
+        *(health_routes(get_service) if get_service is not None
+          else [Route("/healthz", health, methods=["GET"])]),
     ])

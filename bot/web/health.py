@@ -1,0 +1,139 @@
+"""``/healthz`` and ``/metrics`` on the bot's web server, for load balancers and Prometheus.
+
+``/healthz`` answers 200 when the store answers a query and the scheduler ticked recently,
+503 otherwise (a load balancer or ``docker compose``/systemd watchdog can restart on that).
+A channel that needs a person (paused, bad token, preview) is listed but does not make the
+bot unhealthy: restarting would not fix it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot import metrics
+
+if TYPE_CHECKING:
+    from bot.scheduler import Service
+
+GetService = Callable[[], "Service | None"]
+
+#: The scheduler ticks every 15 s (poll) and every dispatch_every (dispatch); a tick older
+#: than this means the event loop or the scheduler is stuck.
+STALE_AFTER = timedelta(minutes=2)
+STORE_TIMEOUT = 5.0  # seconds for the store's answer
+
+
+def stale_after(service: Service) -> timedelta:
+    """How old the last tick may be before the scheduler counts as stuck."""
+    return max(STALE_AFTER, service.config.dispatch_every * 4)
+
+
+def health_report(service: Service | None, *, now: datetime | None = None,
+                  states: dict[str, Any] | None = None,
+                  store_error: str = "") -> tuple[bool, dict[str, Any]]:
+    """(healthy, the JSON body) from what the caller read; pure, for tests."""
+    now = now or datetime.now(UTC)
+    if service is None:
+        return False, {"status": "unhealthy", "problems": ["the scheduler is not running"]}
+    problems: list[str] = []
+    store = {"ok": not store_error, "dialect": service.store.dialect}
+    if store_error:
+        store["error"] = store_error
+        problems.append(f"store unreachable: {store_error}")
+    tick = service.last_tick
+    limit = stale_after(service)
+    age = (now - tick).total_seconds() if tick is not None else None
+    alive = age is not None and age <= limit.total_seconds()
+    if tick is None:
+        problems.append("the scheduler has not ticked yet")
+    elif not alive:
+        problems.append(f"the scheduler last ticked {age:.0f}s ago (limit "
+                        f"{limit.total_seconds():.0f}s)")
+    channels: dict[str, Any] = {}
+    for name in service.config.channels:
+        state = (states or {}).get(name)
+        outlet = service.outlets.get(name)
+        channels[name] = {
+            "paused": bool(state and state.paused),
+            "attention": state.attention if state else "",
+            "preview": outlet.preview_reason if outlet else "",
+        }
+    healthy = not problems
+    return healthy, {
+        "status": "ok" if healthy else "unhealthy",
+        "problems": problems,
+        "worker": service.worker,
+        "leader": service.is_leader,
+        "store": store,
+        "scheduler": {"alive": alive,
+                      "last_tick": tick.isoformat() if tick else None,
+                      "seconds_since_tick": round(age, 1) if age is not None else None},
+        "channels": channels,
+    }
+
+
+def health_routes(get_service: GetService) -> list[Route]:
+    """``GET /healthz`` (JSON, 200 or 503) and ``GET /metrics`` (Prometheus text format).
+
+    ``get_service`` returns the running ``Service`` (or None before it started); it is
+    called per request, so a reload that swaps the configuration is seen at once.
+    """
+
+    async def healthz(request: Request) -> Response:
+        service = get_service()
+        states: dict[str, Any] | None = None
+        error = ""
+        if service is not None:
+            try:
+                states = await asyncio.wait_for(
+                    asyncio.to_thread(service.store.channel_states), STORE_TIMEOUT)
+            except TimeoutError:
+                error = f"no answer within {STORE_TIMEOUT:g}s"
+            except Exception as exc:  # whatever the driver raises: report it, do not crash
+                first_line = (str(exc).splitlines() or [""])[0][:200]
+                error = f"{type(exc).__name__}: {first_line}"
+        healthy, body = health_report(service, states=states, store_error=error)
+        return JSONResponse(body, status_code=200 if healthy else 503,
+                            headers={"Cache-Control": "no-store"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        service = get_service()
+        if service is None:
+            return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+        extra = _service_families(service)
+        channels = list(service.config.channels)
+        try:
+            body = await asyncio.wait_for(asyncio.to_thread(
+                metrics.exposition, service.store, channels, [*extra, _store_up(1)]),
+                STORE_TIMEOUT)
+        except Exception:  # the store is down: the counters are still worth scraping
+            body = metrics.exposition(None, (), [*_service_families(service), _store_up(0)])
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+
+
+def _store_up(value: int) -> Metric:
+    family = GaugeMetricFamily("newsbot_store_up", "1 when the store answered this scrape")
+    family.add_metric([], value)
+    return family
+
+
+def _service_families(service: Service) -> list[Metric]:
+    leader = GaugeMetricFamily("newsbot_leader", "1 when this worker holds the poll lease")
+    leader.add_metric([], 1 if service.is_leader else 0)
+    tick = GaugeMetricFamily("newsbot_scheduler_last_tick_timestamp_seconds",
+                             "When the scheduler last ticked (Unix time)")
+    tick.add_metric([], service.last_tick.timestamp() if service.last_tick else 0)
+    return [leader, tick]
