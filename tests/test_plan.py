@@ -316,3 +316,39 @@ def test_the_plan_matches_what_dispatch_does_tick_by_tick(seed: int) -> None:
     planned = {p.delivery.id: p.at for p in
                project(history(*sent), rows, now, schedule=s, zone=zone) if p.at}
     assert planned == _dispatch_by_ticks(rows, sent, now, s, zone, ten)
+
+
+# ------------------------------------------------------------------ routing
+
+
+def route(**kw: Any) -> Any:
+    from bot.config import Route
+
+    return Route.model_validate(kw)
+
+
+def test_routes_by_source_section_and_language() -> None:
+    from bot.plan import route_matches
+
+    now = utc("2026-11-24 09:00")
+    a = article(published=now, sections=("Security",), language="en-GB")
+    assert route_matches(a, route(sources=["en"], sections=["security"], languages=["en"]))
+    assert not route_matches(a, route(sources=["ar"]))
+    assert not route_matches(a, route(sections=["Sport"]))
+    assert not route_matches(a, route(languages=["ar"]))
+
+
+def test_keywords_are_plain_case_insensitive_words_or_phrases_never_patterns() -> None:
+    from bot.plan import route_matches
+
+    now = utc("2026-11-24 09:00")
+    a = article(published=now, title="Oil exports through Basra reach a monthly high",
+                summary="The Ministry said, on Tuesday, that exports rose.")
+    assert route_matches(a, route(include=["basra"]))
+    assert route_matches(a, route(include=["MONTHLY HIGH"]))
+    assert route_matches(a, route(include=["tuesday"]))  # punctuation around a word is fine
+    assert not route_matches(a, route(include=["bas"]))  # whole words only
+    assert not route_matches(a, route(include=["ba.*"]))  # no regular expressions
+    assert not route_matches(a, route(exclude=["ministry said"]))
+    arabic = article(published=now, title="صادرات النفط عبر البصرة، تسجل أعلى مستوى")
+    assert route_matches(arabic, route(include=["البصرة"]))  # Arabic comma stripped
