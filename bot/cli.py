@@ -185,10 +185,13 @@ def status(ctx: Context) -> None:
     """Sources (last poll, errors) and channels (deliveries by state, attention)."""
     from bot.app import status as build_status
     from bot.cli_format import print_status
+    from bot.reload import config_for_status
 
-    store = ctx.store()
+    # A broken edit must not blind the editor: show the configuration the bot still runs.
+    config, _ = config_for_status(ctx.config_path)
+    store = open_store(config.store_url)
     try:
-        print_status(build_status(ctx.config, store))
+        print_status(build_status(config, store))
     finally:
         store.close()
 
