@@ -102,7 +102,7 @@ class DigestSender:
         self.sender = parseaddr(cfg.from_)[1]
         self.domain = from_domain(cfg.from_)
         self.report = SendReport(rendered.run_id)
-        self.copies = CopyMaker(rendered, cfg)
+        self._copies: dict[bool, CopyMaker] = {}
         self.bounced_before: set[int] = set()
         self._stopping = False  # a worker failed: the others take no new recipient
 
@@ -166,15 +166,17 @@ class DigestSender:
                        recipient: Recipient) -> aiosmtplib.SMTP | None:
         """One recipient's copy, retried on 4xx and lost connections; returns the
         connection to reuse (None when it was lost)."""
-        data = self.copies.make(recipient, now=self.clock())
         msgid = message_id(self.rendered, recipient, self.domain)
         attempts = 0
         while True:
             attempts += 1
             client = await self._fresh(client)
+            copies = self._maker(client.supports_extension("8bitmime"))
+            data = copies.make(recipient, now=self.clock())
             stage = "MAIL"
             try:
-                await client.mail(self.sender)
+                await client.mail(self.sender,
+                                  options=["BODY=8BITMIME"] if copies.needs_8bitmime else None)
                 stage = "RCPT"
                 await client.rcpt(recipient.email)
                 stage = "DATA"
@@ -212,6 +214,11 @@ class DigestSender:
             log.info("digest %s: %s for %s; retrying", self.rendered.channel, error,
                      recipient.email)
             await asyncio.sleep(self.retry_delays[attempts - 1])
+
+    def _maker(self, eight_bit: bool) -> CopyMaker:
+        if eight_bit not in self._copies:
+            self._copies[eight_bit] = CopyMaker(self.rendered, self.cfg, eight_bit=eight_bit)
+        return self._copies[eight_bit]
 
     async def _data(self, client: aiosmtplib.SMTP, recipient: Recipient, msgid: str,
                     data: bytes, attempts: int) -> bool:

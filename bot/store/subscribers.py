@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +21,7 @@ from bot.models import DeliveryStatus
 from bot.store import schema
 from bot.store.base import StoreBase
 from bot.store.digest_schema import digest_runs, digest_sends, subscribers
+from bot.store.schema import UTCDateTime
 
 S = subscribers
 R = digest_runs
@@ -296,31 +297,47 @@ class SubscriberQueries(StoreBase):
             return {int(r[0]): str(r[1]) for r in conn.execute(
                 select(DS.c.subscriber_id, DS.c.status).where(DS.c.run_id == run_id))}
 
+    # The two writes around every copy use statements built once per store: building and
+    # cache-keying a fresh statement cost more than SQLite's commit.
+
+    def _send_statements(self) -> tuple[Any, Any, Any]:
+        cached: tuple[Any, Any, Any] | None = getattr(self, "_send_stmts", None)
+        if cached is None:
+            _when = bindparam("t", type_=UTCDateTime())
+            insert = self._insert()(DS).values(
+                run_id=bindparam("r"), subscriber_id=bindparam("s"), status="sending",
+                message_id=bindparam("m"), error="", attempts=1, updated_at=_when,
+            ).on_conflict_do_nothing(index_elements=["run_id", "subscriber_id"])
+            retake = update(DS).where(
+                DS.c.run_id == bindparam("r"), DS.c.subscriber_id == bindparam("s"),
+                DS.c.status == "deferred").values(status="sending", updated_at=_when)
+            finish = update(DS).where(
+                DS.c.run_id == bindparam("r"), DS.c.subscriber_id == bindparam("s"),
+            ).values(status=bindparam("st"), error=bindparam("e"), updated_at=_when,
+                     attempts=bindparam("a"))
+            cached = (insert, retake, finish)
+            self._send_stmts = cached
+        return cached
+
     def claim_send(self, run_id: int, subscriber_id: int, message_id: str, *,
                    now: datetime) -> bool:
         """Record that this recipient's copy is about to go out. True when the caller now
         holds it: no record existed, or the last attempt was refused ("deferred", so
         certainly not delivered). False otherwise: the copy may be out already."""
-        stmt = self._insert()(DS).values(
-            run_id=run_id, subscriber_id=subscriber_id, status="sending", message_id=message_id,
-            error="", attempts=1, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["run_id", "subscriber_id"])
+        insert, retake, _ = self._send_statements()
         with self.engine.begin() as conn:
-            if conn.execute(stmt).rowcount:
+            if conn.execute(insert, {"r": run_id, "s": subscriber_id, "m": message_id,
+                                     "t": now}).rowcount:
                 return True
-            return bool(conn.execute(update(DS).where(
-                DS.c.run_id == run_id, DS.c.subscriber_id == subscriber_id,
-                DS.c.status == "deferred",
-            ).values(status="sending", updated_at=now)).rowcount)
+            return bool(conn.execute(retake, {"r": run_id, "s": subscriber_id,
+                                              "t": now}).rowcount)
 
     def finish_send(self, run_id: int, subscriber_id: int, status: str, *, now: datetime,
-                    error: str = "", attempts: int | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "error": error, "updated_at": now}
-        if attempts is not None:
-            values["attempts"] = attempts
+                    error: str = "", attempts: int = 1) -> None:
+        _, _, finish = self._send_statements()
         with self.engine.begin() as conn:
-            conn.execute(update(DS).where(DS.c.run_id == run_id,
-                                          DS.c.subscriber_id == subscriber_id).values(**values))
+            conn.execute(finish, {"r": run_id, "s": subscriber_id, "st": status, "e": error,
+                                  "t": now, "a": attempts})
 
     def settle_interrupted_sends(self, run_id: int, *, now: datetime) -> int:
         """Sends left "sending" by a worker that died: the message may be out, so they
