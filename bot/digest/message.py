@@ -152,25 +152,37 @@ def list_id(cfg: EmailChannel, channel: str, domain: str) -> str:
     return f"{header_text(cfg.title, 80)} <{channel}.{domain}>"
 
 
-def _headers(rendered: RenderedDigest, recipient: Recipient, cfg: EmailChannel,
-             now: datetime) -> EmailMessage:
+def _run_headers(rendered: RenderedDigest, cfg: EmailChannel) -> EmailMessage:
+    """The headers every copy of a run shares."""
     domain = from_domain(cfg.from_)
     msg = EmailMessage(policy=POLICY)
     msg["MIME-Version"] = "1.0"
     msg["From"] = cfg.from_
-    msg["To"] = Address(addr_spec=recipient.email)
     if cfg.reply_to:
         msg["Reply-To"] = cfg.reply_to
     msg["Subject"] = rendered.subject
-    msg["Date"] = format_datetime(now.replace(microsecond=0))
-    msg["Message-ID"] = message_id(rendered, recipient, domain)
     msg["List-Id"] = list_id(cfg, rendered.channel, domain)
-    msg["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>, <{recipient.mailto}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg["Precedence"] = "bulk"
     msg["Content-Type"] = f'multipart/alternative; boundary="{rendered.boundary}"'
     return msg
+
+
+def _recipient_headers(rendered: RenderedDigest, recipient: Recipient, domain: str,
+                       now: datetime) -> EmailMessage:
+    """The headers that differ per copy: To (that recipient alone), Date, Message-ID and
+    the recipient's own unsubscribe link."""
+    msg = EmailMessage(policy=POLICY)
+    msg["To"] = Address(addr_spec=recipient.email)
+    msg["Date"] = format_datetime(now.replace(microsecond=0))
+    msg["Message-ID"] = message_id(rendered, recipient, domain)
+    msg["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>, <{recipient.mailto}>"
+    return msg
+
+
+def _folded(msg: EmailMessage) -> bytes:
+    return b"".join(POLICY.fold_binary(name, value) for name, value in msg.items())
 
 
 #: Lines longer than this (before a recipient's link goes in) make a part quoted-printable.
@@ -241,18 +253,16 @@ class CopyMaker:
         self.open_text = b"--" + boundary + b"\r\n" + _part_head("plain", self.text.cte)
         self.open_html = b"\r\n--" + boundary + b"\r\n" + _part_head("html", self.html.cte)
         self.close = b"\r\n--" + boundary + b"--\r\n"
-
-    def headers(self, recipient: Recipient, now: datetime) -> EmailMessage:
-        return _headers(self.rendered, recipient, self.cfg, now)
+        self.domain = from_domain(cfg.from_)
+        self.shared_head = _folded(_run_headers(rendered, cfg))
 
     def make(self, recipient: Recipient, *, now: datetime) -> bytes:
-        head = self.headers(recipient, now)
+        head = _folded(_recipient_headers(self.rendered, recipient, self.domain, now))
         text = self.text.encode((recipient.unsubscribe_url, recipient.email))
         page = self.html.encode((html.escape(recipient.unsubscribe_url),
                                  html.escape(recipient.email)))
         return b"".join((
-            *(POLICY.fold_binary(name, value) for name, value in head.items()), b"\r\n",
-            self.open_text, text, self.open_html, page, self.close,
+            self.shared_head, head, b"\r\n", self.open_text, text, self.open_html, page, self.close,
         ))
 
 
