@@ -8,6 +8,7 @@ it, and the poll finished within a generous time and memory bound.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -68,17 +69,20 @@ class Poll:
 
 
 @contextmanager
-def measured() -> Iterator[list[float]]:
-    """Yields [seconds, peak traced bytes], filled in on exit."""
+def measured(memory: bool = True) -> Iterator[list[float]]:
+    """Yields [seconds, peak traced bytes], filled in on exit (tracemalloc slows pure-Python
+    parsing several times over: ``memory=False`` where only time matters)."""
     figures = [0.0, 0.0]
-    tracemalloc.start()
+    if memory:
+        tracemalloc.start()
     started = time.monotonic()
     try:
         yield figures
     finally:
         figures[0] = time.monotonic() - started
-        figures[1] = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        if memory:
+            figures[1] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
 
 
 @pytest.fixture
@@ -89,7 +93,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 async def poll_with_good(
-    feed_server: FeedServer, store: Store, hostile_url: str, *, fetch_pages: str = "never"
+    feed_server: FeedServer, store: Store, hostile_url: str, *, fetch_pages: str = "never",
+    memory: bool = True,
 ) -> Poll:
     good_url = feed_server.add("/good.xml", GOOD_FEED)
     config = Config.model_validate(
@@ -101,7 +106,7 @@ async def poll_with_good(
             ],
         }
     )
-    with measured() as figures:
+    with measured(memory) as figures:
         async with make_fetcher(config) as fetcher:
             reports = await poll_sources(config, store, now=NOW, fetcher=fetcher)
     by_id = {r.source_id: r for r in reports}
@@ -268,6 +273,48 @@ async def test_bidi_overrides_and_controls_are_stripped_from_json_feed_titles(
 
     assert_good_source_unharmed(store, poll)
     assert hostile_article_titles(store, ["json"]) == ["ABCD"]
+
+
+async def test_a_deeply_nested_json_feed_fails_only_its_source(
+    feed_server: FeedServer, store: Store
+) -> None:
+    body = '{"version": "https://jsonfeed.org/version/1.1", "items": [' + "[" * 100_000
+    url = feed_server.add("/deep.json", body + "]" * 100_001 + "}",
+                          content_type="application/feed+json")
+    poll = await poll_with_good(feed_server, store, url)
+
+    assert poll.seconds < 10
+    assert_good_source_unharmed(store, poll)
+    assert_failed_against_its_source(store, poll, "nested too deeply")
+
+
+async def test_a_feed_that_is_slow_to_parse_does_not_stall_the_event_loop(
+    feed_server: FeedServer, store: Store
+) -> None:
+    # 50,000 elements: feedparser needs about a second, during which dispatch ticks and
+    # /healthz must still be served (parsing runs in a worker thread).
+    nested = "<a>" * 50_000 + "</a>" * 50_000
+    body = rss(item("Heavy", "heavy").replace("</item>", nested + "</item>"))
+    url = feed_server.add("/heavy.xml", body)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        poll = await poll_with_good(feed_server, store, url, memory=False)
+    finally:
+        ticking.cancel()
+
+    assert poll.hostile.ok and poll.hostile.new == 1
+    assert_good_source_unharmed(store, poll)
+    assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.2f}s"
 
 
 # ---------------------------------------------------------------- pages and redirects

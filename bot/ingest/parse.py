@@ -87,8 +87,40 @@ def parse_feed(
     Hostile input stays bounded: only the first ``max_items`` items are read, titles,
     summaries and texts are cut to ``MAX_TITLE``/``MAX_SUMMARY``/``MAX_TEXT`` characters,
     stray invalid UTF-8 bytes and control characters are dropped (each named in
-    ``problems``), and entity declarations are never expanded (feedparser drops the DOCTYPE).
+    ``problems``), and entity declarations are never expanded (see ``_defuse_entities``).
+    Whatever else goes wrong inside a parser is a ``SourceError`` too, never another
+    exception: one odd feed must not stop a poll of many.
     """
+    try:
+        return _parse_feed(source_id, body, url=url, headers=headers, language=language,
+                           max_items=max_items)
+    except SourceError:
+        raise
+    except RecursionError:
+        raise SourceError(
+            source_id,
+            f"{strip_userinfo(url)} is nested too deeply to read (a broken or hostile feed): "
+            "ask the publisher to fix it",
+            retryable=False,
+        ) from None
+    except Exception as exc:  # a parser bug on odd input: this source fails, not the poll
+        raise SourceError(
+            source_id,
+            f"{strip_userinfo(url)} could not be parsed ({type(exc).__name__}: "
+            f"{str(exc)[:200]}): check the feed; if it looks fine, report a newsbot bug",
+            retryable=False,
+        ) from None
+
+
+def _parse_feed(
+    source_id: str,
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    language: str = "",
+    max_items: int = MAX_ITEMS,
+) -> ParsedFeed:
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
     declared = _CHARSET.search(lowered.get("content-type", ""))
