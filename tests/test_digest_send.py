@@ -176,3 +176,33 @@ async def test_watermark_and_cap(tmp_path: Path, digest_store: Store,
     await run_digest(config, digest_store, "digest", RUN_AT + timedelta(days=1))
     text = handler.received[1].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Article 10" in text and "Article 4" not in text
+
+
+async def test_a_restarted_worker_resumes_once_the_dead_workers_lease_expires(
+        tmp_path: Path, digest_store: Store, smtp_server: Server) -> None:
+    from bot.digest.commands import LEASE_TTL
+
+    handler, port = smtp_server
+    config = make_config(tmp_path, port)
+    add_article(digest_store, 1)
+    add_subscribers(digest_store, 2)
+    run = digest_store.start_digest_run("digest", scheduled_for=RUN_AT - timedelta(seconds=5),
+                                        now=RUN_AT, max_articles=30)
+    assert run is not None
+    # The worker that started the run died holding the lease.
+    assert digest_store.acquire_lease("digest:digest", "dead-host:1", now=RUN_AT,
+                                      until=RUN_AT + LEASE_TTL)
+    assert (await run_digest(config, digest_store, "digest", RUN_AT)).status == "busy"
+    later = RUN_AT + LEASE_TTL + timedelta(seconds=1)
+    assert (await run_digest(config, digest_store, "digest", later)).status == "sent"
+    assert handler.by_recipient() == {"reader0@example.com": 1, "reader1@example.com": 1}
+
+
+def test_email_channels_send_digests_not_single_posts(tmp_path: Path) -> None:
+    from bot.channels import make_channel, post_format
+
+    config = make_config(tmp_path)
+    cfg = config.channels["digest"]
+    assert post_format(cfg).fits("x" * 100_000, with_media=True)
+    with pytest.raises(TypeError, match="digests"):
+        make_channel("digest", cfg, config)

@@ -8,6 +8,7 @@ each edition at most once, and resumes an edition a crash interrupted.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import logging
 import os
@@ -235,6 +236,19 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
     return report
 
 
+#: A short lease, renewed while a run is sending: after a crash, a restarted worker (a new
+#: holder) can resume the run within minutes, well inside schedule.grace.
+LEASE_TTL = timedelta(minutes=3)
+
+
+async def _keep_lease(store: Store, lease: str, holder: str) -> None:
+    while True:
+        await asyncio.sleep(LEASE_TTL.total_seconds() / 3)
+        now = datetime.now(UTC)
+        if not store.acquire_lease(lease, holder, now=now, until=now + LEASE_TTL):
+            log.warning("digest lease %s was taken by another worker", lease)
+
+
 def _holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -249,8 +263,9 @@ async def run_digest(config: Config, store: Store, channel: str, now: datetime |
     now = now or datetime.now(UTC)
     grace = cfg.schedule.grace
     lease, holder = f"digest:{channel}", _holder()
-    if not store.acquire_lease(lease, holder, now=now, until=now + timedelta(hours=2)):
+    if not store.acquire_lease(lease, holder, now=now, until=now + LEASE_TTL):
         return DigestOutcome(channel, "busy", note="another worker is sending this digest")
+    keeper = asyncio.get_running_loop().create_task(_keep_lease(store, lease, holder))
     try:
         assert cfg.schedule.cron is not None  # config validation requires it
         due = latest_fire_time(cfg.schedule.cron, config.zone_for(channel), now, grace)
@@ -284,6 +299,7 @@ async def run_digest(config: Config, store: Store, channel: str, now: datetime |
                                 retry_delays=retry_delays)
         return DigestOutcome(channel, "sent", scheduled_for=due, run_id=run.id, report=report)
     finally:
+        keeper.cancel()
         store.release_lease(lease, holder)
 
 
