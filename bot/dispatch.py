@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot import metrics
-from bot.config import Config, XChannel
+from bot.config import ChannelConfig, Config, TelegramChannel, XChannel
 from bot.errors import (
     AuthError,
     ChannelError,
@@ -35,15 +35,46 @@ from bot.errors import (
 )
 from bot.models import Delivery, DeliveryStatus, Receipt
 from bot.outlets import Outlet
-from bot.plan import pick_due
+from bot.plan import PlatformPace, pick_due
 from bot.render import render_post
 from bot.store import Store
 
 log = logging.getLogger("newsbot.dispatch")
 
 MAX_ATTEMPTS = 8
-CLAIM_LEASE = timedelta(minutes=5)
 Clock = Callable[[], datetime]
+
+
+def env_seconds(name: str, default: timedelta) -> timedelta:
+    """A duration in seconds from the environment (operators' and tests' tuning knob)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw.removesuffix("s"))
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: give a number of seconds, e.g. 300") from None
+    if seconds <= 0:
+        raise ValueError(f"{name}={raw!r}: must be more than 0 seconds")
+    return timedelta(seconds=seconds)
+
+
+#: How long a claim stays a worker's if it never reports back (it died): render, pacing and
+#: the send's own timeouts must fit well inside it. NEWSBOT_CLAIM_LEASE overrides it.
+CLAIM_LEASE = env_seconds("NEWSBOT_CLAIM_LEASE", timedelta(minutes=5))
+
+#: The platforms' own flood limits, decided in the store like the editors' schedule so that
+#: they hold across workers (Telegram: ~1 message/s per chat, 20/min to a group or channel).
+TELEGRAM_PACE = PlatformPace(min_interval=timedelta(seconds=1), per_minute=20)
+TELEGRAM_PRIVATE_PACE = PlatformPace(min_interval=timedelta(seconds=1))
+
+
+def platform_pace(cfg: ChannelConfig) -> PlatformPace | None:
+    """The platform limit that applies to one configured channel (None: none)."""
+    if isinstance(cfg, TelegramChannel):
+        chat = str(cfg.chat).strip()
+        return TELEGRAM_PRIVATE_PACE if chat.isdigit() else TELEGRAM_PACE
+    return None
 
 
 def utcnow() -> datetime:
@@ -85,6 +116,8 @@ class Dispatcher:
     clock: Clock = utcnow
     # Under --dry-run nothing is consumed: claims are handed back after previewing.
     dry_run: bool = False
+    # Set on shutdown: no new claims; the post in flight finishes, claimed ones go back.
+    stopping: bool = False
 
     async def run_once(self, *, max_per_channel: int = 50) -> DispatchReport:
         """One pass over every channel; returns what happened."""
@@ -105,10 +138,13 @@ class Dispatcher:
         # Previews go as fast as they render; real channels one claim at a time so the
         # schedule's gap and cap are re-decided in the store before every post.
         limit = 50 if outlet.is_preview else 1
-        pick = partial(pick_due, schedule=outlet.cfg.schedule, zone=zone, limit=limit)
+        pick = partial(pick_due, schedule=outlet.cfg.schedule, zone=zone, limit=limit,
+                       pace=platform_pace(outlet.cfg))
         if outlet.is_preview:
             pick = partial(_pick_all, limit=limit)
         for _ in range(budget):
+            if self.stopping:
+                return
             blocked = self.spend_blocked(outlet)
             if blocked:
                 log.info("%s: %s", name, blocked)
@@ -118,7 +154,12 @@ class Dispatcher:
                                        lease=CLAIM_LEASE, pick=pick)
             if not claimed:
                 return
-            for delivery in claimed:
+            for index, delivery in enumerate(claimed):
+                if self.stopping:
+                    for left in claimed[index:]:
+                        self.store.release(left.id, now=self.clock(), worker=self.worker)
+                    report.add("released", f"{name}: handed back on shutdown")
+                    return
                 await metrics.observe_delivery(name, self.deliver(outlet, delivery, report))
 
     async def deliver(self, outlet: Outlet, delivery: Delivery, report: DispatchReport) -> str:
@@ -141,9 +182,21 @@ class Dispatcher:
             store.release(delivery.id, now=now, worker=wid)
             report.add("previewed")
             return "previewed"
-        store.mark_sending(delivery.id, worker=wid, now=now)
+        if not store.mark_sending(delivery.id, worker=wid, now=now, lease=CLAIM_LEASE):
+            # Our claim expired (we were stalled) and the row may be another worker's now:
+            # sending it here could post it twice.
+            log.warning("%s: delivery %d: claim lost before sending; not sent by this worker",
+                        outlet.name, delivery.id)
+            report.add("claim_lost")
+            return "claim_lost"
         try:
             receipt = await outlet.channel.send(post)
+        except asyncio.CancelledError:
+            # Shutdown ran out of patience mid-send: the request may be out, so the outcome
+            # is unknown, never retried blindly.
+            store.mark_unknown(delivery.id, f"{outlet.name}: stopped while sending; it may have "
+                               "been posted", now=self.clock(), worker=wid)
+            raise
         except ChannelError as exc:
             return self._record_failure(outlet, delivery, exc, report)
         except Exception as exc:  # a bug, not a platform answer: the post may be out

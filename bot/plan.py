@@ -224,13 +224,44 @@ def sent_on_local_day(history: ChannelHistory, day: date, zone: ZoneInfo) -> int
 # ------------------------------------------------------------------ dispatch: may it go now?
 
 
+@dataclass(frozen=True)
+class PlatformPace:
+    """A platform's own flood limit for one destination (e.g. Telegram: 1 message/s per
+    chat, 20/min to a group or channel). Unlike the editors' schedule, nothing skips it."""
+
+    min_interval: timedelta = timedelta(0)
+    per_minute: int | None = None
+
+
+def platform_allows(history: ChannelHistory, now: datetime, pace: PlatformPace) -> bool:
+    """Whether the platform's limit lets one more post go at ``now``.
+
+    While a post is in flight the next one waits for its outcome, so the interval is counted
+    from when the platform answered, however many workers share the channel.
+    """
+    if pace.min_interval <= timedelta(0) and pace.per_minute is None:
+        return True
+    if history.in_flight:
+        return False
+    if history.last_at is not None and now - history.last_at < pace.min_interval:
+        return False
+    minute = timedelta(minutes=1)
+    return pace.per_minute is None or sum(
+        1 for t in history.recent if now - t < minute) < pace.per_minute
+
+
 def pick_due(history: ChannelHistory, candidates: Sequence[Delivery], now: datetime, *,
-             schedule: Schedule, zone: ZoneInfo, limit: int = 1) -> list[int]:
+             schedule: Schedule, zone: ZoneInfo, limit: int = 1,
+             pace: PlatformPace | None = None) -> list[int]:
     """Which candidates (already due, best first) may be sent at ``now``.
 
     One post per tick per channel keeps the minimum gap exact; priority posts skip
-    windows and the gap but never the daily cap.
+    windows and the gap but never the daily cap, nor the platform's ``pace``.
     """
+    if pace is not None and (pace.min_interval > timedelta(0) or pace.per_minute):
+        if not platform_allows(history, now, pace):
+            return []
+        limit = 1
     chosen: list[int] = []
     used_today = sent_on_local_day(history, now.astimezone(zone).date(), zone)
     open_now = in_window(now, schedule, zone)

@@ -3,7 +3,9 @@
 Jobs (poll tick, dispatch tick, one cron per digest) are rebuilt from config.yaml at start;
 all state lives in the store, never in APScheduler's job store, so a restart loses nothing.
 Only the holder of the "poll" lease polls sources and builds digests, so several workers on
-one PostgreSQL store never poll twice.
+one PostgreSQL store never poll twice; a SQLite store is one process's alone (bot.runlock).
+On SIGTERM or SIGINT no new work starts, the jobs in progress get ``shutdown_grace()`` to
+finish (a post in flight records its outcome), and whatever this worker still holds goes back.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,17 +26,29 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app import make_dispatcher
 from bot.config import Config, EmailChannel, load_config
-from bot.dispatch import Dispatcher, worker_id
+from bot.dispatch import Dispatcher, env_seconds, worker_id
 from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import make_fetcher, poll_sources
 from bot.outlets import Outlet, build_outlets, close_outlets
 from bot.reload import CHECK_EVERY, Reloader
+from bot.runlock import hold_run_lock
 from bot.store import Store, open_store
 
 log = logging.getLogger("newsbot.run")
 POLL_LEASE = "poll"
-LEASE_TTL = timedelta(seconds=60)
 POLL_TICK = timedelta(seconds=15)
+
+
+def lease_ttl() -> timedelta:
+    """How long the poll lease outlives its holder: another worker polls within about this
+    long after the leader dies (NEWSBOT_LEASE_TTL seconds; default 60)."""
+    return env_seconds("NEWSBOT_LEASE_TTL", timedelta(seconds=60))
+
+
+def shutdown_grace() -> timedelta:
+    """How long a stopping worker lets the jobs in progress finish (NEWSBOT_SHUTDOWN_GRACE
+    seconds; default 25: keep it under the service manager's stop timeout)."""
+    return env_seconds("NEWSBOT_SHUTDOWN_GRACE", timedelta(seconds=25))
 
 
 @dataclass
@@ -56,6 +71,19 @@ class Service:
     _dispatching: asyncio.Lock = field(default_factory=asyncio.Lock)
     _polling: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    lease_ttl: timedelta = field(default_factory=lease_ttl)
+    _jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # in progress: stop() waits
+
+    @contextlib.contextmanager
+    def _job(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
 
     async def start(self) -> None:
         self.fetcher = make_fetcher(self.config)
@@ -80,7 +108,9 @@ class Service:
     def _add_jobs(self) -> None:
         assert self.scheduler is not None
         common: dict[str, Any] = {"coalesce": True, "max_instances": 1, "replace_existing": True}
-        self.scheduler.add_job(self.poll_tick, IntervalTrigger(seconds=POLL_TICK.total_seconds()),
+        # The leader renews its lease on every tick, so a tick comes well within the TTL.
+        tick = min(POLL_TICK, self.lease_ttl / 3).total_seconds()
+        self.scheduler.add_job(self.poll_tick, IntervalTrigger(seconds=tick),
                                id="poll", misfire_grace_time=30, next_run_time=datetime.now(UTC),
                                **common)
         every = max(1.0, self.config.dispatch_every.total_seconds())
@@ -101,10 +131,18 @@ class Service:
                                        **common)
 
     async def poll_tick(self) -> None:
+        with self._job():
+            await self._poll()
+
+    async def _poll(self) -> None:
         now = datetime.now(UTC)
         self.last_tick = now
+        was_leader = self.is_leader
         self.is_leader = await asyncio.to_thread(
-            self.store.acquire_lease, POLL_LEASE, self.worker, now=now, until=now + LEASE_TTL)
+            self.store.acquire_lease, POLL_LEASE, self.worker, now=now,
+            until=now + self.lease_ttl)
+        if self.is_leader != was_leader:
+            log.info("%s %s the poll lease", self.worker, "holds" if self.is_leader else "lost")
         if not self.is_leader:
             return
         assert self.fetcher is not None
@@ -117,9 +155,10 @@ class Service:
     async def dispatch_tick(self) -> None:
         self.last_tick = datetime.now(UTC)
         try:
-            async with self._dispatching:
-                assert self.dispatcher is not None
-                await self.dispatcher.run_once()
+            with self._job():
+                async with self._dispatching:
+                    assert self.dispatcher is not None
+                    await self.dispatcher.run_once()
         except Exception:
             log.exception("dispatch failed")
 
@@ -163,16 +202,39 @@ class Service:
             log.warning("digest %s: email digests are not available in this build", channel)
             return
         try:
-            await run_digest(self.config, self.store, channel, now=datetime.now(UTC))
+            with self._job():
+                await run_digest(self.config, self.store, channel, now=datetime.now(UTC))
         except Exception:
             log.exception("digest %s failed", channel)
 
-    async def stop(self) -> None:
-        if self.scheduler is not None:
+    async def stop(self, grace: timedelta | None = None) -> None:
+        """Start nothing new, let the jobs in progress finish (up to ``grace``; then they
+        are cancelled and a post cut off mid-send is marked unknown), hand back claims."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()  # shutdown() would cancel the running jobs outright
+        if self.dispatcher is not None:
+            self.dispatcher.stopping = True
+        running = [t for t in self._jobs if not t.done()]
+        if running:
+            wait = (grace if grace is not None else shutdown_grace()).total_seconds()
+            log.info("stopping: waiting up to %.0fs for %d job(s) in progress", wait,
+                     len(running))
+            _, late = await asyncio.wait(running, timeout=wait)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("stopping: %d job(s) did not finish in %.0fs; cancelled",
+                            len(late), wait)
+                await asyncio.gather(*late, return_exceptions=True)
+        if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await close_outlets(self.outlets)
         if self.fetcher is not None:
             await self.fetcher.aclose()
+        released, unknown = self.store.release_claims(self.worker, now=datetime.now(UTC))
+        if released or unknown:
+            log.info("stopping: handed back %d claimed deliveries; %d cut off mid-send are "
+                     "marked unknown", released, unknown)
         if self.is_leader:
             self.store.release_lease(POLL_LEASE, self.worker)
 
@@ -181,7 +243,21 @@ async def run_service(config_path: Path, *, dry_run: bool = False,
                       stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set or SIGINT/SIGTERM arrives; then shut down cleanly."""
     config = load_config(config_path)
+    with hold_run_lock(config.store_url):
+        await _serve(config_path, config, dry_run=dry_run, stop=stop)
+
+
+async def _serve(config_path: Path, config: Config, *, dry_run: bool,
+                 stop: asyncio.Event | None) -> None:
     store = open_store(config.store_url)
+    if store.dialect == "sqlite":
+        # The run lock says no other process works this store: whatever is claimed was
+        # claimed by one that died (a kill, a power cut), so recover it now, not at lease end.
+        released, unknown = store.release_claims(None, now=datetime.now(UTC))
+        if released or unknown:
+            log.warning("recovered after an unclean stop: %d claimed deliveries back in the "
+                        "queue; %d were being sent and are marked unknown (see `newsbot "
+                        "status`)", released, unknown)
     service = Service(config_path, config, store, dry_run=dry_run)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -190,8 +266,8 @@ async def run_service(config_path: Path, *, dry_run: bool = False,
             loop.add_signal_handler(sig, stop.set)
     with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
         loop.add_signal_handler(signal.SIGHUP, service.request_reload)
-    await service.start()
     try:
+        await service.start()
         await stop.wait()
         log.info("stopping: finishing the post in flight, handing back claimed ones")
     finally:

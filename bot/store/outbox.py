@@ -160,8 +160,34 @@ class OutboxQueries(StoreBase):
         with self.engine.begin() as conn:
             return bool(conn.execute(update(D).where(and_(*cond)).values(**values)).rowcount)
 
-    def mark_sending(self, delivery_id: int, *, worker: str, now: datetime) -> bool:
-        return self._set(delivery_id, worker, status=DeliveryStatus.SENDING.value, updated_at=now)
+    def mark_sending(self, delivery_id: int, *, worker: str, now: datetime,
+                     lease: timedelta | None = None) -> bool:
+        """Claimed → sending, only while ``worker`` still holds the claim. False means the
+        claim expired and the row may be someone else's now: the caller must not send."""
+        values: dict[str, Any] = {"status": DeliveryStatus.SENDING.value, "updated_at": now}
+        if lease is not None:
+            values["claimed_until"] = now + lease
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(D).where(
+                D.c.id == delivery_id, D.c.claimed_by == worker,
+                D.c.status == DeliveryStatus.CLAIMED.value).values(**values)).rowcount)
+
+    def release_claims(self, worker: str | None, *, now: datetime) -> tuple[int, int]:
+        """Hand back what ``worker`` (None: any worker, e.g. a SQLite store whose run lock
+        proves every other process dead) holds: claimed rows return to pending, rows it was
+        sending become unknown. Returns (released, unknown)."""
+        mine = [] if worker is None else [D.c.claimed_by == worker]
+        with self.engine.begin() as conn:
+            released = conn.execute(update(D).where(
+                D.c.status == DeliveryStatus.CLAIMED.value, *mine,
+            ).values(status=DeliveryStatus.PENDING.value, claimed_by="", updated_at=now,
+                     attempts=D.c.attempts - 1)).rowcount
+            unknown = conn.execute(update(D).where(
+                D.c.status == DeliveryStatus.SENDING.value, *mine,
+            ).values(status=DeliveryStatus.UNKNOWN.value, claimed_by="", updated_at=now,
+                     last_error="the worker stopped while this post was being sent; check the "
+                                "channel, then `newsbot retry ID` if it is not there")).rowcount
+        return int(released or 0), int(unknown or 0)
 
     def mark_sent(self, delivery_id: int, receipt: Receipt, *, now: datetime,
                   cost: float = 0.0, worker: str | None = None) -> bool:
