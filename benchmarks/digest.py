@@ -25,10 +25,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import parse_config  # noqa: E402
-from bot.digest.commands import run_digest  # noqa: E402
-from bot.models import FeedItem  # noqa: E402
-from bot.store import NewDelivery, open_store  # noqa: E402
+from bot.config import parse_config
+from bot.digest.commands import run_digest
+from bot.models import FeedItem
+from bot.store import NewDelivery, open_store
 
 RUN_AT = datetime(2026, 11, 24, 4, 0, 5, tzinfo=UTC)  # 07:00 in Baghdad
 
@@ -81,10 +81,11 @@ def _fill(url: str, subscribers: int) -> None:
     lorem = ("<p>Officials said on Monday that the new measures would take effect next week, "
              "after a review of the budget and <a href='https://example.org'>consultation</a> "
              "with local councils.</p>") * 3
+    plain = lorem.replace("<p>", "").replace("</p>", " ")
     for n in range(30):
         when = RUN_AT - timedelta(hours=3, minutes=n)
         item = FeedItem(source_id="en", guid=f"g{n}", url=f"https://news.example.org/a/{n}",
-                        title=f"Headline number {n}: what changed today", summary=lorem.replace("<p>", "").replace("</p>", " ")[:300],
+                        title=f"Headline number {n}: what changed today", summary=plain[:300],
                         summary_html=lorem, sections=(("World", "Politics", "Business")[n % 3],),
                         language="ar" if n % 10 == 0 else "en", published=when,
                         image_url=f"https://img.example.org/{n}.jpg", image_alt=f"Photo {n}")
@@ -108,8 +109,8 @@ def bench(port: int, count: Any, pool: int, subscribers: int,
           server_pid: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(Path(tmp), port, pool)
-        _fill(config.store_url if hasattr(config, "store_url") else config.store, subscribers)
-        store = open_store(config.store_url if hasattr(config, "store_url") else config.store)
+        _fill(config.store_url, subscribers)
+        store = open_store(config.store_url)
         start_count = count.value
         started, cpu = time.perf_counter(), time.process_time()
         server_cpu = _cpu_seconds(server_pid)
