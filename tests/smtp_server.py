@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from bot.config import Config, parse_config
 from bot.models import Article, FeedItem
@@ -37,6 +38,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    login: str = ""  # the AUTH login the session used, when any
 
     @property
     def message(self) -> EmailMessage:
@@ -54,6 +56,14 @@ class RecordingHandler:
     rcpt_answers: dict[str, str] = field(default_factory=dict)
     data_answers: list[str] = field(default_factory=list)  # consumed one per DATA
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sessions: int = 0  # EHLOs seen: how many connections the client opened
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        with self.lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -71,8 +81,10 @@ class RecordingHandler:
                     server.transport.close()
                     return "421 closing"
                 return answer
+            auth = getattr(session, "auth_data", None)
+            login = getattr(auth, "login", b"") or b""
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          bytes(envelope.content)))
+                                          bytes(envelope.content), login.decode()))
         return "250 OK"
 
     def by_recipient(self) -> dict[str, int]:
@@ -89,6 +101,26 @@ def smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
     handler = RecordingHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def _password_check(server: Any, session: Any, envelope: Any, mechanism: str,
+                    auth_data: Any) -> AuthResult:
+    ok = auth_data.login == b"digest" and auth_data.password == b"s3cret"
+    return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+
+@pytest.fixture
+def smtp_auth_server() -> Iterator[tuple[RecordingHandler, int]]:
+    """Like ``smtp_server``, but AUTH (login digest, password s3cret) is required."""
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, auth_required=True,
+                            auth_require_tls=False, authenticator=_password_check)
     controller.start()
     try:
         yield handler, port

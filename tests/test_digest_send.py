@@ -206,3 +206,39 @@ def test_email_channels_send_digests_not_single_posts(tmp_path: Path) -> None:
     assert post_format(cfg).fits("x" * 100_000, with_media=True)
     with pytest.raises(TypeError, match="digests"):
         make_channel("digest", cfg, config)
+
+
+smtp_auth_server = kit.smtp_auth_server
+
+
+async def test_auth_is_used_when_a_username_is_set(
+        tmp_path: Path, digest_store: Store, smtp_auth_server: Server) -> None:
+    handler, port = smtp_auth_server
+    config = make_config(tmp_path, port)
+    smtp = config.channels["digest"].smtp  # type: ignore[union-attr]
+    from pydantic import SecretStr
+
+    cfg = config.channels["digest"].model_copy(update={"smtp": smtp.model_copy(update={
+        "username": "digest", "password": SecretStr("s3cret")})})
+    config = config.model_copy(update={"channels": {"digest": cfg}})
+    add_article(digest_store, 1)
+    add_subscribers(digest_store, 2)
+    outcome = await run_digest(config, digest_store, "digest", RUN_AT)
+    assert outcome.report is not None and outcome.report.sent == 2
+    assert {r.login for r in handler.received} == {"digest"}
+
+
+@pytest.mark.parametrize("pool_size", [1, 4])
+async def test_connections_are_reused_across_recipients(
+        tmp_path: Path, digest_store: Store, smtp_server: Server, pool_size: int) -> None:
+    handler, port = smtp_server
+    add_article(digest_store, 1)
+    add_subscribers(digest_store, 40)
+    config = make_config(tmp_path, port)
+    from bot.digest.commands import send_run
+
+    run = digest_store.start_digest_run("digest", scheduled_for=RUN_AT, now=RUN_AT,
+                                        max_articles=30)
+    assert run is not None
+    report = await send_run(config, digest_store, run, pool_size=pool_size)
+    assert report.sent == 40 and handler.sessions == pool_size
