@@ -81,7 +81,9 @@ class QueueDepth(Collector):
     def collect(self) -> Iterator[Metric]:
         counts = self.store.counts_by_status()
         gauge = GaugeMetricFamily(
-            "newsbot_queue_depth", "Deliveries waiting to be sent (pending), by channel",
+            "newsbot_queue_depth",
+            "Deliveries waiting to be sent (pending), by channel; for an email digest, the "
+            "articles waiting for its next run",
             labels=["channel"],
         )
         for channel in sorted(set(self.channels) | set(counts)):
