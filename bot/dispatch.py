@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -118,6 +118,7 @@ class Dispatcher:
     dry_run: bool = False
     # Set on shutdown: no new claims; the post in flight finishes, claimed ones go back.
     stopping: bool = False
+    pace_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def run_once(self, *, max_per_channel: int = 50) -> DispatchReport:
         """One pass over every channel; returns what happened."""
@@ -138,8 +139,9 @@ class Dispatcher:
         # Previews go as fast as they render; real channels one claim at a time so the
         # schedule's gap and cap are re-decided in the store before every post.
         limit = 50 if outlet.is_preview else 1
+        pace = None if outlet.is_preview else platform_pace(outlet.cfg)
         pick = partial(pick_due, schedule=outlet.cfg.schedule, zone=zone, limit=limit,
-                       pace=platform_pace(outlet.cfg))
+                       pace=pace)
         if outlet.is_preview:
             pick = partial(_pick_all, limit=limit)
         for _ in range(budget):
@@ -161,6 +163,10 @@ class Dispatcher:
                     report.add("released", f"{name}: handed back on shutdown")
                     return
                 await metrics.observe_delivery(name, self.deliver(outlet, delivery, report))
+            if pace is not None and pace.min_interval:
+                # The store will refuse the next claim until the interval has passed: wait
+                # it out here rather than until the next tick (1 post/s, not 1 per tick).
+                await self.pace_sleep(pace.min_interval.total_seconds())
 
     async def deliver(self, outlet: Outlet, delivery: Delivery, report: DispatchReport) -> str:
         """Render and send one claimed delivery; record and return its outcome."""
