@@ -73,6 +73,7 @@ class Service:
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     lease_ttl: timedelta = field(default_factory=lease_ttl)
     _jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # in progress: stop() waits
+    _web: Any = None  # the embedded uvicorn server, when web.enabled
 
     @contextlib.contextmanager
     def _job(self) -> Iterator[None]:
@@ -93,6 +94,8 @@ class Service:
         self.reloader = Reloader(self)
         self._add_jobs()
         self.scheduler.start()
+        if self.config.web.enabled:
+            await self._start_web()
         for name, outlet in self.outlets.items():
             if outlet.is_preview:
                 log.warning("channel %s is in preview mode: %s; posts are written to %s",
@@ -207,6 +210,50 @@ class Service:
         except Exception:
             log.exception("digest %s failed", channel)
 
+    async def _start_web(self) -> None:
+        """Serve the readers' pages, /healthz and /metrics from this process.
+
+        Without a secret_key the readers' pages cannot sign links, so only health and
+        metrics are served, and the log says what to set.
+        """
+        from starlette.applications import Starlette
+
+        from bot.errors import ConfigError
+        from bot.web.app import make_app
+        from bot.web.health import health_routes
+        from bot.web.server import make_server
+
+        def current() -> Service:
+            return self
+
+        app: Starlette
+        try:
+            app = make_app(self.config, self.store, get_service=current)
+        except ConfigError as exc:
+            log.warning("web: subscribe/unsubscribe pages are off (%s); serving /healthz and "
+                        "/metrics only", exc)
+            app = Starlette(routes=health_routes(current))
+        self._web = make_server(app, self.config.web)
+        task = asyncio.create_task(self._serve_web(self._web), name="web")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        log.info("web: http://%s:%d (public address %s)", self.config.web.host,
+                 self.config.web.port, self.config.public_url)
+
+    async def _serve_web(self, server: Any) -> None:
+        # uvicorn exits the process when it cannot bind; the bot must keep posting anyway.
+        try:
+            await server.serve()
+        except (SystemExit, OSError) as exc:
+            log.error("web: cannot serve on %s:%d (%s); the bot keeps running without its web "
+                      "pages: free the port or set web.port", self.config.web.host,
+                      self.config.web.port, exc)
+
+    async def _stop_web(self) -> None:
+        if self._web is not None:
+            self._web.should_exit = True
+            await asyncio.sleep(0)
+
     async def stop(self, grace: timedelta | None = None) -> None:
         """Start nothing new, let the jobs in progress finish (up to ``grace``; then they
         are cancelled and a post cut off mid-send is marked unknown), hand back claims."""
@@ -228,6 +275,7 @@ class Service:
                 await asyncio.gather(*late, return_exceptions=True)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self._stop_web()
         await close_outlets(self.outlets)
         if self.fetcher is not None:
             await self.fetcher.aclose()
