@@ -151,3 +151,33 @@ async def test_test_copy_goes_to_one_address_and_records_nothing(
                            "editor@example.org", now=RUN_AT)
     assert handler.by_recipient() == {"editor@example.org": 1}
     assert digest_store.digest_runs("digest") == []
+
+
+def test_cli_preview_and_runs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+    from bot.store import open_store
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""
+store: sqlite:///{tmp_path / 'cli.db'}
+secret_key: {kit.SECRET}
+sources: [{{id: en, url: feed.xml}}]
+channels:
+  digest:
+    type: email
+    from: "Newsroom <digest@news.example.org>"
+    schedule: {{cron: "0 7 * * *"}}
+""", encoding="utf-8")
+    store = open_store(f"sqlite:///{tmp_path / 'cli.db'}")
+    add_article(store, 1)
+    store.close()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--config", str(config), "digest", "preview", "digest",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "digest: 1 articles" in result.output
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 1
+    result = runner.invoke(cli, ["--config", str(config), "digest", "runs", "digest"])
+    assert result.exit_code == 0 and result.output == ""
