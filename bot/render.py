@@ -8,6 +8,7 @@ is an error that names the template and line, never an empty string in a subscri
 from __future__ import annotations
 
 import re
+import sys
 import traceback
 import unicodedata
 from collections.abc import Callable
@@ -25,7 +26,17 @@ from bot.errors import TemplateError
 from bot.models import Article, RenderedPost
 from bot.text import cut_summary
 
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _bundled_templates() -> Path:
+    """The repo's templates/ (source checkout, editable install), else the copy a regular
+    install puts under <prefix>/share/newsbot/templates."""
+    beside = Path(__file__).resolve().parent.parent / "templates"
+    if beside.is_dir():
+        return beside
+    return Path(sys.prefix) / "share" / "newsbot" / "templates"
+
+
+BUNDLED_TEMPLATES = _bundled_templates()
 DEFAULT_TEMPLATES = {
     "telegram": "telegram/post.html.j2",
     "x": "x/post.txt.j2",
