@@ -15,17 +15,15 @@ RUN groupadd --system --gid 10001 newsbot \
 WORKDIR /app
 
 # Dependencies and code first (changes to templates or the sample config do not reinstall).
+# `pip install .` carries the bundled templates to <prefix>/share/newsbot/templates.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install . && rm -rf /app/bot /app/build
-
-# The bundled templates are looked up beside the installed package (bot/render.py:
-# BUNDLED_TEMPLATES), which `pip install .` does not ship: point that path at /app/templates.
 COPY templates ./templates
+RUN pip install . && rm -rf /app/bot /app/build /app/templates
+
 COPY examples ./examples
 COPY config.yaml ./config.yaml
-RUN ln -s /app/templates "$(python -c 'from bot.render import BUNDLED_TEMPLATES as t; print(t)')" \
- && mkdir -p /app/data /app/preview \
+RUN mkdir -p /app/data /app/preview \
  && chown newsbot:newsbot /app /app/data /app/preview
 
 USER newsbot
