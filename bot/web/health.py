@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import metrics
+from bot.outlets import preview_reason
 
 if TYPE_CHECKING:
     from bot.scheduler import Service
@@ -64,7 +65,8 @@ def health_report(service: Service | None, *, now: datetime | None = None,
         channels[name] = {
             "paused": bool(state and state.paused),
             "attention": state.attention if state else "",
-            "preview": outlet.preview_reason if outlet else "",
+            "preview": outlet.preview_reason if outlet else preview_reason(
+                service.config, name, dry_run=service.dry_run),
         }
     healthy = not problems
     return healthy, {
