@@ -11,12 +11,14 @@ delivery's note: the caller posts without the image rather than not at all.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import requests
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # X's limit for images
+IMAGE_DEADLINE_SECONDS = 30.0
 CHUNKED_ABOVE = 1024 * 1024
 CHUNK_SIZE = 1024 * 1024
 MAX_ALT_TEXT = 1000  # X's limit, in characters
@@ -31,11 +33,14 @@ class MediaFailure(Exception):
 
 
 async def fetch_image(
-    http: httpx.AsyncClient, url: str, *, max_bytes: int = MAX_IMAGE_BYTES
+    http: httpx.AsyncClient, url: str, *, max_bytes: int = MAX_IMAGE_BYTES,
+    deadline: float = IMAGE_DEADLINE_SECONDS,
 ) -> tuple[bytes, str]:
-    """Download an image: ``(bytes, media type)``. Refuses non-images and files over the cap."""
+    """Download an image: ``(bytes, media type)``. Refuses non-images and files over the cap,
+    and gives up after ``deadline`` seconds in all (a server trickling bytes must not hold
+    the post until its claim expires)."""
     try:
-        async with http.stream("GET", url) as response:
+        async with asyncio.timeout(deadline), http.stream("GET", url) as response:
             if response.status_code != 200:
                 raise MediaFailure(f"image download failed: HTTP {response.status_code}")
             media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -51,6 +56,8 @@ async def fetch_image(
                 data += chunk
                 if len(data) > max_bytes:
                     raise MediaFailure(f"image is over the {max_bytes} byte cap")
+    except TimeoutError:
+        raise MediaFailure(f"image download took over {deadline:.0f}s; gave up") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise MediaFailure(f"image download failed: {type(exc).__name__}") from None
     if not data:
