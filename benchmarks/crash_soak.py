@@ -300,7 +300,9 @@ def soak(rig: Rig, *, rounds: int, workers: int, per_round: int = 1,
         rig.start_worker()
     for round_no in range(1, rounds + 1):
         rig.publish(per_round)
-        time.sleep(rng.uniform(0.3, 2.5))
+        # A worker needs ~1.5 s to start and ticks every second: kill it anywhere from
+        # during its start to a few posts in.
+        time.sleep(rng.uniform(0.5, 5.0))
         live = rig.alive()
         victim = rng.choice(live) if live else None
         if victim is not None:

@@ -302,6 +302,7 @@ async def _serve(config_path: Path, config: Config, *, dry_run: bool,
         # The run lock says no other process works this store: whatever is claimed was
         # claimed by one that died (a kill, a power cut), so recover it now, not at lease end.
         released, unknown = store.release_claims(None, now=datetime.now(UTC))
+        store.release_lease(POLL_LEASE, None)
         if released or unknown:
             log.warning("recovered after an unclean stop: %d claimed deliveries back in the "
                         "queue; %d were being sent and are marked unknown (see `newsbot "
