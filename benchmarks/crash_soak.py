@@ -88,12 +88,14 @@ class Rig:
     """Servers, a config.yaml and worker processes for one store."""
 
     def __init__(self, workdir: Path, store_url: str, *, chats: tuple[str, ...] = ("1001", "1002"),
-                 x: bool = True, env: dict[str, str] | None = None) -> None:
+                 x: bool = True, env: dict[str, str] | None = None, timeout: str | float = "5s",
+                 telegram: FakeTelegramAPI | None = None, x_api: FakeXApi | None = None) -> None:
         self.workdir = workdir
         self.store_url = store_url
         self.run_id = uuid.uuid4().hex[:6]
-        self.telegram = FakeTelegramAPI().start()
-        self.x = FakeXApi() if x else None
+        self.timeout = timeout
+        self.telegram = (telegram or FakeTelegramAPI()).start()
+        self.x = (x_api or FakeXApi()) if x else None
         if self.x is not None:
             self.x.start()
         self.feed = FeedServer().start()
@@ -140,11 +142,12 @@ class Rig:
                                   "api_secret": "${X_API_SECRET}",
                                   "access_token": "${X_ACCESS_TOKEN}",
                                   "access_secret": "${X_ACCESS_SECRET}",
-                                  "api_url": self.x.base_url, "timeout": "5s", "hashtags": 0}
+                                  "api_url": self.x.base_url, "timeout": self.timeout,
+                                  "hashtags": 0}
             else:
                 channels[name] = {"type": "telegram", "token": "${TELEGRAM_BOT_TOKEN}",
                                   "chat": chat, "api_url": self.telegram.base_url,
-                                  "timeout": "5s", "link_preview": "off"}
+                                  "timeout": self.timeout, "link_preview": "off"}
         config = {
             "timezone": "UTC", "store": self.store_url, "dispatch_every": "1s",
             "web": {"enabled": False},
