@@ -14,14 +14,22 @@ import random
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from benchmarks.crash_soak import Rig, soak, wait_for
+from bot.config.model import Schedule
+from bot.dispatch import TELEGRAM_PACE, TELEGRAM_PRIVATE_PACE
+from bot.models import DeliveryStatus, Receipt
+from bot.plan import pick_due, platform_allows
 from bot.runlock import StoreBusyError, hold_run_lock, lock_path
-from bot.store import open_store, schema
+from bot.store import ChannelHistory, NewDelivery, Store, open_store, schema
+from tests.test_store import item
 
 
 def test_lock_file_sits_next_to_a_sqlite_database(tmp_path: Path) -> None:
@@ -114,3 +122,62 @@ def test_crash_soak_three_rounds_loses_nothing_and_doubles_nothing(tmp_path: Pat
     assert figures.duplicates == [], figures.lines()
     assert figures.lost == [], figures.lines()
     assert figures.sent + len(figures.unknown) == figures.expected == 9
+
+
+# -- the platform's pace and the claim guard, decided in the store (both stores) -------------
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+TELEGRAM = partial(pick_due, schedule=Schedule(), zone=ZoneInfo("UTC"), pace=TELEGRAM_PACE)
+
+
+def _queue(store: Store, n: int) -> None:
+    for i in range(n):
+        article, _ = store.add_article(item(i), now=T0)
+        store.create_deliveries(article.id, [NewDelivery("tg", T0)], now=T0)
+
+
+def test_telegram_pace_holds_between_workers_claiming_the_same_chat(store: Store) -> None:
+    _queue(store, 3)
+    lease = timedelta(minutes=5)
+    (first,) = store.claim("tg", now=T0, worker="w1", lease=lease, pick=TELEGRAM)
+    # While that post is in flight, no other worker may start one to the same chat.
+    assert store.claim("tg", now=T0 + timedelta(seconds=5), worker="w2", lease=lease,
+                       pick=TELEGRAM) == []
+    assert store.mark_sending(first.id, worker="w1", now=T0)
+    store.mark_sent(first.id, Receipt("1"), now=T0 + timedelta(seconds=2), worker="w1")
+    # A second after Telegram answered, and not before.
+    assert store.claim("tg", now=T0 + timedelta(seconds=2.5), worker="w2", lease=lease,
+                       pick=TELEGRAM) == []
+    assert len(store.claim("tg", now=T0 + timedelta(seconds=3), worker="w2", lease=lease,
+                           pick=TELEGRAM)) == 1
+
+
+def test_telegram_pace_allows_twenty_posts_a_minute_to_a_channel() -> None:
+    recent = tuple(T0 - timedelta(seconds=2 * i) for i in range(1, 21))
+    assert not platform_allows(ChannelHistory("tg", recent), T0, TELEGRAM_PACE)
+    assert platform_allows(ChannelHistory("tg", recent[:19]), T0, TELEGRAM_PACE)
+    assert platform_allows(ChannelHistory("tg", recent), T0, TELEGRAM_PRIVATE_PACE)
+
+
+def test_a_worker_whose_claim_expired_may_not_send(store: Store) -> None:
+    _queue(store, 1)
+    lease = timedelta(seconds=10)
+    (mine,) = store.claim("tg", now=T0, worker="slow", lease=lease, pick=TELEGRAM)
+    store.recover_expired(T0 + timedelta(seconds=11))
+    (theirs,) = store.claim("tg", now=T0 + timedelta(seconds=12), worker="fast", lease=lease,
+                            pick=TELEGRAM)
+    assert theirs.id == mine.id
+    assert not store.mark_sending(mine.id, worker="slow", now=T0 + timedelta(seconds=13))
+    assert store.mark_sending(theirs.id, worker="fast", now=T0 + timedelta(seconds=13))
+
+
+def test_shutdown_hands_back_a_workers_claims_and_marks_its_sends_unknown(store: Store) -> None:
+    _queue(store, 2)
+    take_two = partial(pick_due, schedule=Schedule(), zone=ZoneInfo("UTC"), limit=2)
+    first, second = store.claim("tg", now=T0, worker="w1", lease=timedelta(minutes=5),
+                                pick=take_two)
+    store.mark_sending(second.id, worker="w1", now=T0)
+    assert store.release_claims("someone-else", now=T0) == (0, 0)
+    assert store.release_claims("w1", now=T0) == (1, 1)
+    assert store.get_delivery(first.id).status is DeliveryStatus.PENDING  # type: ignore[union-attr]
+    assert store.get_delivery(second.id).status is DeliveryStatus.UNKNOWN  # type: ignore[union-attr]
