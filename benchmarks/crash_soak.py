@@ -22,6 +22,7 @@ what tests/test_workers*.py use.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import re
@@ -65,6 +66,7 @@ class Figures:
     failed: list[str]
     telegram_429: int
     states: Counter[str] = field(default_factory=Counter)
+    min_gap: dict[str, float] = field(default_factory=dict)  # chat → shortest gap (s)
 
     def lines(self) -> list[str]:
         out = [
@@ -76,6 +78,8 @@ class Figures:
             f"unknown:              {len(self.unknown)}",
             f"failed:               {len(self.failed)}",
             f"telegram 429s:        {self.telegram_429}",
+            "shortest gap per chat: " + (", ".join(
+                f"{chat} {gap:.2f}s" for chat, gap in self.min_gap.items()) or "-"),
         ]
         out += [f"  duplicate: {d}" for d in self.duplicates]
         out += [f"  lost: {d}" for d in self.lost]
@@ -273,7 +277,17 @@ class Rig:
             published=self.articles, expected=len(expected),
             sent=sum(1 for k in expected if states.get(k) == "sent"),
             duplicates=duplicates, lost=lost, unknown=unknown, failed=failed,
-            telegram_429=self.telegram.count(429), states=Counter(states.values()))
+            telegram_429=self.telegram.count(429), states=Counter(states.values()),
+            min_gap=self.min_gaps())
+
+    def min_gaps(self) -> dict[str, float]:
+        """The shortest time between two messages the Telegram server took for each chat."""
+        gaps: dict[str, float] = {}
+        for chat in self.chats:
+            times = sorted(m.at for m in list(self.telegram.messages) if m.chat == chat)
+            if len(times) > 1:
+                gaps[chat] = min(b - a for a, b in itertools.pairwise(times))
+        return gaps
 
 
 def _articles(store: Any) -> Iterator[Any]:
@@ -296,9 +310,12 @@ def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.2) -
 
 def soak(rig: Rig, *, rounds: int, workers: int, per_round: int = 1,
          rng: random.Random | None = None, drain: float = 180,
-         echo: Callable[[str], None] = print) -> Figures:
-    """Publish, kill and restart for ``rounds`` rounds, drain, stop; the figures."""
+         echo: Callable[[str], None] = print, burst: int = 0) -> Figures:
+    """Publish ``burst`` articles, then publish, kill and restart for ``rounds`` rounds,
+    drain, stop; the figures."""
     rng = rng or random.Random()
+    if burst:
+        rig.publish(burst)
     for _ in range(workers):
         rig.start_worker()
     for round_no in range(1, rounds + 1):
@@ -344,6 +361,9 @@ def main() -> int:
     parser.add_argument("--per-round", type=int, default=1, help="articles published per round")
     parser.add_argument("--store", default="", help="a PostgreSQL URL (default: SQLite)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--burst", type=int, default=0,
+                        help="articles published at the start (the issue's scale test: "
+                             "--rounds 0 --burst 300 --workers 3 --store postgresql…)")
     args = parser.parse_args()
     import tempfile
 
@@ -357,8 +377,11 @@ def main() -> int:
         rig = Rig(Path(tmp), url)
         started = time.monotonic()
         try:
+            # Telegram takes one message per second per chat: a backlog drains that fast.
+            backlog = args.burst + args.rounds * args.per_round
             figures = soak(rig, rounds=args.rounds, workers=args.workers,
-                           per_round=args.per_round, rng=random.Random(args.seed))
+                           per_round=args.per_round, rng=random.Random(args.seed),
+                           burst=args.burst, drain=max(180.0, backlog * 1.5))
         finally:
             rig.close()
             drop()
