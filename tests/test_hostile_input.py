@@ -307,14 +307,19 @@ async def test_a_feed_that_is_slow_to_parse_does_not_stall_the_event_loop(
             last = now
 
     ticking = asyncio.create_task(ticker())
+    started = time.monotonic()
     try:
         poll = await poll_with_good(feed_server, store, url, memory=False)
     finally:
         ticking.cancel()
+    took = time.monotonic() - started
 
     assert poll.hostile.ok and poll.hostile.new == 1
     assert_good_source_unharmed(store, poll)
-    assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.2f}s"
+    # Parsed on the loop, one gap would span nearly the whole poll; relative to the poll's
+    # own duration, the bound holds on a busy machine too.
+    assert max(gaps) < max(0.5, took / 3), (
+        f"the event loop stalled for {max(gaps):.2f}s of a {took:.2f}s poll")
 
 
 # ---------------------------------------------------------------- pages and redirects
