@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,8 +76,8 @@ async def run_cycle(config: Config, store: Store, *, dry_run: bool = False,
     return CycleReport(tuple(polls), report, previews, digests)
 
 
-def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: bool = False
-                    ) -> tuple[tuple[str, Path, int], ...]:
+def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: bool = False,
+                    channels: Sequence[str] | None = None) -> tuple[tuple[str, Path, int], ...]:
     """For digest channels that cannot send (no SMTP host, or --dry-run), write the next
     digest as it stands to the preview folder, so a newcomer sees the round-up too.
     Digests are sent only by their cron (``newsbot run``), never by ``once``."""
@@ -87,6 +88,8 @@ def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: boo
     written = []
     for name, cfg in config.channels.items():
         if not isinstance(cfg, EmailChannel) or not cfg.enabled:
+            continue
+        if channels is not None and name not in channels:
             continue
         if not preview_reason(config, name, dry_run=dry_run):
             continue

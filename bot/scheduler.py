@@ -24,12 +24,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app import make_dispatcher
+from bot.app import make_dispatcher, preview_digests
 from bot.config import Config, EmailChannel, load_config
 from bot.dispatch import Dispatcher, env_seconds, worker_id
 from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import make_fetcher, poll_sources
-from bot.outlets import Outlet, build_outlets, close_outlets
+from bot.models import DeliveryStatus
+from bot.outlets import Outlet, build_outlets, close_outlets, preview_reason
 from bot.reload import CHECK_EVERY, Reloader
 from bot.runlock import hold_run_lock
 from bot.store import Store, open_store
@@ -37,6 +38,7 @@ from bot.store import Store, open_store
 log = logging.getLogger("newsbot.run")
 POLL_LEASE = "poll"
 POLL_TICK = timedelta(seconds=15)
+DIGEST_CATCH_UP = timedelta(minutes=5)
 
 
 def lease_ttl() -> timedelta:
@@ -132,6 +134,13 @@ class Service:
                                        id=f"digest:{name}",
                                        misfire_grace_time=int(cfg.schedule.grace.total_seconds()),
                                        **common)
+                # APScheduler keeps no job store, so a run missed while the bot was down, or
+                # one cut off by a crash, is found by asking the store: run_digest is
+                # idempotent ("not-due", "done-already") and resumes an interrupted run.
+                self.scheduler.add_job(self.digest_tick, IntervalTrigger(
+                    seconds=DIGEST_CATCH_UP.total_seconds()), args=[name, True],
+                    id=f"digest-catch-up:{name}", misfire_grace_time=60,
+                    next_run_time=datetime.now(UTC) + POLL_TICK + timedelta(seconds=5), **common)
 
     async def poll_tick(self) -> None:
         with self._job():
@@ -196,8 +205,13 @@ class Service:
                 await self.fetcher.__aenter__()
             await old_fetcher.aclose()
 
-    async def digest_tick(self, channel: str) -> None:
+    async def digest_tick(self, channel: str, catch_up: bool = False) -> None:
         if not self.is_leader:
+            return
+        reason = preview_reason(self.config, channel, dry_run=self.dry_run)
+        if reason:
+            if not catch_up:  # at the cron time only
+                await asyncio.to_thread(self._preview_digest, channel, reason)
             return
         try:
             from bot.digest.commands import run_digest
@@ -209,6 +223,23 @@ class Service:
                 await run_digest(self.config, self.store, channel, now=datetime.now(UTC))
         except Exception:
             log.exception("digest %s failed", channel)
+
+    def _preview_digest(self, channel: str, reason: str) -> None:
+        """A digest that cannot send (no SMTP host, --dry-run) is written to the preview
+        folder at its cron time, like any previewed post; under --dry-run nothing is
+        consumed, otherwise its articles are recorded as previewed so the next one is new."""
+        now = datetime.now(UTC)
+        written = preview_digests(self.config, self.store, now=now, dry_run=self.dry_run,
+                                  channels=[channel])
+        for name, eml, count in written:
+            log.warning("digest %s is in preview mode (%s): %d articles written to %s",
+                        name, reason, count, eml)
+        if self.dry_run or not written:
+            return
+        for delivery_id, _ in self.store.pending_digest_deliveries(channel, now):
+            self.store.set_status(delivery_id, DeliveryStatus.SKIPPED, now=now,
+                                  allowed_from=[DeliveryStatus.PENDING],
+                                  note=f"digest preview only, not sent: {reason}")
 
     async def _start_web(self) -> None:
         """Serve the readers' pages, /healthz and /metrics from this process.
