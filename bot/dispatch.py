@@ -156,14 +156,16 @@ class Dispatcher:
                                        lease=CLAIM_LEASE, pick=pick)
             if not claimed:
                 return
+            outcome = ""
             for index, delivery in enumerate(claimed):
                 if self.stopping:
                     for left in claimed[index:]:
                         self.store.release(left.id, now=self.clock(), worker=self.worker)
                     report.add("released", f"{name}: handed back on shutdown")
                     return
-                await metrics.observe_delivery(name, self.deliver(outlet, delivery, report))
-            if pace is not None and pace.min_interval:
+                outcome = await metrics.observe_delivery(
+                    name, self.deliver(outlet, delivery, report))
+            if pace is not None and pace.min_interval and outcome in ("sent", "unknown"):
                 # The store will refuse the next claim until the interval has passed: wait
                 # it out here rather than until the next tick (1 post/s, not 1 per tick).
                 await self.pace_sleep(pace.min_interval.total_seconds())
