@@ -310,7 +310,8 @@ def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.2) -
 
 def soak(rig: Rig, *, rounds: int, workers: int, per_round: int = 1,
          rng: random.Random | None = None, drain: float = 180,
-         echo: Callable[[str], None] = print, burst: int = 0) -> Figures:
+         echo: Callable[[str], None] = print, burst: int = 0,
+         pause: tuple[float, float] = (0.5, 5.0)) -> Figures:
     """Publish ``burst`` articles, then publish, kill and restart for ``rounds`` rounds,
     drain, stop; the figures."""
     rng = rng or random.Random()
@@ -322,7 +323,7 @@ def soak(rig: Rig, *, rounds: int, workers: int, per_round: int = 1,
         rig.publish(per_round)
         # A worker needs ~1.5 s to start and ticks every second: kill it anywhere from
         # during its start to a few posts in.
-        time.sleep(rng.uniform(0.5, 5.0))
+        time.sleep(rng.uniform(*pause))
         live = rig.alive()
         victim = rng.choice(live) if live else None
         if victim is not None:

@@ -163,7 +163,7 @@ async def test_with_20_percent_faults_every_delivery_ends_sent_or_unknown_and_no
 @pytest.mark.usefixtures("env")
 @pytest.mark.parametrize("dead", ["hang", "500"])
 async def test_a_dead_channel_never_delays_the_others(tmp_path: Path, dead: str) -> None:
-    rig = Rig(tmp_path, f"sqlite:///{tmp_path / 'newsbot.db'}", timeout=0.5,
+    rig = Rig(tmp_path, f"sqlite:///{tmp_path / 'newsbot.db'}", timeout=1,
               telegram=FakeTelegramAPI(flood_control=False))
     dead_chat = rig.channels["tg-1"]
     if dead == "hang":
@@ -173,7 +173,7 @@ async def test_a_dead_channel_never_delays_the_others(tmp_path: Path, dead: str)
     store = open_store(rig.store_url)
     harness = Harness(rig, store)
     try:
-        rig.publish(5)
+        rig.publish(3)
         await harness.poll()
         started = time.monotonic()
         await harness.dispatcher.run_once()
@@ -183,8 +183,8 @@ async def test_a_dead_channel_never_delays_the_others(tmp_path: Path, dead: str)
         await close_outlets(harness.outlets)
         store.close()
         rig.close()
-    assert len(live) == 5 and len(rig.x.tweets if rig.x else []) == 5  # type: ignore[union-attr]
-    # All five went out before the dead chat's first request had even timed out.
-    assert max(live) < 0.5, live
+    assert len(live) == 3 and len(rig.x.tweets if rig.x else []) == 3
+    # All three went out before the dead chat's first request (1 s timeout) had timed out.
+    assert max(live) < 1.0, live
     assert all(s == "sent" for (c, _), s in states.items() if c != "tg-1")
     assert all(s in ("pending", "unknown") for (c, _), s in states.items() if c == "tg-1")

@@ -7,6 +7,8 @@ first message's answer so that the signal lands while a send is in flight.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -67,12 +69,19 @@ def test_a_send_still_hanging_after_the_grace_period_is_marked_unknown_not_left_
         rig.close()
 
 
-def test_a_worker_killed_mid_send_leaves_nothing_claimed_after_the_next_start(
+def test_a_second_run_is_refused_and_a_worker_killed_mid_send_is_recovered_at_next_start(
         tmp_path: Path) -> None:
     rig = Rig(tmp_path, f"sqlite:///{tmp_path / 'newsbot.db'}", chats=("1001",), x=False)
     try:
         flying = _in_flight(rig)
-        rig.kill(rig.workers[0])
+        first = rig.workers[0]
+        second = subprocess.run(
+            [sys.executable, "-m", "bot", "--config", str(rig.config_path), "run"],
+            env=rig.env, capture_output=True, timeout=30)
+        assert second.returncode == 2
+        assert b"is already in use by newsbot run (pid %d" % first.pid in second.stderr
+        assert first.poll() is None  # the first one is untouched
+        rig.kill(first)
         assert rig.states()[flying] == "sending"
         rig.start_worker()  # the run lock proves the old one dead: recovered at once
         assert wait_for(rig.settled, 20), rig.log_tail()

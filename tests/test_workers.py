@@ -3,7 +3,7 @@
 The multi-worker and soak tests run real ``newsbot run`` processes against the local Telegram,
 X and feed servers (benchmarks/crash_soak.py's ``Rig``). The issue's figure is 300 articles ×
 3 channels; Telegram allows one message per second per chat, so that takes five minutes
-whatever the code does. Here it is scaled down to 9 articles (27 deliveries, ~15 s);
+whatever the code does. Here it is scaled down to 7 articles (21 deliveries, ~13 s);
 ``benchmarks/crash_soak.py --store postgresql+psycopg://… --workers 3`` runs the full size.
 """
 
@@ -12,8 +12,6 @@ from __future__ import annotations
 import itertools
 import random
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -48,23 +46,6 @@ def test_second_holder_of_a_sqlite_store_is_refused_with_the_holder_named(tmp_pa
         assert held == tmp_path / "newsbot.db.lock"
 
 
-def test_a_second_newsbot_run_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, f"sqlite:///{tmp_path / 'newsbot.db'}", chats=("1001",), x=False)
-    try:
-        first = rig.start_worker()
-        assert wait_for(lambda: (tmp_path / "newsbot.db.lock").exists()
-                        and b"pid" in (tmp_path / "newsbot.db.lock").read_bytes(), 15)
-        second = subprocess.run(
-            [sys.executable, "-m", "bot", "--config", str(rig.config_path), "run"],
-            env=rig.env, capture_output=True, timeout=30)
-        assert second.returncode == 2
-        assert b"is already in use by newsbot run (pid %d" % first.pid in second.stderr
-        assert first.poll() is None  # the first one is untouched
-        assert rig.stop_all() == [0]
-    finally:
-        rig.close()
-
-
 def test_three_workers_on_postgresql_deliver_everything_once_paced_and_survive_the_leader(
         tmp_path: Path, pg_schema_url: str) -> None:
     # A claim the killed leader held comes back after NEWSBOT_CLAIM_LEASE (the fakes answer
@@ -72,7 +53,7 @@ def test_three_workers_on_postgresql_deliver_everything_once_paced_and_survive_t
     rig = Rig(tmp_path, pg_schema_url, chats=("@wire_a", "-1001234567890"),
               env={"NEWSBOT_CLAIM_LEASE": "4"})
     try:
-        rig.publish(6)
+        rig.publish(5)
         workers = [rig.start_worker() for _ in range(3)]
         by_pid = {p.pid: p for p in workers}
         store = open_store(pg_schema_url)
@@ -84,14 +65,14 @@ def test_three_workers_on_postgresql_deliver_everything_once_paced_and_survive_t
             return str(row[0]) if row else ""
 
         try:
-            assert wait_for(lambda: leader() != "" and len(rig.states()) == 6 * 3, 30), \
+            assert wait_for(lambda: leader() != "" and len(rig.states()) == 5 * 3, 30), \
                 rig.log_tail()
             first = leader()
             killed = by_pid[int(first.split(":")[1])]
             killed.send_signal(signal.SIGKILL)
             killed.wait(10)
             # Only a poller finds these: they prove polling resumed in another worker.
-            rig.publish(3)
+            rig.publish(2)
             assert wait_for(lambda: leader() not in ("", first), 20), rig.log_tail()
             assert wait_for(rig.settled, 60), (rig.states(), rig.log_tail())
         finally:
@@ -102,7 +83,7 @@ def test_three_workers_on_postgresql_deliver_everything_once_paced_and_survive_t
         assert figures.lost == []
         # Only a post the dead leader had in flight may be unknown, and at most one per channel.
         assert len(figures.unknown) <= 3, figures.unknown
-        assert figures.sent + len(figures.unknown) == 9 * 3
+        assert figures.sent + len(figures.unknown) == 7 * 3
         # Telegram's 1 message/s per chat held across the three workers: no 429 at all.
         assert rig.telegram.count(429) == 0
         for chat in rig.chats:
@@ -116,7 +97,7 @@ def test_crash_soak_three_rounds_loses_nothing_and_doubles_nothing(tmp_path: Pat
     rig = Rig(tmp_path, f"sqlite:///{tmp_path / 'newsbot.db'}")
     try:
         figures = soak(rig, rounds=3, workers=1, rng=random.Random(3), drain=40,
-                       echo=lambda _: None)
+                       echo=lambda _: None, pause=(0.5, 2.5))
     finally:
         rig.close()
     assert figures.duplicates == [], figures.lines()
