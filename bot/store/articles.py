@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.models import Article, FeedItem
@@ -167,9 +167,15 @@ class ArticleQueries(StoreBase):
         A = schema.articles
         for start in range(0, len(items), 400):
             chunk = items[start:start + 400]
+            # Each arm must match an index (url_hash; source_id + guid_hash), or the OR
+            # turns into a scan of the whole table and ingest slows as the store grows.
+            by_source: dict[str, set[str]] = {}
+            for i in chunk:
+                by_source.setdefault(i.source_id, set()).add(_hash(i.guid))
             rows = conn.execute(select(A).where(or_(
                 A.c.url_hash.in_({_hash(i.url) for i in chunk}),
-                A.c.guid_hash.in_({_hash(i.guid) for i in chunk}),
+                *[and_(A.c.source_id == source, A.c.guid_hash.in_(hashes))
+                  for source, hashes in by_source.items()],
             )))
             for row in rows:
                 article = _row_to_article(row)
