@@ -95,7 +95,13 @@ class OutboxQueries(StoreBase):
         flying = conn.execute(
             select(D.c.updated_at).where(D.c.channel == channel, D.c.status.in_(_IN_FLIGHT))
         ).scalars().all()
-        times = sorted([t for t in sent if t] + list(flying), reverse=True)
+        # A post whose outcome is unknown may have gone out (and may still arrive): it counts
+        # against gaps, caps and the platform's pace from when it was given up on.
+        maybe = conn.execute(
+            select(D.c.updated_at).where(D.c.channel == channel, D.c.updated_at >= since,
+                                         D.c.status == DeliveryStatus.UNKNOWN.value)
+        ).scalars().all()
+        times = sorted([t for t in sent if t] + list(flying) + list(maybe), reverse=True)
         return ChannelHistory(channel=channel, recent=tuple(times), in_flight=len(flying))
 
     def claim(self, channel: str, *, now: datetime, worker: str, lease: timedelta,
