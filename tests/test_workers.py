@@ -162,3 +162,16 @@ def test_shutdown_hands_back_a_workers_claims_and_marks_its_sends_unknown(store:
     assert store.release_claims("w1", now=T0) == (1, 1)
     assert store.get_delivery(first.id).status is DeliveryStatus.PENDING  # type: ignore[union-attr]
     assert store.get_delivery(second.id).status is DeliveryStatus.UNKNOWN  # type: ignore[union-attr]
+
+
+def test_a_post_of_unknown_outcome_counts_against_the_pace(store: Store) -> None:
+    _queue(store, 2)
+    lease = timedelta(minutes=5)
+    (first,) = store.claim("tg", now=T0, worker="w1", lease=lease, pick=TELEGRAM)
+    store.mark_sending(first.id, worker="w1", now=T0)
+    store.mark_unknown(first.id, "timed out", now=T0 + timedelta(seconds=5), worker="w1")
+    # It may still reach Telegram: the next post waits a full interval after giving up on it.
+    assert store.claim("tg", now=T0 + timedelta(seconds=5.5), worker="w2", lease=lease,
+                       pick=TELEGRAM) == []
+    assert len(store.claim("tg", now=T0 + timedelta(seconds=6), worker="w2", lease=lease,
+                           pick=TELEGRAM)) == 1
