@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import parse_config  # noqa: E402
-from bot.ingest.poll import make_fetcher, poll_sources  # noqa: E402
-from bot.store import open_store  # noqa: E402
+from bot.config import parse_config
+from bot.ingest.poll import make_fetcher, poll_sources
+from bot.store import open_store
 
 
 class FeedServer:
@@ -37,7 +37,7 @@ class FeedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 index = int(self.path.rsplit("/", 1)[-1].split(".")[0])
                 body = server.render(index)
                 self.send_response(200)
