@@ -110,8 +110,10 @@ class Rig:
             self.channels["x"] = "x"
         self.workers: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
+        # A killed worker's claims come back after NEWSBOT_CLAIM_LEASE. It must outlast the
+        # longest send: the in-process Telegram pacer may wait 30 s, plus the 5 s timeout.
         self.env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, **X_ENV,
-                    "NEWSBOT_LEASE_TTL": "3", "NEWSBOT_CLAIM_LEASE": "15",
+                    "NEWSBOT_LEASE_TTL": "3", "NEWSBOT_CLAIM_LEASE": "45",
                     "NEWSBOT_SHUTDOWN_GRACE": "5", **(env or {})}
         self.env.pop("NEWSBOT_CONFIG", None)
         self.config_path = workdir / "config.yaml"

@@ -59,8 +59,9 @@ def env_seconds(name: str, default: timedelta) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-#: How long a claim stays a worker's if it never reports back (it died): render, pacing and
-#: the send's own timeouts must fit well inside it. NEWSBOT_CLAIM_LEASE overrides it.
+#: How long a claim stays a worker's if it never reports back (it died): render, pacing (the
+#: Telegram pacer waits up to 30 s) and the send's own timeouts must fit well inside it, or a
+#: live send is taken for dead and marked unknown. NEWSBOT_CLAIM_LEASE overrides it.
 CLAIM_LEASE = env_seconds("NEWSBOT_CLAIM_LEASE", timedelta(minutes=5))
 
 #: The platforms' own flood limits, decided in the store like the editors' schedule so that
