@@ -145,13 +145,17 @@ def once(ctx: Context, dry_run: bool) -> None:
     """One cycle: poll every source, dispatch what is due, then exit."""
     from bot.app import run_cycle
     from bot.cli_format import print_cycle
+    from bot.runlock import hold_run_lock
 
     config = ctx.config
-    store = ctx.store()
-    try:
-        report = asyncio.run(run_cycle(config, store, dry_run=dry_run))
-    finally:
-        store.close()
+    # On SQLite one process at a time works the store: `once` beside a running `run` is
+    # refused with the holder's name rather than racing it.
+    with hold_run_lock(config.store_url, command="once"):
+        store = ctx.store()
+        try:
+            report = asyncio.run(run_cycle(config, store, dry_run=dry_run))
+        finally:
+            store.close()
     print_cycle(config, report)
     if any(not p.ok for p in report.polls):
         sys.exit(1)

@@ -93,3 +93,14 @@ def test_python_dash_m_bot_works(project: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "config OK" in result.stdout
+
+
+def test_once_is_refused_while_another_process_works_the_sqlite_store(project: Path) -> None:
+    from bot.runlock import hold_run_lock
+
+    config = load_config(project / "config.yaml")
+    with hold_run_lock(config.store_url, command="run"):
+        result = CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), "once"])
+    assert result.exit_code == 2
+    assert "is already in use by newsbot run" in result.output
+    assert not (project / "preview").exists()  # nothing was done
