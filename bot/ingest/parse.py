@@ -21,6 +21,12 @@ from typing import Any
 import feedparser
 
 from bot.errors import SourceError
+from bot.ingest.feedguard import (
+    defuse_entities,
+    first_items,
+    repair_utf8,
+    too_many,
+)
 from bot.ingest.urls import canonical_url, strip_userinfo
 from bot.models import FeedItem
 from bot.text import cut_summary, html_to_text
@@ -32,19 +38,7 @@ MAX_ITEMS = 1000
 MAX_TITLE = 300  # characters; a longer title is cut (a post could not carry it anyway)
 MAX_SUMMARY = 10_000  # characters of summary kept; longer ones are cut and lose their HTML
 MAX_TEXT = 200_000  # characters of an item's full text
-_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
-_XML_ENCODING = re.compile(rb"^\s*<\?xml\b[^>]*?\bencoding\s*=\s*[\"']([A-Za-z0-9._-]+)", re.I)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
-# XML forbids C0 controls other than tab, CR and LF; in UTF-8 these bytes only ever stand
-# for themselves, so dropping them cannot split a character.
-_C0_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
-_INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE\b[^\[>]*\[(.*?)\]\s*>", re.S | re.I)
-_ENTITY_DECL = re.compile(rb"<!ENTITY\b", re.I)
-_PLAIN_ENTITY = re.compile(
-    rb"<!ENTITY\s+[\w.:-]+\s+(?:\"(?:[^\"&%]|&\#\w+;)*\"|'(?:[^'&%]|&\#\w+;)*')\s*>", re.I
-)
-_SMALL_SUBSET = 4096  # bytes: a few character entities, never a payload
 _IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.IGNORECASE)
 _IMG_ALT = re.compile(r"\balt\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
 _HTML_START = re.compile(
@@ -87,7 +81,7 @@ def parse_feed(
     Hostile input stays bounded: only the first ``max_items`` items are read, titles,
     summaries and texts are cut to ``MAX_TITLE``/``MAX_SUMMARY``/``MAX_TEXT`` characters,
     stray invalid UTF-8 bytes and control characters are dropped (each named in
-    ``problems``), and entity declarations are never expanded (see ``_defuse_entities``).
+    ``problems``), and entity declarations are never expanded (see ``feedguard.defuse_entities``).
     Whatever else goes wrong inside a parser is a ``SourceError`` too, never another
     exception: one odd feed must not stop a poll of many.
     """
@@ -124,7 +118,7 @@ def _parse_feed(
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
     declared = _CHARSET.search(lowered.get("content-type", ""))
-    body, problems = _repair_utf8(body, declared.group(1) if declared else "")
+    body, problems = repair_utf8(body, declared.group(1) if declared else "")
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     shown = strip_userinfo(url)
     if not stripped:
@@ -141,15 +135,15 @@ def _parse_feed(
         return replace(parsed_json, problems=(*problems, *parsed_json.problems))
     if _HTML_START.match(stripped[:2048]):
         raise _html_page_error(source_id, shown, stripped)
-    body, defused = _defuse_entities(body)
+    body, defused = defuse_entities(body)
     if defused:
         problems.append(
             "the DOCTYPE declares entities that expand into other entities or are very large "
             "(an entity expansion attack or a broken feed); they were ignored"
         )
-    body, total = _first_items(body, max_items)
+    body, total = first_items(body, max_items)
     if total > max_items:
-        problems.append(_too_many(total, max_items))
+        problems.append(too_many(total, max_items))
 
     if _is_url(url):
         lowered.setdefault("content-location", url)
@@ -347,7 +341,7 @@ def _parse_json_feed(
         )
     problems: list[str] = []
     if len(raw_items) > max_items:
-        problems.append(_too_many(len(raw_items), max_items))
+        problems.append(too_many(len(raw_items), max_items))
     items: list[FeedItem] = []
     for position, entry in enumerate(raw_items[:max_items], 1):
         if not isinstance(entry, dict):
@@ -399,84 +393,6 @@ def _parse_json_feed(
 
 
 # ---------------------------------------------------------------- shared
-
-
-def _repair_utf8(body: bytes, charset: str) -> tuple[bytes, list[str]]:
-    """Drop stray invalid UTF-8 bytes and XML-illegal control characters from a UTF-8 feed.
-
-    Left alone: UTF-16/32 bodies, bodies that declare another encoding, and bodies where
-    no non-ASCII text decodes as UTF-8 at all (a legacy encoding mislabelled: feedparser's
-    own fallback reads those better than dropping every accented letter would).
-    """
-    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
-        return body, []
-    if not charset:
-        found = _XML_ENCODING.match(body[:1024])
-        charset = found.group(1).decode("ascii") if found else "utf-8"
-    if charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        return body, []
-    problems: list[str] = []
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        replaced = body.decode("utf-8", "replace")
-        bad = replaced.count("\ufffd") - body.count("\ufffd".encode())
-        good = len(replaced) - len(replaced.encode("ascii", "ignore")) - bad
-        if good < max(bad, 1):
-            return body, []
-        body = body.decode("utf-8", "ignore").encode("utf-8")
-        problems.append(f"{bad:,} invalid UTF-8 byte sequence(s) dropped")
-    controls = len(_C0_BYTES.findall(body))
-    if controls:
-        body = _C0_BYTES.sub(b"", body)
-        problems.append(f"{controls:,} control character(s) not allowed in XML dropped")
-    return body, problems
-
-
-def _defuse_entities(body: bytes) -> tuple[bytes, bool]:
-    """Drop a DOCTYPE internal subset that could expand (billion laughs, quadratic blowup).
-
-    feedparser hands "safe-looking" entity declarations to expat, and only newer expat
-    versions cap the expansion; not relying on that, any subset that is large, declares
-    parameter or external entities, or has entities referring to other entities is removed
-    before parsing. Small subsets of plain character entities are left for expat.
-    """
-    first = _FIRST_ELEMENT.search(body)
-    end = first.start() if first else len(body)
-    found = _INTERNAL_SUBSET.search(body, 0, end)
-    if found is None or not _ENTITY_DECL.search(found.group(1)):
-        return body, False
-    subset = found.group(1)
-    declared = len(_ENTITY_DECL.findall(subset))
-    plain = len(_PLAIN_ENTITY.findall(subset))
-    if len(subset) <= _SMALL_SUBSET and declared == plain:
-        return body, False
-    return body[: found.start()] + body[found.end() :], True
-
-
-def _first_items(body: bytes, limit: int) -> tuple[bytes, int]:
-    """The document with only its first ``limit`` items, and how many it had.
-
-    Everything after the last item (the closing tags) is kept, so the cut document is as
-    well-formed as the original. Feeds in UTF-16 are not counted (the fetch cap bounds them).
-    """
-    total = 0
-    cut = last = 0
-    for total, match in enumerate(_ITEM_END.finditer(body), 1):
-        if total == limit:
-            cut = match.end()
-        last = match.end()
-    if total <= limit:
-        return body, total
-    return body[:cut] + body[last:], total
-
-
-def _too_many(total: int, limit: int) -> str:
-    return (
-        f"the feed has {total:,} items; only the first {limit:,} were read "
-        "(feeds list their newest items first)"
-    )
-
 
 
 def _build_item(
