@@ -7,15 +7,12 @@ with feedparser as the fallback, without any caller noticing.
 
 from __future__ import annotations
 
-import calendar
-import hashlib
 import html
 import io
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
@@ -27,20 +24,33 @@ from bot.ingest.feedguard import (
     repair_utf8,
     too_many,
 )
-from bot.ingest.urls import canonical_url, strip_userinfo
+from bot.ingest.items import (
+    MAX_SUMMARY as MAX_SUMMARY,
+)
+from bot.ingest.items import (
+    MAX_TEXT as MAX_TEXT,
+)
+from bot.ingest.items import (
+    MAX_TITLE as MAX_TITLE,
+)
+from bot.ingest.items import (
+    as_str,
+    build_item,
+    is_url,
+    iso_to_utc,
+    language_of,
+    plain,
+    struct_to_utc,
+    text_of,
+)
+from bot.ingest.urls import strip_userinfo
 from bot.models import FeedItem
-from bot.text import cut_summary, html_to_text
+from bot.text import html_to_text
 
-_TITLE_FROM_SUMMARY = 90  # characters of summary used as a title when the item has none
 # Hostile or broken feeds: feedparser reads ~1,700 items/s, so a 20,000-item feed would hold a
 # poll for seconds; real feeds carry tens of items, newest first, so the first ones are kept.
 MAX_ITEMS = 1000
-MAX_TITLE = 300  # characters; a longer title is cut (a post could not carry it anyway)
-MAX_SUMMARY = 10_000  # characters of summary kept; longer ones are cut and lose their HTML
-MAX_TEXT = 200_000  # characters of an item's full text
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
-_IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.IGNORECASE)
-_IMG_ALT = re.compile(r"\balt\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
 _HTML_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
@@ -145,7 +155,7 @@ def _parse_feed(
     if total > max_items:
         problems.append(too_many(total, max_items))
 
-    if _is_url(url):
+    if is_url(url):
         lowered.setdefault("content-location", url)
     lowered.setdefault("content-type", "application/xml")  # a local file: let the XML say
     parsed = feedparser.parse(io.BytesIO(body), response_headers=lowered)
@@ -169,12 +179,12 @@ def _parse_feed(
         problems.append(_bozo_problem(exc, len(entries)))
     captions = _media_descriptions(body)
     feed_meta = parsed.get("feed", {})
-    if not _is_url(url):  # a local file: relative links are relative to the feed's own site
+    if not is_url(url):  # a local file: relative links are relative to the feed's own site
         self_links = [
             x.get("href", "") for x in feed_meta.get("links") or [] if x.get("rel") == "self"
         ]
-        url = next((x for x in [*self_links, feed_meta.get("link", "")] if _is_url(x)), url)
-    feed_language = _language(feed_meta.get("language")) or _language(language)
+        url = next((x for x in [*self_links, feed_meta.get("link", "")] if is_url(x)), url)
+    feed_language = language_of(feed_meta.get("language")) or language_of(language)
     items: list[FeedItem] = []
     before = len(problems)
     for position, entry in enumerate(entries, 1):
@@ -185,7 +195,7 @@ def _parse_feed(
         raise _malformed_error(source_id, shown, exc, problems[before:])
     if not entries:
         problems.append("the feed has no items")
-    return ParsedFeed(_plain(feed_meta.get("title", "")), tuple(items), tuple(problems))
+    return ParsedFeed(plain(feed_meta.get("title", "")), tuple(items), tuple(problems))
 
 
 # ---------------------------------------------------------------- RSS and Atom (feedparser)
@@ -202,7 +212,7 @@ def _from_entry(
 ) -> FeedItem | None:
     title_detail = entry.get("title_detail") or {}
     raw_title = entry.get("title", "")
-    title = _text(raw_title, title_detail.get("type", "text/html"))
+    title = text_of(raw_title, title_detail.get("type", "text/html"))
     summary_html = entry.get("summary", "") or ""
     contents = entry.get("content") or []
     content_html = max((c.get("value", "") or "" for c in contents), key=len, default="")
@@ -210,15 +220,15 @@ def _from_entry(
     if captions and content_html and summary_html.strip() in captions:
         # feedparser files <media:description> (an image caption) as the summary and moves the
         # real <description> into content: undo that, and keep the caption as the image's alt.
-        caption, summary_html, content_html = _plain(summary_html), content_html, ""
+        caption, summary_html, content_html = plain(summary_html), content_html, ""
     if not summary_html:
         summary_html = content_html
     summary = html_to_text(summary_html)
     full_text = html_to_text(content_html) if content_html and content_html != summary_html else ""
-    published = _struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
+    published = struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
     guid = (entry.get("id") or "").strip()
     link = (entry.get("link") or "").strip()
-    return _build_item(
+    return build_item(
         source_id=source_id,
         position=position,
         feed_url=feed_url,
@@ -228,9 +238,10 @@ def _from_entry(
         summary=summary,
         summary_html=summary_html,
         text=full_text,
-        author=_plain(entry.get("author", "")),
+        author=plain(entry.get("author", "")),
         sections=[tag.get("term") or tag.get("label") or "" for tag in entry.get("tags") or []],
-        language=_language(entry.get("language") or title_detail.get("language")) or feed_language,
+        language=language_of(entry.get("language") or title_detail.get("language"))
+        or feed_language,
         published=published,
         date_key=entry.get("published") or entry.get("updated") or "",
         images=[(src, alt or caption) for src, alt in _entry_images(entry)],
@@ -329,13 +340,13 @@ def _parse_json_feed(
         raise SourceError(
             source_id, f"{shown} is a JSON Feed without an items list", retryable=False
         )
-    feed_language = _language(document.get("language")) or _language(language)
-    if not _is_url(url):  # a local file: relative links are relative to the feed's own site
+    feed_language = language_of(document.get("language")) or language_of(language)
+    if not is_url(url):  # a local file: relative links are relative to the feed's own site
         url = next(
             (
                 x
-                for x in (_str(document.get(k)) for k in ("feed_url", "home_page_url"))
-                if _is_url(x)
+                for x in (as_str(document.get(k)) for k in ("feed_url", "home_page_url"))
+                if is_url(x)
             ),
             url,
         )
@@ -347,39 +358,39 @@ def _parse_json_feed(
         if not isinstance(entry, dict):
             problems.append(f"item {position}: not a JSON object; skipped")
             continue
-        summary_html = _str(entry.get("summary"))
-        content_html = _str(entry.get("content_html"))
-        content_text = _str(entry.get("content_text"))
+        summary_html = as_str(entry.get("summary"))
+        content_html = as_str(entry.get("content_html"))
+        content_text = as_str(entry.get("content_text"))
         summary = html_to_text(summary_html) if summary_html else ""
         if not summary_html:
             summary_html = content_html or html.escape(content_text)
             summary = html_to_text(summary_html)
-        text = html_to_text(content_html) if content_html else _plain(content_text)
+        text = html_to_text(content_html) if content_html else plain(content_text)
         if text == summary:
             text = ""
-        images = [(_str(entry.get(k)), "") for k in ("image", "banner_image") if entry.get(k)]
+        images = [(as_str(entry.get(k)), "") for k in ("image", "banner_image") if entry.get(k)]
         for attachment in entry.get("attachments") or []:
-            if isinstance(attachment, dict) and _str(attachment.get("mime_type")).startswith(
+            if isinstance(attachment, dict) and as_str(attachment.get("mime_type")).startswith(
                 "image/"
             ):
-                images.append((_str(attachment.get("url")), _str(attachment.get("title"))))
+                images.append((as_str(attachment.get("url")), as_str(attachment.get("title"))))
         authors = entry.get("authors") or ([entry["author"]] if entry.get("author") else [])
-        author = ", ".join(_str(a.get("name")) for a in authors if isinstance(a, dict))
-        date_key = _str(entry.get("date_published") or entry.get("date_modified"))
-        item = _build_item(
+        author = ", ".join(as_str(a.get("name")) for a in authors if isinstance(a, dict))
+        date_key = as_str(entry.get("date_published") or entry.get("date_modified"))
+        item = build_item(
             source_id=source_id,
             position=position,
             feed_url=url,
-            guid=_str(entry.get("id")).strip(),
-            link=_str(entry.get("url") or entry.get("external_url")).strip(),
-            title=_plain(_str(entry.get("title"))),
+            guid=as_str(entry.get("id")).strip(),
+            link=as_str(entry.get("url") or entry.get("external_url")).strip(),
+            title=plain(as_str(entry.get("title"))),
             summary=summary,
             summary_html=summary_html,
             text=text,
-            author=_plain(author),
-            sections=[_str(t) for t in entry.get("tags") or []],
-            language=_language(_str(entry.get("language"))) or feed_language,
-            published=_iso_to_utc(date_key),
+            author=plain(author),
+            sections=[as_str(t) for t in entry.get("tags") or []],
+            language=language_of(as_str(entry.get("language"))) or feed_language,
+            published=iso_to_utc(date_key),
             date_key=date_key,
             images=images,
             html_for_image=content_html or summary_html,
@@ -389,86 +400,10 @@ def _parse_json_feed(
             items.append(item)
     if not raw_items:
         problems.append("the feed has no items")
-    return ParsedFeed(_plain(_str(document.get("title"))), tuple(items), tuple(problems))
+    return ParsedFeed(plain(as_str(document.get("title"))), tuple(items), tuple(problems))
 
 
 # ---------------------------------------------------------------- shared
-
-
-def _build_item(
-    *,
-    source_id: str,
-    position: int,
-    feed_url: str,
-    guid: str,
-    link: str,
-    title: str,
-    summary: str,
-    summary_html: str,
-    text: str,
-    author: str,
-    sections: Iterable[str],
-    language: str,
-    published: datetime | None,
-    date_key: str,
-    images: list[tuple[str, str]],
-    html_for_image: str,
-    problems: list[str],
-) -> FeedItem | None:
-    label = _label(position, title, guid or link)
-    if not link and _is_url(guid):
-        link = guid
-    if not link:
-        problems.append(f"{label}: no link, and its id is not a URL; skipped")
-        return None
-    url = canonical_url(link, feed_url)
-    if len(title) > MAX_TITLE:
-        problems.append(f"{label}: the title is {len(title):,} characters; cut to {MAX_TITLE}")
-        title = cut_summary(title, MAX_TITLE)
-    if len(summary) > MAX_SUMMARY:
-        # Cutting the HTML could leave it broken: the cut plain text stands in for it.
-        summary, summary_html = cut_summary(summary, MAX_SUMMARY), ""
-    if len(text) > MAX_TEXT:
-        text = cut_summary(text, MAX_TEXT)
-    if not title:
-        title = cut_summary(summary.replace("\n", " "), _TITLE_FROM_SUMMARY)
-        if not title:
-            problems.append(f"{label}: no title and no summary to take one from; skipped")
-            return None
-    if not guid:
-        guid = url or "hash:" + hashlib.sha256(f"{title}\n{date_key}".encode()).hexdigest()[:32]
-    image_url, image_alt = _pick_image(images, html_for_image, url)
-    unique_sections = tuple(dict.fromkeys(s for s in (_plain(x) for x in sections) if s))
-    return FeedItem(
-        source_id=source_id,
-        guid=guid,
-        url=url,
-        title=title,
-        summary=summary,
-        summary_html=summary_html,
-        text=text,
-        author=author,
-        sections=unique_sections,
-        language=language,
-        published=published,
-        image_url=image_url,
-        image_alt=image_alt,
-    )
-
-
-def _pick_image(images: list[tuple[str, str]], html_text: str, base: str) -> tuple[str | None, str]:
-    for src, alt in images:
-        if src.strip():
-            return canonical_url(src, base), alt
-    match = _IMG_SRC.search(html_text)
-    if match:
-        tag_end = html_text.find(">", match.start())
-        alt_match = _IMG_ALT.search(
-            html_text, match.start(), tag_end if tag_end > 0 else len(html_text)
-        )
-        alt = (alt_match.group(1) or alt_match.group(2) or "") if alt_match else ""
-        return canonical_url(html.unescape(match.group(1)), base), _plain(alt)
-    return None, ""
 
 
 def _html_page_error(source_id: str, shown: str, body: bytes) -> SourceError:
@@ -481,57 +416,3 @@ def _html_page_error(source_id: str, shown: str, body: bytes) -> SourceError:
         f"got an HTML page, not a feed, from {shown}: check the URL{hint}",
         retryable=False,
     )
-
-
-def _label(position: int, title: str, ident: str) -> str:
-    if title:
-        return f"item {position} ({cut_summary(title, 60)!r})"
-    if ident:
-        return f"item {position} (id {ident!r})"
-    return f"item {position}"
-
-
-def _text(value: str, kind: str) -> str:
-    """Text of a feed field that is either HTML or plain text (feedparser says which)."""
-    return _plain(value) if kind == "text/plain" else html_to_text(value or "")
-
-
-def _plain(value: str) -> str:
-    """Normalise plain text the way html_to_text does, without reading it as HTML."""
-    return html_to_text(html.escape(value or "", quote=False)).replace("\n\n", " ")
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _is_url(value: str) -> bool:
-    return value.startswith(("http://", "https://"))
-
-
-def _language(value: object) -> str:
-    if not isinstance(value, str):
-        return ""
-    return value.strip().replace("_", "-").lower()
-
-
-def _struct_to_utc(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-    except (OverflowError, ValueError, TypeError):
-        return None
-
-
-def _iso_to_utc(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        parsed = feedparser.datetimes._parse_date(value)
-        return _struct_to_utc(parsed)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

@@ -1,0 +1,156 @@
+"""Building a FeedItem from what a parser found: the shared rules for RSS, Atom and JSON Feed
+(length caps, a title from the summary when there is none, the lead image, dates in UTC).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from bot.ingest.urls import canonical_url
+from bot.models import FeedItem
+from bot.text import cut_summary, html_to_text
+
+_TITLE_FROM_SUMMARY = 90  # characters of summary used as a title when the item has none
+MAX_TITLE = 300  # characters; a longer title is cut (a post could not carry it anyway)
+MAX_SUMMARY = 10_000  # characters of summary kept; longer ones are cut and lose their HTML
+MAX_TEXT = 200_000  # characters of an item's full text
+_IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.IGNORECASE)
+_IMG_ALT = re.compile(r"\balt\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
+
+
+def build_item(
+    *,
+    source_id: str,
+    position: int,
+    feed_url: str,
+    guid: str,
+    link: str,
+    title: str,
+    summary: str,
+    summary_html: str,
+    text: str,
+    author: str,
+    sections: Iterable[str],
+    language: str,
+    published: datetime | None,
+    date_key: str,
+    images: list[tuple[str, str]],
+    html_for_image: str,
+    problems: list[str],
+) -> FeedItem | None:
+    label = item_label(position, title, guid or link)
+    if not link and is_url(guid):
+        link = guid
+    if not link:
+        problems.append(f"{label}: no link, and its id is not a URL; skipped")
+        return None
+    url = canonical_url(link, feed_url)
+    if len(title) > MAX_TITLE:
+        problems.append(f"{label}: the title is {len(title):,} characters; cut to {MAX_TITLE}")
+        title = cut_summary(title, MAX_TITLE)
+    if len(summary) > MAX_SUMMARY:
+        # Cutting the HTML could leave it broken: the cut plain text stands in for it.
+        summary, summary_html = cut_summary(summary, MAX_SUMMARY), ""
+    if len(text) > MAX_TEXT:
+        text = cut_summary(text, MAX_TEXT)
+    if not title:
+        title = cut_summary(summary.replace("\n", " "), _TITLE_FROM_SUMMARY)
+        if not title:
+            problems.append(f"{label}: no title and no summary to take one from; skipped")
+            return None
+    if not guid:
+        guid = url or "hash:" + hashlib.sha256(f"{title}\n{date_key}".encode()).hexdigest()[:32]
+    image_url, image_alt = pick_image(images, html_for_image, url)
+    unique_sections = tuple(dict.fromkeys(s for s in (plain(x) for x in sections) if s))
+    return FeedItem(
+        source_id=source_id,
+        guid=guid,
+        url=url,
+        title=title,
+        summary=summary,
+        summary_html=summary_html,
+        text=text,
+        author=author,
+        sections=unique_sections,
+        language=language,
+        published=published,
+        image_url=image_url,
+        image_alt=image_alt,
+    )
+
+
+def pick_image(images: list[tuple[str, str]], html_text: str, base: str) -> tuple[str | None, str]:
+    for src, alt in images:
+        if src.strip():
+            return canonical_url(src, base), alt
+    match = _IMG_SRC.search(html_text)
+    if match:
+        tag_end = html_text.find(">", match.start())
+        alt_match = _IMG_ALT.search(
+            html_text, match.start(), tag_end if tag_end > 0 else len(html_text)
+        )
+        alt = (alt_match.group(1) or alt_match.group(2) or "") if alt_match else ""
+        return canonical_url(html.unescape(match.group(1)), base), plain(alt)
+    return None, ""
+
+
+def item_label(position: int, title: str, ident: str) -> str:
+    if title:
+        return f"item {position} ({cut_summary(title, 60)!r})"
+    if ident:
+        return f"item {position} (id {ident!r})"
+    return f"item {position}"
+
+
+def text_of(value: str, kind: str) -> str:
+    """Text of a feed field that is either HTML or plain text (feedparser says which)."""
+    return plain(value) if kind == "text/plain" else html_to_text(value or "")
+
+
+def plain(value: str) -> str:
+    """Normalise plain text the way html_to_text does, without reading it as HTML."""
+    return html_to_text(html.escape(value or "", quote=False)).replace("\n\n", " ")
+
+
+def as_str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
+
+
+def language_of(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    return value.strip().replace("_", "-").lower()
+
+
+def struct_to_utc(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def iso_to_utc(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        parsed = feedparser.datetimes._parse_date(value)
+        return struct_to_utc(parsed)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
