@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,23 +41,7 @@ class SourceState:
 
 
 def _row_to_article(row: Any) -> Article:
-    return Article(
-        id=row.id,
-        source_id=row.source_id,
-        guid=row.guid,
-        url=row.url,
-        title=row.title,
-        summary=row.summary,
-        text=row.text,
-        author=row.author,
-        sections=tuple(json.loads(row.sections)),
-        language=row.language,
-        published_at=row.published_at,
-        discovered_at=row.discovered_at,
-        image_url=row.image_url,
-        image_alt=row.image_alt,
-        summary_html=row.summary_html,
-    )
+    return _values_to_article(row.id, row._mapping)
 
 
 def _values(item: FeedItem, now: datetime, announced: bool) -> dict[str, Any]:
@@ -72,7 +56,8 @@ def _values(item: FeedItem, now: datetime, announced: bool) -> dict[str, Any]:
     }
 
 
-def _values_to_article(article_id: int, v: dict[str, Any]) -> Article:
+def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
+    """An Article from column values: a row just read, or the values just inserted."""
     return Article(
         id=article_id, source_id=v["source_id"], guid=v["guid"], url=v["url"],
         title=v["title"], summary=v["summary"], text=v["text"], author=v["author"],
