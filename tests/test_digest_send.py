@@ -120,6 +120,21 @@ async def test_5xx_counts_hard_bounces_until_bounce_limit(
     assert handler.by_recipient() == {"reader1@example.com": 3}
 
 
+async def test_an_address_no_header_can_carry_fails_alone(
+        tmp_path: Path, digest_store: Store, smtp_server: Server) -> None:
+    """An address stored before validation refused it (or by hand) fails for that reader
+    with a reason; everyone else still gets the digest."""
+    handler, port = smtp_server
+    add_article(digest_store, 1)
+    emails = add_subscribers(digest_store, 3)
+    digest_store.subscribe("digest", "ünïcode@example.org", status="active", now=RUN_AT)
+    outcome = await run_digest(make_config(tmp_path, port), digest_store, "digest", RUN_AT)
+    assert handler.by_recipient() == dict.fromkeys(emails, 1)
+    assert outcome.report is not None
+    assert (outcome.report.sent, outcome.report.failed) == (3, 1)
+    assert "ünïcode@example.org: cannot write a copy" in outcome.report.errors[0]
+
+
 async def test_only_active_subscribers_receive(tmp_path: Path, digest_store: Store,
                                                smtp_server: Server) -> None:
     handler, port = smtp_server

@@ -25,6 +25,14 @@ def test_addresses_are_validated_and_normalised(digest_store: Store) -> None:
         dc.subscribers_add(digest_store, "digest", "not-an-address", now=NOW)
 
 
+def test_addresses_no_header_can_carry_are_refused_and_idn_domains_stored_as_ascii(
+        digest_store: Store) -> None:
+    with pytest.raises(dc.SubscriberError, match="not a usable email address"):
+        dc.subscribers_add(digest_store, "digest", "ünïcode@example.org", now=NOW)
+    sub = dc.subscribers_add(digest_store, "digest", "Reader@Bücher.example", now=NOW)
+    assert sub.email == "reader@xn--bcher-kva.example"
+
+
 def test_subscriptions_are_per_digest(digest_store: Store) -> None:
     dc.subscribers_add(digest_store, "morning", "a@example.com", now=NOW)
     dc.subscribers_add(digest_store, "weekly", "a@example.com", status="pending", now=NOW)

@@ -64,12 +64,15 @@ def email_channel(config: Config, name: str) -> EmailChannel:
 
 
 def normalise_address(value: str) -> str:
-    """A valid address in the form stored (lower case); no DNS lookups."""
+    """A valid address in the form stored (lower case, domain in its ASCII form); no DNS
+    lookups. Addresses with non-ASCII before the @ are refused: they need SMTPUTF8, which
+    the digest does not use, and no header could carry them."""
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        result = validate_email(value.strip(), check_deliverability=False,
+                                allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise SubscriberError(f"{value!r} is not a usable email address: {exc}") from None
-    return result.normalized.lower()
+    return str(result.ascii_email or result.normalized).lower()
 
 
 def subscribers_add(store: Store, channel: str, email: str, *, status: str = "active",
@@ -342,7 +345,7 @@ async def digest_send_test(config: Config, store: Store, channel: str, to: str, 
                            now: datetime | None = None) -> str:
     """Send one test copy of the next digest to ``to``; nothing is recorded and the
     articles stay pending. Returns the Message-ID."""
-    from bot.digest.send import connect
+    from bot.digest.smtp import connect
 
     now = now or datetime.now(UTC)
     cfg = email_channel(config, channel)

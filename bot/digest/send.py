@@ -29,6 +29,7 @@ import aiosmtplib
 from bot import metrics
 from bot.config import EmailChannel, Smtp
 from bot.digest.message import CopyMaker, Recipient, RenderedDigest, from_domain, message_id
+from bot.digest.smtp import connect, send_prepared
 from bot.errors import ChannelError
 from bot.store.subscribers import SubscriberQueries
 
@@ -56,18 +57,6 @@ class SendReport:
     def line(self) -> str:
         return (f"run {self.run_id}: {self.sent} sent, {self.bounced} bounced, "
                 f"{self.failed} failed, {self.skipped} already done")
-
-
-async def connect(smtp: Smtp) -> aiosmtplib.SMTP:
-    """A connected (and, when a username is set, authenticated) SMTP client."""
-    client = aiosmtplib.SMTP(
-        hostname=smtp.host, port=smtp.port, timeout=smtp.timeout.total_seconds(),
-        use_tls=smtp.security == "ssl", start_tls=smtp.security == "starttls",
-        username=smtp.username or None,
-        password=smtp.password.get_secret_value() if smtp.password and smtp.username else None,
-    )
-    await client.connect()
-    return client
 
 
 async def _finish_even_if_cancelled(work: Awaitable[T]) -> T:
@@ -172,7 +161,16 @@ class DigestSender:
             attempts += 1
             client = await self._fresh(client)
             copies = self._maker(client.supports_extension("8bitmime"))
-            data = copies.make(recipient, now=self.clock())
+            try:
+                data = copies.transmission(recipient, now=self.clock())
+            except ValueError as exc:
+                # An address no header can carry (stored before validation was tightened,
+                # or written to the store by hand): this reader fails, the others go on.
+                error = f"cannot write a copy to this address: {exc}"
+                self._record(recipient, msgid, "failed", error, attempts)
+                self.report.failed += 1
+                self.report.errors.append(f"{recipient.email}: {error}")
+                return client
             stage = "MAIL"
             try:
                 await client.mail(self.sender,
@@ -226,7 +224,7 @@ class DigestSender:
         if not self.store.claim_send(self.run_id, recipient.subscriber_id, msgid, now=now):
             return False
         try:
-            await client.data(data)
+            await send_prepared(client, data)
         except BaseException as exc:
             # The server answered (4xx/5xx) or the connection dropped: not delivered. The
             # caller decides between retry, bounce and failure; until then it may go again.

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from bot.config import Config, EmailChannel
 from bot.digest.commands import SubscriberError, normalise_address
 from bot.digest.message import confirmation_message
-from bot.digest.send import connect
+from bot.digest.smtp import connect
 from bot.digest.tokens import TokenClaim, confirm_url, make_token, read_token, secret_of
 from bot.render import make_environment, render_template
 from bot.store import Store
