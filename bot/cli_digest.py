@@ -6,7 +6,10 @@ Registered by bot/cli.py (``cli.add_command(subscribers)``, ``cli.add_command(di
 from __future__ import annotations
 
 import asyncio
+import mailbox
 import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -198,3 +201,66 @@ def digest_runs(ctx: Context, channel: str, limit: int) -> None:
         store.close()
 
 
+
+
+#: sysexits' EX_TEMPFAIL: an MTA that piped the message in keeps it and tries again later.
+EX_TEMPFAIL = 75
+
+
+@digest.command("unsubscribe-mail")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--maildir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Read the new messages of this Maildir, then mark them seen.")
+@pass_ctx
+@friendly_errors
+def digest_unsubscribe_mail(ctx: Context, files: tuple[Path, ...], maildir: Path | None) -> None:
+    """Unsubscribe readers who mailed the List-Unsubscribe address.
+
+    Reads messages from FILES, a --maildir, or standard input (for an MTA pipe alias). Only a
+    valid token in the message unsubscribes anyone; a message without one changes nothing.
+    When the store cannot be reached the exit status is 75 (EX_TEMPFAIL), so the MTA keeps
+    the message and retries; with --maildir the message stays new.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.digest.mail_unsubscribe import unsubscribe_by_mail
+    from bot.errors import StoreError
+
+    config = ctx.config
+    try:
+        store = ctx.store()
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    try:
+        for name, raw, done in _mail_inputs(files, maildir):
+            try:
+                result = unsubscribe_by_mail(config, store, raw, now=datetime.now(UTC))
+            except SQLAlchemyError as exc:
+                click.echo(f"error: {name}: the store is unreachable ({type(exc).__name__}); "
+                           "the message is kept for another try", err=True)
+                sys.exit(EX_TEMPFAIL)
+            done()
+            click.echo(f"{name}: {result.outcome}: {result.detail}")
+    finally:
+        store.close()
+
+
+def _mail_inputs(files: tuple[Path, ...], maildir: Path | None
+                 ) -> Iterator[tuple[str, bytes, Callable[[], None]]]:
+    """(name, raw message, call when handled) for each message to read."""
+    if maildir is not None:
+        box = mailbox.Maildir(maildir, factory=None, create=False)
+        for key in [k for k in box.iterkeys() if box.get_message(k).get_subdir() == "new"]:
+            message = box.get_message(key)
+
+            def seen(key: str = key, message: mailbox.MaildirMessage = message) -> None:
+                message.set_subdir("cur")
+                message.add_flag("S")
+                box[key] = message
+
+            yield f"maildir:{key}", message.as_bytes(), seen
+    for path in files:
+        yield str(path), path.read_bytes(), lambda: None
+    if not files and maildir is None:
+        yield "stdin", sys.stdin.buffer.read(), lambda: None

@@ -70,6 +70,15 @@ def test_email_channel_without_cron_is_refused() -> None:
     assert "channels.digest.schedule.cron" in problems(text)
 
 
+def test_email_address_without_an_address_is_refused_with_its_path() -> None:
+    text = (MINIMAL + "  digest:\n    type: email\n    from: a@b.org\n"
+            "    unsubscribe_address: unsubscribe\n    schedule: {cron: '0 7 * * *'}\n")
+    message = problems(text)
+    assert "channels.digest.unsubscribe_address" in message
+    assert "has no email address in it" in message
+    assert "channels.digest.from" in problems(text.replace("from: a@b.org", "from: Newsroom"))
+
+
 def test_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:ABCdef")
     config = parse_config(MINIMAL)

@@ -57,14 +57,16 @@ async def test_headers_present_and_single_line(tmp_path: Path, digest_store: Sto
     assert msg["Message-ID"].endswith("@news.example.org>")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "<https://news.example.org/bot/unsubscribe/" in msg["List-Unsubscribe"]
-    assert "<mailto:digest@news.example.org?subject=unsubscribe" in msg["List-Unsubscribe"]
+    assert "<mailto:digest@news.example.org?subject=unsubscribe%20" in msg["List-Unsubscribe"]
     assert msg["Subject"] == "Morning digest: 2026-11-24"
     raw = handler.received[0].data.decode("ascii")
     unsubscribe = re.search(r"^List-Unsubscribe: (.*)$", raw, re.MULTILINE)
     assert unsubscribe is not None and "=?" not in unsubscribe[1]  # no encoded words
-    assert re.fullmatch(r"<https://news\.example\.org/bot/unsubscribe/[\w.-]+>, "
-                        r"<mailto:digest@news\.example\.org\?subject=unsubscribe>\r?",
-                        unsubscribe[1])
+    # The same signed token in the link and in the mailto: subject.
+    found = re.fullmatch(r"<https://news\.example\.org/bot/unsubscribe/([\w.-]+)>, "
+                         r"<mailto:digest@news\.example\.org\?subject=unsubscribe%20([\w.-]+)>\r?",
+                         unsubscribe[1])
+    assert found is not None and found[1] == found[2]
     assert "digest.news.example.org" in msg["List-Id"]
 
 

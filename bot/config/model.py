@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from datetime import time, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -224,6 +225,9 @@ class EmailChannel(_ChannelBase):
     smtp: Smtp = Smtp()
     from_: str = Field(alias="from")
     reply_to: str | None = None
+    # Where List-Unsubscribe's mailto: points (default: reply_to, else from). Mail to it is
+    # read by `newsbot digest unsubscribe-mail`; see the README.
+    unsubscribe_address: str | None = None
     subject: str = "{{ digest.title }}: {{ digest.date }}"
     title: str = "News digest"
     max_articles: int = Field(default=30, ge=1)
@@ -232,6 +236,15 @@ class EmailChannel(_ChannelBase):
     list_id: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("from_", "reply_to", "unsubscribe_address")
+    @classmethod
+    def _has_an_address(cls, value: str | None) -> str | None:
+        # Checked here so a typo is reported against its YAML path at load, not at 07:00.
+        if value is not None and "@" not in parseaddr(value)[1].strip("@"):
+            raise ValueError(f"{value!r} has no email address in it "
+                             "(write it as digest@news.example.org or \"Name <digest@…>\")")
+        return value
 
 
 ChannelConfig = Annotated[TelegramChannel | XChannel | EmailChannel, Field(discriminator="type")]

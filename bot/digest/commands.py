@@ -193,7 +193,8 @@ def _recipient(config: Config, cfg: EmailChannel, secret: bytes, channel: str,
                subscriber_id: int, email: str) -> Recipient:
     token = make_token(secret, "unsubscribe", channel, subscriber_id)
     return Recipient(subscriber_id=subscriber_id, email=email,
-                     unsubscribe_url=unsubscribe_url(config, token), mailto=mailto_for(cfg))
+                     unsubscribe_url=unsubscribe_url(config, token),
+                     mailto=mailto_for(cfg, token))
 
 
 def _render(config: Config, store: Store, channel: str, cfg: EmailChannel,

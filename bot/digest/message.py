@@ -338,10 +338,12 @@ def compose(rendered: RenderedDigest, recipient: Recipient, cfg: EmailChannel, *
     return parsed
 
 
-def mailto_for(cfg: EmailChannel) -> str:
-    """mailto: for List-Unsubscribe (the reply address; the reader is its sender)."""
-    address = parseaddr(cfg.reply_to or cfg.from_)[1]
-    return f"mailto:{address}?subject=unsubscribe"
+def mailto_for(cfg: EmailChannel, token: str) -> str:
+    """mailto: for List-Unsubscribe. The subject carries the reader's unsubscribe token, so
+    mail to it unsubscribes that reader alone (a forged From cannot unsubscribe anyone); see
+    bot/digest/mail_unsubscribe.py."""
+    address = parseaddr(cfg.unsubscribe_address or cfg.reply_to or cfg.from_)[1]
+    return f"mailto:{address}?subject=unsubscribe%20{token}"
 
 
 def confirmation_message(env: jinja2.Environment, cfg: EmailChannel, channel: str, email: str,
