@@ -150,12 +150,8 @@ def once(ctx: Context, dry_run: bool) -> None:
     config = ctx.config
     # On SQLite one process at a time works the store: `once` beside a running `run` is
     # refused with the holder's name rather than racing it.
-    with hold_run_lock(config.store_url, command="once"):
-        store = ctx.store()
-        try:
-            report = asyncio.run(run_cycle(config, store, dry_run=dry_run))
-        finally:
-            store.close()
+    with hold_run_lock(config.store_url, command="once"), ctx.store() as store:
+        report = asyncio.run(run_cycle(config, store, dry_run=dry_run))
     print_cycle(config, report)
     if any(not p.ok for p in report.polls):
         sys.exit(1)
@@ -210,13 +206,10 @@ def history(ctx: Context, limit: int, channel: str | None) -> None:
     from bot.cli_format import print_history
     from bot.models import DeliveryStatus
 
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         rows = store.deliveries(statuses=[DeliveryStatus.SENT], channel=channel, limit=limit,
                                 newest_first=True)
         print_history(ctx.config, store, rows)
-    finally:
-        store.close()
 
 
 @cli.command("retry")
@@ -227,11 +220,8 @@ def retry_cmd(ctx: Context, delivery_id: int) -> None:
     """Queue a failed or unknown delivery again (check the channel first for unknown ones)."""
     from bot.app import retry
 
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         delivery = retry(store, delivery_id, now=datetime.now(UTC))
-    finally:
-        store.close()
     click.echo(f"delivery {delivery.id} ({delivery.channel}) is queued again.")
 
 
@@ -244,14 +234,11 @@ def serve(ctx: Context) -> None:
     from bot.web.server import make_server
 
     config = ctx.config
-    store = ctx.store()
-    click.echo(f"serving on http://{config.web.host}:{config.web.port} "
-               f"(public address: {config.public_url})")
-    try:
+    with ctx.store() as store:
+        click.echo(f"serving on http://{config.web.host}:{config.web.port} "
+                   f"(public address: {config.public_url})")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(make_server(make_app(config, store), config.web).serve())
-    finally:
-        store.close()
 
 
 def _register_optional() -> None:

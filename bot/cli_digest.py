@@ -33,11 +33,8 @@ def subscribers() -> None:
 def subscribers_add(ctx: Context, channel: str, email: str, pending: bool) -> None:
     """Subscribe EMAIL to the digest CHANNEL (active at once unless --pending)."""
     dc.email_channel(ctx.config, channel)
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         sub = dc.subscribers_add(store, channel, email, status="pending" if pending else "active")
-    finally:
-        store.close()
     click.echo(f"{sub.email}: {sub.status} on {channel}")
 
 
@@ -49,11 +46,8 @@ def subscribers_add(ctx: Context, channel: str, email: str, pending: bool) -> No
 def subscribers_remove(ctx: Context, channel: str, email: str) -> None:
     """Forget EMAIL on CHANNEL entirely (its send history too)."""
     dc.email_channel(ctx.config, channel)
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         removed = dc.subscribers_remove(store, channel, email)
-    finally:
-        store.close()
     if not removed:
         click.echo(f"{email} is not a subscriber of {channel}", err=True)
         sys.exit(1)
@@ -68,13 +62,10 @@ def subscribers_remove(ctx: Context, channel: str, email: str) -> None:
 def subscribers_list(ctx: Context, channel: str, status: str | None) -> None:
     """One line per subscriber: address, status, since."""
     dc.email_channel(ctx.config, channel)
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         for sub in dc.subscribers_list(store, channel, status=status):
             since = sub.confirmed_at or sub.created_at
             click.echo(f"{sub.email}\t{sub.status}\t{since:%Y-%m-%d}" if since else sub.email)
-    finally:
-        store.close()
 
 
 @subscribers.command("count")
@@ -85,11 +76,8 @@ def subscribers_count(ctx: Context, channel: str | None) -> None:
     """Subscribers per digest and status."""
     if channel:
         dc.email_channel(ctx.config, channel)
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         counts = dc.subscribers_count(store, channel)
-    finally:
-        store.close()
     if not counts:
         click.echo("no subscribers")
     for name, by_status in sorted(counts.items()):
@@ -106,12 +94,9 @@ def subscribers_count(ctx: Context, channel: str | None) -> None:
 def subscribers_import(ctx: Context, channel: str, file: Path, pending: bool) -> None:
     """Import FILE.csv (an "email" column, or the first column)."""
     dc.email_channel(ctx.config, channel)
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         report = dc.subscribers_import(store, channel, file,
                                        status="pending" if pending else "active")
-    finally:
-        store.close()
     for line, value, why in report.invalid[:20]:
         click.echo(f"{file}:{line}: skipped {value!r}: {why}", err=True)
     if len(report.invalid) > 20:
@@ -130,16 +115,13 @@ def subscribers_export(ctx: Context, channel: str, status: str | None,
                        output: Path | None) -> None:
     """CSV of CHANNEL's subscribers (email, status, dates)."""
     dc.email_channel(ctx.config, channel)
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         if output is None:
             dc.subscribers_export(store, channel, sys.stdout, status=status)
         else:
             with output.open("w", newline="", encoding="utf-8") as handle:
                 count = dc.subscribers_export(store, channel, handle, status=status)
             click.echo(f"{count} subscribers written to {output}", err=True)
-    finally:
-        store.close()
 
 
 @click.group()
@@ -156,12 +138,9 @@ def digest() -> None:
 def digest_preview(ctx: Context, channel: str, out_dir: Path | None) -> None:
     """Write the next digest as it stands now (.eml and .html); nothing is sent."""
     config = ctx.config
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         eml, page, count = dc.digest_preview(
             config, store, channel, out_dir or config.resolve_path(config.preview_dir))
-    finally:
-        store.close()
     click.echo(f"{channel}: {count} articles\n  {eml}\n  {page}")
 
 
@@ -172,11 +151,8 @@ def digest_preview(ctx: Context, channel: str, out_dir: Path | None) -> None:
 @friendly_errors
 def digest_send(ctx: Context, channel: str, to: str) -> None:
     """Send a test copy of the next digest to one address (records nothing)."""
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         message_id = asyncio.run(dc.digest_send_test(ctx.config, store, channel, to))
-    finally:
-        store.close()
     click.echo(f"test copy sent to {to} ({message_id})")
 
 
@@ -189,18 +165,13 @@ def digest_runs(ctx: Context, channel: str, limit: int) -> None:
     """Past runs of CHANNEL: when, how many articles, copies sent, status."""
     dc.email_channel(ctx.config, channel)
     zone = ctx.config.zone_for(channel)
-    store = ctx.store()
-    try:
+    with ctx.store() as store:
         for run in store.digest_runs(channel, limit=limit):
             counts = store.send_counts(run.id)
             detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no copies"
             click.echo(f"#{run.id} {run.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M} "
                        f"{run.status}: {len(run.article_ids)} articles; {detail}"
                        + (f"; {run.error}" if run.error else ""))
-    finally:
-        store.close()
-
-
 
 
 #: sysexits' EX_TEMPFAIL: an MTA that piped the message in keeps it and tries again later.

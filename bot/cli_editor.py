@@ -7,8 +7,7 @@ the store, does one thing, says what it did in one line, and closes the store.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +16,6 @@ import click
 from bot import editor
 from bot.cli_format import describe_schedule
 from bot.plan import PRIORITY_HIGH, Why
-from bot.store import Store
 
 if TYPE_CHECKING:
     from bot.cli import Context
@@ -34,15 +32,6 @@ def _friendly(func: F) -> F:
         return friendly_errors(func)(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def _store(ctx: Context) -> Iterator[Store]:
-    store = ctx.store()
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _now() -> datetime:
@@ -62,7 +51,7 @@ def _local(moment: datetime | None, zone: Any) -> str:
 def plan(ctx: Context, channel: str | None) -> None:
     """The upcoming schedule: each channel's pending posts, when and why."""
     config = ctx.config
-    with _store(ctx) as store:
+    with ctx.store() as store:
         plans = editor.plan(config, store, now=_now(), channel=channel)
     if not any(p.posts for p in plans):
         click.echo("nothing is waiting to be posted.")
@@ -100,7 +89,7 @@ def plan(ctx: Context, channel: str | None) -> None:
 def queue(ctx: Context, channel: str | None) -> None:
     """Pending and held deliveries, with the ids the other commands take."""
     config = ctx.config
-    with _store(ctx) as store:
+    with ctx.store() as store:
         entries = editor.queue(config, store, channel=channel)
     if not entries:
         click.echo("the queue is empty.")
@@ -123,7 +112,7 @@ def _channel_command(name: str, action: Callable[..., None], done: str, doc: str
     @click.pass_obj
     @_friendly
     def command(ctx: Context, channel: str) -> None:
-        with _store(ctx) as store:
+        with ctx.store() as store:
             action(ctx.config, store, channel, now=_now())
         click.echo(f"{channel}: {done}")
 
@@ -145,7 +134,7 @@ def _delivery_command(name: str, action: Callable[..., Any], done: str, doc: str
     @click.pass_obj
     @_friendly
     def command(ctx: Context, delivery_id: int) -> None:
-        with _store(ctx) as store:
+        with ctx.store() as store:
             delivery = action(store, delivery_id, now=_now())
         click.echo(f"delivery {delivery.id} ({delivery.channel}): {done}")
 

@@ -16,7 +16,13 @@ from bot.store.subscribers import SubscriberQueries
 
 
 class Store(OutboxQueries, ArticleQueries, ChannelQueries, SubscriberQueries):
-    """Every store operation, over one engine."""
+    """Every store operation, over one engine. ``with open_store(url) as store:`` closes it."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def open_store(url: str) -> Store:
