@@ -7,7 +7,7 @@ from datetime import datetime
 import click
 
 from bot.app import CycleReport, StatusView
-from bot.config import Config, EmailChannel, Schedule, TelegramChannel, XChannel
+from bot.config import Config, EmailChannel, Schedule, Smtp, TelegramChannel, XChannel
 from bot.durations import format_duration
 from bot.models import Delivery
 from bot.store import Store, redact_url
@@ -80,6 +80,20 @@ def print_check(config: Config) -> None:
         zone = cfg.schedule.timezone or config.timezone
         click.echo(f"      schedule ({zone}): {describe_schedule(cfg.schedule)}")
         click.echo(f"      template: {cfg.template or '(default)'}")
+        if isinstance(cfg, EmailChannel):
+            click.echo(f"      smtp: {describe_smtp(cfg.smtp)}")
+
+
+def describe_smtp(smtp: Smtp) -> str:
+    """Where the digest is sent and how it is protected (no credentials, not even the user)."""
+    where = f"{smtp.host}:{smtp.port}" if smtp.host else "(no host)"
+    parts = [where, {"starttls": "STARTTLS", "ssl": "TLS (ssl)",
+                     "none": "no encryption"}[smtp.security]]
+    if smtp.security != "none":
+        parts.append(f"trusting {smtp.ca_file}" if smtp.ca_file else "trusting the system CAs")
+    if smtp.username:
+        parts.append("with AUTH")
+    return ", ".join(parts)
 
 
 def print_cycle(config: Config, report: CycleReport) -> None:

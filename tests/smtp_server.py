@@ -2,13 +2,17 @@
 digest, subscriber and web tests share (a config with one email channel, stored articles).
 
 aiosmtpd's ``Controller(port=0)`` fails its readiness check, so a free port is picked first.
+The TLS servers (``tls_server``) use certificates from a throwaway trustme CA whose PEM is
+written next to the test's config, for ``smtp.ca_file``.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
@@ -39,6 +44,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     login: str = ""  # the AUTH login the session used, when any
+    tls: str = ""  # the TLS version the message arrived over ("" when in clear)
 
     @property
     def message(self) -> EmailMessage:
@@ -57,6 +63,9 @@ class RecordingHandler:
     data_answers: list[str] = field(default_factory=list)  # consumed one per DATA
     lock: threading.Lock = field(default_factory=threading.Lock)
     sessions: int = 0  # EHLOs seen: how many connections the client opened
+    # Every AUTH the server was asked for: (login, TLS version or "" when in clear). Filled
+    # by check_password, the authenticator of the tls_server and cleartext_auth servers.
+    auth_attempts: list[tuple[str, str]] = field(default_factory=list)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -84,8 +93,16 @@ class RecordingHandler:
             auth = getattr(session, "auth_data", None)
             login = getattr(auth, "login", b"") or b""
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          bytes(envelope.content), login.decode()))
+                                          bytes(envelope.content), login.decode(),
+                                          _tls_version(server)))
         return "250 OK"
+
+    def check_password(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                       auth_data: Any) -> AuthResult:
+        """Login digest, password s3cret; records whether the password came encrypted."""
+        with self.lock:
+            self.auth_attempts.append((auth_data.login.decode(), _tls_version(server)))
+        return _password_check(server, session, envelope, mechanism, auth_data)
 
     def by_recipient(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -128,6 +145,92 @@ def smtp_auth_server() -> Iterator[tuple[RecordingHandler, int]]:
         controller.stop()
 
 
+def _tls_version(server: Any) -> str:
+    """What the server's side of the connection sees: after STARTTLS, and for implicit TLS,
+    its transport is the TLS one."""
+    transport = getattr(server, "transport", None)
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    return str(ssl_object.version()) if ssl_object is not None else ""
+
+
+@contextmanager
+def running_server(handler: RecordingHandler, **options: Any) -> Iterator[int]:
+    """An aiosmtpd server on 127.0.0.1 with Controller ``options``; yields its port."""
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+@dataclass(frozen=True)
+class TlsServer:
+    handler: RecordingHandler
+    port: int
+    ca_file: Path  # PEM of the CA that signed the server's certificate
+
+    def smtp(self, security: str, **extra: Any) -> str:
+        """An ``smtp:`` mapping for make_config: this server, AUTH as digest/s3cret,
+        trusting ``ca_file`` (override any key through ``extra``)."""
+        keys: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "security": security,
+                                "username": "digest", "password": "s3cret",
+                                "ca_file": str(self.ca_file), "pool_size": 2,
+                                "timeout": "5s", **extra}
+        return "{" + ", ".join(f"{k}: {v}" for k, v in keys.items() if v is not None) + "}"
+
+
+@contextmanager
+def tls_server(tmp_path: Path, *, implicit: bool,
+               names: tuple[str, ...] = ("127.0.0.1",)) -> Iterator[TlsServer]:
+    """A server that requires AUTH over TLS: implicit TLS from the first byte (port-465
+    style) or STARTTLS, required before anything but EHLO/NOOP/QUIT (port-587 style). Its
+    certificate is issued for ``names`` by a fresh CA written to tmp_path/relay-ca.pem
+    (relay-ca-2.pem, … when a test runs more than one)."""
+    ca = trustme.CA()
+    ca_file, n = tmp_path / "relay-ca.pem", 1
+    while ca_file.exists():
+        n += 1
+        ca_file = tmp_path / f"relay-ca-{n}.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    handler = RecordingHandler()
+    options: dict[str, Any] = {"auth_required": True, "authenticator": handler.check_password}
+    if implicit:
+        # aiosmtpd counts only STARTTLS as TLS for AUTH, so it has to be told that AUTH is
+        # fine here; check_password records that the connection was in fact encrypted.
+        options.update(ssl_context=context, auth_require_tls=False)
+    else:
+        options.update(tls_context=context, require_starttls=True, auth_require_tls=True)
+    with running_server(handler, **options) as port:
+        yield TlsServer(handler, port, ca_file)
+
+
+@pytest.fixture
+def smtps_server(tmp_path: Path) -> Iterator[TlsServer]:
+    """Implicit TLS with AUTH; trust its ca_file."""
+    with tls_server(tmp_path, implicit=True) as server:
+        yield server
+
+
+@pytest.fixture
+def starttls_server(tmp_path: Path) -> Iterator[TlsServer]:
+    """STARTTLS required, then AUTH; trust its ca_file."""
+    with tls_server(tmp_path, implicit=False) as server:
+        yield server
+
+
+@pytest.fixture
+def cleartext_auth_server() -> Iterator[tuple[RecordingHandler, int]]:
+    """No TLS at all, and AUTH offered in clear: what a downgrade looks like to a client."""
+    handler = RecordingHandler()
+    with running_server(handler, auth_required=True, auth_require_tls=False,
+                        authenticator=handler.check_password) as port:
+        yield handler, port
+
+
 @pytest.fixture
 def digest_store(store: Store) -> Store:
     """conftest's ``store``: every digest test runs on SQLite and on PostgreSQL."""
@@ -135,7 +238,10 @@ def digest_store(store: Store) -> Store:
 
 
 def make_config(tmp_path: Path, port: int = 2525, **channel: Any) -> Config:
-    """A config with one email channel ``digest`` (daily 07:00 in Asia/Baghdad)."""
+    """A config with one email channel ``digest`` (daily 07:00 in Asia/Baghdad). ``smtp``
+    replaces the default plain-text server at 127.0.0.1:port (see TlsServer.smtp)."""
+    smtp = channel.pop("smtp", None) or (
+        f"{{host: 127.0.0.1, port: {port}, security: none, pool_size: 4, timeout: 5s}}")
     extra = "".join(f"    {k}: {v}\n" for k, v in channel.items())
     text = f"""
 timezone: Asia/Baghdad
@@ -149,7 +255,7 @@ channels:
     type: email
     from: "Newsroom <digest@news.example.org>"
     title: Morning digest
-    smtp: {{host: 127.0.0.1, port: {port}, security: none, pool_size: 4, timeout: 5s}}
+    smtp: {smtp}
     schedule: {{cron: "0 7 * * *", grace: 6h}}
 {extra}"""
     return parse_config(text, base_dir=tmp_path)

@@ -124,3 +124,59 @@ def test_check_exits_non_zero_on_a_bad_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(config), "check"])
     assert result.exit_code == 2
     assert "channels.tg.chatt: unknown key; did you mean 'chat'?" in result.output
+
+
+@pytest.mark.parametrize(("web", "expected"), [
+    ("{subscribe_limit: {per_client: 0}}", "web.subscribe_limit.per_client: must be at least 1"),
+    ("{subscribe_limit: {confirm_cooldown: 0s}}",
+     "web.subscribe_limit.confirm_cooldown: must be longer than 0s"),
+    ("{trusted_proxies: [proxy.internal]}",
+     "web.trusted_proxies: 'proxy.internal' is not an IP address or network"),
+])
+def test_bad_subscribe_limit_or_proxy_names_the_web_path(web: str, expected: str) -> None:
+    assert expected in problems(MINIMAL + f"web: {web}\n")
+
+
+DIGEST = MINIMAL + """  digest:
+    type: email
+    from: digest@news.example.org
+    smtp: {host: relay.internal, port: 465, security: ssl, ca_file: CA_FILE}
+    schedule: {cron: "0 7 * * *"}
+"""
+
+
+def _config_with_ca_file(tmp_path: Path, ca_file: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(DIGEST.replace("CA_FILE", ca_file))
+    return path
+
+
+def test_smtp_ca_file_is_relative_to_the_config_folder(tmp_path: Path) -> None:
+    import trustme
+
+    (tmp_path / "certs").mkdir()
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "certs" / "relay-ca.pem"))
+    config = load_config(_config_with_ca_file(tmp_path, "certs/relay-ca.pem"))
+    smtp = config.channels["digest"].smtp  # type: ignore[union-attr]
+    assert smtp.ca_file == str(tmp_path / "certs" / "relay-ca.pem")
+
+
+def test_missing_smtp_ca_file_names_the_path_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config_with_ca_file(tmp_path, "certs/relay-ca.pem"))
+    assert (f"channels.digest.smtp.ca_file: {tmp_path / 'certs' / 'relay-ca.pem'}: no such "
+            "file; give the PEM file of the CA that signed the relay's certificate") in str(
+        caught.value)
+
+
+def test_smtp_ca_file_that_is_no_certificate_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "relay-ca.pem").write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config_with_ca_file(tmp_path, "relay-ca.pem"))
+    assert "channels.digest.smtp.ca_file:" in str(caught.value)
+    assert "relay-ca.pem holds no PEM certificate" in str(caught.value)
+    (tmp_path / "a-folder").mkdir()
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config_with_ca_file(tmp_path, "a-folder"))
+    assert "channels.digest.smtp.ca_file:" in str(caught.value)
+    assert "a-folder: cannot read it (Is a directory)" in str(caught.value)

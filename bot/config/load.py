@@ -148,7 +148,9 @@ def parse_config(text: str, *, base_dir: Path = Path("."), origin: str = "config
     data["base_dir"] = base_dir
     data["missing_env"] = {k: tuple(v) for k, v in missing.items()}
     try:
-        return Config.model_validate(data)
+        # The context carries the folder to nested models that hold paths (smtp.ca_file),
+        # which cannot see Config.base_dir while they are being validated.
+        return Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         problems = [_friendly(e, raw) for e in exc.errors()]
         raise ConfigError("", f"{origin} has {len(problems)} problem(s):\n  " +

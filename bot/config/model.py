@@ -12,7 +12,9 @@ runs in preview mode and ``newsbot check`` says which variable is missing, never
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
+import ssl
 from datetime import time, timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -25,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -213,11 +216,68 @@ class Smtp(_Model):
     password: SecretStr | None = None
     pool_size: int = Field(default=4, ge=1, le=64)
     timeout: Duration = timedelta(seconds=30)
+    # PEM bundle of the CAs to trust for this relay instead of the system's (an internal
+    # relay with its own CA). Held as an absolute path: a relative one is resolved against
+    # config.yaml's folder while the file is read (see _resolve_ca_file).
+    ca_file: str | None = None
 
     @field_validator("port", mode="before")
     @classmethod
     def _port_from_env(cls, value: Any) -> Any:
         return int(value) if isinstance(value, str) and value.isdigit() else value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _resolve_ca_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Resolve against the folder parse_config passes in the validation context, and
+        load the bundle now: a wrong path should stop ``newsbot check``, not the 07:00 run."""
+        if not value:
+            return None
+        base = Path((info.context or {}).get("base_dir", "."))
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else base / path
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file; give the PEM file of the CA that signed "
+                             "the relay's certificate (relative to config.yaml's folder)"
+                             ) from None
+        except ssl.SSLError:
+            raise ValueError(f"{path} holds no PEM certificate; give the CA certificate(s) "
+                             "in PEM form (-----BEGIN CERTIFICATE-----)") from None
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read it ({exc.strerror}); give a readable "
+                             "PEM file") from None
+        return str(path)
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Smtp:
+        if self.sends_password_in_clear:
+            raise ValueError(
+                f"security: none would send the AUTH password to {self.host} unencrypted; "
+                "use security: starttls or ssl (a username with security: none is accepted "
+                "only for a relay on this machine: localhost, 127.0.0.1, ::1)")
+        if self.ca_file and self.security == "none":
+            raise ValueError("ca_file is set but security is none, so no certificate would "
+                             "be checked; use security: starttls or ssl, or remove ca_file")
+        return self
+
+    @property
+    def sends_password_in_clear(self) -> bool:
+        """AUTH would cross a network unencrypted. A relay on this machine is the exception:
+        the password never leaves it."""
+        return bool(self.username) and self.security == "none" and not _is_loopback(self.host)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return True  # no relay configured: the channel is in preview and connects nowhere
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything, so it counts as the network
 
 
 class EmailChannel(_ChannelBase):
@@ -285,10 +345,44 @@ class Fetching(_Model):
     offline_pages: str | None = None
 
 
+class SubscribeLimit(_Model):
+    """How hard the public subscribe form can be pushed: it sends email on request, so
+    without limits anyone could aim it at a stranger's inbox or at our SMTP relay."""
+
+    per_client: int = Field(default=5, ge=1)  # subscribe POSTs per client address per window
+    window: Duration = timedelta(minutes=10)
+    # One confirmation email per address and digest this often, and at most per day.
+    confirm_cooldown: Duration = timedelta(minutes=10)
+    confirm_per_day: int = Field(default=3, ge=1)
+
+    @field_validator("window", "confirm_cooldown")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s; write it like 10m")
+        return value
+
+
 class Web(_Model):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs). Empty: every client
+    # is the address that connected, and the header is ignored (anyone can write it).
+    trusted_proxies: tuple[str, ...] = ()
+    subscribe_limit: SubscribeLimit = SubscribeLimit()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        networks: list[str] = []
+        for entry in value:
+            try:
+                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network; write it "
+                                 "like 10.0.0.5 or 10.0.0.0/8") from None
+        return tuple(networks)
 
 
 class Config(_Model):

@@ -29,7 +29,7 @@ import aiosmtplib
 from bot import metrics
 from bot.config import EmailChannel, Smtp
 from bot.digest.message import CopyMaker, Recipient, RenderedDigest, from_domain, message_id
-from bot.digest.smtp import connect, send_prepared
+from bot.digest.smtp import SmtpSecurityError, connect, send_prepared
 from bot.errors import ChannelError
 from bot.store.subscribers import SubscriberQueries
 
@@ -145,6 +145,13 @@ class DigestSender:
             await asyncio.sleep(delay)
             try:
                 return await self.connector(self.cfg.smtp)
+            except SmtpSecurityError as exc:
+                # A certificate that does not verify (or no STARTTLS) stays so until someone
+                # changes the relay or config.yaml: say so at once instead of retrying.
+                raise SmtpUnreachableError(
+                    self.rendered.channel, f"cannot connect to {exc.address} securely: "
+                    f"{exc.problem}. Nothing more is sent until that is fixed; the digest "
+                    "will then resume from here") from exc
             except (aiosmtplib.SMTPException, OSError) as exc:
                 last = exc
         raise SmtpUnreachableError(self.rendered.channel,

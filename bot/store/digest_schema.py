@@ -1,4 +1,5 @@
-"""Tables for the email digest: subscribers, digest runs and per-recipient sends.
+"""Tables for the email digest: subscribers, digest runs, per-recipient sends, and when each
+address was last sent a confirmation email.
 
 A digest run is one scheduled edition of one email channel. Its articles are fixed when the
 run starts (``article_ids``), so a run resumed after a crash sends the very same digest, and
@@ -58,4 +59,17 @@ digest_sends = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("run_id", "subscriber_id", name="uq_digest_sends_run_subscriber"),
+)
+
+# The public subscribe form sends a confirmation email on request, so anyone could aim it at
+# a stranger's inbox. One row per subscriber (that is, per address and digest) says when the
+# last one went out and how many went out in the current rolling day; it lives in the store
+# so the limit holds across restarts and across workers. Added by migration 3.
+confirmation_sends = Table(
+    "confirmation_sends",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("last_sent_at", UTCDateTime, nullable=False),
+    Column("day_started_at", UTCDateTime, nullable=False),  # the first send of the day counted
+    Column("day_count", Integer, nullable=False),
 )

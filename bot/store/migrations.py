@@ -37,9 +37,19 @@ def _digest(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _confirmation_sends(conn: Connection) -> None:
+    from bot.store import digest_schema
+
+    # A table of its own rather than new columns on subscribers: migration 2 creates that
+    # table from its current definition, so on a new store the columns would already be
+    # there and an ALTER TABLE here would need to guess.
+    digest_schema.confirmation_sends.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial),
     (2, _digest),
+    (3, _confirmation_sends),
 ]
 
 

@@ -2,7 +2,14 @@
 
 - ``GET /subscribe/{channel}`` shows a form; ``POST`` records the address as *pending* and
   sends one confirmation email with a signed link. The answer is the same whether or not the
-  address was known, so the form cannot be used to learn who reads what.
+  address was known, so the form cannot be used to learn who reads what. The email goes out
+  after the answer (a background task), so neither the answer nor its timing says whether
+  one was sent.
+- The form cannot be turned on someone's inbox: one confirmation email per address and digest
+  per ``web.subscribe_limit.confirm_cooldown`` (and ``confirm_per_day``), counted in the store;
+  and each client may POST ``per_client`` times per ``window``, then gets 429 with
+  Retry-After. Behind a reverse proxy, ``web.trusted_proxies`` says whose X-Forwarded-For
+  to believe (bot.web.ratelimit).
 - ``GET /confirm/{token}`` and ``GET /unsubscribe/{token}`` only show a page with a button:
   link scanners and mail previews fetch links, and must not change anything.
 - ``POST /confirm/{token}`` activates; ``POST /unsubscribe/{token}`` unsubscribes. The latter
@@ -19,9 +26,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -33,8 +42,9 @@ from bot.digest.smtp import connect
 from bot.digest.tokens import TokenClaim, confirm_url, make_token, read_token, secret_of
 from bot.render import make_environment, render_template
 from bot.store import Store
-from bot.store.subscribers import Subscriber
+from bot.store.subscribers import ConfirmationClaim, Subscriber
 from bot.web.health import health_routes
+from bot.web.ratelimit import RateLimiter, client_key, parse_networks, retry_after
 
 if TYPE_CHECKING:
     from bot.scheduler import Service
@@ -47,19 +57,58 @@ _BAD_LINK = ("This link is not valid (it may have been altered or have expired).
              "Nothing was changed.")
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def make_app(config: Config, store: Store,
-             get_service: Callable[[], Service | None] | None = None) -> Starlette:
+             get_service: Callable[[], Service | None] | None = None, *,
+             clock: Callable[[], datetime] = _utc_now) -> Starlette:
     """The readers' pages for every email channel in ``config``; with ``get_service``, also
-    ``/healthz`` (store, scheduler, channels) and ``/metrics`` (see bot.web.health)."""
+    ``/healthz`` (store, scheduler, channels) and ``/metrics`` (see bot.web.health).
+    ``clock`` is what the subscribe limits read (tests move it on)."""
     env = make_environment(config)
     secret = secret_of(config)
+    limits = config.web.subscribe_limit
+    proxies = parse_networks(config.web.trusted_proxies)
+    limiter = RateLimiter(limits.per_client, limits.window.total_seconds())
 
-    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def page(name: str, status: int = 200, headers: dict[str, str] | None = None,
+             background: BackgroundTask | None = None, **context: Any) -> HTMLResponse:
         body = render_template(env, f"web/{name}.html.j2", context)
-        return HTMLResponse(body, status_code=status, headers=_HEADERS)
+        return HTMLResponse(body, status_code=status, headers={**_HEADERS, **(headers or {})},
+                            background=background)
 
-    def message(heading: str, text: str, status: int = 200) -> HTMLResponse:
-        return page("message", status, heading=heading, text=text, problem=status >= 400)
+    def message(heading: str, text: str, status: int = 200,
+                headers: dict[str, str] | None = None,
+                background: BackgroundTask | None = None) -> HTMLResponse:
+        return page("message", status, headers, background, heading=heading, text=text,
+                    problem=status >= 400)
+
+    def too_many(wait: float) -> HTMLResponse:
+        seconds = retry_after(wait)
+        minutes = -(-seconds // 60)
+        when = "a minute" if minutes == 1 else f"{minutes} minutes"
+        return message("Please wait a little",
+                       "There have been several subscription requests from your connection "
+                       f"in a short time. Please try again in {when}.",
+                       429, headers={"Retry-After": str(seconds)})
+
+    async def send_confirmation(name: str, cfg: EmailChannel, msg: EmailMessage,
+                                ticket: ConfirmationClaim) -> None:
+        sent = False
+        try:
+            client = await connect(cfg.smtp)
+            try:
+                await client.send_message(msg)
+                sent = True
+            finally:
+                client.close()
+        except Exception as exc:  # the reader can simply try again
+            log.warning("digest %s: confirmation email not sent: %s", name, exc)
+        if not sent:
+            # Not sent, so it must not count: the reader's next try has to send one.
+            store.release_confirmation(ticket)
 
     def channel_of(request: Request) -> tuple[str, EmailChannel] | None:
         name = request.path_params["channel"]
@@ -91,6 +140,15 @@ def make_app(config: Config, store: Store,
         if found is None:
             return message("Not found", "There is no such digest.", 404)
         name, cfg = found
+        now = clock()
+        client = request.client
+        who = client_key(client.host if client else None,
+                         request.headers.getlist("x-forwarded-for"), proxies)
+        wait = limiter.hit(who, now.timestamp())
+        if wait:
+            # debug: under a flood, one line per refused request would flood the log too
+            log.debug("digest %s: subscribe requests from %s over the limit", name, who)
+            return too_many(wait)
         form = await request.form()
         raw = str(form.get("email", ""))[:320]
         try:
@@ -99,25 +157,22 @@ def make_app(config: Config, store: Store,
             return page("subscribe", 400, heading=f"Subscribe to {cfg.title}",
                         action=request.url.path, email=raw,
                         error="That does not look like an email address. Please check it.")
-        now = datetime.now(UTC)
         sub = store.get_subscriber(name, email)
+        send = None
         if sub is None or sub.status in ("pending", "unsubscribed"):
             sub = store.subscribe(name, email, status="pending", now=now)
-            link = confirm_url(config, make_token(secret, "confirm", name, sub.id, now))
-            msg = confirmation_message(env, cfg, name, email, link, now=now)
-            try:
-                client = await connect(cfg.smtp)
-                try:
-                    await client.send_message(msg)
-                finally:
-                    client.close()
-            except Exception as exc:  # the reader can simply try again
-                log.warning("digest %s: confirmation email not sent: %s", name, exc)
-                return message("Please try again later",
-                               "We could not send the confirmation email just now.", 503)
+            ticket = store.claim_confirmation(sub.id, now=now, cooldown=limits.confirm_cooldown,
+                                              per_day=limits.confirm_per_day)
+            if ticket is not None:
+                link = confirm_url(config, make_token(secret, "confirm", name, sub.id, now))
+                msg = confirmation_message(env, cfg, name, email, link, now=now)
+                send = BackgroundTask(send_confirmation, name, cfg, msg, ticket)
+        # The same answer whether the address is new, pending, already subscribed, or was
+        # sent a confirmation a minute ago: the form must not tell who reads what.
         return message("Check your inbox",
                        f"If {email} can receive {cfg.title}, a confirmation email is on its "
-                       "way. Open the link in it to start your subscription.")
+                       "way. Open the link in it to start your subscription.",
+                       background=send)
 
     async def confirm_page(request: Request) -> Response:
         found = claim(request.path_params["token"], "confirm")
@@ -134,7 +189,7 @@ def make_app(config: Config, store: Store,
         _, sub, cfg = found
         if sub.status == "active":
             return message("Already confirmed", f"{sub.email} already receives {cfg.title}.")
-        store.set_subscriber_status(sub.id, "active", now=datetime.now(UTC),
+        store.set_subscriber_status(sub.id, "active", now=clock(),
                                     allowed_from=("pending",))
         return message("Subscribed", f"{sub.email} will receive {cfg.title}. Thank you!")
 
@@ -153,7 +208,7 @@ def make_app(config: Config, store: Store,
         if found is None:
             return message("Link not valid", _BAD_LINK, 400)
         _, sub, cfg = found
-        store.set_subscriber_status(sub.id, "unsubscribed", now=datetime.now(UTC),
+        store.set_subscriber_status(sub.id, "unsubscribed", now=clock(),
                                     allowed_from=("active", "pending", "bounced"))
         log.info("digest %s: subscriber %d unsubscribed", sub.channel, sub.id)
         return message("Unsubscribed", f"{sub.email} will not receive {cfg.title} any more.")

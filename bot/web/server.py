@@ -24,6 +24,9 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def make_server(app: Starlette, web: Web) -> EmbeddedServer:
+    # proxy_headers off: uvicorn would otherwise rewrite the client address from
+    # X-Forwarded-For for connections from 127.0.0.1. Which proxies to believe is
+    # web.trusted_proxies' job alone (bot.web.ratelimit), so the app sees the real peer.
     config = uvicorn.Config(app, host=web.host, port=web.port, log_level="warning",
-                            access_log=False, lifespan="off")
+                            access_log=False, lifespan="off", proxy_headers=False)
     return EmbeddedServer(config)
