@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from benchmarks.crash_soak import Rig, soak, wait_for
-from bot.config.model import Schedule
+from bot.config import Schedule
 from bot.dispatch import TELEGRAM_PACE, TELEGRAM_PRIVATE_PACE
 from bot.models import DeliveryStatus, Receipt
 from bot.plan import pick_due, platform_allows

@@ -1,24 +1,22 @@
 """config.yaml, the editors' file: its typed shape (model.py) and how it is read (load.py)."""
 
+from bot.config.base import Duration
 from bot.config.load import load_config, parse_config
 from bot.config.model import (
     CHANNEL_TYPES,
     REQUIRED_CREDENTIALS,
     ChannelConfig,
     Config,
-    Duration,
     EmailChannel,
     Fetching,
-    PriorityRule,
     Route,
-    Schedule,
     Smtp,
     Source,
     TelegramChannel,
     Web,
-    Window,
     XChannel,
 )
+from bot.config.schedule import PriorityRule, Schedule, Window
 
 __all__ = [
     "CHANNEL_TYPES",

@@ -16,13 +16,13 @@ from bot.config.model import (
     EmailChannel,
     Fetching,
     Route,
-    Schedule,
     Smtp,
     Source,
     TelegramChannel,
     XChannel,
     _did_you_mean,
 )
+from bot.config.schedule import Schedule
 from bot.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -15,15 +15,13 @@ import difflib
 import ipaddress
 import re
 import ssl
-from datetime import time, timedelta
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -32,134 +30,15 @@ from pydantic import (
     model_validator,
 )
 
-from bot.durations import parse_duration
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+from bot.config.base import Duration, FrozenModel
+from bot.config.schedule import Schedule
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# ---------------------------------------------------------------- routing
 
-
-# ---------------------------------------------------------------- schedule and routing
-
-
-class Window(_Model):
-    """A posting window on some weekdays, in the channel's time zone. ``end`` may be 24:00."""
-
-    days: frozenset[int]  # 0 = Monday
-    start: time
-    end: time | None  # None means midnight at the end of the day
-    overnight: bool = False  # end is on the next day (22:00-02:00)
-
-
-def _parse_clock(text: str) -> time | None:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
-    if not match:
-        raise ValueError(f"{text!r} is not a time of day; write it like 07:00")
-    hour, minute = int(match[1]), int(match[2])
-    if (hour, minute) == (24, 0):
-        return None
-    if hour > 23 or minute > 59:
-        raise ValueError(f"{text!r} is not a time of day; write it like 07:00")
-    return time(hour, minute)
-
-
-def _parse_days(spec: str) -> frozenset[int]:
-    days: set[int] = set()
-    for part in spec.lower().replace(" ", "").split(","):
-        if part in ("daily", "all", "*"):
-            days.update(range(7))
-        elif part == "weekdays":
-            days.update(range(5))
-        elif part == "weekends":
-            days.update((5, 6))
-        elif "-" in part:
-            first, _, last = part.partition("-")
-            if first not in _WEEKDAYS or last not in _WEEKDAYS:
-                raise ValueError(f"{spec!r} is not a weekday range; write it like mon-fri")
-            a, b = _WEEKDAYS.index(first), _WEEKDAYS.index(last)
-            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
-        elif part in _WEEKDAYS:
-            days.add(_WEEKDAYS.index(part))
-        else:
-            raise ValueError(f"{part!r} is not a weekday; use mon, tue, … sun, weekdays, weekends")
-    return frozenset(days)
-
-
-def _parse_window(text: str, days: frozenset[int]) -> Window:
-    if not isinstance(text, str) or "-" not in text:
-        raise ValueError(f"{text!r} is not a window; write it like 07:00-23:30")
-    first, _, last = text.partition("-")
-    start, end = _parse_clock(first), _parse_clock(last)
-    if start is None:
-        raise ValueError(f"{text!r}: a window cannot start at 24:00")
-    overnight = end is not None and end <= start
-    return Window(days=days, start=start, end=end, overnight=overnight)
-
-
-def _parse_windows(value: Any) -> tuple[Window, ...]:
-    if isinstance(value, Window):
-        return (value,)
-    if isinstance(value, list | tuple):
-        everyday = frozenset(range(7))
-        return tuple(w if isinstance(w, Window) else _parse_window(w, everyday) for w in value)
-    if isinstance(value, dict):
-        windows: list[Window] = []
-        for day_spec, spans in value.items():
-            days = _parse_days(str(day_spec))
-            if isinstance(spans, str):
-                spans = [spans]
-            windows.extend(_parse_window(s, days) for s in spans or [])
-        return tuple(windows)
-    raise ValueError("windows: give a list like ['07:00-23:30'] or a mapping of weekdays to lists")
-
-
-class PriorityRule(_Model):
-    """Articles matching this skip posting windows and gaps (never the daily cap)."""
-
-    sections: tuple[str, ...] = ()
-    keywords: tuple[str, ...] = ()
-
-
-class Schedule(_Model):
-    windows: Annotated[tuple[Window, ...], BeforeValidator(_parse_windows)] = ()
-    quiet_days: tuple[str, ...] = ()  # weekday names or ISO dates (2026-12-25)
-    min_gap: Duration = timedelta(0)
-    max_per_day: int | None = Field(default=None, ge=1)
-    max_per_poll: int | None = Field(default=None, ge=1)
-    overflow: Literal["queue", "drop"] = "queue"
-    delay: Duration = timedelta(0)  # after publication, so a quick correction lands first
-    priority: PriorityRule | None = None
-    timezone: str | None = None  # defaults to the file's timezone
-    cron: str | None = None  # email digests: "0 7 * * *" in the time zone
-    grace: Duration = timedelta(hours=6)  # a missed digest run is still sent this late
-
-    @field_validator("quiet_days")
-    @classmethod
-    def _check_quiet_days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for day in value:
-            if day.lower() not in _WEEKDAYS and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
-                raise ValueError(f"{day!r} is not a weekday (mon…sun) or a date (2026-12-25)")
-        return value
-
-    @field_validator("cron")
-    @classmethod
-    def _check_cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
-            try:
-                CronTrigger.from_crontab(value)
-            except ValueError as exc:
-                raise ValueError(f"{value!r} is not a crontab line ({exc})") from None
-        return value
-
-
-class Route(_Model):
+class Route(FrozenModel):
     """Which articles a channel carries. Empty lists mean "any"."""
 
     sources: tuple[str, ...] = ()
@@ -172,7 +51,7 @@ class Route(_Model):
 # ---------------------------------------------------------------- channels
 
 
-class _ChannelBase(_Model):
+class _ChannelBase(FrozenModel):
     template: str | None = None
     route: Route = Route()
     schedule: Schedule = Schedule()
@@ -208,7 +87,7 @@ class XChannel(_ChannelBase):
     timeout: Duration = timedelta(seconds=20)
 
 
-class Smtp(_Model):
+class Smtp(FrozenModel):
     host: str | None = None
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
@@ -321,7 +200,7 @@ REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
 # ---------------------------------------------------------------- sources and the file
 
 
-class Source(_Model):
+class Source(FrozenModel):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     url: str  # http(s) URL, or a file path relative to config.yaml
     every: Duration = timedelta(minutes=5)
@@ -334,7 +213,7 @@ class Source(_Model):
         return self.url.startswith(("http://", "https://"))
 
 
-class Fetching(_Model):
+class Fetching(FrozenModel):
     timeout: Duration = timedelta(seconds=20)
     max_bytes: int = Field(default=10_000_000, ge=1024)
     max_redirects: int = Field(default=5, ge=0)
@@ -345,7 +224,7 @@ class Fetching(_Model):
     offline_pages: str | None = None
 
 
-class SubscribeLimit(_Model):
+class SubscribeLimit(FrozenModel):
     """How hard the public subscribe form can be pushed: it sends email on request, so
     without limits anyone could aim it at a stranger's inbox or at our SMTP relay."""
 
@@ -363,7 +242,7 @@ class SubscribeLimit(_Model):
         return value
 
 
-class Web(_Model):
+class Web(FrozenModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -385,7 +264,7 @@ class Web(_Model):
         return tuple(networks)
 
 
-class Config(_Model):
+class Config(FrozenModel):
     timezone: str = "UTC"
     store: str = "sqlite:///newsbot.db"
     public_url: str = "http://127.0.0.1:8080"
@@ -397,11 +276,12 @@ class Config(_Model):
     fetch: Fetching = Fetching()
     web: Web = Web()
     sources: tuple[Source, ...] = ()
-    channels: dict[str, ChannelConfig] = {}
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
 
     # Filled in by load_config, not by the editors' file.
     base_dir: Path = Path(".")
-    missing_env: dict[str, tuple[str, ...]] = {}  # YAML path prefix → unset variables
+    # YAML path prefix → the unset variables it references
+    missing_env: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
