@@ -103,3 +103,21 @@ async def test_lines_of_dots_arrive_whole(tmp_path: Path, digest_store: Store,
         page = part.get_content().replace("\r\n", "\n")
         assert "Before\n.\n.NET and ..more\nafter the dot" in page
         assert page.rstrip().endswith("</html>")
+
+
+async def test_every_copy_on_a_connection_is_encoded_alike(
+        tmp_path: Path, digest_store: Store, smtp_server: tuple[RecordingHandler, int]) -> None:
+    """aiosmtpd announces 8BITMIME: the first copy on each connection is 8bit like the rest
+    (the extensions are known before it is built), and MAIL says BODY=8BITMIME for each."""
+    handler, port = smtp_server
+    add_article(digest_store, 1, summary_html="<p>Résumé: naïve café</p>")
+    add_subscribers(digest_store, 6)
+    config = make_config(tmp_path, port)
+    await run_digest(config, digest_store, "digest", RUN_AT)
+    assert len(handler.received) == 6
+    encodings = set()
+    for received in handler.received:
+        for part in received.message.iter_parts():
+            encodings.add(part["Content-Transfer-Encoding"])
+        assert "Résumé: naïve café" in received.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert encodings == {"8bit"}

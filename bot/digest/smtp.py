@@ -11,6 +11,7 @@ are. It uses aiosmtplib's public surface only (``execute_command``, the connecti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 
 import aiosmtplib
@@ -66,6 +67,11 @@ async def connect(smtp: Smtp) -> aiosmtplib.SMTP:
         if smtp.username:
             password = smtp.password.get_secret_value() if smtp.password else ""
             await client.login(smtp.username, password)
+        if client.is_ehlo_or_helo_needed:
+            # Know the extensions (8BITMIME) before the first copy is built, so every copy
+            # on this connection is encoded alike; STARTTLS forgets the earlier EHLO.
+            with contextlib.suppress(aiosmtplib.SMTPHeloError):  # HELO-only: MAIL says HELO
+                await client.ehlo()
     except BaseException as exc:
         client.close()
         failure = _verification_failure(exc)
