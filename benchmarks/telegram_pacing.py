@@ -5,12 +5,16 @@ server from the tests, with flood control at Telegram's documented figures: one 
 second per chat, 20 per minute per channel, 30 per second overall. Each channel's queue is
 worked by one task, as a dispatcher would; all channels run at once. Reports the total time,
 messages per second, the minimum time the limits allow, and the number of 429 answers
-(target: 0, and within 10% of the minimum).
+(target: 0, and within 10% of the minimum). Under ``newsbot run`` the store decides the
+per-chat pace before a post is claimed and the channel's pacer only re-checks it, counting
+from Telegram's answers as the store does; this measures the channel on its own.
 
-    .venv/bin/python benchmarks/telegram_pacing.py [--scenario even|skewed|both]
+    .venv/bin/python benchmarks/telegram_pacing.py [--scenario even|skewed|both|private]
 
 "even" gives each channel 20 posts (the per-second limit binds); "skewed" gives one channel
-40 (the 20-per-minute limit binds, so it takes over a minute).
+40 (the 20-per-minute limit binds, so it takes over a minute). "both" (the default) runs
+those two. "private" sends 30 posts to each of 3 private chats (users), which Telegram holds
+to one message a second but not to 20 a minute: about 30 s, not over a minute.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI, FloodLimits
 SCENARIOS = {
     "even": [20] * 10,
     "skewed": [40, 30, 25, 20, 20, 20, 15, 12, 10, 8],
+    "private": [30] * 3,
 }
+PRIVATE = {"private"}  # scenarios whose chats are users' private chats (positive ids)
 
 
-def minimum_time(counts: list[int], limits: FloodLimits) -> float:
+def minimum_time(counts: list[int], limits: FloodLimits, *, private: bool = False) -> float:
     """The least time from first to last message that Telegram's limits allow."""
     longest = 0.0
     for count in counts:
@@ -44,7 +50,7 @@ def minimum_time(counts: list[int], limits: FloodLimits) -> float:
             slot = 0.0
             if slots:
                 slot = slots[-1] + limits.per_chat_interval
-            if k >= limits.per_chat_per_window:
+            if k >= limits.per_chat_per_window and not private:
                 slot = max(slot, slots[k - limits.per_chat_per_window] + limits.per_chat_window)
             slots.append(slot)
         longest = max(longest, slots[-1] if slots else 0.0)
@@ -54,10 +60,12 @@ def minimum_time(counts: list[int], limits: FloodLimits) -> float:
 
 async def run(name: str, counts: list[int]) -> None:
     limits = FloodLimits()
+    private = name in PRIVATE
     with FakeTelegramAPI(limits=limits) as api:
         channels = [
             TelegramSender(f"bench-{i}", TelegramChannel(
-                type="telegram", token=TOKEN, chat=f"@bench{i}", api_url=api.base_url))
+                type="telegram", token=TOKEN, chat=f"{1000001 + i}" if private else f"@bench{i}",
+                api_url=api.base_url))
             for i in range(len(counts))
         ]
         failures: list[ChannelError] = []
@@ -90,7 +98,7 @@ async def run(name: str, counts: list[int]) -> None:
         arrivals = sorted(m.at for m in api.messages)
         span = arrivals[-1] - arrivals[0] if arrivals else 0.0
         total = sum(counts)
-        least = minimum_time(counts, limits)
+        least = minimum_time(counts, limits, private=private)
         print(f"scenario {name}: {total} posts to {len(counts)} chats {counts}")
         print(f"  accepted {len(api.messages)}, 429s {api.count(429)}, "
               f"failures {len(failures)}, waits handed back to the caller {deferrals}")
@@ -105,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=[*SCENARIOS, "both"], default="both")
     args = parser.parse_args()
-    names = list(SCENARIOS) if args.scenario == "both" else [args.scenario]
+    names = ["even", "skewed"] if args.scenario == "both" else [args.scenario]
     for name in names:
         asyncio.run(run(name, SCENARIOS[name]))
 

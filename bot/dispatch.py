@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot import metrics
+from bot.channels.telegram_pacing import TELEGRAM_LIMITS, is_private_chat
 from bot.config import ChannelConfig, Config, TelegramChannel, XChannel
 from bot.errors import (
     AuthError,
@@ -65,16 +66,20 @@ def env_seconds(name: str, default: timedelta) -> timedelta:
 CLAIM_LEASE = env_seconds("NEWSBOT_CLAIM_LEASE", timedelta(minutes=5))
 
 #: The platforms' own flood limits, decided in the store like the editors' schedule so that
-#: they hold across workers (Telegram: ~1 message/s per chat, 20/min to a group or channel).
-TELEGRAM_PACE = PlatformPace(min_interval=timedelta(seconds=1), per_minute=20)
-TELEGRAM_PRIVATE_PACE = PlatformPace(min_interval=timedelta(seconds=1))
+#: they hold across workers. This is where Telegram's per-chat limits are enforced (~1
+#: message/s per chat, 20/min to a group or channel but not to a private chat); the channel's
+#: in-process pacer defers to it and adds only what the store cannot see (30/s per bot, 429s).
+TELEGRAM_PACE = PlatformPace(
+    min_interval=timedelta(seconds=TELEGRAM_LIMITS.per_chat_interval),
+    per_minute=TELEGRAM_LIMITS.per_chat_per_window)  # plan.platform_allows: a 60 s window
+TELEGRAM_PRIVATE_PACE = PlatformPace(
+    min_interval=timedelta(seconds=TELEGRAM_LIMITS.per_chat_interval))
 
 
 def platform_pace(cfg: ChannelConfig) -> PlatformPace | None:
     """The platform limit that applies to one configured channel (None: none)."""
     if isinstance(cfg, TelegramChannel):
-        chat = str(cfg.chat).strip()
-        return TELEGRAM_PRIVATE_PACE if chat.isdigit() else TELEGRAM_PACE
+        return TELEGRAM_PRIVATE_PACE if is_private_chat(cfg.chat) else TELEGRAM_PACE
     return None
 
 

@@ -41,6 +41,33 @@ POLL_TICK = timedelta(seconds=15)
 DIGEST_CATCH_UP = timedelta(minutes=5)
 
 
+#: Jobs that tick often, for which a tick falling inside a pass still running is expected
+#: (a dispatch pass posting at Telegram's pace outlasts many ticks): the tick after the pass
+#: does the work. APScheduler warns about every such skip; for these it is logged at DEBUG.
+ROUTINE_JOBS = frozenset({"poll", "dispatch", "reload"})
+ROUTINE_JOB_PREFIXES = ("digest-catch-up:",)
+_SKIPPED = "skipped: maximum number of running instances reached"
+
+
+class SchedulerLog(logging.LoggerAdapter[logging.Logger]):
+    """APScheduler's own logger, with a routine job's skipped tick at DEBUG, not WARNING.
+
+    Every other message, including a skipped digest cron run, keeps its level.
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if level == logging.WARNING and _SKIPPED in str(msg) and args \
+                and _is_routine(getattr(args[0], "id", None)):
+            level = logging.DEBUG
+        kwargs.setdefault("stacklevel", 2)  # name APScheduler's line, not this one
+        super().log(level, msg, *args, **kwargs)
+
+
+def _is_routine(job_id: object) -> bool:
+    return isinstance(job_id, str) and (
+        job_id in ROUTINE_JOBS or job_id.startswith(ROUTINE_JOB_PREFIXES))
+
+
 def lease_ttl() -> timedelta:
     """How long the poll lease outlives its holder: another worker polls within about this
     long after the leader dies (NEWSBOT_LEASE_TTL seconds; default 60)."""
@@ -92,7 +119,9 @@ class Service:
         self.fetcher = make_fetcher(self.config)
         await self.fetcher.__aenter__()
         self._build_channels()
-        self.scheduler = AsyncIOScheduler(timezone=self.config.zone)
+        self.scheduler = AsyncIOScheduler(
+            timezone=self.config.zone,
+            logger=SchedulerLog(logging.getLogger("apscheduler.scheduler"), {}))
         self.reloader = Reloader(self)
         self._add_jobs()
         self.scheduler.start()

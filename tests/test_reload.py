@@ -19,9 +19,12 @@ from bot.reload import config_for_status
 from bot.scheduler import Service
 from bot.store import Store, open_store
 
+# The web server is off: the SIGHUP test waits for the service's background tasks, and a
+# server on :8080 would be one of them (and would clash with any other test's).
 CONFIG = """
 timezone: UTC
 store: sqlite:///bot.db
+web: {enabled: false}
 sources: [{id: en, url: feed.xml}]
 channels:
   tg:

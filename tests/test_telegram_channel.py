@@ -333,3 +333,18 @@ async def test_unpaced_sends_to_one_chat_do_get_429(telegram_api: FakeTelegramAP
                                    return_exceptions=True)
     await channel.close()
     assert any(isinstance(r, RateLimitedError) for r in results)
+
+
+async def test_a_rejected_photo_goes_out_as_text_at_once_without_429(
+        telegram_api: FakeTelegramAPI) -> None:
+    # Telegram posted nothing for the photo it refused, so the text is not held a second
+    # behind it: the subscriber gets the post as soon as Telegram said no to the image.
+    telegram_api.reject_photos = True
+    channel = sender(telegram_api, fast=False)
+    started = time.monotonic()
+    receipt = await channel.send(post(image_url=telegram_api.image_url()))
+    elapsed = time.monotonic() - started
+    await channel.close()
+    assert [m.method for m in telegram_api.messages] == ["sendMessage"]
+    assert receipt.note.startswith("sent as text: photo rejected")
+    assert elapsed < 0.5 and telegram_api.count(429) == 0

@@ -198,11 +198,28 @@ class TelegramSender:
         """
         key = str(chat)
         try:
-            await self._pacer.wait(key, max_wait=self._max_wait)
+            slot = await self._pacer.wait(key, max_wait=self._max_wait)
         except PacingDeferred as exc:
             cls = RateLimitedError if exc.rate_limited else RetryableError
             raise cls(self.name, f"paced: next slot for chat {chat} in {exc.delay:.0f}s",
                       retry_after=exc.delay) from None
+        try:
+            message = await self._request(chat, method, post, preview_fallback)
+        except (ChatMigrated, BadRequest, RetryableError, PermanentError):
+            # Telegram refused it, or the request never left: nothing was posted, so the
+            # chat's limits do not count it (a photo refused goes out as text at once).
+            self._pacer.refused(slot)
+            raise
+        except BaseException:
+            # It may have been posted (a timeout after sending, a cancelled send): count it.
+            self._pacer.sent(slot)
+            raise
+        self._pacer.sent(slot)
+        return message
+
+    async def _request(self, chat: str | int, method: str, post: RenderedPost,
+                       preview_fallback: bool) -> Message:
+        """The API call itself; see ``_call``."""
         common: dict[str, Any] = {
             "chat_id": chat,
             "parse_mode": ParseMode.HTML,
@@ -220,7 +237,7 @@ class TelegramSender:
             raise
         except RetryAfter as exc:
             seconds = _retry_after(exc)
-            self._pacer.block(key, seconds)
+            self._pacer.block(str(chat), seconds)
             raise RateLimitedError(self.name, _words("flood control", exc),
                                    retry_after=seconds) from None
         except BadRequest as exc:

@@ -1,10 +1,21 @@
 """Pacing sends so that Telegram never has to say "Too Many Requests".
 
 Telegram allows about one message per second to a chat, 20 per minute to a group or channel
-and 30 per second for the whole bot. A ``Pacer`` hands out send slots that keep all three,
-per bot: every channel instance using the same token (and API server) shares one pacer, so two
-channels posting to the same chat, or twenty channels on one bot, stay within the limits
-together. A 429 that arrives anyway blocks only that chat for Telegram's ``retry_after``.
+(not to a private chat with a user) and 30 per second for the whole bot.
+
+Who enforces what:
+
+- the per-chat limits are decided in the store, before a post is claimed (``bot.dispatch``:
+  ``platform_pace``, counted from each post's answer). That is the authority: it holds across
+  every ``newsbot run`` worker on one PostgreSQL store;
+- this ``Pacer`` enforces, per bot (every channel instance using the same token and API
+  server shares one), the 30 per second overall, which the store does not see, and keeps 429s
+  blocking a chat for Telegram's ``retry_after``;
+- it also re-checks the per-chat limits as a safety net for what the store cannot see: two
+  configured channels posting to one chat, or a caller that is not the dispatcher. It counts a
+  send from Telegram's answer, as the store does, so after the store has let a post go the
+  safety net never adds a wait of its own. Only a send still in flight (no answer yet) is
+  counted from its slot plus ``margin``: when it reached Telegram is not known yet.
 
 Slots are reserved synchronously (no awaits between reading and writing the schedule), so the
 pacer needs no lock and works across event loops; the clock and sleep are injectable for tests.
@@ -15,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import hashlib
+import itertools
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,7 +40,32 @@ class Limits:
     per_chat_window: float = 60.0  # the window of ``per_chat_per_window``
     per_chat_per_window: int = 20  # messages per window to one group or channel
     overall_per_second: int = 30  # messages per second for the whole bot
-    margin: float = 0.05  # added to each per-chat gap: requests do not arrive exactly on time
+    # Added to a per-chat gap counted from a send that has no answer yet: the request may
+    # reach Telegram a little after its slot. A send with an answer needs none.
+    margin: float = 0.05
+
+
+#: Telegram's limits as documented; the store-side pace in ``bot.dispatch`` is built from it.
+TELEGRAM_LIMITS = Limits()
+
+
+def is_private_chat(chat: str | int) -> bool:
+    """True for a one-to-one chat with a user, which Telegram holds to 1 message/s only.
+
+    A user's chat id is positive. Groups have negative ids, supergroups and channels -100…,
+    and an ``@username`` names a public channel or supergroup (the Bot API does not send to
+    users by username): those are held to 20 per minute as well.
+    """
+    return str(chat).strip().isdigit()
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A send slot from ``Pacer.wait``; report how the send went with ``sent`` or ``refused``."""
+
+    chat: str
+    at: float  # clock time from which the request may go
+    number: int  # tells two slots at the same time apart
 
 
 class PacingDeferred(Exception):
@@ -51,41 +87,60 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.limits = limits or Limits()
+        self.limits = limits or TELEGRAM_LIMITS
         self._clock = clock
         self._sleep = sleep
-        self._chats: dict[str, deque[float]] = {}
+        # Per chat, per slot number: the time the per-chat limits count that send from
+        # (its slot plus the margin until Telegram answers, then the answer's time).
+        self._chats: dict[str, dict[int, float]] = {}
         self._blocked: dict[str, float] = {}
         self._all: list[float] = []  # every reserved slot in the last moments, sorted
+        self._numbers = itertools.count()
 
-    def reserve(self, chat: str) -> float:
-        """Reserve and return the earliest slot (clock time) a message to ``chat`` may go."""
+    def reserve(self, chat: str) -> Slot:
+        """Reserve and return the earliest slot for a message to ``chat``."""
         limits = self.limits
         now = self._clock()
-        slots = self._chats.setdefault(chat, deque())
-        # Slots older than the window constrain nothing; all newer ones are kept, so that
+        sends = self._chats.setdefault(chat, {})
+        # Sends older than the window constrain nothing; all newer ones are kept, so that
         # releasing a slot never loses the one that then bounds the window.
-        while slots and slots[0] < now - limits.per_chat_window - limits.margin:
-            slots.popleft()
-        slot = max(now, self._blocked.get(chat, now))
-        if slots:
-            slot = max(slot, slots[-1] + limits.per_chat_interval + limits.margin)
-            if len(slots) >= limits.per_chat_per_window > 0:
-                nth_last = slots[-limits.per_chat_per_window]
-                slot = max(slot, nth_last + limits.per_chat_window + limits.margin)
-        slot = self._free_overall(slot)
-        slots.append(slot)
-        bisect.insort(self._all, slot)
+        horizon = now - max(limits.per_chat_window, limits.per_chat_interval)
+        for number in [n for n, t in sends.items() if t < horizon]:
+            del sends[number]
+        at = max(now, self._blocked.get(chat, now))
+        if sends:
+            counted = sorted(sends.values())
+            at = max(at, counted[-1] + limits.per_chat_interval)
+            window = limits.per_chat_per_window
+            if window > 0 and len(counted) >= window and not is_private_chat(chat):
+                at = max(at, counted[-window] + limits.per_chat_window)
+        at = self._free_overall(at)
+        slot = Slot(chat, at, next(self._numbers))
+        sends[slot.number] = at + limits.margin
+        bisect.insort(self._all, at)
         self._forget_before(now - 2.0)
         return slot
 
-    def release(self, chat: str, slot: float) -> None:
+    def sent(self, slot: Slot) -> None:
+        """Telegram answered (or may have posted it): count the send from now on."""
+        sends = self._chats.get(slot.chat)
+        if sends is not None and slot.number in sends:
+            sends[slot.number] = max(self._clock(), slot.at)
+
+    def refused(self, slot: Slot) -> None:
+        """Telegram posted nothing (an error answer): the chat's limits do not count it.
+
+        The request did reach the bot's overall budget, so its overall slot is kept.
+        """
+        sends = self._chats.get(slot.chat)
+        if sends is not None:
+            sends.pop(slot.number, None)
+
+    def release(self, slot: Slot) -> None:
         """Give back a reserved slot that was not used (the send was deferred or cancelled)."""
-        slots = self._chats.get(chat)
-        if slots and slot in slots:
-            slots.remove(slot)
-        index = bisect.bisect_left(self._all, slot)
-        if index < len(self._all) and self._all[index] == slot:
+        self.refused(slot)
+        index = bisect.bisect_left(self._all, slot.at)
+        if index < len(self._all) and self._all[index] == slot.at:
             del self._all[index]
 
     def block(self, chat: str, seconds: float) -> None:
@@ -93,23 +148,23 @@ class Pacer:
         until = self._clock() + seconds
         self._blocked[chat] = max(until, self._blocked.get(chat, until))
 
-    async def wait(self, chat: str, *, max_wait: float | None = None) -> float:
-        """Wait for the next slot for ``chat``; returns the slot.
+    async def wait(self, chat: str, *, max_wait: float | None = None) -> Slot:
+        """Wait for the next slot for ``chat``; returns the slot, to report back on.
 
         Raises ``PacingDeferred`` (with nothing reserved) when the slot is more than
         ``max_wait`` seconds away, so a caller can reschedule instead of holding a worker.
         """
         slot = self.reserve(chat)
-        delay = slot - self._clock()
+        delay = slot.at - self._clock()
         if max_wait is not None and delay > max_wait:
-            self.release(chat, slot)
-            blocked = self._blocked.get(chat, 0.0) >= slot
+            self.release(slot)
+            blocked = self._blocked.get(chat, 0.0) >= slot.at
             raise PacingDeferred(delay, rate_limited=blocked)
         try:
             if delay > 0:
                 await self._sleep(delay)
         except BaseException:
-            self.release(chat, slot)
+            self.release(slot)
             raise
         return slot
 

@@ -11,7 +11,8 @@ entities, bad nesting), lengths after parsing in UTF-16 units (4096 text, 1024 c
 per chat, 20/min per group or channel, 30/s overall → 429 with ``parameters.retry_after``).
 What tests can switch: ``fail_next`` (400/403/429/500/502 for the next N requests, optionally
 for one chat only), ``hang_next`` (accept the message, never answer), ``migrate`` (a group
-became a supergroup), ``reject_photos``.
+became a supergroup), ``reject_photos``; and ``clock`` (``time.monotonic`` unless given: a
+virtual clock lets a test live through minutes of Telegram's limits in no real time).
 
 This file deliberately does not import newsbot: it stands for Telegram, not for our code.
 """
@@ -28,7 +29,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,7 +157,7 @@ class Accepted:
     parse_mode: str | None
     photo: str | None  # URL or "upload:<bytes>"
     options: dict[str, Any]  # every other parameter (JSON decoded where it was JSON)
-    at: float  # time.monotonic() when it arrived
+    at: float  # the server's clock (time.monotonic() by default) when it arrived
 
 
 @dataclass
@@ -191,10 +192,12 @@ class FakeTelegramAPI:
     """A Bot API server on 127.0.0.1. Use as a context manager or start()/stop()."""
 
     def __init__(self, token: str = TOKEN, *, limits: FloodLimits | None = None,
-                 flood_control: bool = True) -> None:
+                 flood_control: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.token = token
         self.limits = limits or FloodLimits()
         self.flood_control = flood_control
+        self.clock = clock
         self.messages: list[Accepted] = []
         self.requests: list[tuple[str, str | None, int]] = []  # (method, chat, HTTP status)
         self.reject_photos = False
@@ -378,7 +381,7 @@ class FakeTelegramAPI:
                 text=raw if method == "sendmessage" else None,
                 caption=raw if method == "sendphoto" else None,
                 parse_mode=None if parse_mode is None else str(parse_mode),
-                photo=photo, options=options, at=time.monotonic()))
+                photo=photo, options=options, at=self.clock()))
             hang = self._take_hang(chat_key)
         if hang:
             await asyncio.get_running_loop().run_in_executor(None, self._release.wait, 30)
@@ -466,7 +469,7 @@ class FakeTelegramAPI:
 
     def _flood(self, key: str, chat: _Chat) -> int:
         """0 when a message may go to ``chat`` now (and count it), else seconds to wait."""
-        now = time.monotonic()
+        now = self.clock()
         if self.flood_control:
             limits = self.limits
             waits: list[float] = []

@@ -1,0 +1,69 @@
+"""The operator's log stays readable while a long pass runs: a routine job's skipped tick is
+logged at DEBUG, while APScheduler's other warnings (a digest run skipped) keep their level."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import parse_config
+from bot.scheduler import Service
+from bot.store import open_store
+
+CONFIG = """
+timezone: UTC
+store: sqlite:///{tmp}/newsbot.db
+preview_dir: {tmp}/preview
+web: {{enabled: false}}
+sources: [{{id: en, url: feed.xml}}]
+channels:
+  tg:
+    type: telegram
+    chat: "@c"
+"""
+SKIPPED = "skipped: maximum number of running instances reached"
+
+
+def skips(caplog: pytest.LogCaptureFixture, job_name: str, level: int) -> int:
+    """How many "skipped" records APScheduler logged for the job ``job_name`` at ``level``.
+
+    Matched on the text: records reach handlers already formatted (``bot.redact``).
+    """
+    return sum(1 for r in caplog.records
+               if r.name.startswith("apscheduler") and r.levelno == level
+               and SKIPPED in r.getMessage() and f'job "{job_name} (' in r.getMessage())
+
+
+async def test_a_long_poll_does_not_fill_the_log_with_skip_warnings_but_a_digest_skip_warns(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def slow_pass(*_: Any, **__: Any) -> None:
+        await asyncio.sleep(1.3)  # a pass that outlasts two 0.5 s ticks
+
+    monkeypatch.setattr("bot.scheduler.poll_sources", slow_pass)
+    caplog.set_level(logging.DEBUG, logger="apscheduler")
+    config = parse_config(CONFIG.format(tmp=tmp_path), base_dir=tmp_path)
+    store = open_store(config.store_url)
+    # A 1.5 s poll lease makes the poll job tick every 0.5 s (a third of the lease).
+    service = Service(tmp_path / "config.yaml", config, store, worker="w-test",
+                      lease_ttl=timedelta(seconds=1.5))
+    try:
+        await service.start()
+        assert service.scheduler is not None
+        # A job that is not one of the routine ticks: its skipped run must still be a warning.
+        service.scheduler.add_job(slow_pass, IntervalTrigger(seconds=0.5), id="digest:weekly",
+                                  name="Service.digest_tick", max_instances=1, coalesce=True,
+                                  next_run_time=datetime.now(UTC))
+        await asyncio.sleep(1.4)
+    finally:
+        await service.stop(grace=timedelta(seconds=0.1))
+        store.close()
+    assert skips(caplog, "Service.poll_tick", logging.DEBUG) >= 1  # the overlap did happen
+    assert skips(caplog, "Service.poll_tick", logging.WARNING) == 0
+    assert skips(caplog, "Service.digest_tick", logging.WARNING) >= 1
