@@ -34,7 +34,7 @@ from bot.errors import (
     TemplateError,
     UnknownOutcomeError,
 )
-from bot.models import Delivery, DeliveryStatus, Receipt
+from bot.models import Delivery, DeliveryStatus, Receipt, RenderedPost
 from bot.outlets import Outlet
 from bot.plan import PlatformPace, pick_due
 from bot.render import render_post
@@ -196,6 +196,16 @@ class Dispatcher:
             store.release(delivery.id, now=now, worker=wid)
             report.add("previewed")
             return "previewed"
+        over_budget = self._thread_over_budget(outlet, post)
+        if over_budget:
+            # The pre-claim check priced one post; this one is a thread, billed per part.
+            # It waits for next month's budget (never dropped), and the channel's cheaper
+            # posts go first meanwhile.
+            store.release(delivery.id, now=now, worker=wid, note=over_budget,
+                          due_at=next_month_start(now, self.config.zone_for(outlet.name)))
+            log.info("%s: delivery %d: %s", outlet.name, delivery.id, over_budget)
+            report.add("waiting_on_budget")
+            return "waiting_on_budget"
         if not store.mark_sending(delivery.id, worker=wid, now=now, lease=CLAIM_LEASE):
             # Our claim expired (we were stalled) and the row may be another worker's now:
             # sending it here could post it twice.
@@ -254,6 +264,25 @@ class Dispatcher:
             return ""
         return (f"monthly budget ${cfg.monthly_budget:.2f} reached (${spent:.2f} spent this "
                 "month); posts wait for next month")
+
+    def _thread_over_budget(self, outlet: Outlet, post: RenderedPost) -> str:
+        """Why this rendered post (a thread: each part billed) would overrun the month's
+        budget ("" when it fits, or when it is one post, which the pre-claim check priced
+        at its worst)."""
+        cfg = outlet.cfg
+        if (outlet.is_preview or self.dry_run or not post.thread
+                or not isinstance(cfg, XChannel) or cfg.monthly_budget is None):
+            return ""
+        from bot.channels.x_spend import budget_allows
+
+        price = _price(outlet, (post.text, *post.thread))
+        since = month_start(self.clock(), self.config.zone_for(outlet.name))
+        _, spent = self.store.spend_since(outlet.name, since)
+        if budget_allows(spent, price, cfg):
+            return ""
+        return (f"monthly budget reached: this thread of {len(post.thread) + 1} posts costs "
+                f"${price:.2f} and ${max(cfg.monthly_budget - spent, 0):.2f} of "
+                f"${cfg.monthly_budget:.2f} is left; it waits for next month")
 
     def _record_failure(self, outlet: Outlet, delivery: Delivery, exc: ChannelError,
                         report: DispatchReport) -> str:
@@ -315,3 +344,10 @@ def month_start(now: datetime, zone: ZoneInfo) -> datetime:
     """Midnight on the 1st of ``now``'s month in ``zone``, as UTC."""
     local = now.astimezone(zone)
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def next_month_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight on the 1st of the month after ``now``'s, in ``zone``, as UTC."""
+    local = now.astimezone(zone)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=zone).astimezone(UTC)

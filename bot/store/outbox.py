@@ -208,12 +208,15 @@ class OutboxQueries(StoreBase):
                          due_at=due_at, last_error=error, updated_at=now, claimed_by="")
 
     def release(self, delivery_id: int, *, now: datetime, worker: str | None = None,
-                note: str | None = None) -> bool:
-        """Hand a claimed row back untouched (shutdown, a paused channel)."""
+                note: str | None = None, due_at: datetime | None = None) -> bool:
+        """Hand a claimed row back untouched (shutdown, a paused channel), or due later
+        (a thread over the month's budget); the attempt is not counted."""
         values: dict[str, Any] = {"status": DeliveryStatus.PENDING.value, "claimed_by": "",
                                   "updated_at": now, "attempts": D.c.attempts - 1}
         if note is not None:
             values["note"] = note
+        if due_at is not None:
+            values["due_at"] = due_at
         return self._set(delivery_id, worker, **values)
 
     def mark_failed(self, delivery_id: int, error: str, *, now: datetime,
