@@ -14,6 +14,11 @@ for one chat only), ``hang_next`` (accept the message, never answer), ``migrate`
 became a supergroup), ``reject_photos``; and ``clock`` (``time.monotonic`` unless given: a
 virtual clock lets a test live through minutes of Telegram's limits in no real time).
 
+This module is the HTTP server: its lifecycle, the test switches, request parsing, the method
+handlers and the ``telegram_api`` fixture. Telegram's rules live beside it: HTML parse mode
+and UTF-16 lengths in ``telegram_html``, chats and flood control in ``telegram_chats``; the
+names tests use from those are importable from here too.
+
 This file deliberately does not import newsbot: it stands for Telegram, not for our code.
 """
 
@@ -22,19 +27,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import re
 import socket
 import threading
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp import ClientSession, ClientTimeout, web
+
+from tests.fakes.telegram_chats import (
+    Chat,
+    FloodLimits,
+    chat_json,
+    flood_wait,
+    new_chat,
+    numeric_id,
+)
+from tests.fakes.telegram_html import (
+    CAPTION_LIMIT,
+    TEXT_LIMIT,
+    EntityError,
+    parse_html,
+    utf16_units,
+)
+
+__all__ = [  # what other files import from here, wherever it is defined
+    "BOT_USERNAME", "JPEG", "TOKEN", "Accepted", "EntityError", "FakeTelegramAPI",
+    "FloodLimits", "_Failure", "parse_html", "telegram_api", "utf16_units",
+]
 
 TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijklmnop"
 BOT_USERNAME = "newsbot_test_bot"
@@ -52,8 +76,6 @@ JPEG = bytes.fromhex(
 )
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"RIFF")
 
-_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
-         "a", "code", "pre", "blockquote"}
 _DESCRIPTIONS = {
     400: "Bad Request: chat not found",
     401: "Unauthorized",
@@ -62,87 +84,6 @@ _DESCRIPTIONS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
 }
-
-
-class EntityError(Exception):
-    """Telegram's "can't parse entities" with its explanation."""
-
-
-def parse_html(markup: str) -> str:
-    """Telegram's HTML parse mode: the visible text, or ``EntityError``.
-
-    An independent implementation of the Bot API rules (byte offsets like Telegram's own
-    messages), so tests of newsbot's own length logic check it against something else.
-    """
-    out: list[str] = []
-    stack: list[str] = []
-    i = 0
-
-    def offset(k: int) -> int:
-        return len(markup[:k].encode("utf-8"))
-
-    while i < len(markup):
-        c = markup[i]
-        if c == "<":
-            end = markup.find(">", i)
-            if end < 0 or "<" in markup[i + 1:end]:
-                raise EntityError(f"Unclosed start tag at byte offset {offset(i)}")
-            inner = markup[i + 1:end]
-            if not re.match(r"/?[A-Za-z]", inner):
-                raise EntityError(f'Unsupported start tag "" at byte offset {offset(i)}')
-            if inner.startswith("/"):
-                name = inner[1:].rstrip().lower()
-                if not stack:
-                    raise EntityError(f"Unexpected end tag at byte offset {offset(i)}")
-                if stack[-1] != name:
-                    raise EntityError(
-                        f'Unmatched end tag at byte offset {offset(i)}, expected "</{stack[-1]}>"'
-                        f', found "</{name}>"')
-                stack.pop()
-            else:
-                parts = inner.split(None, 1)
-                name = parts[0].lower() if parts else ""
-                attrs = parts[1] if len(parts) > 1 else ""
-                if name not in _TAGS or not re.fullmatch(r"[a-z-]+", name):
-                    raise EntityError(f'Unsupported start tag "{name}" at byte offset {offset(i)}')
-                if name == "span" and not re.search(r"""class\s*=\s*["']?tg-spoiler\b""", attrs):
-                    raise EntityError(f'Unsupported start tag "span" at byte offset {offset(i)}')
-                if stack and stack[-1] in ("pre", "code") and (stack[-1], name) != ("pre", "code"):
-                    raise EntityError(f"Can't nest <{name}> in <{stack[-1]}> at byte offset "
-                                      f"{offset(i)}")
-                if name in ("blockquote", "a") and name in stack:
-                    raise EntityError(f"Can't nest <{name}> at byte offset {offset(i)}")
-                stack.append(name)
-            i = end + 1
-        elif c == "&":
-            m = re.match(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);", markup[i:])
-            if not m:
-                raise EntityError(f"Unescaped '&' at byte offset {offset(i)}")
-            ref = m.group(1)
-            if ref.startswith("#"):
-                code = int(ref[2:], 16) if ref[1] in "xX" else int(ref[1:])
-                if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                    raise EntityError(f"Invalid character reference at byte offset {offset(i)}")
-                out.append(chr(code))
-            else:
-                known = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-                if ref not in known:
-                    raise EntityError(f'Unsupported HTML entity "&{ref};" at byte offset '
-                                      f"{offset(i)}")
-                out.append(known[ref])
-            i += m.end()
-        elif c == ">":
-            raise EntityError(f"Unexpected '>' at byte offset {offset(i)}")
-        else:
-            out.append(c)
-            i += 1
-    if stack:
-        raise EntityError(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
-    return "".join(out)
-
-
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 @dataclass(frozen=True)
@@ -170,24 +111,6 @@ class _Failure:
     methods: tuple[str, ...]
 
 
-@dataclass
-class FloodLimits:
-    per_chat_interval: float = 1.0
-    per_chat_window: float = 60.0
-    per_chat_per_window: int = 20
-    overall_per_second: int = 30
-
-
-@dataclass
-class _Chat:
-    id: int
-    type: str
-    username: str | None = None
-    title: str = "Test chat"
-    migrated_to: int | None = None
-    times: deque[float] = field(default_factory=lambda: deque(maxlen=100))
-
-
 class FakeTelegramAPI:
     """A Bot API server on 127.0.0.1. Use as a context manager or start()/stop()."""
 
@@ -203,7 +126,7 @@ class FakeTelegramAPI:
         self.reject_photos = False
         self._failures: list[_Failure] = []
         self._hangs: list[tuple[int, str | None]] = []
-        self._chats: dict[str, _Chat] = {}
+        self._chats: dict[str, Chat] = {}
         self._overall: deque[float] = deque()
         self._next_id = 1
         self._lock = threading.Lock()
@@ -294,8 +217,8 @@ class FakeTelegramAPI:
     def add_chat(self, chat: str | int, *, type: str = "channel",
                  username: str | None = None, title: str = "Test chat") -> None:
         with self._lock:
-            self._chats[str(chat)] = _Chat(id=_numeric_id(str(chat)), type=type,
-                                           username=username, title=title)
+            self._chats[str(chat)] = Chat(id=numeric_id(str(chat)), type=type,
+                                          username=username, title=title)
 
     def count(self, status: int) -> int:
         """How many requests were answered with ``status``."""
@@ -357,9 +280,9 @@ class FakeTelegramAPI:
         if method == "sendmessage":
             if not visible:
                 return _error(400, "Bad Request: message text is empty")
-            if utf16_units(visible) > 4096:
+            if utf16_units(visible) > TEXT_LIMIT:
                 return _error(400, "Bad Request: message is too long")
-        elif utf16_units(visible) > 1024:
+        elif utf16_units(visible) > CAPTION_LIMIT:
             return _error(400, "Bad Request: message caption is too long")
         photo: str | None = None
         if method == "sendphoto":
@@ -387,10 +310,10 @@ class FakeTelegramAPI:
             await asyncio.get_running_loop().run_in_executor(None, self._release.wait, 30)
         message: dict[str, Any] = {
             "message_id": message_id, "date": int(time.time()),
-            "chat": _chat_json(chat),
+            "chat": chat_json(chat),
         }
         if chat.type == "channel":
-            message["sender_chat"] = _chat_json(chat)
+            message["sender_chat"] = chat_json(chat)
         else:
             message["from"] = {"id": int(self.token.split(":")[0]), "is_bot": True,
                                "first_name": "Newsbot Test", "username": BOT_USERNAME}
@@ -432,18 +355,10 @@ class FakeTelegramAPI:
 
     # -- state (called with the lock held) ---------------------------------------------------
 
-    def _chat(self, key: str) -> _Chat:
+    def _chat(self, key: str) -> Chat:
         chat = self._chats.get(key)
         if chat is None:
-            if key.startswith("@"):
-                chat = _Chat(id=_numeric_id(key), type="channel", username=key[1:],
-                             title=key[1:])
-            elif key.startswith("-100"):
-                chat = _Chat(id=int(key), type="channel")
-            elif key.startswith("-"):
-                chat = _Chat(id=int(key), type="group")
-            else:
-                chat = _Chat(id=int(key) if key.lstrip("-").isdigit() else 1, type="private")
+            chat = new_chat(key)
             self._chats[key] = chat
         return chat
 
@@ -467,43 +382,16 @@ class FakeTelegramAPI:
                 return True
         return False
 
-    def _flood(self, key: str, chat: _Chat) -> int:
+    def _flood(self, key: str, chat: Chat) -> int:
         """0 when a message may go to ``chat`` now (and count it), else seconds to wait."""
         now = self.clock()
         if self.flood_control:
-            limits = self.limits
-            waits: list[float] = []
-            if chat.times and now - chat.times[-1] < limits.per_chat_interval:
-                waits.append(chat.times[-1] + limits.per_chat_interval - now)
-            if chat.type != "private":
-                recent = [t for t in chat.times if now - t < limits.per_chat_window]
-                if len(recent) >= limits.per_chat_per_window:
-                    waits.append(recent[-limits.per_chat_per_window] +
-                                 limits.per_chat_window - now)
-            while self._overall and now - self._overall[0] >= 1.0:
-                self._overall.popleft()
-            if len(self._overall) >= limits.overall_per_second:
-                waits.append(self._overall[0] + 1.0 - now)
-            if waits:
-                return max(1, math.ceil(max(waits)))
+            wait = flood_wait(chat, self._overall, now, self.limits)
+            if wait:
+                return wait
         chat.times.append(now)
         self._overall.append(now)
         return 0
-
-
-def _numeric_id(key: str) -> int:
-    if key.lstrip("-").isdigit():
-        return int(key)
-    return -1000000000000 - zlib.crc32(key.encode()) % 1000000000
-
-
-def _chat_json(chat: _Chat) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": chat.id, "type": chat.type, "title": chat.title}
-    if chat.type == "private":
-        data = {"id": chat.id, "type": "private", "first_name": "Reader"}
-    if chat.username:
-        data["username"] = chat.username
-    return data
 
 
 async def _params(request: web.Request) -> tuple[dict[str, Any], bytes | None]:
