@@ -135,6 +135,23 @@ async def test_an_address_no_header_can_carry_fails_alone(
     assert "ünïcode@example.org: cannot write a copy" in outcome.report.errors[0]
 
 
+async def test_each_copy_is_counted_once_in_the_metrics(
+        tmp_path: Path, digest_store: Store, smtp_server: Server) -> None:
+    from bot import metrics
+
+    def sent() -> float:
+        return metrics.REGISTRY.get_sample_value(
+            "newsbot_digest_recipients_sent_total", {"channel": "digest"}) or 0.0
+
+    handler, port = smtp_server
+    before = sent()
+    add_article(digest_store, 1)
+    add_subscribers(digest_store, 3)
+    await run_digest(make_config(tmp_path, port), digest_store, "digest", RUN_AT)
+    assert len(handler.received) == 3
+    assert sent() - before == 3
+
+
 async def test_only_active_subscribers_receive(tmp_path: Path, digest_store: Store,
                                                smtp_server: Server) -> None:
     handler, port = smtp_server
