@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import click
 
@@ -178,10 +179,22 @@ def digest_runs(ctx: Context, channel: str, limit: int) -> None:
 EX_TEMPFAIL = 75
 
 
+_MAIL_SOURCES = (
+    click.argument("files", nargs=-1,
+                   type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+    click.option("--maildir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                 default=None, help="Read the new messages of this Maildir, then mark them seen."),
+)
+
+
+def _mail_sources(func: Callable[..., None]) -> Callable[..., None]:
+    for decorate in reversed(_MAIL_SOURCES):
+        func = decorate(func)
+    return func
+
+
 @digest.command("unsubscribe-mail")
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--maildir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=None, help="Read the new messages of this Maildir, then mark them seen.")
+@_mail_sources
 @pass_ctx
 @friendly_errors
 def digest_unsubscribe_mail(ctx: Context, files: tuple[Path, ...], maildir: Path | None) -> None:
@@ -192,9 +205,41 @@ def digest_unsubscribe_mail(ctx: Context, files: tuple[Path, ...], maildir: Path
     When the store cannot be reached the exit status is 75 (EX_TEMPFAIL), so the MTA keeps
     the message and retries; with --maildir the message stays new.
     """
+    from bot.digest.mail_unsubscribe import unsubscribe_by_mail
+
+    _read_mail(ctx, files, maildir, unsubscribe_by_mail)
+
+
+@digest.command("bounce-mail")
+@_mail_sources
+@pass_ctx
+@friendly_errors
+def digest_bounce_mail(ctx: Context, files: tuple[Path, ...], maildir: Path | None) -> None:
+    """Count the bounces that came back to a channel's bounce_address.
+
+    Reads messages as unsubscribe-mail does. A delivery report saying a copy failed (5.x.x)
+    counts one hard bounce for that reader, once per copy; at the channel's bounce_limit the
+    address is marked bounced. Delays, auto-replies and messages without a valid token
+    change nothing. Exit status 75 when the store cannot be reached.
+    """
+    from bot.digest.bounces import bounce_by_mail
+
+    _read_mail(ctx, files, maildir, bounce_by_mail)
+
+
+class _MailResult(Protocol):
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+
+def _read_mail(ctx: Context, files: tuple[Path, ...], maildir: Path | None,
+               handle: Callable[..., _MailResult]) -> None:
+    """Feed each message to ``handle(config, store, raw, now=…)``, one line of output each;
+    exit 75 (and keep the message) when the store is unreachable."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.digest.mail_unsubscribe import unsubscribe_by_mail
     from bot.errors import StoreError
 
     config = ctx.config
@@ -203,18 +248,16 @@ def digest_unsubscribe_mail(ctx: Context, files: tuple[Path, ...], maildir: Path
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EX_TEMPFAIL)
-    try:
+    with store:
         for name, raw, done in _mail_inputs(files, maildir):
             try:
-                result = unsubscribe_by_mail(config, store, raw, now=datetime.now(UTC))
+                result = handle(config, store, raw, now=datetime.now(UTC))
             except SQLAlchemyError as exc:
                 click.echo(f"error: {name}: the store is unreachable ({type(exc).__name__}); "
                            "the message is kept for another try", err=True)
                 sys.exit(EX_TEMPFAIL)
             done()
             click.echo(f"{name}: {result.outcome}: {result.detail}")
-    finally:
-        store.close()
 
 
 def _mail_inputs(files: tuple[Path, ...], maildir: Path | None

@@ -167,6 +167,9 @@ class EmailChannel(_ChannelBase):
     # Where List-Unsubscribe's mailto: points (default: reply_to, else from). Mail to it is
     # read by `newsbot digest unsubscribe-mail`; see the README.
     unsubscribe_address: str | None = None
+    # Envelope sender for bounces, as VERP: each copy goes out from local+<token>@domain, and
+    # `newsbot digest bounce-mail` reads the bounces that come back to it (see the README).
+    bounce_address: str | None = None
     subject: str = "{{ digest.title }}: {{ digest.date }}"
     title: str = "News digest"
     max_articles: int = Field(default=30, ge=1)
@@ -176,7 +179,7 @@ class EmailChannel(_ChannelBase):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("from_", "reply_to", "unsubscribe_address")
+    @field_validator("from_", "reply_to", "unsubscribe_address", "bounce_address")
     @classmethod
     def _has_an_address(cls, value: str | None) -> str | None:
         # Checked here so a typo is reported against its YAML path at load, not at 07:00.

@@ -232,7 +232,7 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
             if sub.hard_bounces:
                 bounced_before.add(sub.id)
     sender = DigestSender(store, cfg, rendered, pool_size=pool_size, after_send=after_send,
-                          retry_delays=retry_delays or RETRY_DELAYS)
+                          retry_delays=retry_delays or RETRY_DELAYS, secret=secret)
     sender.bounced_before = bounced_before
     sender.report.skipped = len(states) - sum(1 for s in states.values() if s == "deferred")
     report = await sender.send(recipients)  # counts each copy in the metrics as it goes

@@ -30,6 +30,7 @@ from bot import metrics
 from bot.config import EmailChannel, Smtp
 from bot.digest.message import CopyMaker, Recipient, RenderedDigest, from_domain, message_id
 from bot.digest.smtp import SmtpSecurityError, connect, send_prepared
+from bot.digest.tokens import verp_token
 from bot.errors import ChannelError
 from bot.store.subscribers import SubscriberQueries
 
@@ -79,7 +80,8 @@ class DigestSender:
                  retry_delays: Sequence[float] = RETRY_DELAYS,
                  after_send: Callable[[Recipient], None] | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 connector: Callable[[Smtp], Awaitable[aiosmtplib.SMTP]] = connect) -> None:
+                 connector: Callable[[Smtp], Awaitable[aiosmtplib.SMTP]] = connect,
+                 secret: bytes | None = None) -> None:
         self.store = store
         self.cfg = cfg
         self.rendered = rendered
@@ -89,6 +91,12 @@ class DigestSender:
         self.clock = clock
         self.connector = connector
         self.sender = parseaddr(cfg.from_)[1]
+        # With bounce_address, each copy's envelope sender carries a signed token (VERP), so
+        # a bounce that comes back later names its run and reader (bot/digest/bounces.py).
+        self.verp: tuple[str, str, bytes] | None = None
+        if cfg.bounce_address and secret:
+            local, _, domain = parseaddr(cfg.bounce_address)[1].rpartition("@")
+            self.verp = (local, domain, secret)
         self.domain = from_domain(cfg.from_)
         self.report = SendReport(rendered.run_id)
         self._copies: dict[bool, CopyMaker] = {}
@@ -180,7 +188,7 @@ class DigestSender:
                 return client
             stage = "MAIL"
             try:
-                await client.mail(self.sender,
+                await client.mail(self._envelope_from(recipient),
                                   options=["BODY=8BITMIME"] if copies.needs_8bitmime else None)
                 stage = "RCPT"
                 await client.rcpt(recipient.email)
@@ -220,6 +228,12 @@ class DigestSender:
                      recipient.email)
             await asyncio.sleep(self.retry_delays[attempts - 1])
 
+    def _envelope_from(self, recipient: Recipient) -> str:
+        if self.verp is None:
+            return self.sender
+        local, domain, secret = self.verp
+        return f"{local}+{verp_token(secret, self.run_id, recipient.subscriber_id)}@{domain}"
+
     def _maker(self, eight_bit: bool) -> CopyMaker:
         if eight_bit not in self._copies:
             self._copies[eight_bit] = CopyMaker(self.rendered, self.cfg, eight_bit=eight_bit)
@@ -240,7 +254,9 @@ class DigestSender:
             raise
         self.store.finish_send(self.run_id, recipient.subscriber_id, "sent", now=self.clock(),
                                attempts=attempts)
-        if recipient.subscriber_id in self.bounced_before:
+        # A 250 clears earlier hard bounces, unless bounces come back later by mail (VERP):
+        # then the relay accepts everything and only the bounce mail tells.
+        if recipient.subscriber_id in self.bounced_before and self.verp is None:
             self.store.reset_hard_bounces(recipient.subscriber_id, now=self.clock())
         self.report.sent += 1
         metrics.DIGEST_RECIPIENTS_SENT.labels(self.rendered.channel).inc()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -83,6 +84,33 @@ def read_token(secret: bytes, token: str, purpose: str, *,
     if purpose == "confirm" and (now or datetime.now(UTC)) - issued > CONFIRM_VALID_FOR:
         return None
     return TokenClaim(purpose, channel, subscriber_id, issued)
+
+
+#: A VERP token: ``<run>-<subscriber>-<mac>``, lower case (mail systems may fold the case of
+#: a local part, so the MAC is base32) and short (a local part holds 64 octets at most).
+_VERP = re.compile(r"(\d{1,12})-(\d{1,12})-([a-z2-7]{16})", re.IGNORECASE)
+
+
+def _verp_mac(secret: bytes, run_id: int, subscriber_id: int) -> str:
+    mac = _mac(secret, f"bounce{_SEP}{run_id}{_SEP}{subscriber_id}".encode("ascii"))
+    return base64.b32encode(mac[:10]).decode("ascii").lower()
+
+
+def verp_token(secret: bytes, run_id: int, subscriber_id: int) -> str:
+    """The signed part of one copy's envelope sender (``bounces+<token>@domain``): a bounce
+    to it names the run and the reader, and cannot be forged for another."""
+    return f"{run_id}-{subscriber_id}-{_verp_mac(secret, run_id, subscriber_id)}"
+
+
+def read_verp_token(secret: bytes, text: str) -> tuple[int, int] | None:
+    """(run id, subscriber id) when ``text`` is a valid VERP token; else None."""
+    found = _VERP.fullmatch(text.strip())
+    if found is None:
+        return None
+    run_id, subscriber_id = int(found[1]), int(found[2])
+    if not hmac.compare_digest(found[3].lower(), _verp_mac(secret, run_id, subscriber_id)):
+        return None
+    return run_id, subscriber_id
 
 
 def unsubscribe_url(config: Config, token: str) -> str:

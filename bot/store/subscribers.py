@@ -394,6 +394,17 @@ class SubscriberQueries(StoreBase):
             conn.execute(finish, {"r": run_id, "s": subscriber_id, "st": status, "e": error,
                                   "t": now, "a": attempts})
 
+    def mark_send_bounced(self, run_id: int, subscriber_id: int, *, now: datetime,
+                          error: str) -> bool:
+        """A copy the relay accepted came back as a hard bounce. True the first time (the
+        caller counts it); False for a copy not sent, or already bounced (a DSN delivered
+        twice must not count twice)."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(DS).where(
+                DS.c.run_id == run_id, DS.c.subscriber_id == subscriber_id,
+                DS.c.status.in_(("sent", "unknown")),
+            ).values(status="bounced", error=error[:500], updated_at=now)).rowcount)
+
     def settle_interrupted_sends(self, run_id: int, *, now: datetime) -> int:
         """Sends left "sending" by a worker that died: the message may be out, so they
         become "unknown" and are not sent again. Returns how many."""
