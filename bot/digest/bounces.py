@@ -16,11 +16,11 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from typing import Literal
 
 from bot.config import Config, EmailChannel
+from bot.digest.mail_unsubscribe import parse_mail
 from bot.digest.tokens import read_verp_token, secret_of
 from bot.store.subscribers import SubscriberQueries
 
@@ -82,8 +82,7 @@ def bounce_by_mail(config: Config, store: SubscriberQueries, raw: bytes, *,
                    now: datetime) -> BounceResult:
     """Count the hard bounce this message reports for the copy its VERP token names."""
     secret = secret_of(config)
-    message = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(message, EmailMessage)
+    message = parse_mail(raw)
     tokens = _tokens(message)
     if not tokens:
         return BounceResult("no-token", "not addressed to a bounce_address+<token>; nothing "

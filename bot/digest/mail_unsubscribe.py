@@ -36,8 +36,6 @@ Outcome = Literal["unsubscribed", "already", "no-token", "invalid-token"]
 _TOKEN = re.compile(r"unsubscribe(?:\s|%20)+([A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,})",
                     re.IGNORECASE)
 _BODY_CHARS = 4000
-#: Statuses a reader can leave from (the same as the web's unsubscribe button).
-LEAVABLE = ("active", "pending", "bounced")
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,13 @@ class MailUnsubscribe:
         return self.outcome == "unsubscribed"
 
 
+def parse_mail(raw: bytes) -> EmailMessage:
+    """An incoming message, as the email package's modern API reads it."""
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
 def _candidates(message: EmailMessage) -> list[str]:
     texts = [str(message.get("Subject", ""))]
     body = message.get_body(("plain",))
@@ -68,9 +73,7 @@ def unsubscribe_by_mail(config: Config, store: SubscriberQueries, raw: bytes, *,
                         now: datetime) -> MailUnsubscribe:
     """Unsubscribe the reader whose token this message carries; nothing else changes."""
     secret = secret_of(config)
-    message = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    tokens = _candidates(message)
+    tokens = _candidates(parse_mail(raw))
     if not tokens:
         return MailUnsubscribe("no-token", "no 'unsubscribe <token>' in the subject or text; "
                                "nothing changed (the From address alone is not trusted)")
@@ -85,7 +88,7 @@ def unsubscribe_by_mail(config: Config, store: SubscriberQueries, raw: bytes, *,
         if sub.status == "unsubscribed":
             return MailUnsubscribe("already", f"{sub.email} had already left {claim.channel}",
                                    claim.channel, sub.email)
-        store.set_subscriber_status(sub.id, "unsubscribed", now=now, allowed_from=LEAVABLE)
+        store.unsubscribe(sub.id, now=now)
         log.info("digest %s: subscriber %d unsubscribed by mail", claim.channel, sub.id)
         return MailUnsubscribe("unsubscribed", f"{sub.email} left {claim.channel}",
                                claim.channel, sub.email)

@@ -156,6 +156,12 @@ class SubscriberQueries(StoreBase):
         with self.engine.begin() as conn:
             return bool(conn.execute(update(S).where(*cond).values(**values)).rowcount)
 
+    def unsubscribe(self, subscriber_id: int, *, now: datetime) -> bool:
+        """The reader leaves (web button, one-click POST, or mail): from active, pending or
+        bounced. False when they had already left."""
+        return self.set_subscriber_status(subscriber_id, "unsubscribed", now=now,
+                                          allowed_from=("active", "pending", "bounced"))
+
     def remove_subscriber(self, channel: str, email: str) -> bool:
         """Forget an address entirely, with its send records."""
         with self.engine.begin() as conn:

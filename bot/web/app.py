@@ -208,8 +208,7 @@ def make_app(config: Config, store: Store,
         if found is None:
             return message("Link not valid", _BAD_LINK, 400)
         _, sub, cfg = found
-        store.set_subscriber_status(sub.id, "unsubscribed", now=clock(),
-                                    allowed_from=("active", "pending", "bounced"))
+        store.unsubscribe(sub.id, now=clock())
         log.info("digest %s: subscriber %d unsubscribed", sub.channel, sub.id)
         return message("Unsubscribed", f"{sub.email} will not receive {cfg.title} any more.")
 
