@@ -9,41 +9,176 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+    text,
+)
 
 from bot.store import schema
 
+# Each step below holds its own frozen copy of the tables it creates, exactly as they were when
+# the step shipped: building them from bot/store/schema.py would make an old step create
+# today's columns, and the ALTERs of a later step would then fail or guess. A column type here
+# is the one the DDL needs (DateTime, not the UTCDateTime decorator, which only converts
+# values). tests/test_migrations.py holds the end result equal to a fresh create_all.
+
+
+def _create(conn: Connection, metadata: MetaData, *, skip: tuple[str, ...] = ()) -> None:
+    """Create the step's tables and indexes; ``skip`` names stand-ins for earlier steps' tables."""
+    tables = [t for name, t in metadata.tables.items() if name not in skip]
+    metadata.create_all(conn, tables=tables, checkfirst=True)
+
 
 def _initial(conn: Connection) -> None:
-    for table in (
-        schema.sources,
-        schema.articles,
-        schema.deliveries,
-        schema.channel_state,
-        schema.leases,
-    ):
-        table.create(conn, checkfirst=True)
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
+    m = MetaData()
+    Table(
+        "sources", m,
+        Column("id", String(200), primary_key=True),
+        Column("etag", Text, nullable=False),
+        Column("last_modified", Text, nullable=False),
+        Column("last_polled_at", DateTime),
+        Column("last_success_at", DateTime),
+        Column("last_error", Text, nullable=False),
+        Column("consecutive_errors", Integer, nullable=False),
+        Column("next_poll_at", DateTime),
+        Column("items_seen", Integer, nullable=False),
+    )
+    articles = Table(
+        "articles", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("source_id", String(200), nullable=False),
+        Column("guid", Text, nullable=False),
+        Column("guid_hash", String(64), nullable=False),
+        Column("url", Text, nullable=False),
+        Column("url_hash", String(64), nullable=False),
+        Column("title", Text, nullable=False),
+        Column("summary", Text, nullable=False),
+        Column("summary_html", Text, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("author", Text, nullable=False),
+        Column("sections", Text, nullable=False),
+        Column("language", String(35), nullable=False),
+        Column("published_at", DateTime, nullable=False),
+        Column("discovered_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        Column("image_url", Text),
+        Column("image_alt", Text, nullable=False),
+        Column("announced", Boolean, nullable=False),
+        UniqueConstraint("url_hash", name="uq_articles_url"),
+        UniqueConstraint("source_id", "guid_hash", name="uq_articles_source_guid"),
+    )
+    Index("ix_articles_published", articles.c.published_at)
+    deliveries = Table(
+        "deliveries", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("article_id", Integer, ForeignKey("articles.id"), nullable=False),
+        Column("channel", String(200), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("priority", Integer, nullable=False),
+        Column("due_at", DateTime, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("claimed_by", String(200), nullable=False),
+        Column("claimed_until", DateTime),
+        Column("last_error", Text, nullable=False),
+        Column("receipt_id", Text, nullable=False),
+        Column("receipt_url", Text, nullable=False),
+        Column("note", Text, nullable=False),
+        Column("cost", Float, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        Column("sent_at", DateTime),
+        UniqueConstraint("article_id", "channel", name="uq_deliveries_article_channel"),
+    )
+    Index("ix_deliveries_status_due", deliveries.c.status, deliveries.c.due_at)
+    Index("ix_deliveries_channel_sent", deliveries.c.channel, deliveries.c.sent_at)
+    Table(
+        "channel_state", m,
+        Column("channel", String(200), primary_key=True),
+        Column("paused", Boolean, nullable=False),
+        Column("attention", Text, nullable=False),
+        Column("chat_override", Text, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    Table(
+        "leases", m,
+        Column("name", String(200), primary_key=True),
+        Column("holder", String(200), nullable=False),
+        Column("expires_at", DateTime, nullable=False),
+    )
+    _create(conn, m)
 
 
 def _digest(conn: Connection) -> None:
-    from bot.store import digest_schema
-
-    for table in (digest_schema.subscribers, digest_schema.digest_runs,
-                  digest_schema.digest_sends):
-        table.create(conn, checkfirst=True)
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
+    m = MetaData()
+    subscribers = Table(
+        "subscribers", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("channel", String(200), nullable=False),
+        Column("email", String(320), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("hard_bounces", Integer, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("confirmed_at", DateTime),
+        Column("unsubscribed_at", DateTime),
+        Column("updated_at", DateTime, nullable=False),
+        UniqueConstraint("channel", "email", name="uq_subscribers_channel_email"),
+    )
+    Index("ix_subscribers_channel_status", subscribers.c.channel, subscribers.c.status)
+    Table(
+        "digest_runs", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("channel", String(200), nullable=False),
+        Column("scheduled_for", DateTime, nullable=False),
+        Column("started_at", DateTime, nullable=False),
+        Column("finished_at", DateTime),
+        Column("article_count", Integer, nullable=False),
+        Column("article_ids", Text, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("sent_count", Integer, nullable=False),
+        Column("error", Text, nullable=False),
+        UniqueConstraint("channel", "scheduled_for", name="uq_digest_runs_channel_time"),
+    )
+    Table(
+        "digest_sends", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("run_id", Integer, ForeignKey("digest_runs.id"), nullable=False),
+        Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("message_id", Text, nullable=False),
+        Column("error", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        UniqueConstraint("run_id", "subscriber_id", name="uq_digest_sends_run_subscriber"),
+    )
+    _create(conn, m)
 
 
 def _confirmation_sends(conn: Connection) -> None:
-    from bot.store import digest_schema
-
-    # A table of its own rather than new columns on subscribers: migration 2 creates that
-    # table from its current definition, so on a new store the columns would already be
-    # there and an ALTER TABLE here would need to guess.
-    digest_schema.confirmation_sends.create(conn, checkfirst=True)
+    m = MetaData()
+    # A stand-in for migration 2's table, so the foreign key resolves; it is not created.
+    Table("subscribers", m, Column("id", Integer, primary_key=True))
+    Table(
+        "confirmation_sends", m,
+        Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+        Column("last_sent_at", DateTime, nullable=False),
+        Column("day_started_at", DateTime, nullable=False),
+        Column("day_count", Integer, nullable=False),
+    )
+    _create(conn, m, skip=("subscribers",))
 
 
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
