@@ -24,7 +24,7 @@ from bot.channels.base import PostFormat
 from bot.config import ChannelConfig, Config
 from bot.errors import TemplateError
 from bot.models import Article, RenderedPost
-from bot.text import cut_summary
+from bot.text import clean_title, cut_summary
 
 
 def _bundled_templates() -> Path:
@@ -147,7 +147,7 @@ class ArticleView:
 
 def article_view(article: Article, zone: ZoneInfo) -> ArticleView:
     return ArticleView(
-        id=article.id, title=article.title, url=article.url, summary=article.summary,
+        id=article.id, title=clean_title(article.title), url=article.url, summary=article.summary,
         text=article.text, sections=article.sections,
         section=article.sections[0] if article.sections else "", author=article.author,
         language=article.language, source=article.source_id,
@@ -196,7 +196,7 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
                 lambda n: cut_summary(full, n), len(full), lambda s: attempt(s, []), fits)
         if not fits(text):
             _, text = _largest_fitting(
-                lambda n: cut_summary(article.title, n), len(article.title),
+                lambda n: cut_summary(view.title, n), len(view.title),
                 lambda t: attempt("", [], title=t), fits)
             summary_used = ""
             if not fits(text):

@@ -5,6 +5,7 @@ Both functions are pure and cheap: they run on every item of every poll.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from html.parser import HTMLParser
@@ -179,3 +180,67 @@ def cut_summary(text: str, limit: int, *, ellipsis: str = "…") -> str:
     if not head:
         head = text[: safe_cut(text, budget)]
     return head + ellipsis
+
+
+# An entity reference still present after the feed's own decoding: the publisher escaped
+# twice (``&amp;amp;``, ``&amp;#34;``), and a reader must never see the reference itself.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_TITLE_SPACE = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
+_ZWJ, _ZWNJ = "\u200d", "\u200c"
+
+
+def _is_emoji(ch: str) -> bool:
+    return (
+        unicodedata.category(ch) == "So"
+        or ch in "\ufe0f\ufe0e\u20e3"
+        or "\U0001f3fb" <= ch <= "\U0001f3ff"  # skin tones
+        or "\U0001f000" <= ch <= "\U0001faff"
+    )
+
+
+def _is_arabic_letter(ch: str) -> bool:
+    return "\u0600" <= ch <= "\u08ff" and unicodedata.category(ch).startswith("L")
+
+
+def _format_char_kept(ch: str, before: str, after: str) -> bool:
+    if not before:
+        return False
+    if ch == _ZWJ:
+        return bool(after) and _is_emoji(before) and _is_emoji(after)
+    if "\U000e0020" <= ch <= "\U000e007f":
+        return _is_emoji(before) or "\U000e0020" <= before <= "\U000e007f"
+    if ch == _ZWNJ:
+        return bool(after) and _is_arabic_letter(before) and _is_arabic_letter(after)
+    return False
+
+
+def clean_title(value: str) -> str:
+    """A title as one clean line of plain text.
+
+    Entity references left over from double escaping are decoded (at most three rounds, so
+    ``&amp;amp;`` and ``&amp;#34;`` both end as the character); line breaks and runs of any
+    whitespace become one space; control characters and invisible format characters
+    (zero-width space, BOM, bidi marks and overrides, soft hyphen) are dropped, except a ZWJ
+    between two emoji (👩‍💻), tag characters after an emoji (subdivision flags) and a ZWNJ
+    between two Arabic-script letters (Persian spelling needs it).
+    """
+    if not value:
+        return ""
+    for _ in range(3):
+        if not _ENTITY.search(value):
+            break
+        value = html.unescape(value)
+    value = _TITLE_SPACE.sub(" ", value)
+    kept: list[str] = []
+    for index, ch in enumerate(value):
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Co") or ch in "\ue000\ue001":
+            continue
+        if category == "Cf":
+            before = kept[-1] if kept else ""
+            after = value[index + 1] if index + 1 < len(value) else ""
+            if _format_char_kept(ch, before, after):
+                kept.append(ch)
+            continue
+        kept.append(ch)
+    return _TITLE_SPACE.sub(" ", "".join(kept)).strip()

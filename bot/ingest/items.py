@@ -16,7 +16,7 @@ import feedparser
 
 from bot.ingest.urls import canonical_url
 from bot.models import FeedItem
-from bot.text import cut_summary, html_to_text
+from bot.text import clean_title, cut_summary, html_to_text
 
 _TITLE_FROM_SUMMARY = 90  # characters of summary used as a title when the item has none
 MAX_TITLE = 300  # characters; a longer title is cut (a post could not carry it anyway)
@@ -53,6 +53,7 @@ def build_item(
         problems.append(f"{label}: no link, and its id is not a URL; skipped")
         return None
     url = canonical_url(link, feed_url)
+    title = clean_title(title)
     if len(title) > MAX_TITLE:
         problems.append(f"{label}: the title is {len(title):,} characters; cut to {MAX_TITLE}")
         title = cut_summary(title, MAX_TITLE)
@@ -62,7 +63,7 @@ def build_item(
     if len(text) > MAX_TEXT:
         text = cut_summary(text, MAX_TEXT)
     if not title:
-        title = cut_summary(summary.replace("\n", " "), _TITLE_FROM_SUMMARY)
+        title = clean_title(cut_summary(summary.replace("\n", " "), _TITLE_FROM_SUMMARY))
         if not title:
             problems.append(f"{label}: no title and no summary to take one from; skipped")
             return None
