@@ -120,8 +120,10 @@ class Dispatcher:
     env: jinja2.Environment
     worker: str = field(default_factory=worker_id)
     clock: Clock = utcnow
-    # Under --dry-run nothing is consumed: claims are handed back after previewing.
+    # Under --dry-run nothing is claimed or consumed: bot/dry_run.py previews each due post
+    # once, at the time the planner gives it; ``previewed`` remembers which, across ticks.
     dry_run: bool = False
+    previewed: dict[int, datetime | None] = field(default_factory=dict)  # id → planned at
     # Set on shutdown: no new claims; the post in flight finishes, claimed ones go back.
     stopping: bool = False
     pace_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -136,6 +138,12 @@ class Dispatcher:
         report = DispatchReport()
         states = self.store.channel_states()
         names = [n for n in self.outlets if not (states.get(n) and states[n].paused)]
+        if self.dry_run:
+            from bot.dry_run import preview_channel
+
+            for name in names:  # one after the other: the output reads channel by channel
+                await preview_channel(self, name, report)
+            return report
         await asyncio.gather(*(self._channel(n, report, max_per_channel) for n in names))
         return report
 
@@ -191,11 +199,6 @@ class Dispatcher:
             log.error("%s", exc)
             report.add("template_error", str(exc))
             return "template_error"
-        if self.dry_run:
-            await outlet.channel.send(post)
-            store.release(delivery.id, now=now, worker=wid)
-            report.add("previewed")
-            return "previewed"
         over_budget = self._thread_over_budget(outlet, post)
         if over_budget:
             # The pre-claim check priced one post; this one is a thread, billed per part.
@@ -270,7 +273,7 @@ class Dispatcher:
         budget ("" when it fits, or when it is one post, which the pre-claim check priced
         at its worst)."""
         cfg = outlet.cfg
-        if (outlet.is_preview or self.dry_run or not post.thread
+        if (outlet.is_preview or not post.thread
                 or not isinstance(cfg, XChannel) or cfg.monthly_budget is None):
             return ""
         from bot.channels.x_spend import budget_allows

@@ -16,7 +16,7 @@ from bot.app import retry
 from bot.config import Config, EmailChannel
 from bot.models import Delivery, DeliveryStatus
 from bot.plan import PRIORITY_HIGH, PlannedPost, Why, project
-from bot.store import ChannelHistory, Store
+from bot.store import Store
 
 __all__ = ["ChannelPlan", "QueueEntry", "hold", "pause", "plan", "post_now", "queue",
            "release", "resume", "retry", "skip"]
@@ -131,11 +131,6 @@ class ChannelPlan:
     titles: dict[int, str]
 
 
-def _history(store: Store, channel: str, now: datetime) -> ChannelHistory:
-    with store.engine.connect() as conn:
-        return store.history(conn, channel, now)
-
-
 def plan(config: Config, store: Store, *, now: datetime,
          channel: str | None = None) -> list[ChannelPlan]:
     """For each channel, its pending posts with the expected local send time and why."""
@@ -150,7 +145,7 @@ def plan(config: Config, store: Store, *, now: datetime,
         zone = _zone(config, name)
         cfg = config.channels.get(name)
         state = states.get(name)
-        hist = _history(store, name, now)
+        hist = store.channel_history(name, now)
         removed = cfg is None or not cfg.enabled
         digest = isinstance(cfg, EmailChannel)
         if removed or digest:

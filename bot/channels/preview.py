@@ -37,6 +37,10 @@ class PreviewChannel:
         return self.directory / self.name / f"{post.article_id}-{_slug(title)}.{self.extension}"
 
     async def send(self, post: RenderedPost) -> Receipt:
+        return self.show(post)
+
+    def show(self, post: RenderedPost, when: str = "") -> Receipt:
+        """Write and print ``post``; ``when`` says when the real run would send it."""
         path = self.path_for(post)
         path.parent.mkdir(parents=True, exist_ok=True)
         parts = [post.text]
@@ -47,8 +51,10 @@ class PreviewChannel:
         body = "\n".join(parts) + "\n"
         path.write_text(body, encoding="utf-8")
         rule = "─" * 72
-        self.echo.write(f"{rule}\n[preview] {self.name} · article {post.article_id} · {path}\n"
-                        f"{body}")
+        heading = f"[preview] {self.name} · article {post.article_id}"
+        if when:
+            heading += f" · {when}"
+        self.echo.write(f"{rule}\n{heading} · {path}\n{body}")
         self.echo.flush()
         return Receipt(platform_id="", url=path.resolve().as_uri(),
                        note=f"preview only, not sent: {self.reason}")

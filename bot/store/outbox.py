@@ -104,6 +104,11 @@ class OutboxQueries(StoreBase):
         times = sorted([t for t in sent if t] + list(flying) + list(maybe), reverse=True)
         return ChannelHistory(channel=channel, recent=tuple(times), in_flight=len(flying))
 
+    def channel_history(self, channel: str, now: datetime) -> ChannelHistory:
+        """``history`` in a connection of its own, for readers (plan, --dry-run)."""
+        with self.engine.connect() as conn:
+            return self.history(conn, channel, now)
+
     def claim(self, channel: str, *, now: datetime, worker: str, lease: timedelta,
               pick: Picker, limit: int = 50) -> list[Delivery]:
         """Claim the deliveries of ``channel`` that ``pick`` says may go now.
