@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+#: A digest reader's states (bot/store/subscribers.py); here so the CLI's choices need no store.
+SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
+
 
 @dataclass(frozen=True)
 class FeedItem:

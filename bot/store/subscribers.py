@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from bot.models import DeliveryStatus
+from bot.models import SUBSCRIBER_STATUSES, DeliveryStatus
 from bot.store import schema
 from bot.store.base import StoreBase
 from bot.store.digest_schema import confirmation_sends, digest_runs, digest_sends, subscribers
@@ -29,7 +29,6 @@ DS = digest_sends
 CS = confirmation_sends
 D = schema.deliveries
 
-SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
 _BATCH = 5_000
 _DAY = timedelta(days=1)
 

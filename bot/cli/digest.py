@@ -1,6 +1,7 @@
 """``newsbot subscribers …`` and ``newsbot digest …``: thin wrappers over bot.digest.commands.
 
-Registered by bot/cli.py (``cli.add_command(subscribers)``, ``cli.add_command(digest)``).
+Registered on the ``newsbot`` group by bot/cli/__init__.py. bot.digest.commands (the store,
+SMTP, templates) is imported inside each command, so ``newsbot --help`` does not load it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from typing import Protocol
 
 import click
 
-from bot.cli import Context, friendly_errors, pass_ctx
-from bot.digest import commands as dc
-from bot.store.subscribers import SUBSCRIBER_STATUSES
+from bot.cli.context import Context, friendly_errors, pass_ctx
+from bot.models import SUBSCRIBER_STATUSES
 
 
 @click.group()
@@ -33,6 +33,8 @@ def subscribers() -> None:
 @friendly_errors
 def subscribers_add(ctx: Context, channel: str, email: str, pending: bool) -> None:
     """Subscribe EMAIL to the digest CHANNEL (active at once unless --pending)."""
+    from bot.digest import commands as dc
+
     dc.email_channel(ctx.config, channel)
     with ctx.store() as store:
         sub = dc.subscribers_add(store, channel, email, status="pending" if pending else "active")
@@ -46,6 +48,8 @@ def subscribers_add(ctx: Context, channel: str, email: str, pending: bool) -> No
 @friendly_errors
 def subscribers_remove(ctx: Context, channel: str, email: str) -> None:
     """Forget EMAIL on CHANNEL entirely (its send history too)."""
+    from bot.digest import commands as dc
+
     dc.email_channel(ctx.config, channel)
     with ctx.store() as store:
         removed = dc.subscribers_remove(store, channel, email)
@@ -62,6 +66,8 @@ def subscribers_remove(ctx: Context, channel: str, email: str) -> None:
 @friendly_errors
 def subscribers_list(ctx: Context, channel: str, status: str | None) -> None:
     """One line per subscriber: address, status, since."""
+    from bot.digest import commands as dc
+
     dc.email_channel(ctx.config, channel)
     with ctx.store() as store:
         for sub in dc.subscribers_list(store, channel, status=status):
@@ -75,6 +81,8 @@ def subscribers_list(ctx: Context, channel: str, status: str | None) -> None:
 @friendly_errors
 def subscribers_count(ctx: Context, channel: str | None) -> None:
     """Subscribers per digest and status."""
+    from bot.digest import commands as dc
+
     if channel:
         dc.email_channel(ctx.config, channel)
     with ctx.store() as store:
@@ -94,6 +102,8 @@ def subscribers_count(ctx: Context, channel: str | None) -> None:
 @friendly_errors
 def subscribers_import(ctx: Context, channel: str, file: Path, pending: bool) -> None:
     """Import FILE.csv (an "email" column, or the first column)."""
+    from bot.digest import commands as dc
+
     dc.email_channel(ctx.config, channel)
     with ctx.store() as store:
         report = dc.subscribers_import(store, channel, file,
@@ -115,6 +125,8 @@ def subscribers_import(ctx: Context, channel: str, file: Path, pending: bool) ->
 def subscribers_export(ctx: Context, channel: str, status: str | None,
                        output: Path | None) -> None:
     """CSV of CHANNEL's subscribers (email, status, dates)."""
+    from bot.digest import commands as dc
+
     dc.email_channel(ctx.config, channel)
     with ctx.store() as store:
         if output is None:
@@ -138,6 +150,8 @@ def digest() -> None:
 @friendly_errors
 def digest_preview(ctx: Context, channel: str, out_dir: Path | None) -> None:
     """Write the next digest as it stands now (.eml and .html); nothing is sent."""
+    from bot.digest import commands as dc
+
     config = ctx.config
     with ctx.store() as store:
         eml, page, count = dc.digest_preview(
@@ -152,6 +166,8 @@ def digest_preview(ctx: Context, channel: str, out_dir: Path | None) -> None:
 @friendly_errors
 def digest_send(ctx: Context, channel: str, to: str) -> None:
     """Send a test copy of the next digest to one address (records nothing)."""
+    from bot.digest import commands as dc
+
     with ctx.store() as store:
         message_id = asyncio.run(dc.digest_send_test(ctx.config, store, channel, to))
     click.echo(f"test copy sent to {to} ({message_id})")
@@ -164,6 +180,8 @@ def digest_send(ctx: Context, channel: str, to: str) -> None:
 @friendly_errors
 def digest_runs(ctx: Context, channel: str, limit: int) -> None:
     """Past runs of CHANNEL: when, how many articles, copies sent, status."""
+    from bot.digest import commands as dc
+
     dc.email_channel(ctx.config, channel)
     zone = ctx.config.zone_for(channel)
     with ctx.store() as store:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from bot.app import CycleReport, StatusView
 from bot.config import Config, EmailChannel, Schedule, Smtp, TelegramChannel, XChannel
 from bot.durations import format_duration
-from bot.models import Delivery
-from bot.store import Store, redact_url
+from bot.store.base import redact_url
+
+if TYPE_CHECKING:  # the operations pull in the whole pipeline; `status` must not
+    from bot.app import CycleReport, StatusView
+    from bot.models import Delivery
+    from bot.store import Store
 
 
 def _when(moment: datetime | None, config: Config) -> str:

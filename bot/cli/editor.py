@@ -1,37 +1,31 @@
 """Editors' commands: plan, queue, pause/resume, hold/release, skip, post-now.
 
-Thin wrappers over bot.editor, registered on the ``newsbot`` group by bot.cli. Each opens
-the store, does one thing, says what it did in one line, and closes the store.
+Thin wrappers over bot.editor, registered on the ``newsbot`` group by bot/cli/__init__.py.
+Each opens the store, does one thing, says what it did in one line, and closes the store.
+bot.editor (the planner, the store) is imported when a command runs, not for ``--help``.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import click
 
-from bot import editor
-from bot.cli_format import describe_schedule
-from bot.plan import PRIORITY_HIGH, Why
-
-if TYPE_CHECKING:
-    from bot.cli import Context
-
-F = TypeVar("F", bound=Callable[..., Any])
+from bot.cli.context import Context
+from bot.cli.context import friendly_errors as _friendly
 
 
-def _friendly(func: F) -> F:
-    # bot.cli imports this module while it is being built: look its helper up at call time.
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bot.cli import friendly_errors
+def _editor(name: str) -> Callable[..., Any]:
+    """bot.editor's function ``name``, imported when the command runs (not for ``--help``)."""
 
-        return friendly_errors(func)(*args, **kwargs)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from bot import editor
 
-    return wrapper  # type: ignore[return-value]
+        return getattr(editor, name)(*args, **kwargs)
+
+    return call
 
 
 def _now() -> datetime:
@@ -50,6 +44,10 @@ def _local(moment: datetime | None, zone: Any) -> str:
 @_friendly
 def plan(ctx: Context, channel: str | None) -> None:
     """The upcoming schedule: each channel's pending posts, when and why."""
+    from bot import editor
+    from bot.cli.format import describe_schedule
+    from bot.plan import Why
+
     config = ctx.config
     with ctx.store() as store:
         plans = editor.plan(config, store, now=_now(), channel=channel)
@@ -88,6 +86,9 @@ def plan(ctx: Context, channel: str | None) -> None:
 @_friendly
 def queue(ctx: Context, channel: str | None) -> None:
     """Pending and held deliveries, with the ids the other commands take."""
+    from bot import editor
+    from bot.plan import PRIORITY_HIGH
+
     config = ctx.config
     with ctx.store() as store:
         entries = editor.queue(config, store, channel=channel)
@@ -120,10 +121,10 @@ def _channel_command(name: str, action: Callable[..., None], done: str, doc: str
 
 
 pause = _channel_command(
-    "pause", editor.pause, "paused. Deliveries keep queueing; `newsbot resume` posts again.",
+    "pause", _editor("pause"), "paused. Deliveries keep queueing; `newsbot resume` posts again.",
     "Stop posting on CHANNEL (all workers, survives restarts).")
 resume = _channel_command(
-    "resume", editor.resume, "resumed. Queued posts go out under its schedule.",
+    "resume", _editor("resume"), "resumed. Queued posts go out under its schedule.",
     "Post on CHANNEL again.")
 
 
@@ -141,13 +142,13 @@ def _delivery_command(name: str, action: Callable[..., Any], done: str, doc: str
     return command
 
 
-hold = _delivery_command("hold", editor.hold, "held. `newsbot release ID` lets it go.",
+hold = _delivery_command("hold", _editor("hold"), "held. `newsbot release ID` lets it go.",
                          "Keep a pending delivery from being posted until released.")
-release = _delivery_command("release", editor.release, "released; it goes at its place.",
+release = _delivery_command("release", _editor("release"), "released; it goes at its place.",
                             "Put a held delivery back in the queue.")
-skip = _delivery_command("skip", editor.skip, "skipped; it will never be posted.",
+skip = _delivery_command("skip", _editor("skip"), "skipped; it will never be posted.",
                          "Never post this delivery (it stays in history as skipped).")
 post_now = _delivery_command(
-    "post-now", editor.post_now,
+    "post-now", _editor("post_now"),
     "goes at the next dispatch tick (the daily cap and rate limits still apply).",
     "Post this delivery at the next dispatch tick, ahead of windows and gaps.")

@@ -1,4 +1,5 @@
-"""The command line: thin wrappers over bot.app, bot.scheduler and friends.
+"""The ``newsbot`` group and its core commands: thin wrappers over bot.app, bot.scheduler
+and friends.
 
 Every command takes ``--config PATH`` (or ``NEWSBOT_CONFIG``). Errors an editor can fix are
 printed as one clear message with a non-zero exit, never a traceback.
@@ -8,106 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import importlib
-import importlib.util
-import logging
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from bot.config import Config, load_config
-from bot.errors import NewsbotError
-from bot.store import Store, open_store
-
-F = TypeVar("F", bound=Callable[..., Any])
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
-def setup_logging(verbose: bool = False, fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        from bot.logjson import JsonFormatter
-
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    # httpx logs every request URL at INFO, and a Telegram URL contains the bot token.
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "telegram", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
-    try:
-        from bot.redact import install_redaction
-    except ImportError:  # pragma: no cover - redaction ships with the Telegram channel
-        return
-    install_redaction()
-
-
-def friendly_errors(func: F) -> F:
-    """Turn newsbot's own errors into one line on stderr and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except NewsbotError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except (LookupError, ValueError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Context:
-    """What every command needs: the config path, loaded lazily."""
-
-    def __init__(self, config_path: Path) -> None:
-        self.config_path = config_path
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(self.config_path)
-            secrets = [v for v in _secret_values(self._config) if v]
-            try:
-                from bot.redact import install_redaction
-
-                install_redaction(*secrets)
-            except ImportError:  # pragma: no cover
-                pass
-        return self._config
-
-    def store(self) -> Store:
-        return open_store(self.config.store_url)
-
-
-def _secret_values(config: Config) -> list[str]:
-    from pydantic import SecretStr
-
-    values: list[str] = []
-    for cfg in config.channels.values():
-        for field_name in type(cfg).model_fields:
-            value = getattr(cfg, field_name)
-            if isinstance(value, SecretStr):
-                values.append(value.get_secret_value())
-        smtp = getattr(cfg, "smtp", None)
-        if smtp is not None and smtp.password is not None:
-            values.append(smtp.password.get_secret_value())
-    if config.secret_key is not None:
-        values.append(config.secret_key.get_secret_value())
-    return values
-
-
-pass_ctx = click.make_pass_decorator(Context)
+from bot.cli.context import Context, friendly_errors, pass_ctx, setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -144,7 +52,7 @@ def run(ctx: Context, dry_run: bool) -> None:
 def once(ctx: Context, dry_run: bool) -> None:
     """One cycle: poll every source, dispatch what is due, then exit."""
     from bot.app import run_cycle
-    from bot.cli_format import print_cycle
+    from bot.cli.format import print_cycle
     from bot.runlock import hold_run_lock
 
     config = ctx.config
@@ -162,7 +70,7 @@ def once(ctx: Context, dry_run: bool) -> None:
 @friendly_errors
 def check(ctx: Context) -> None:
     """Validate config.yaml; show sources, routes, schedules and missing secrets."""
-    from bot.cli_format import print_check
+    from bot.cli.format import print_check
 
     print_check(ctx.config)
 
@@ -184,11 +92,13 @@ def preview(ctx: Context, url_or_file: str) -> None:
 def status(ctx: Context) -> None:
     """Sources (last poll, errors) and channels (deliveries by state, attention)."""
     from bot.app import status as build_status
-    from bot.cli_format import print_status
+    from bot.cli.format import print_status
     from bot.reload import config_for_status
 
     # A broken edit must not blind the editor: show the configuration the bot still runs.
     config, _ = config_for_status(ctx.config_path)
+    from bot.store import open_store
+
     store = open_store(config.store_url)
     try:
         print_status(build_status(config, store))
@@ -203,7 +113,7 @@ def status(ctx: Context) -> None:
 @friendly_errors
 def history(ctx: Context, limit: int, channel: str | None) -> None:
     """What was sent where and when, with links."""
-    from bot.cli_format import print_history
+    from bot.cli.format import print_history
     from bot.models import DeliveryStatus
 
     with ctx.store() as store:
@@ -239,24 +149,3 @@ def serve(ctx: Context) -> None:
                    f"(public address: {config.public_url})")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(make_server(make_app(config, store), config.web).serve())
-
-
-def _register_optional() -> None:
-    """Command groups that live in their own modules (digests, editors' controls)."""
-    for module, names in (("bot.cli_digest", ("subscribers", "digest")),
-                          ("bot.cli_editor", ("plan", "queue", "pause", "resume", "hold",
-                                              "release", "skip", "post_now"))):
-        if importlib.util.find_spec(module) is None:
-            continue  # that part of the bot is not in this build
-        mod = importlib.import_module(module)
-        for name in names:
-            command = getattr(mod, name, None)
-            if isinstance(command, click.Command):
-                cli.add_command(command)
-
-
-_register_optional()
-
-
-def main() -> None:
-    cli(prog_name="newsbot")
