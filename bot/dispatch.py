@@ -137,7 +137,10 @@ class Dispatcher:
                         "marked unknown (see `newsbot status`)", unknown)
         report = DispatchReport()
         states = self.store.channel_states()
-        names = [n for n in self.outlets if not (states.get(n) and states[n].paused)]
+        # A channel this worker holds (missing credentials, failed start-up check) keeps its
+        # posts pending: they are not claimed, so nothing is consumed or failed.
+        names = [n for n, o in self.outlets.items()
+                 if not (states.get(n) and states[n].paused) and not o.attention]
         if self.dry_run:
             from bot.dry_run import preview_channel
 

@@ -30,10 +30,10 @@ from bot.dispatch import Dispatcher, env_seconds, worker_id
 from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import make_fetcher, poll_sources
 from bot.models import DeliveryStatus
-from bot.outlets import Outlet, build_outlets, close_outlets, preview_reason
+from bot.outlets import Outlet, build_outlets, channel_views, close_outlets, preview_reason
 from bot.reload import CHECK_EVERY, Reloader
 from bot.runlock import hold_run_lock
-from bot.store import Store, open_store
+from bot.store import ChannelView, Store, open_store
 
 log = logging.getLogger("newsbot.run")
 POLL_LEASE = "poll"
@@ -103,6 +103,7 @@ class Service:
     lease_ttl: timedelta = field(default_factory=lease_ttl)
     _jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # in progress: stop() waits
     _web: Any = None  # the embedded uvicorn server, when web.enabled
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @contextlib.contextmanager
     def _job(self) -> Iterator[None]:
@@ -131,11 +132,16 @@ class Service:
             if outlet.is_preview:
                 log.warning("channel %s is in preview mode: %s; posts are written to %s",
                             name, outlet.preview_reason, self.config.preview_dir)
+            elif outlet.attention:
+                log.error("channel %s needs attention and sends nothing: %s", name,
+                          outlet.attention)
+        await asyncio.to_thread(self.beat)
         log.info("newsbot is running as %s: %d sources, %d channels", self.worker,
                  len(self.config.sources), len(self.config.channels))
 
     def _build_channels(self) -> None:
-        self.outlets = build_outlets(self.config, dry_run=self.dry_run)
+        self.outlets = build_outlets(self.config, dry_run=self.dry_run,
+                                     hold_without_credentials=True)
         self.dispatcher = make_dispatcher(self.config, self.store, self.outlets,
                                           dry_run=self.dry_run)
 
@@ -184,6 +190,10 @@ class Service:
             until=now + self.lease_ttl)
         if self.is_leader != was_leader:
             log.info("%s %s the poll lease", self.worker, "holds" if self.is_leader else "lost")
+        try:
+            await asyncio.to_thread(self.beat)
+        except Exception:  # the store is down: the lease above said so already
+            log.debug("heartbeat not recorded", exc_info=True)
         if not self.is_leader:
             return
         assert self.fetcher is not None
@@ -192,6 +202,17 @@ class Service:
                 await poll_sources(self.config, self.store, now=now, fetcher=self.fetcher)
         except Exception:  # a bug must not stop the clock; the next tick tries again
             log.exception("polling failed")
+
+    def views(self) -> dict[str, ChannelView]:
+        """How this worker runs each channel right now (live, preview, paused, needs
+        attention), read by /healthz and recorded in the store by ``beat``."""
+        return channel_views(self.config, self.outlets, self.store.channel_states(),
+                             dry_run=self.dry_run)
+
+    def beat(self) -> None:
+        """Record this worker's heartbeat and channel views, for `newsbot status`."""
+        self.store.heartbeat(self.worker, now=datetime.now(UTC), channels=self.views(),
+                             started_at=self.started_at)
 
     async def dispatch_tick(self) -> None:
         self.last_tick = datetime.now(UTC)
@@ -217,7 +238,7 @@ class Service:
 
     async def apply_config(self, config: Config) -> None:
         """Swap in an already validated configuration: channels, dispatcher, jobs, fetcher."""
-        outlets = build_outlets(config, dry_run=self.dry_run)
+        outlets = build_outlets(config, dry_run=self.dry_run, hold_without_credentials=True)
         dispatcher = make_dispatcher(config, self.store, outlets, dry_run=self.dry_run)
         async with self._dispatching:
             old_outlets, old_config = self.outlets, self.config
@@ -263,7 +284,9 @@ class Service:
         for name, eml, count in written:
             log.warning("digest %s is in preview mode (%s): %d articles written to %s",
                         name, reason, count, eml)
-        if self.dry_run or not written:
+        # Consumed only where an editor asked for previews (preview: true); a digest that
+        # lacks its SMTP settings keeps its articles for when they are set.
+        if self.dry_run or not written or not self.config.channels[channel].preview:
             return
         for delivery_id, _ in self.store.pending_digest_deliveries(channel, now):
             self.store.set_status(delivery_id, DeliveryStatus.SKIPPED, now=now,
@@ -345,6 +368,8 @@ class Service:
                      "marked unknown", released, unknown)
         if self.is_leader:
             self.store.release_lease(POLL_LEASE, self.worker)
+        with contextlib.suppress(Exception):  # the store may be what stopped us
+            self.store.forget_worker(self.worker)
 
 
 async def run_service(config_path: Path, *, dry_run: bool = False,

@@ -106,9 +106,9 @@ def test_healthy_bot_answers_200_with_store_scheduler_and_channels(
     assert body["scheduler"]["alive"] is True
     assert body["worker"] == "w-test"
     assert body["channels"] == {
-        "tg": {"paused": False, "attention": "", "preview": ""},
-        "tg-two": {"paused": True, "attention": "the bot was removed from the chat",
-                   "preview": ""},
+        "tg": {"mode": "live", "paused": False, "attention": "", "preview": ""},
+        "tg-two": {"mode": "paused", "paused": True,
+                   "attention": "the bot was removed from the chat", "preview": ""},
     }
 
 

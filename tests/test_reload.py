@@ -30,10 +30,12 @@ channels:
   tg:
     type: telegram
     chat: "@c"
+    preview: true
     schedule: {max_per_day: MAX}
   tg-2:
     type: telegram
     chat: "@d"
+    preview: true
 """
 
 

@@ -56,6 +56,9 @@ class _ChannelBase(FrozenModel):
     route: Route = Route()
     schedule: Schedule = Schedule()
     enabled: bool = True
+    # The editors ask for preview mode: posts are written to preview_dir and recorded as
+    # skipped, even under `newsbot run` and even with credentials set.
+    preview: bool = False
     summary_chars: int = Field(default=600, ge=0)  # the budget templates cut summaries to
 
 

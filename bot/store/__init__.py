@@ -13,9 +13,10 @@ from bot.store.base import redact_url
 from bot.store.channels import ChannelQueries, ChannelState
 from bot.store.outbox import ChannelHistory, NewDelivery, OutboxQueries
 from bot.store.subscribers import SubscriberQueries
+from bot.store.workers import ChannelView, WorkerQueries, WorkerView
 
 
-class Store(OutboxQueries, ArticleQueries, ChannelQueries, SubscriberQueries):
+class Store(OutboxQueries, ArticleQueries, ChannelQueries, SubscriberQueries, WorkerQueries):
     """Every store operation, over one engine. ``with open_store(url) as store:`` closes it."""
 
     def __enter__(self) -> Store:
@@ -33,9 +34,11 @@ def open_store(url: str) -> Store:
 __all__ = [
     "ChannelHistory",
     "ChannelState",
+    "ChannelView",
     "NewDelivery",
     "SourceState",
     "Store",
+    "WorkerView",
     "open_store",
     "redact_url",
 ]

@@ -181,10 +181,26 @@ def _confirmation_sends(conn: Connection) -> None:
     _create(conn, m, skip=("subscribers",))
 
 
+def _worker_views(conn: Connection) -> None:
+    m = MetaData()
+    # Each running worker's heartbeat and its own view of each channel (live, preview,
+    # paused, needs attention and why), so `newsbot status` run from a shell without the
+    # bot's secrets shows what the bot does, not what the shell's environment would do.
+    Table(
+        "workers", m,
+        Column("worker", String(200), primary_key=True),
+        Column("started_at", DateTime, nullable=False),
+        Column("seen_at", DateTime, nullable=False),
+        Column("channels", Text, nullable=False),
+    )
+    _create(conn, m)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial),
     (2, _digest),
     (3, _confirmation_sends),
+    (6, _worker_views),
 ]
 
 

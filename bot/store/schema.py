@@ -145,3 +145,14 @@ leases = Table(
     Column("holder", String(200), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
+
+#: Running workers: a heartbeat and each channel's mode as that worker sees it (JSON:
+#: {"channel": {"mode": "live" | "preview" | "paused" | "needs attention", "why": "..."}}).
+workers = Table(
+    "workers",
+    metadata,
+    Column("worker", String(200), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("channels", Text, nullable=False, default="{}"),
+)

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import metrics
-from bot.outlets import preview_reason
+from bot.outlets import channel_views, preview_reason
 
 if TYPE_CHECKING:
     from bot.scheduler import Service
@@ -59,12 +59,19 @@ def health_report(service: Service | None, *, now: datetime | None = None,
         problems.append(f"the scheduler last ticked {age:.0f}s ago (limit "
                         f"{limit.total_seconds():.0f}s)")
     channels: dict[str, Any] = {}
+    views = channel_views(service.config, service.outlets, states or {},
+                          dry_run=service.dry_run)
     for name in service.config.channels:
         state = (states or {}).get(name)
         outlet = service.outlets.get(name)
+        view = views[name]
         channels[name] = {
-            "paused": bool(state and state.paused),
-            "attention": state.attention if state else "",
+            "mode": view.mode,
+            # An editor's pause, or held by this worker (missing credentials, failed check)
+            "paused": bool(state and state.paused) or bool(outlet and outlet.attention),
+            "attention": (outlet.attention if outlet and outlet.attention else
+                          state.attention if state else
+                          view.why if view.mode == "needs attention" else ""),
             "preview": outlet.preview_reason if outlet else preview_reason(
                 service.config, name, dry_run=service.dry_run),
         }

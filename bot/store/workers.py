@@ -1,0 +1,67 @@
+"""Running workers' heartbeats, each with that worker's view of every channel.
+
+Whether a channel is live depends on the environment of the process that sends: a shell
+without the bot's secrets would call every channel "preview". So each ``newsbot run`` worker
+records what it does with each channel, and ``newsbot status`` shows that.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from bot.store import schema
+from bot.store.base import StoreBase
+
+W = schema.workers
+
+#: A worker that has not beaten for this long is taken for dead (it beats every poll tick).
+WORKER_STALE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """One channel as one worker runs it."""
+
+    mode: str  # "live", "preview", "paused" or "needs attention"
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    worker: str
+    started_at: datetime
+    seen_at: datetime
+    channels: dict[str, ChannelView]
+
+
+class WorkerQueries(StoreBase):
+    def heartbeat(self, worker: str, *, now: datetime, channels: dict[str, ChannelView],
+                  started_at: datetime | None = None) -> None:
+        """Record that ``worker`` is alive and how it runs each channel."""
+        body = json.dumps({n: {"mode": v.mode, "why": v.why} for n, v in channels.items()},
+                          ensure_ascii=False)
+        with self.transaction() as conn:
+            done = conn.execute(update(W).where(W.c.worker == worker).values(
+                seen_at=now, channels=body)).rowcount
+            if not done:
+                conn.execute(W.insert().values(worker=worker, started_at=started_at or now,
+                                               seen_at=now, channels=body))
+
+    def forget_worker(self, worker: str) -> None:
+        """A worker stopping cleanly takes its heartbeat with it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(W).where(W.c.worker == worker))
+
+    def live_workers(self, now: datetime) -> list[WorkerView]:
+        """Workers seen within WORKER_STALE, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(W).where(W.c.seen_at >= now - WORKER_STALE)
+                                .order_by(W.c.started_at, W.c.worker)).all()
+        return [WorkerView(r.worker, r.started_at, r.seen_at,
+                           {n: ChannelView(v.get("mode", ""), v.get("why", ""))
+                            for n, v in json.loads(r.channels or "{}").items()})
+                for r in rows]
