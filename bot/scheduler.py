@@ -25,10 +25,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app import make_dispatcher, preview_digests
-from bot.config import Config, EmailChannel, load_config
+from bot.config import Config, EmailChannel, Source, load_config
 from bot.dispatch import Dispatcher, env_seconds, worker_id
 from bot.ingest.fetch import Fetcher
-from bot.ingest.poll import make_fetcher, poll_sources
+from bot.ingest.poll import due_sources, make_fetcher, poll_source
 from bot.models import DeliveryStatus
 from bot.outlets import Outlet, build_outlets, channel_views, close_outlets, preview_reason
 from bot.reload import CHECK_EVERY, Reloader
@@ -96,9 +96,11 @@ class Service:
     is_leader: bool = False
     last_tick: datetime | None = None
     reloader: Reloader | None = None
-    # A reload swaps channels and the fetcher only between passes, never under a send.
+    # A reload swaps channels only between passes, never under a send.
     _dispatching: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _polling: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Each source's poll runs on its own (source id → task), so a source whose pages are slow
+    # holds up nobody else's new items; a tick starts only the sources not already polling.
+    _source_polls: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     lease_ttl: timedelta = field(default_factory=lease_ttl)
     _jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # in progress: stop() waits
@@ -196,12 +198,33 @@ class Service:
             log.debug("heartbeat not recorded", exc_info=True)
         if not self.is_leader:
             return
-        assert self.fetcher is not None
         try:
-            async with self._polling:
-                await poll_sources(self.config, self.store, now=now, fetcher=self.fetcher)
+            due = due_sources(self.config, self.store, now=now)
         except Exception:  # a bug must not stop the clock; the next tick tries again
             log.exception("polling failed")
+            return
+        for source in due:
+            if source.id not in self._source_polls:
+                task = asyncio.create_task(self._poll_source(source, now),
+                                           name=f"poll:{source.id}")
+                self._source_polls[source.id] = task
+                task.add_done_callback(self._forget_poll)
+
+    def _forget_poll(self, task: asyncio.Task[Any]) -> None:
+        for source_id, running in list(self._source_polls.items()):
+            if running is task:
+                del self._source_polls[source_id]
+
+    async def _poll_source(self, source: Source, now: datetime) -> None:
+        """One source's poll, on its own: it ends by the source's deadline (bot/ingest/poll.py)
+        and the ticks meanwhile go on polling the others."""
+        assert self.fetcher is not None
+        with self._job():
+            try:
+                await poll_source(source, config=self.config, store=self.store,
+                                  fetcher=self.fetcher, now=now)
+            except Exception:  # a bug must not stop the clock; the next tick tries again
+                log.exception("polling %s failed", source.id)
 
     def views(self) -> dict[str, ChannelView]:
         """How this worker runs each channel right now (live, preview, paused, needs
@@ -250,10 +273,13 @@ class Service:
                 self._add_jobs()
         await close_outlets(old_outlets)
         if config.fetch != old_config.fetch and self.fetcher is not None:
-            async with self._polling:
-                old_fetcher, self.fetcher = self.fetcher, make_fetcher(config)
-                await self.fetcher.__aenter__()
-            await old_fetcher.aclose()
+            old_fetcher, self.fetcher = self.fetcher, make_fetcher(config)
+            await self.fetcher.__aenter__()
+            # Polls in progress finish on the fetcher they started with (by their deadline).
+            polling = list(self._source_polls.values())
+            task = asyncio.create_task(_close_after(old_fetcher, polling), name="fetcher-close")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def digest_tick(self, channel: str, catch_up: bool = False) -> None:
         if not self.is_leader:
@@ -370,6 +396,12 @@ class Service:
             self.store.release_lease(POLL_LEASE, self.worker)
         with contextlib.suppress(Exception):  # the store may be what stopped us
             self.store.forget_worker(self.worker)
+
+
+async def _close_after(fetcher: Fetcher, polls: list[asyncio.Task[Any]]) -> None:
+    if polls:
+        await asyncio.wait(polls)
+    await fetcher.aclose()
 
 
 async def run_service(config_path: Path, *, dry_run: bool = False,

@@ -34,6 +34,7 @@ class Route:
     delay: float = 0.0  # seconds before the status line is sent
     stream_bytes: int = 0  # > 0: send this many bytes in chunks, without Content-Length
     declare_length: bool = True
+    drip: float = 0.0  # > 0: send the body one byte every this many seconds
 
 
 @dataclass
@@ -123,6 +124,16 @@ class FeedServer:
         )
         return self.url(path)
 
+    def add_drip(self, path: str, body: bytes | str, *, every: float = 1.0,
+                 content_type: str = "text/html; charset=utf-8") -> str:
+        """Serve ``body`` at ``path`` one byte every ``every`` seconds (a site on its knees,
+        or one holding the bot on purpose): the headers come at once, the body never ends soon.
+        """
+        self.routes[path] = Route(
+            body=body.encode() if isinstance(body, str) else body,
+            headers={"Content-Type": content_type}, drip=every)
+        return self.url(path)
+
     def redirect(self, path: str, to: str, *, status: int = 302) -> str:
         target = to if to.startswith("http") else self.url(to)
         self.routes[path] = Route(status=status, headers={"Location": target})
@@ -171,6 +182,14 @@ class FeedServer:
             if route.declare_length:
                 handler.send_header("Content-Length", str(len(route.body)))
             handler.end_headers()
+            if route.drip:
+                handler.wfile.flush()
+                for byte in route.body:
+                    if self._stop.wait(route.drip):
+                        return
+                    handler.wfile.write(bytes([byte]))
+                    handler.wfile.flush()
+                return
             if handler.command != "HEAD":
                 handler.wfile.write(route.body)
         except (BrokenPipeError, ConnectionResetError):

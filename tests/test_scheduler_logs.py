@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,14 @@ async def test_a_long_poll_does_not_fill_the_log_with_skip_warnings_but_a_digest
     async def slow_pass(*_: Any, **__: Any) -> None:
         await asyncio.sleep(1.3)  # a pass that outlasts two 0.5 s ticks
 
-    monkeypatch.setattr("bot.scheduler.poll_sources", slow_pass)
+    def slow_lease(*_: Any, **__: Any) -> bool:
+        time.sleep(1.3)  # a store slow to answer: the poll tick outlasts two 0.5 s ticks
+        return True
+
     caplog.set_level(logging.DEBUG, logger="apscheduler")
     config = parse_config(CONFIG.format(tmp=tmp_path), base_dir=tmp_path)
     store = open_store(config.store_url)
+    monkeypatch.setattr(store, "acquire_lease", slow_lease)
     # A 1.5 s poll lease makes the poll job tick every 0.5 s (a third of the lease).
     service = Service(tmp_path / "config.yaml", config, store, worker="w-test",
                       lease_ttl=timedelta(seconds=1.5))

@@ -138,8 +138,8 @@ def print_status(view: StatusView) -> None:
     click.echo("sources:")
     for source_id, s in view.sources:
         polled = s.last_polled_at.strftime("%Y-%m-%d %H:%M UTC") if s.last_polled_at else "never"
-        health = "ok" if not s.last_error else (
-            f"FAILING ({s.consecutive_errors} in a row): {s.last_error}")
+        health = (f"FAILING ({s.consecutive_errors} in a row): {s.last_error}" if s.failing
+                  else f"ok; last poll: {s.note}" if s.note else "ok")
         click.echo(f"  {source_id:<20} last poll {polled}  {health}")
     click.echo("\nchannels:")
     for name, mode, state, counts in view.channels:

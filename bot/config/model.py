@@ -224,10 +224,26 @@ class Fetching(FrozenModel):
     max_bytes: int = Field(default=10_000_000, ge=1024)
     max_redirects: int = Field(default=5, ge=0)
     per_host: int = Field(default=2, ge=1)
+    # One source's whole poll (its feed and the article pages it needs, waits for a free
+    # per-host slot included) ends by this; unset: three times ``timeout``. A page that is
+    # not in by then is left out and the item keeps the feed's own summary.
+    source_deadline: Duration | None = None
     user_agent: str = "newsbot/0.1 (+https://github.com/newsroom/newsbot)"
     # Serve news.example.org article pages from this folder instead of the network: the
     # bundled samples use it so the quick start works offline. Leave unset in production.
     offline_pages: str | None = None
+
+    @field_validator("timeout", "source_deadline")
+    @classmethod
+    def _positive_time(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be longer than 0s; write it like 20s")
+        return value
+
+    @property
+    def deadline(self) -> timedelta:
+        """How long one source's poll may take, page fetches and slot waits included."""
+        return self.source_deadline or self.timeout * 3
 
 
 class SubscribeLimit(FrozenModel):

@@ -8,7 +8,7 @@ from typing import Literal
 
 from bot.errors import SourceError
 from bot.ingest.extract import extract_page
-from bot.ingest.fetch import PAGE_ACCEPT, Fetcher
+from bot.ingest.fetch import PAGE_ACCEPT, Deadline, Fetcher
 from bot.models import FeedItem
 
 Mode = Literal["auto", "always", "never"]
@@ -26,21 +26,24 @@ def needs_page(item: FeedItem) -> bool:
     return bool(title) and (folded == title or title.startswith(folded))
 
 
-async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str) -> tuple[FeedItem, str | None]:
+async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str,
+                 deadline: Deadline | None = None) -> tuple[FeedItem, str | None]:
     """Return ``item`` completed from its page, and a problem string if the page failed.
 
     ``mode``: "never" returns the item as is; "always" fetches the page; "auto" fetches it
     only when the summary is not usable (empty, shorter than ~80 characters, or the title
     again). From the page: summary = its lede (when there is one), text = its full text, and
     the image when the item had none. Fetch and extraction failures never raise: the item is
-    returned unchanged with the reason as the second value.
+    returned unchanged with the reason as the second value. ``deadline``: the source's
+    (see ``Fetcher.fetch``); a page not in by then is such a failure.
     """
     if mode == "never" or (mode == "auto" and not needs_page(item)):
         return item, None
     if mode not in ("auto", "always"):
         raise ValueError(f"fetch_pages mode must be auto, always or never, not {mode!r}")
     try:
-        result = await fetcher.fetch(item.url, source_id=item.source_id, accept=PAGE_ACCEPT)
+        result = await fetcher.fetch(item.url, source_id=item.source_id, accept=PAGE_ACCEPT,
+                                     deadline=deadline)
     except SourceError as exc:
         return item, f"page for {item.url!r} not used: {exc.problem}"
     if result.status != "ok" or not result.body:

@@ -8,8 +8,10 @@ go to the parser together with the response headers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -33,6 +35,26 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 OFFLINE_HOST = "news.example.org"
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The moment (event-loop time) by which a piece of work must be over, and its length.
+
+    One source's poll gets one (``fetch.source_deadline``); every fetch made for it, the
+    wait for a free per-host slot included, ends by then, so a slow site can hold up only
+    its own source and only for that long.
+    """
+
+    at: float
+    seconds: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(asyncio.get_running_loop().time() + seconds, seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - asyncio.get_running_loop().time())
 
 
 @dataclass(frozen=True)
@@ -120,6 +142,7 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str = FEED_ACCEPT,
+        deadline: Deadline | None = None,
     ) -> FetchResult:
         """Fetch ``url`` (an http(s) URL, a ``file:`` URL or a filesystem path).
 
@@ -127,6 +150,10 @@ class Fetcher:
         gives ``status="not_modified"`` with an empty body. Raises ``SourceError`` naming the
         URL and what to do: 404/410, other 4xx, a body over ``max_bytes`` and redirect loops
         are not retryable; 5xx, 429, timeouts and connection failures are.
+
+        Each request gets ``fetch.timeout`` once it has a slot for its host, and the whole
+        fetch (slot waits and redirects included) ends by ``deadline``: by default
+        ``fetch.source_deadline`` from now, so no fetch waits for a slot for ever.
         """
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
@@ -138,8 +165,10 @@ class Fetcher:
         if self.offline_pages is not None:
             return await self._fetch_offline(url, source_id)
         shown = strip_userinfo(url)
+        if deadline is None:
+            deadline = Deadline.after(self.settings.deadline.total_seconds())
         try:
-            return await self._fetch_http(url, source_id, etag, last_modified, accept)
+            return await self._fetch_http(url, source_id, etag, last_modified, accept, deadline)
         except TimeoutError:
             raise SourceError(
                 source_id,
@@ -170,6 +199,7 @@ class Fetcher:
         etag: str | None,
         last_modified: str | None,
         accept: str,
+        deadline: Deadline,
     ) -> FetchResult:
         headers = {"Accept": accept}
         if etag:
@@ -180,11 +210,12 @@ class Fetcher:
         current = url
         while True:
             host = (urlsplit(current).hostname or "").lower()
-            # The whole exchange (headers and body) shares one deadline, so a server that
-            # drips bytes cannot hold a worker forever; waiting for the host's turn does not count.
+            # The whole exchange (headers and body) shares one limit, so a server that drips
+            # bytes cannot hold a worker forever; waiting for the host's turn counts against
+            # the deadline, so ten pages queued on one slow site end when the source's time does.
             async with (
-                self._semaphore(host),
-                asyncio.timeout(self.settings.timeout.total_seconds()),
+                self._slot(host, source_id, current, deadline),
+                self._time_limit(source_id, current, deadline),
                 self._http().stream("GET", current, headers=headers) as response,
             ):
                 status = response.status_code
@@ -223,6 +254,41 @@ class Fetcher:
                     raise _status_error(source_id, current, response)
                 body = await self._read_capped(response, source_id, current)
                 return self._result("ok", body, current, response)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, host: str, source_id: str, url: str,
+                    deadline: Deadline) -> AsyncIterator[None]:
+        """Hold one of ``host``'s ``per_host`` slots; SourceError if none frees in time."""
+        semaphore = self._semaphore(host)
+        try:
+            async with asyncio.timeout_at(deadline.at):
+                await semaphore.acquire()
+        except TimeoutError:
+            raise _past_deadline(source_id, url, deadline, "it was still waiting for a free "
+                                 f"slot for {host} (fetch.per_host: {self.settings.per_host})"
+                                 ) from None
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+    @contextlib.asynccontextmanager
+    async def _time_limit(self, source_id: str, url: str,
+                          deadline: Deadline) -> AsyncIterator[None]:
+        """``fetch.timeout`` for one request, cut short by the deadline when that comes first.
+
+        Running past the request's own timeout raises TimeoutError (``fetch`` words it);
+        running into the deadline raises SourceError saying so.
+        """
+        until = asyncio.get_running_loop().time() + self.settings.timeout.total_seconds()
+        try:
+            async with asyncio.timeout_at(min(until, deadline.at)):
+                yield
+        except TimeoutError:
+            if deadline.at < until:
+                raise _past_deadline(source_id, url, deadline,
+                                     "it was still coming in") from None
+            raise
 
     async def _read_capped(self, response: httpx.Response, source_id: str, url: str) -> bytes:
         cap = self.settings.max_bytes
@@ -355,6 +421,15 @@ def _status_error(source_id: str, url: str, response: httpx.Response) -> SourceE
     if status == 429 or status >= 500:
         return SourceError(source_id, f"{shown}: the server is struggling; will retry")
     return SourceError(source_id, f"{shown}: check the source's URL", retryable=False)
+
+
+def _past_deadline(source_id: str, url: str, deadline: Deadline, why: str) -> SourceError:
+    return SourceError(
+        source_id,
+        f"{strip_userinfo(url)} was not fetched within the source's {deadline.seconds:g}s "
+        f"deadline ({why}); will retry (raise fetch.source_deadline if the site is always "
+        "this slow)",
+    )
 
 
 def _too_large(source_id: str, url: str, cap: int, why: str) -> SourceError:

@@ -1,7 +1,9 @@
 """Polling: fetch a source, parse it, enrich new items, store them, plan their deliveries.
 
 Each source's failure is returned as a value in its PollReport and recorded in the store
-(visible in ``newsbot status``); one broken feed never stops the others.
+(visible in ``newsbot status``); one broken feed never stops the others. Each source's poll,
+its article pages included, ends by one deadline (``fetch.source_deadline``), so one slow
+site can hold up only its own source, and only for that long.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from bot import metrics
 from bot.config import Config, Source
 from bot.errors import SourceError
 from bot.ingest.enrich import enrich
-from bot.ingest.fetch import Fetcher
+from bot.ingest.fetch import Deadline, Fetcher
 from bot.ingest.parse import parse_feed
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
@@ -24,6 +26,10 @@ from bot.store import NewDelivery, Store
 
 log = logging.getLogger("newsbot.ingest")
 MAX_BACKOFF = timedelta(hours=6)
+#: Page text is extracted in a thread once the page is in; it gets this long past the
+#: deadline before its item is stored with the feed's own summary instead.
+EXTRACT_GRACE = 2.0
+NOTE_CHARS = 600  # the notes kept for `newsbot status` (the log has them all)
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,11 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
     """Poll one source once. Never raises for the source's own trouble."""
     state = store.source_state(source.id)
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
+    deadline = Deadline.after(config.fetch.deadline.total_seconds())
     try:
         result = await fetcher.fetch(location, source_id=source.id, etag=state.etag or None,
-                                     last_modified=state.last_modified or None)
+                                     last_modified=state.last_modified or None,
+                                     deadline=deadline)
         if result.status == "not_modified":
             store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
                                       etag=state.etag, last_modified=state.last_modified)
@@ -97,7 +105,7 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
     if settled:
         store.add_articles(settled, now=now, announced=settled_announced)
 
-    enriched = await asyncio.gather(*(enrich(i, fetcher, mode=source.fetch_pages) for i in fresh))
+    enriched = await _enrich_by(deadline, fresh, fetcher, mode=source.fetch_pages)
     new = deliveries = 0
     planned: list[tuple[Article, list[NewDelivery]]] = []
     items: list[FeedItem] = []
@@ -117,7 +125,7 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
          for article, plans in limit_per_poll(planned, config) for plan in plans), now=now)
     store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
                               etag=result.etag or "", last_modified=result.last_modified or "",
-                              items=len(parsed.items))
+                              items=len(parsed.items), note=_note(problems))
     for problem in problems:
         log.warning("source %s: %s", source.id, problem)
     metrics.ARTICLES_INGESTED.labels(source.id).inc(new)
@@ -125,10 +133,36 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
                       deliveries=deliveries, problems=tuple(problems))
 
 
-async def poll_sources(config: Config, store: Store, *, now: datetime, fetcher: Fetcher,
-                       only_due: bool = True, ids: Sequence[str] | None = None
-                       ) -> list[PollReport]:
-    """Poll every source (or those due, or those named) concurrently."""
+async def _enrich_by(deadline: Deadline, items: list[FeedItem], fetcher: Fetcher, *,
+                     mode: str) -> list[tuple[FeedItem, str | None]]:
+    """Each item completed from its page, or as the feed gave it (with the reason) when its
+    page was not in by the deadline: a slow site costs its items their ledes, never the items.
+    """
+    tasks = [asyncio.create_task(enrich(i, fetcher, mode=mode, deadline=deadline))
+             for i in items]
+    try:
+        if tasks:
+            await asyncio.wait(tasks, timeout=deadline.remaining() + EXTRACT_GRACE)
+    finally:
+        for task in tasks:
+            task.cancel()  # a no-op on those that finished
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return [task.result() if not task.cancelled() else (
+                item, f"page for {item.url!r} not used: not ready within the source's "
+                      f"{deadline.seconds:g}s deadline (fetch.source_deadline)")
+            for item, task in zip(items, tasks, strict=True)]
+
+
+def _note(problems: list[str]) -> str:
+    note = "; ".join(problems)
+    if len(note) <= NOTE_CHARS:
+        return note
+    return note[:NOTE_CHARS].rsplit(" ", 1)[0] + f" … ({len(problems)} notes in all; see the log)"
+
+
+def due_sources(config: Config, store: Store, *, now: datetime, only_due: bool = True,
+                ids: Sequence[str] | None = None) -> list[Source]:
+    """The sources to poll now: every one, or those due, or those named."""
     chosen = []
     for source in config.sources:
         if ids is not None and source.id not in ids:
@@ -138,5 +172,14 @@ async def poll_sources(config: Config, store: Store, *, now: datetime, fetcher: 
             if due is not None and due > now:
                 continue
         chosen.append(source)
+    return chosen
+
+
+async def poll_sources(config: Config, store: Store, *, now: datetime, fetcher: Fetcher,
+                       only_due: bool = True, ids: Sequence[str] | None = None
+                       ) -> list[PollReport]:
+    """Poll every source (or those due, or those named) concurrently; each ends by its
+    own deadline, so this ends by the longest one."""
+    chosen = due_sources(config, store, now=now, only_due=only_due, ids=ids)
     return list(await asyncio.gather(*(
         poll_source(s, config=config, store=store, fetcher=fetcher, now=now) for s in chosen)))

@@ -30,6 +30,8 @@ class SourceState:
     last_modified: str = ""
     last_polled_at: datetime | None = None
     last_success_at: datetime | None = None
+    # The failing poll's words; after a poll that worked, its notes (pages left out, items
+    # skipped) so `newsbot status` shows what a running bot did not tell anyone else.
     last_error: str = ""
     consecutive_errors: int = 0
     next_poll_at: datetime | None = None
@@ -38,6 +40,15 @@ class SourceState:
     @property
     def never_polled(self) -> bool:
         return self.last_success_at is None
+
+    @property
+    def failing(self) -> bool:
+        return self.consecutive_errors > 0
+
+    @property
+    def note(self) -> str:
+        """What the last poll, which worked, left out and why ("" when nothing)."""
+        return "" if self.failing else self.last_error
 
 
 def _row_to_article(row: Any) -> Article:
@@ -95,13 +106,15 @@ class ArticleQueries(StoreBase):
             conn.execute(schema.sources.insert().values(id=source_id, **values))
 
     def record_poll_success(self, source_id: str, *, now: datetime, next_poll_at: datetime,
-                            etag: str = "", last_modified: str = "", items: int = 0) -> None:
+                            etag: str = "", last_modified: str = "", items: int = 0,
+                            note: str = "") -> None:
+        """Record a poll that worked; ``note``: what it left out and why, for `status`."""
         with self.engine.begin() as conn:
             seen = conn.scalar(select(schema.sources.c.items_seen)
                                .where(schema.sources.c.id == source_id)) or 0
             self._upsert_source(conn, source_id, {
                 "etag": etag, "last_modified": last_modified, "last_polled_at": now,
-                "last_success_at": now, "last_error": "", "consecutive_errors": 0,
+                "last_success_at": now, "last_error": note, "consecutive_errors": 0,
                 "next_poll_at": next_poll_at, "items_seen": int(seen) + items,
             })
 
