@@ -77,3 +77,15 @@ class AuthError(PermanentError):
 
 class UnknownOutcomeError(ChannelError):
     """The request may have reached the platform (e.g. a read timeout after sending)."""
+
+
+class UrlRefused(NewsbotError, ValueError):
+    """The outbound-URL policy (``bot.urlpolicy``) will not let the bot fetch this URL.
+
+    Permanent: the URL's scheme or the address its host resolves to is not allowed, and
+    asking again gives the same answer. ``problem`` says which and how to allow it.
+    """
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)

@@ -23,6 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.urlpolicy import UrlPolicy
+
+#: The URL policy refuses loopback for feed content; tests whose "public" pages and images are
+#: served from these loopback servers allow it explicitly, as an operator would a private net.
+LOOPBACK_ALLOWED = UrlPolicy.allowing(["127.0.0.0/8"])
+
 
 @dataclass
 class Route:

@@ -28,7 +28,7 @@ from bot.ingest.poll import PollReport, make_fetcher, poll_sources
 from bot.models import RenderedPost
 from bot.store import Store, open_store
 from tests.fakes.x_api import FakeXApi
-from tests.feed_server import FeedServer, Route
+from tests.feed_server import LOOPBACK_ALLOWED, FeedServer, Route
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PUBLISHED = "Tue, 24 Nov 2026 11:00:00 GMT"
@@ -99,7 +99,8 @@ async def poll_with_good(
     good_url = feed_server.add("/good.xml", GOOD_FEED)
     config = Config.model_validate(
         {
-            "fetch": {"timeout": 5},
+            # The hostile source's article pages are on loopback too: allowed, to reach them.
+            "fetch": {"timeout": 5, "allow_private": ["127.0.0.0/8"]},
             "sources": [
                 {"id": "hostile", "url": hostile_url, "fetch_pages": fetch_pages},
                 {"id": "good", "url": good_url, "fetch_pages": "never"},
@@ -419,7 +420,8 @@ async def test_an_x_post_with_a_100_mb_image_goes_out_without_it(
     feed_server: FeedServer, x_api: FakeXApi
 ) -> None:
     url = image_route(feed_server, "/huge.png", 100 * MB, "image/png")
-    sender = XSender("x-test", XChannel(**x_api.channel_settings(media=True)))
+    sender = XSender("x-test", XChannel(**x_api.channel_settings(media=True)),
+                     url_policy=LOOPBACK_ALLOWED)
     try:
         with measured() as figures:
             receipt = await sender.send(RenderedPost(

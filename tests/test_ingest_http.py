@@ -17,7 +17,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 async def fetch_and_parse(url: str, source_id: str = "s") -> tuple[int, tuple[str, ...]]:
     async with Fetcher(Fetching.model_validate({"timeout": 2})) as fetcher:
-        result = await fetcher.fetch(url, source_id=source_id)
+        result = await fetcher.fetch_source(url, source_id=source_id)
     parsed = parse_feed(source_id, result.body, url=result.url, headers=result.header_map())
     return len(parsed.items), parsed.problems
 

@@ -53,7 +53,7 @@ def test_once_with_ten_items_on_a_dripping_site_ends_by_the_source_deadline(
     config = write(tmp_path / "config.yaml", f"""
 timezone: UTC
 store: sqlite:///{tmp_path}/bot.db
-fetch: {{timeout: 1s, source_deadline: 1.5}}
+fetch: {{timeout: 1s, source_deadline: 1.5, allow_private: [127.0.0.0/8]}}
 sources: [{{id: slow, url: "{feed}"}}]
 """)
     started = time.monotonic()
@@ -81,7 +81,8 @@ async def test_a_fetch_waiting_for_a_busy_host_gives_up_at_the_deadline(
         feed_server: FeedServer) -> None:
     slow = feed_server.add_drip("/slow", PAGE)
     other = feed_server.add("/other", "<html>quick</html>", content_type="text/html")
-    settings = Fetching.model_validate({"timeout": "5s", "per_host": 1})
+    settings = Fetching.model_validate({"timeout": "5s", "per_host": 1,
+                                        "allow_private": ["127.0.0.0/8"]})
     async with Fetcher(settings) as fetcher:
         hog = asyncio.create_task(fetcher.fetch(slow, source_id="a"))
         await asyncio.sleep(0.2)  # the host's one slot is taken for 5 s
@@ -121,6 +122,7 @@ timezone: UTC
 store: sqlite:///{tmp_path}/bot.db
 web: {{enabled: false}}
 dispatch_every: 1s
+fetch: {{allow_private: [127.0.0.0/8]}}  # the dripping page is on loopback
 sources:
   - {{id: slow, url: "{slow}", every: 1s}}
   - {{id: fast, url: "{fast}", every: 1s}}

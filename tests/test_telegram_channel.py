@@ -23,6 +23,7 @@ from bot.errors import (
 from bot.models import RenderedPost
 from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+from tests.feed_server import LOOPBACK_ALLOWED
 
 telegram_api = fake_api.telegram_api  # the fixture: a fresh server per test
 
@@ -47,7 +48,7 @@ def sender(api: FakeTelegramAPI, chat: str | int = "@newsroom", *, fast: bool = 
     cfg = TelegramChannel(type="telegram", token=token, chat=chat, api_url=api.base_url,
                           **options)
     return TelegramSender("tg-test", cfg, pacer=pacer or (fast_pacer() if fast else None),
-                          max_wait=max_wait)
+                          max_wait=max_wait, url_policy=LOOPBACK_ALLOWED)
 
 
 def post(text: str = POST, image_url: str | None = None) -> RenderedPost:

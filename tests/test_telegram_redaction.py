@@ -15,6 +15,7 @@ from bot.models import RenderedPost
 from bot.redact import MASK, install_redaction, redact
 from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+from tests.feed_server import LOOPBACK_ALLOWED
 
 telegram_api = fake_api.telegram_api  # the fixture: a fresh server per test
 
@@ -51,7 +52,7 @@ def everything_logged() -> Iterator[Capture]:
 def channel(api: FakeTelegramAPI, token: str, timeout: float = 2.0) -> TelegramSender:
     cfg = TelegramChannel(type="telegram", token=token, chat="@newsroom", api_url=api.base_url,
                           timeout=timeout)  # type: ignore[arg-type]
-    return TelegramSender("tg", cfg)
+    return TelegramSender("tg", cfg, url_policy=LOOPBACK_ALLOWED)  # the photo is on loopback
 
 
 def error_texts(error: BaseException) -> str:

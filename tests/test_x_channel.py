@@ -22,6 +22,7 @@ from bot.errors import (
 )
 from bot.models import RenderedPost
 from tests.fakes.x_api import CONSUMER_KEY, DUPLICATE_DETAIL, FakeXApi
+from tests.feed_server import LOOPBACK_ALLOWED
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64  # 16 kB: the one-shot upload
 BIG_PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 9000  # 2.3 MB: chunked
@@ -34,7 +35,8 @@ async def make_sender(x_api: FakeXApi) -> AsyncIterator[SenderFactory]:
     made: list[XSender] = []
 
     def make(**overrides: Any) -> XSender:
-        sender = XSender("x-test", XChannel(**x_api.channel_settings(**overrides)))
+        sender = XSender("x-test", XChannel(**x_api.channel_settings(**overrides)),
+                         url_policy=LOOPBACK_ALLOWED)
         made.append(sender)
         return sender
 

@@ -18,13 +18,15 @@ from tests.fakes.x_api import (
     CONSUMER_SECRET,
     FakeXApi,
 )
+from tests.feed_server import LOOPBACK_ALLOWED
 
 
 async def test_debug_logs_and_errors_hold_no_secret_through_send_401_and_timeout(
     x_api: FakeXApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    sender = XSender("x-test", XChannel(**x_api.channel_settings(timeout=0.3, media=True)))
+    sender = XSender("x-test", XChannel(**x_api.channel_settings(timeout=0.3, media=True)),
+                     url_policy=LOOPBACK_ALLOWED)
     errors: list[ChannelError] = []
     try:
         image = x_api.add_image("a.png", b"\x89PNG" + b"\0" * 100)

@@ -5,6 +5,10 @@ called at ``{api_url}/bot{token}/{method}`` and files at ``{api_url}/file/bot{to
 the official server and a local Bot API server both serve them. A URL containing ``{token}``
 is passed through unchanged for servers with another layout.
 
+A post's image URL is feed content, and python-telegram-bot would open a local path or a
+``file:`` URL given as ``photo``; so only an absolute http(s) URL that passes the outbound-URL
+policy (``bot.urlpolicy.check_url``) is handed on, and any other goes out as text with a note.
+
 Every failure is translated here into the errors dispatch acts on, and no message carries the
 token (see ``bot.redact``).
 """
@@ -42,9 +46,11 @@ from bot.errors import (
     RateLimitedError,
     RetryableError,
     UnknownOutcomeError,
+    UrlRefused,
 )
 from bot.models import Receipt, RenderedPost
 from bot.redact import install_redaction, redact
+from bot.urlpolicy import UrlPolicy, check_url
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +75,7 @@ def make_format(cfg: TelegramChannel) -> TelegramFormat:
 
 def make_channel(name: str, cfg: TelegramChannel, config: Config) -> TelegramSender:
     """The sender for channel ``name``; the token must be set."""
-    return TelegramSender(name, cfg)
+    return TelegramSender(name, cfg, url_policy=UrlPolicy.allowing(config.fetch.allow_private))
 
 
 def api_urls(api_url: str) -> tuple[str, str]:
@@ -92,6 +98,7 @@ class TelegramSender:
         max_wait: float = 30.0,
         pool_size: int = 8,
         pool_timeout: float = 10.0,
+        url_policy: UrlPolicy | None = None,
     ) -> None:
         token = cfg.token.get_secret_value() if cfg.token else ""
         if not token:
@@ -102,6 +109,7 @@ class TelegramSender:
         self._chat: str | int = _chat_id(cfg.chat)
         self._pacer = pacer or shared_pacer(token, cfg.api_url)
         self._max_wait = max_wait
+        self._url_policy = url_policy or UrlPolicy()
         seconds = cfg.timeout.total_seconds()
         request = HTTPXRequest(
             connection_pool_size=pool_size,
@@ -176,6 +184,13 @@ class TelegramSender:
         note = ""
         if use_photo and not telegram_html.fits(post.text, caption=True):
             use_photo, note = False, "sent as text: post too long for a photo caption"
+        if use_photo:
+            try:
+                await check_url(post.image_url or "", self._url_policy,
+                                timeout=min(self._cfg.timeout.total_seconds(), 10.0))
+            except UrlRefused as exc:
+                use_photo, note = False, f"sent as text: image not used ({exc.problem})"
+                log.warning("%s: %s", self.name, note)
         if use_photo:
             try:
                 message = await self._call(chat, "sendPhoto", post)

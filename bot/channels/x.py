@@ -32,7 +32,6 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import requests
 import tweepy
 import urllib3.exceptions
@@ -54,6 +53,7 @@ from bot.errors import (
 )
 from bot.models import Receipt, RenderedPost
 from bot.redact import install_redaction, redact
+from bot.urlpolicy import UrlPolicy, untrusted_client
 
 if TYPE_CHECKING:
     from bot.config import ChannelConfig, Config
@@ -127,7 +127,8 @@ class _RoutingAdapter(HTTPAdapter):
 class XSender:
     """Posts rendered posts (and their thread replies and image) to one X account."""
 
-    def __init__(self, name: str, cfg: XChannel, *, user_agent: str = "newsbot") -> None:
+    def __init__(self, name: str, cfg: XChannel, *, user_agent: str = "newsbot",
+                 url_policy: UrlPolicy | None = None) -> None:
         self.name = name
         self._cfg = cfg
         key, secret, token, token_secret = _credentials(name, cfg)
@@ -145,9 +146,10 @@ class XSender:
         self._session: requests.Session = self._client.session
         self._session.mount(TWEEPY_HOST + "/", adapter)
         self._session.mount(self._api_url + "/", adapter)
-        self._http = httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=True, max_redirects=5,
-            headers={"User-Agent": user_agent},
+        # The image URL comes from the feed: fetched under the outbound-URL policy.
+        self._http = untrusted_client(
+            url_policy or UrlPolicy(), timeout=self._timeout, follow_redirects=True,
+            max_redirects=5, headers={"User-Agent": user_agent},
         )
         self._closed = False
 
@@ -297,4 +299,5 @@ def make_channel(name: str, cfg: ChannelConfig, config: Config) -> XSender:
     """The real sender for an X channel; raises ``ConfigError`` when credentials are unset."""
     if not isinstance(cfg, XChannel):
         raise ConfigError(f"channels.{name}", "is not an X channel")
-    return XSender(name, cfg, user_agent=config.fetch.user_agent)
+    return XSender(name, cfg, user_agent=config.fetch.user_agent,
+                   url_policy=UrlPolicy.allowing(config.fetch.allow_private))

@@ -5,6 +5,9 @@ requests session, whose mounted adapter routes them to ``api_url`` and signs the
 1.0a (see ``bot.channels.x``). Small images use the one-shot upload; larger ones the chunked
 initialize / append / finalize sequence. Alt text goes through ``POST /2/media/metadata``.
 
+The image URL is feed content: ``http`` must be a client from ``bot.urlpolicy.untrusted_client``
+so the download (redirects included) never reaches inside the network.
+
 Every failure is a ``MediaFailure`` whose message says what went wrong in words fit for a
 delivery's note: the caller posts without the image rather than not at all.
 """
@@ -16,6 +19,9 @@ from typing import Any
 
 import httpx
 import requests
+
+from bot.errors import UrlRefused
+from bot.urlpolicy import link_problem
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # X's limit for images
 IMAGE_DEADLINE_SECONDS = 30.0
@@ -38,7 +44,11 @@ async def fetch_image(
 ) -> tuple[bytes, str]:
     """Download an image: ``(bytes, media type)``. Refuses non-images and files over the cap,
     and gives up after ``deadline`` seconds in all (a server trickling bytes must not hold
-    the post until its claim expires)."""
+    the post until its claim expires). ``http`` should be an ``untrusted_client``: a URL
+    the policy refuses is a ``MediaFailure`` saying why."""
+    problem = link_problem(url)
+    if problem:
+        raise MediaFailure(f"image not fetched: {problem}")
     try:
         async with asyncio.timeout(deadline), http.stream("GET", url) as response:
             if response.status_code != 200:
@@ -58,6 +68,8 @@ async def fetch_image(
                     raise MediaFailure(f"image is over the {max_bytes} byte cap")
     except TimeoutError:
         raise MediaFailure(f"image download took over {deadline:.0f}s; gave up") from None
+    except UrlRefused as exc:
+        raise MediaFailure(f"image not fetched: {exc.problem}") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise MediaFailure(f"image download failed: {type(exc).__name__}") from None
     if not data:

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -219,6 +220,14 @@ class Source(FrozenModel):
         return self.url.startswith(("http://", "https://"))
 
 
+def _ip_network(entry: str) -> str:
+    try:
+        return str(ipaddress.ip_network(entry.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{entry!r} is not an IP network; write it like 10.1.2.0/24 (or one "
+                         "address, like 10.1.2.5)") from None
+
+
 class Fetching(FrozenModel):
     timeout: Duration = timedelta(seconds=20)
     max_bytes: int = Field(default=10_000_000, ge=1024)
@@ -232,6 +241,9 @@ class Fetching(FrozenModel):
     # Serve news.example.org article pages from this folder instead of the network: the
     # bundled samples use it so the quick start works offline. Leave unset in production.
     offline_pages: str | None = None
+    # Networks that feed content may point into (item links, images): the outbound-URL policy
+    # (bot/urlpolicy.py) refuses every non-public address unless it is listed here.
+    allow_private: tuple[Annotated[str, AfterValidator(_ip_network)], ...] = ()
 
     @field_validator("timeout", "source_deadline")
     @classmethod

@@ -3,6 +3,12 @@
 feedparser's own fetching has no size cap and no async, so bytes come from here (httpx, with
 conditional GET, a time limit, a size cap, a redirect cap and a per-host concurrency limit) and
 go to the parser together with the response headers.
+
+Two kinds of URL come here. A source's own URL or path is config.yaml's, so it is trusted: it
+may be a local file or on a private network. Everything else (an item's link, a redirect from a
+source to another host) is feed content, fetched only under the outbound-URL policy
+(``bot.urlpolicy``): http(s) only, public addresses only unless ``fetch.allow_private`` says
+otherwise, checked again on every redirect hop.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from bot.config import Fetching
-from bot.errors import SourceError
+from bot.errors import SourceError, UrlRefused
 from bot.ingest.urls import strip_userinfo
+from bot.urlpolicy import UrlPolicy, link_problem, untrusted_client
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
@@ -78,10 +85,12 @@ class FetchResult:
 class Fetcher:
     """Fetches http(s) URLs and local files within the limits of ``fetching``.
 
-    Use as an async context manager. ``offline_pages``: when given, the fetcher never touches
-    the network: a URL on ``news.example.org`` is served from
-    ``<offline_pages>/<last path segment>.html`` and any other host is an error. ``base_dir``
-    resolves relative local paths (the directory of config.yaml). ``transport`` is for tests.
+    Use as an async context manager. ``fetch`` is for URLs from feed content (under the URL
+    policy); ``fetch_source`` for a source's URL or path from config.yaml. ``offline_pages``:
+    when given, ``fetch`` never touches the network: a URL on ``news.example.org`` is served
+    from ``<offline_pages>/<last path segment>.html`` and any other host is an error.
+    ``base_dir`` resolves relative local paths (the directory of config.yaml). ``transport``
+    is for tests: it replaces the network, and with it the address checks.
     """
 
     def __init__(
@@ -96,7 +105,9 @@ class Fetcher:
         self.offline_pages = offline_pages
         self.base_dir = base_dir
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self.policy = UrlPolicy.allowing(self.settings.allow_private)
+        self._client: httpx.AsyncClient | None = None  # a source's own host only
+        self._checked: httpx.AsyncClient | None = None  # everything else
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Fetcher:
@@ -115,8 +126,17 @@ class Fetcher:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._checked is not None:
+            await self._checked.aclose()
+            self._checked = None
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self, *, trusted: bool) -> httpx.AsyncClient:
+        if not trusted and self._transport is None:
+            if self._checked is None:
+                self._checked = untrusted_client(
+                    self.policy, timeout=self.settings.timeout.total_seconds(),
+                    headers={"User-Agent": self.settings.user_agent})
+            return self._checked
         if self._client is None:
             seconds = self.settings.timeout.total_seconds()
             self._client = httpx.AsyncClient(
@@ -144,31 +164,70 @@ class Fetcher:
         accept: str = FEED_ACCEPT,
         deadline: Deadline | None = None,
     ) -> FetchResult:
-        """Fetch ``url`` (an http(s) URL, a ``file:`` URL or a filesystem path).
+        """Fetch ``url``, which came from feed content (an item's link), under the URL policy.
 
-        With ``etag`` / ``last_modified`` this is a conditional GET and an unchanged resource
-        gives ``status="not_modified"`` with an empty body. Raises ``SourceError`` naming the
-        URL and what to do: 404/410, other 4xx, a body over ``max_bytes`` and redirect loops
-        are not retryable; 5xx, 429, timeouts and connection failures are.
+        Only an http(s) URL whose host (and every redirect hop's) resolves to an allowed
+        address is fetched; anything else raises a non-retryable ``SourceError`` saying why,
+        for the caller to note against the item. Otherwise as ``fetch_source``.
+        """
+        problem = link_problem(url)
+        if problem:
+            raise SourceError(source_id, f"{strip_userinfo(url)!r} was not fetched: {problem}",
+                              retryable=False)
+        if self.offline_pages is not None:
+            return await self._fetch_offline(url, source_id)
+        return await self._fetch_checked(url, source_id, etag, last_modified, accept, deadline,
+                                         trusted_host=None)
+
+    async def fetch_source(
+        self,
+        location: str,
+        *,
+        source_id: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = FEED_ACCEPT,
+        deadline: Deadline | None = None,
+    ) -> FetchResult:
+        """Fetch a source's ``location`` from config.yaml: an http(s) URL, a ``file:`` URL or
+        a filesystem path.
+
+        The location is trusted, so its own host is fetched wherever it is; a redirect to
+        another host is feed content and goes through the URL policy. With ``etag`` /
+        ``last_modified`` this is a conditional GET and an unchanged resource gives
+        ``status="not_modified"`` with an empty body. Raises ``SourceError`` naming the URL
+        and what to do: 404/410, other 4xx, a body over ``max_bytes``, refused addresses and
+        redirect loops are not retryable; 5xx, 429, timeouts and connection failures are.
 
         Each request gets ``fetch.timeout`` once it has a slot for its host, and the whole
         fetch (slot waits and redirects included) ends by ``deadline``: by default
         ``fetch.source_deadline`` from now, so no fetch waits for a slot for ever.
         """
-        scheme = urlsplit(url).scheme.lower()
+        scheme = urlsplit(location).scheme.lower()
         if scheme not in ("http", "https"):
             if scheme == "file":
-                return await self.fetch_local(
-                    unquote(urlsplit(url).path), source_id, etag=etag, last_modified=last_modified
-                )
-            return await self.fetch_local(url, source_id, etag=etag, last_modified=last_modified)
-        if self.offline_pages is not None:
-            return await self._fetch_offline(url, source_id)
+                return await self.fetch_local(unquote(urlsplit(location).path), source_id,
+                                              etag=etag, last_modified=last_modified)
+            return await self.fetch_local(location, source_id, etag=etag,
+                                          last_modified=last_modified)
+        host = (urlsplit(location).hostname or "").lower()
+        return await self._fetch_checked(location, source_id, etag, last_modified, accept,
+                                         deadline, trusted_host=host)
+
+    async def _fetch_checked(self, url: str, source_id: str, etag: str | None,
+                             last_modified: str | None, accept: str,
+                             deadline: Deadline | None, *,
+                             trusted_host: str | None) -> FetchResult:
+        """``_fetch_http`` with its failures translated into ``SourceError``."""
         shown = strip_userinfo(url)
         if deadline is None:
             deadline = Deadline.after(self.settings.deadline.total_seconds())
         try:
-            return await self._fetch_http(url, source_id, etag, last_modified, accept, deadline)
+            return await self._fetch_http(url, source_id, etag, last_modified, accept, deadline,
+                                          trusted_host)
+        except UrlRefused as exc:
+            raise SourceError(source_id, f"{shown} was not fetched: {exc.problem}",
+                              retryable=False) from None
         except TimeoutError:
             raise SourceError(
                 source_id,
@@ -200,6 +259,7 @@ class Fetcher:
         last_modified: str | None,
         accept: str,
         deadline: Deadline,
+        trusted_host: str | None,
     ) -> FetchResult:
         headers = {"Accept": accept}
         if etag:
@@ -216,7 +276,8 @@ class Fetcher:
             async with (
                 self._slot(host, source_id, current, deadline),
                 self._time_limit(source_id, current, deadline),
-                self._http().stream("GET", current, headers=headers) as response,
+                self._http(trusted=host == trusted_host).stream(
+                    "GET", current, headers=headers) as response,
             ):
                 status = response.status_code
                 if status in _REDIRECTS and "location" in response.headers:

@@ -17,6 +17,7 @@ import feedparser
 from bot.ingest.urls import canonical_url
 from bot.models import FeedItem
 from bot.text import clean_title, cut_summary, html_to_text
+from bot.urlpolicy import link_problem
 
 _TITLE_FROM_SUMMARY = 90  # characters of summary used as a title when the item has none
 MAX_TITLE = 300  # characters; a longer title is cut (a post could not carry it anyway)
@@ -53,6 +54,13 @@ def build_item(
         problems.append(f"{label}: no link, and its id is not a URL; skipped")
         return None
     url = canonical_url(link, feed_url)
+    unlinkable = link_problem(url)
+    if unlinkable:
+        # javascript:, data:, file: … would be a live link in every post and digest, and a
+        # file: one would be read from this machine's disk: such an item is not published.
+        problems.append(f"{label}: link {cut_summary(url, 80)!r} not used ({unlinkable}); "
+                        "skipped")
+        return None
     title = clean_title(title)
     if len(title) > MAX_TITLE:
         problems.append(f"{label}: the title is {len(title):,} characters; cut to {MAX_TITLE}")
@@ -70,6 +78,11 @@ def build_item(
     if not guid:
         guid = url or "hash:" + hashlib.sha256(f"{title}\n{date_key}".encode()).hexdigest()[:32]
     image_url, image_alt = pick_image(images, html_for_image, url)
+    if image_url is not None and link_problem(image_url):
+        # A path such as /etc/passwd is a local file to python-telegram-bot: never pass it on.
+        problems.append(f"{label}: image {cut_summary(image_url, 80)!r} not used "
+                        f"({link_problem(image_url)})")
+        image_url, image_alt = None, ""
     unique_sections = tuple(dict.fromkeys(s for s in (plain(x) for x in sections) if s))
     return FeedItem(
         source_id=source_id,

@@ -66,9 +66,10 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
     deadline = Deadline.after(config.fetch.deadline.total_seconds())
     try:
-        result = await fetcher.fetch(location, source_id=source.id, etag=state.etag or None,
-                                     last_modified=state.last_modified or None,
-                                     deadline=deadline)
+        result = await fetcher.fetch_source(location, source_id=source.id,
+                                            etag=state.etag or None,
+                                            last_modified=state.last_modified or None,
+                                            deadline=deadline)
         if result.status == "not_modified":
             store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
                                       etag=state.etag, last_modified=state.last_modified)
