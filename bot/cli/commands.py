@@ -87,9 +87,10 @@ def preview(ctx: Context, url_or_file: str) -> None:
 
 
 @cli.command()
+@click.option("-v", "--verbose", is_flag=True, help="Also show which parser read each feed.")
 @pass_ctx
 @friendly_errors
-def status(ctx: Context) -> None:
+def status(ctx: Context, verbose: bool) -> None:
     """Sources (last poll, errors) and channels (deliveries by state, attention)."""
     from bot.app import status as build_status
     from bot.cli.format import print_status
@@ -101,7 +102,7 @@ def status(ctx: Context) -> None:
 
     store = open_store(config.store_url)
     try:
-        print_status(build_status(config, store))
+        print_status(build_status(config, store), verbose=verbose)
     finally:
         store.close()
 

@@ -132,7 +132,7 @@ def print_cycle(config: Config, report: CycleReport) -> None:
                    "`newsbot digest preview CHANNEL` shows the next one at any time.")
 
 
-def print_status(view: StatusView) -> None:
+def print_status(view: StatusView, *, verbose: bool = False) -> None:
     if view.reload_error:
         click.echo(f"! {view.reload_error}\n")
     click.echo("sources:")
@@ -141,6 +141,9 @@ def print_status(view: StatusView) -> None:
         health = (f"FAILING ({s.consecutive_errors} in a row): {s.last_error}" if s.failing
                   else f"ok; last poll: {s.note}" if s.note else "ok")
         click.echo(f"  {source_id:<20} last poll {polled}  {health}")
+        if verbose and s.parser:
+            why = f" (fastfeedparser's result not used: {s.parser_note})" if s.parser_note else ""
+            click.echo(f"  {'':<20} read by {s.parser}{why}")
     click.echo("\nchannels:")
     for name, mode, state, counts in view.channels:
         flags = [mode]

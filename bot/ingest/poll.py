@@ -126,7 +126,8 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
          for article, plans in limit_per_poll(planned, config) for plan in plans), now=now)
     store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
                               etag=result.etag or "", last_modified=result.last_modified or "",
-                              items=len(parsed.items), note=_note(problems))
+                              items=len(parsed.items), note=_note(problems),
+                              parser=parsed.parser, parser_note=parsed.fallback_reason)
     for problem in problems:
         log.warning("source %s: %s", source.id, problem)
     metrics.ARTICLES_INGESTED.labels(source.id).inc(new)

@@ -36,6 +36,8 @@ class SourceState:
     consecutive_errors: int = 0
     next_poll_at: datetime | None = None
     items_seen: int = 0
+    parser: str = ""  # which parser read the last feed
+    parser_note: str = ""  # why feedparser stood in for fastfeedparser, if it did
 
     @property
     def never_polled(self) -> bool:
@@ -91,7 +93,8 @@ class ArticleQueries(StoreBase):
         return SourceState(source_id=row.id, etag=row.etag, last_modified=row.last_modified,
                            last_polled_at=row.last_polled_at, last_success_at=row.last_success_at,
                            last_error=row.last_error, consecutive_errors=row.consecutive_errors,
-                           next_poll_at=row.next_poll_at, items_seen=row.items_seen)
+                           next_poll_at=row.next_poll_at, items_seen=row.items_seen,
+                           parser=row.parser, parser_note=row.parser_note)
 
     def all_source_states(self) -> list[SourceState]:
         with self.engine.connect() as conn:
@@ -107,16 +110,20 @@ class ArticleQueries(StoreBase):
 
     def record_poll_success(self, source_id: str, *, now: datetime, next_poll_at: datetime,
                             etag: str = "", last_modified: str = "", items: int = 0,
-                            note: str = "") -> None:
-        """Record a poll that worked; ``note``: what it left out and why, for `status`."""
+                            note: str = "", parser: str = "", parser_note: str = "") -> None:
+        """Record a poll that worked; ``note``: what it left out and why, for `status`;
+        ``parser``: which parser read the feed ("" for a 304: the last one is kept)."""
         with self.engine.begin() as conn:
             seen = conn.scalar(select(schema.sources.c.items_seen)
                                .where(schema.sources.c.id == source_id)) or 0
-            self._upsert_source(conn, source_id, {
+            values: dict[str, Any] = {
                 "etag": etag, "last_modified": last_modified, "last_polled_at": now,
                 "last_success_at": now, "last_error": note, "consecutive_errors": 0,
                 "next_poll_at": next_poll_at, "items_seen": int(seen) + items,
-            })
+            }
+            if parser:
+                values.update(parser=parser, parser_note=parser_note)
+            self._upsert_source(conn, source_id, values)
 
     def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
                             next_poll_at: datetime) -> int:

@@ -196,11 +196,19 @@ def _worker_views(conn: Connection) -> None:
     _create(conn, m)
 
 
+def _source_parser(conn: Connection) -> None:
+    # Which parser read each source's last feed, and why feedparser stood in when it did
+    # (shown by `newsbot status -v`).
+    conn.execute(text("ALTER TABLE sources ADD COLUMN parser TEXT NOT NULL DEFAULT ''"))
+    conn.execute(text("ALTER TABLE sources ADD COLUMN parser_note TEXT NOT NULL DEFAULT ''"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial),
     (2, _digest),
     (3, _confirmation_sends),
     (6, _worker_views),
+    (7, _source_parser),
 ]
 
 

@@ -73,6 +73,10 @@ sources = Table(
     Column("consecutive_errors", Integer, nullable=False, default=0),
     Column("next_poll_at", UTCDateTime),
     Column("items_seen", Integer, nullable=False, default=0),
+    # which parser read the last feed (fastfeedparser, feedparser, jsonfeed) and, when
+    # feedparser stood in for fastfeedparser, why (migration 7)
+    Column("parser", Text, nullable=False, default=""),
+    Column("parser_note", Text, nullable=False, default=""),
 )
 
 articles = Table(
