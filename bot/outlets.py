@@ -105,8 +105,10 @@ def build_outlets(config: Config, *, dry_run: bool = False, echo: TextIO | None 
 
 
 def channel_views(config: Config, outlets: dict[str, Outlet], states: dict[str, ChannelState],
-                  *, dry_run: bool) -> dict[str, ChannelView]:
-    """How this worker runs each configured channel, for its heartbeat and /healthz."""
+                  *, dry_run: bool, held: dict[str, str] | None = None
+                  ) -> dict[str, ChannelView]:
+    """How this worker runs each configured channel, for its heartbeat and /healthz.
+    ``held``: channels this worker holds and why (a digest whose start-up check failed)."""
     views: dict[str, ChannelView] = {}
     for name, cfg in config.channels.items():
         state = states.get(name)
@@ -117,13 +119,15 @@ def channel_views(config: Config, outlets: dict[str, Outlet], states: dict[str, 
             views[name] = ChannelView("paused", "paused by an editor (newsbot resume)")
         elif outlet is not None and outlet.attention:
             views[name] = ChannelView("needs attention", outlet.attention)
+        elif held and name in held:
+            views[name] = ChannelView("needs attention", held[name])
         elif state is not None and state.attention:
             views[name] = ChannelView("needs attention", state.attention)
         elif outlet is not None and outlet.is_preview:
             views[name] = ChannelView("preview", outlet.preview_reason)
-        elif outlet is None and (held := "" if dry_run else
+        elif outlet is None and (missing := "" if dry_run else
                                  missing_credentials_attention(config, name)):
-            views[name] = ChannelView("needs attention", held)
+            views[name] = ChannelView("needs attention", missing)
         elif outlet is None and (reason := preview_reason(config, name, dry_run=dry_run)):
             views[name] = ChannelView("preview", reason)
         else:

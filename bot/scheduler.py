@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,8 @@ class Service:
     _jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # in progress: stop() waits
     _web: Any = None  # the embedded uvicorn server, when web.enabled
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    check_at_start: bool = True  # the platforms' online checks (off in some tests)
+    held: dict[str, str] = field(default_factory=dict)  # channel → why this worker holds it
 
     @contextlib.contextmanager
     def _job(self) -> Iterator[None]:
@@ -122,6 +124,7 @@ class Service:
         self.fetcher = make_fetcher(self.config)
         await self.fetcher.__aenter__()
         self._build_channels()
+        await self._check_channels()
         self.scheduler = AsyncIOScheduler(
             timezone=self.config.zone,
             logger=SchedulerLog(logging.getLogger("apscheduler.scheduler"), {}))
@@ -140,6 +143,33 @@ class Service:
         await asyncio.to_thread(self.beat)
         log.info("newsbot is running as %s: %d sources, %d channels", self.worker,
                  len(self.config.sources), len(self.config.channels))
+
+    async def _check_channels(self) -> None:
+        """Ask each live channel's platform whether its credentials and target work (the
+        checks of `newsbot check --online`). A channel the platform refuses is held, needs
+        attention, and keeps its posts, rather than failing every one of them; one that
+        does not answer stays live (dispatch retries, and flags it after repeated failures)."""
+        if self.dry_run or not self.check_at_start:
+            return
+        from bot.channels.online import check_channels
+
+        live = [n for n, c in self.config.channels.items() if c.enabled
+                and not preview_reason(self.config, n, dry_run=False)
+                and not (n in self.outlets and self.outlets[n].attention)]
+        if not live:
+            return
+        for name, result in (await check_channels(self.config, live)).items():
+            if result.ok:
+                log.info("channel %s: %s", name, result.message)
+            elif not result.blocking:
+                log.warning("channel %s: start-up check: %s", name, result.message)
+            else:
+                why = f"start-up check failed: {result.message}; fix it and restart"
+                log.error("channel %s needs attention and sends nothing: %s", name, why)
+                self.held[name] = why
+                if name in self.outlets:
+                    await self.outlets[name].channel.close()
+                    self.outlets[name] = replace(self.outlets[name], attention=why)
 
     def _build_channels(self) -> None:
         self.outlets = build_outlets(self.config, dry_run=self.dry_run,
@@ -230,7 +260,7 @@ class Service:
         """How this worker runs each channel right now (live, preview, paused, needs
         attention), read by /healthz and recorded in the store by ``beat``."""
         return channel_views(self.config, self.outlets, self.store.channel_states(),
-                             dry_run=self.dry_run)
+                             dry_run=self.dry_run, held=self.held)
 
     def beat(self) -> None:
         """Record this worker's heartbeat and channel views, for `newsbot status`."""
@@ -262,6 +292,10 @@ class Service:
     async def apply_config(self, config: Config) -> None:
         """Swap in an already validated configuration: channels, dispatcher, jobs, fetcher."""
         outlets = build_outlets(config, dry_run=self.dry_run, hold_without_credentials=True)
+        for name, why in self.held.items():  # the start-up check's verdict stands
+            if name in outlets and not outlets[name].is_preview:
+                await outlets[name].channel.close()
+                outlets[name] = replace(outlets[name], attention=why)
         dispatcher = make_dispatcher(config, self.store, outlets, dry_run=self.dry_run)
         async with self._dispatching:
             old_outlets, old_config = self.outlets, self.config
@@ -282,7 +316,7 @@ class Service:
             task.add_done_callback(self._tasks.discard)
 
     async def digest_tick(self, channel: str, catch_up: bool = False) -> None:
-        if not self.is_leader:
+        if not self.is_leader or channel in self.held:
             return
         reason = preview_reason(self.config, channel, dry_run=self.dry_run)
         if reason:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config
+from bot.config import Config, load_config
 from bot.models import DeliveryStatus, FeedItem
 from bot.plan import plan_article
 from bot.scheduler import Service
-from bot.store import open_store
+from bot.store import Store, open_store
 from bot.web.health import health_report
 from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
@@ -32,9 +32,11 @@ channels:
     photo: never
 """
 
-async def started(path: Path) -> Service:
+async def started(path: Path, articles: int = 0) -> Service:
     config = load_config(path)
-    svc = Service(path, config, open_store(config.store_url), worker="w-1")
+    store = open_store(config.store_url)
+    announce(store, config, articles)  # before the service's own jobs use the store
+    svc = Service(path, config, store, worker="w-1")
     await svc.start()
     assert svc.scheduler is not None
     svc.scheduler.pause()  # the test is the clock
@@ -46,23 +48,21 @@ async def stopped(svc: Service) -> None:
     svc.store.close()
 
 
-def announce(svc: Service, n: int) -> None:
+def announce(store: Store, config: Config, n: int) -> None:
     now = datetime.now(UTC)
     for i in range(n):
-        article, _ = svc.store.add_article(FeedItem(
+        article, _ = store.add_article(FeedItem(
             source_id="en", guid=f"g{i}", url=f"https://news.example.org/{i}",
             title=f"Title {i}", summary="A summary.", published=now), now=now)
-        svc.store.create_deliveries(article.id, plan_article(article, svc.config, now=now),
-                                    now=now)
+        store.create_deliveries(article.id, plan_article(article, config, now=now), now=now)
 
 
 async def test_run_without_the_token_holds_the_channel_and_posts_stay_pending_until_it_comes(
         tmp_path: Path, telegram_api: FakeTelegramAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG.replace("API", telegram_api.base_url))
-    svc = await started(path)
+    svc = await started(path, articles=3)
     try:
-        announce(svc, 3)
         await svc.dispatch_tick()
         assert {d.status for d in svc.store.deliveries()} == {DeliveryStatus.PENDING}
         assert not (tmp_path / "preview").exists()
@@ -91,9 +91,8 @@ async def test_a_channel_with_preview_true_is_previewed_and_consumed_under_run(
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG.replace("API", "https://api.telegram.org")
                     .replace("    photo: never\n", "    photo: never\n    preview: true\n"))
-    svc = await started(path)
+    svc = await started(path, articles=2)
     try:
-        announce(svc, 2)
         await svc.dispatch_tick()
         deliveries = svc.store.deliveries()
         assert {d.status for d in deliveries} == {DeliveryStatus.SKIPPED}

@@ -182,6 +182,19 @@ class XSender:
             extra=extra,
         )
 
+    async def account(self) -> str:
+        """The @username the credentials belong to (GET /2/users/me); nothing is posted."""
+        call = functools.partial(self._client.get_me, user_auth=True)
+        try:
+            response = await asyncio.wait_for(asyncio.to_thread(call), self._deadline(1))
+        except TimeoutError:
+            raise RetryableError(self.name, f"no answer from X within {self._timeout:g}s"
+                                 ) from None
+        except (tweepy.TweepyException, requests.RequestException) as exc:
+            raise _translate(self.name, exc) from None
+        user = getattr(response, "data", None)
+        return str(getattr(user, "username", "") or "")
+
     async def close(self) -> None:
         """Close the HTTP connections. Safe to call twice."""
         if self._closed:

@@ -66,13 +66,24 @@ def once(ctx: Context, dry_run: bool) -> None:
 
 
 @cli.command()
+@click.option("--online", is_flag=True,
+              help="Also ask each platform whether the credentials and target work "
+                   "(nothing is posted or sent).")
 @pass_ctx
 @friendly_errors
-def check(ctx: Context) -> None:
+def check(ctx: Context, online: bool) -> None:
     """Validate config.yaml; show sources, routes, schedules and missing secrets."""
     from bot.cli.format import print_check
 
     print_check(ctx.config)
+    if online:
+        from bot.channels.online import check_channels
+        from bot.cli.format import print_online
+
+        results = asyncio.run(check_channels(ctx.config))
+        print_online(results)
+        if not all(r.ok for r in results.values()):
+            sys.exit(1)
 
 
 @cli.command()

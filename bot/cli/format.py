@@ -13,6 +13,7 @@ from bot.store.base import redact_url
 
 if TYPE_CHECKING:  # the operations pull in the whole pipeline; `status` must not
     from bot.app import CycleReport, StatusView
+    from bot.channels.online import OnlineCheck
     from bot.models import Delivery
     from bot.store import Store
 
@@ -86,6 +87,16 @@ def print_check(config: Config) -> None:
         click.echo(f"      template: {cfg.template or '(default)'}")
         if isinstance(cfg, EmailChannel):
             click.echo(f"      smtp: {describe_smtp(cfg.smtp)}")
+
+
+def print_online(results: dict[str, OnlineCheck]) -> None:
+    """`newsbot check --online`: one line per channel, what the platform said."""
+    click.echo("\nonline (asked each platform; nothing was posted or sent):")
+    if not results:
+        click.echo("  no enabled channels")
+    for name, result in results.items():
+        mark = "✓" if result.ok else "✗"
+        click.echo(f"  {mark} {name}: {result.message}")
 
 
 def describe_smtp(smtp: Smtp) -> str:

@@ -60,7 +60,7 @@ def health_report(service: Service | None, *, now: datetime | None = None,
                         f"{limit.total_seconds():.0f}s)")
     channels: dict[str, Any] = {}
     views = channel_views(service.config, service.outlets, states or {},
-                          dry_run=service.dry_run)
+                          dry_run=service.dry_run, held=service.held)
     for name in service.config.channels:
         state = (states or {}).get(name)
         outlet = service.outlets.get(name)

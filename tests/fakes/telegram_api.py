@@ -127,6 +127,7 @@ class FakeTelegramAPI:
         self._failures: list[_Failure] = []
         self._hangs: list[tuple[int, str | None]] = []
         self._chats: dict[str, Chat] = {}
+        self.unknown_chats: set[str] = set()  # getChat answers "chat not found"
         self._overall: deque[float] = deque()
         self._next_id = 1
         self._lock = threading.Lock()
@@ -220,6 +221,11 @@ class FakeTelegramAPI:
             self._chats[str(chat)] = Chat(id=numeric_id(str(chat)), type=type,
                                           username=username, title=title)
 
+    def set_bot_status(self, chat: str | int, status: str) -> None:
+        """The bot's membership in ``chat`` (``member``, ``left``…; default administrator)."""
+        with self._lock:
+            self._chat(str(chat)).bot_status = status
+
     def count(self, status: int) -> int:
         """How many requests were answered with ``status``."""
         with self._lock:
@@ -247,6 +253,8 @@ class FakeTelegramAPI:
                         "first_name": "Newsbot Test", "username": BOT_USERNAME,
                         "can_join_groups": True, "can_read_all_group_messages": False,
                         "supports_inline_queries": False})
+        if method in ("getchat", "getchatmember"):
+            return self._chat_info(method, str(params.get("chat_id", "")), params)
         if method not in ("sendmessage", "sendphoto"):
             return _error(404, "Not Found: method not found")
         chat_key = str(params.get("chat_id", ""))
@@ -254,6 +262,35 @@ class FakeTelegramAPI:
         with self._lock:
             self.requests.append((method, chat_key, response.status))
         return response
+
+    def _chat_info(self, method: str, chat_key: str, params: dict[str, Any]) -> web.Response:
+        """getChat and getChatMember (the bot's own membership only), for ``check --online``."""
+        with self._lock:
+            if chat_key in self.unknown_chats:
+                return _error(400, "Bad Request: chat not found")
+            chat = self._chat(chat_key)
+        if method == "getchat":
+            return _ok({**chat_json(chat), "accent_color_id": 0, "max_reaction_count": 11,
+                        "accepted_gift_types": {"unlimited_gifts": False,
+                                                "limited_gifts": False,
+                                                "unique_gifts": False,
+                                                "premium_subscription": False,
+                                                "gifts_from_channels": False}})
+        bot_id = int(self.token.split(":")[0])
+        if str(params.get("user_id")) != str(bot_id):
+            return _error(400, "Bad Request: user not found")
+        member: dict[str, Any] = {
+            "status": chat.bot_status,
+            "user": {"id": bot_id, "is_bot": True, "first_name": "Newsbot Test",
+                     "username": BOT_USERNAME}}
+        if chat.bot_status == "administrator":
+            member.update({name: True for name in (
+                "can_be_edited", "can_manage_chat", "can_delete_messages",
+                "can_manage_video_chats", "can_restrict_members", "can_promote_members",
+                "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                "can_delete_stories", "can_post_messages", "can_edit_messages")})
+            member["is_anonymous"] = False
+        return _ok(member)
 
     async def _send(self, method: str, chat_key: str, params: dict[str, Any],
                     upload: bytes | None) -> web.Response:

@@ -33,6 +33,7 @@ class Chat:
     username: str | None = None
     title: str = "Test chat"
     migrated_to: int | None = None
+    bot_status: str = "administrator"  # the bot's membership, as getChatMember answers
     times: deque[float] = field(default_factory=lambda: deque(maxlen=100))
 
 

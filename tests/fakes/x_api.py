@@ -10,6 +10,7 @@ subprocesses can all talk to it at ``base_url``. It does what the real API does 
 - ``POST /2/media/upload`` (simple, multipart), ``/2/media/upload/initialize``,
   ``/2/media/upload/{id}/append``, ``/2/media/upload/{id}/finalize`` (chunked) and
   ``POST /2/media/metadata`` (alt text).
+- ``GET /2/users/me``: the account the signed token belongs to (``check --online``).
 - ``GET /images/{name}``: serves images registered with ``add_image`` (the articles' pictures).
 
 Faults are queued per path prefix: ``fail``, ``rate_limit``, ``unauthorized``, ``hang``.
@@ -47,6 +48,7 @@ ENV = {
     "X_ACCESS_SECRET": ACCESS_SECRET,
 }
 
+ACCOUNT_USERNAME = "newsroom_test"  # GET /2/users/me
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 _OAUTH_REQUIRED = (
     "oauth_consumer_key",
@@ -327,6 +329,11 @@ class FakeXApi:
             status=201,
         )
 
+    async def _users_me(self, request: web.Request) -> web.Response:
+        """The account the (already verified) OAuth 1.0a token belongs to."""
+        return web.json_response({"data": {"id": "1", "name": "Newsroom",
+                                           "username": ACCOUNT_USERNAME}})
+
     async def _simple_upload(self, request: web.Request) -> web.Response:
         form = await request.post()
         upload = form.get("media")
@@ -414,6 +421,7 @@ class FakeXApi:
             app.router.add_post("/2/media/upload/{id}/append", self._append)
             app.router.add_post("/2/media/upload/{id}/finalize", self._finalize)
             app.router.add_post("/2/media/metadata", self._metadata)
+            app.router.add_get("/2/users/me", self._users_me)
             app.router.add_get("/images/{name}", self._image)
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
             await runner.setup()

@@ -1,0 +1,77 @@
+"""``newsbot check --online``: ask each platform whether the credentials and target work.
+
+A token can look fine in config.yaml and be wrong; only the platform can say. Each platform
+module has a ``check_online(name, cfg, config) -> OnlineCheck`` that asks without posting
+(Telegram getMe/getChat/getChatMember, X GET /2/users/me, SMTP connect/STARTTLS/AUTH).
+``newsbot run`` makes the same checks at start-up and holds a channel whose check is
+``blocking``, so a bad token costs a line in the log rather than every post.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.config import ChannelConfig, Config
+
+_CHECKS = {
+    "telegram": "bot.channels.telegram_check",
+    "x": "bot.channels.x_check",
+    "email": "bot.digest.smtp_check",
+}
+#: A platform that does not answer within this long is reported, never waited on longer.
+CHECK_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class OnlineCheck:
+    """What a platform said about one channel's credentials and target."""
+
+    channel: str
+    ok: bool
+    message: str  # "ok: …" or what is wrong and what to do; never a secret
+    # The platform's answer says the credentials or the target are wrong (not a network
+    # blip): posting would fail every time until a person fixes it.
+    blocking: bool = False
+
+
+def ok(channel: str, message: str) -> OnlineCheck:
+    return OnlineCheck(channel, True, message)
+
+
+def wrong(channel: str, message: str) -> OnlineCheck:
+    """The platform refused: credentials, permissions or the target must be fixed."""
+    return OnlineCheck(channel, False, message, blocking=True)
+
+
+def unreachable(channel: str, message: str) -> OnlineCheck:
+    """No answer (network, timeout, 5xx): nothing proves the settings wrong."""
+    return OnlineCheck(channel, False, message, blocking=False)
+
+
+async def check_channel(name: str, cfg: ChannelConfig, config: Config) -> OnlineCheck:
+    """Ask the platform about channel ``name`` (its credentials must be set)."""
+    missing = config.missing_credentials(name)
+    if missing:
+        return OnlineCheck(name, False, f"not checked: {', '.join(missing)} not set")
+    module = importlib.import_module(_CHECKS[cfg.type])
+    try:
+        result: OnlineCheck = await asyncio.wait_for(module.check_online(name, cfg, config),
+                                                     CHECK_TIMEOUT)
+    except TimeoutError:
+        return unreachable(name, f"no answer within {CHECK_TIMEOUT:g}s; check the network "
+                           "and the channel's api_url / smtp.host")
+    return result
+
+
+async def check_channels(config: Config, names: list[str] | None = None
+                         ) -> dict[str, OnlineCheck]:
+    """Check every enabled channel with credentials (or ``names``), concurrently."""
+    chosen = [n for n, c in config.channels.items()
+              if c.enabled and (names is None or n in names)]
+    results = await asyncio.gather(*(check_channel(n, config.channels[n], config)
+                                     for n in chosen))
+    return dict(zip(chosen, results, strict=True))

@@ -1,0 +1,27 @@
+"""X's side of ``check --online``: GET /2/users/me signed with the channel's OAuth 1.0a keys
+(the same signing and routing as posting). Nothing is posted."""
+
+from __future__ import annotations
+
+from bot.channels.online import OnlineCheck, ok, unreachable, wrong
+from bot.channels.x import XSender
+from bot.config import Config, XChannel
+from bot.errors import AuthError, PermanentError, RetryableError, UnknownOutcomeError
+
+
+async def check_online(name: str, cfg: XChannel, config: Config) -> OnlineCheck:
+    sender = XSender(name, cfg, user_agent=config.fetch.user_agent)
+    try:
+        username = await sender.account()
+    except AuthError as exc:
+        return wrong(name, f"{exc.problem}; check the four X_* keys (the app needs read and "
+                     "write permission, and the access token must be regenerated after "
+                     "changing it)")
+    except PermanentError as exc:
+        return wrong(name, f"{exc.problem}; check api_url ({cfg.api_url})")
+    except (RetryableError, UnknownOutcomeError) as exc:
+        return unreachable(name, f"cannot reach X at {cfg.api_url} ({exc.problem}); check "
+                           "the network and api_url")
+    finally:
+        await sender.close()
+    return ok(name, f"ok: the keys belong to @{username}" if username else "ok")
