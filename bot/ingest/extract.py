@@ -1,8 +1,18 @@
-"""An article page in, its main text, lede and lead image out (trafilatura plus og:image).
+"""An article page in, its main text, lede and lead image out.
 
-Page furniture (rating widgets, comment counters and policies, share bars, copyright lines)
-must never reach a post, so a small line filter runs after trafilatura for whatever it lets
-through.
+The lede is what followers read, so it must be the story's opening and nothing else. The page
+is read three ways and the results checked against each other:
+
+1. what the page declares (``bot.ingest.page_meta``: headline, authors, section, captions,
+   JSON-LD ``articleBody`` and ``description``);
+2. the page with its non-story blocks removed (``bot.ingest.prune``: captions, hover-cards,
+   promos, "Related" lists, bylines) and read by trafilatura;
+3. line rules (``bot.ingest.debris``) for what still gets through, including a first paragraph
+   into which the extractor ran the label, headline, byline and caption (short pages).
+
+A well-formed JSON-LD ``articleBody`` is the publisher's own statement of the story and gives
+the lede when it has one; the extracted text gives it otherwise; the declared description is
+the last resort.
 """
 
 from __future__ import annotations
@@ -14,12 +24,18 @@ from typing import Any
 import trafilatura
 from trafilatura.utils import load_html
 
+from bot.ingest.debris import Known, fold, is_debris, known_from, strip_run_on
+from bot.ingest.image_rules import image_refusal
+from bot.ingest.page_meta import DeclaredMeta, read_declared
+from bot.ingest.prune import prune_page
 from bot.ingest.urls import canonical_url
-from bot.text import html_to_text
+from bot.text import clean_title, html_to_text
 
-_LEDE_MIN = 150  # characters: a first paragraph shorter than this takes the next one too
+LEDE_MIN = 150  # characters: a first paragraph shorter than this takes the next one too
 _LEDE_MAX_PARAGRAPHS = 3
+_LEDE_MAX = 700  # characters of a lede taken from a body with no paragraph breaks
 _MIN_ARTICLE = 200  # characters: less, with no sentence in it, is not an article
+_MIN_BODY = 120  # characters: a shorter JSON-LD articleBody is a teaser, not the story
 _FURNITURE_MAX_LEN = 160  # furniture lines are short; a long paragraph is never dropped
 
 _FURNITURE = re.compile(
@@ -47,11 +63,10 @@ _FURNITURE = re.compile(
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
-_CAPTION = re.compile(
-    r"\[(?:photo|image|picture|file\s+photo|video)\b[^\]]*\]\s*$|^(?:photo|image)\s*:", re.I
-)
-_BYLINE = re.compile(r"^(?:by|written\s+by|reporting\s+by)\s+\S", re.IGNORECASE)
-_SENTENCE_PUNCT = re.compile(r"[.!?؟。\"'”’»)]\s*$")
+_SENTENCE_PUNCT = re.compile(r"[.!?؟。！？\"'”’»)]\s*$")
+_SENTENCE = re.compile(r".+?(?:[.!?؟](?:[\"'”’»)\]]*)(?=\s|$)|[。！？]|$)", re.DOTALL)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_GLUED = re.compile(r"(?<=[a-z\u0600-\u06ff][.!?])(?=[A-Z\u0600-\u06ff])")
 
 
 @dataclass(frozen=True)
@@ -69,47 +84,46 @@ class ExtractedPage:
 def extract_page(html: str | bytes, url: str) -> ExtractedPage:
     """Extract the article in ``html`` (fetched from ``url``).
 
-    The text is trafilatura's main content without comments or tables, with the page's own
-    title line and any furniture lines removed. The lede is the first paragraph that reads
-    like prose (not a heading, byline or photo caption), joined with the next one or two
-    when it is short. The image is og:image, else twitter:image, else the first image
-    trafilatura found, resolved to an absolute URL. Never raises on odd HTML: a page with
-    nothing extractable gives empty text and lede (the meta description stands in for the
-    lede when there is one).
+    Title: the declared headline (JSON-LD, og:title, ``<h1>``), one clean line. Text: the
+    story's paragraphs from its first one on, without furniture. Lede: the story's opening
+    paragraph(s), from JSON-LD ``articleBody`` when the page has a well-formed one, else from
+    the extracted text, else the declared description. Image: og:image, twitter:image or the
+    JSON-LD image, when it can be a picture at all (``image_rules``), as an absolute URL.
+    Never raises on odd HTML: a page with nothing extractable gives empty text and lede.
     """
     tree = load_html(html) if html else None
     if tree is None:
         return ExtractedPage("", "", "", None, "", "")
-    meta = _meta(tree)
-    language = (tree.get("lang") or meta.get("og:locale", "")).strip().replace("_", "-").lower()
+    declared = read_declared(tree)
+    known = known_from(declared.titles, declared.authors,
+                       (*declared.sections, declared.site_name), declared.captions)
+    prune_page(tree)
     document: Any = None
     try:
         document = trafilatura.bare_extraction(
-            tree,
-            url=url,
-            include_comments=False,
-            include_tables=False,
-            include_images=False,
-            include_links=False,
-            with_metadata=True,
+            tree, url=url, include_comments=False, include_tables=False, include_images=False,
+            include_links=False, with_metadata=True,
         )
     except Exception:  # trafilatura raises assorted lxml/parser errors on broken pages
         document = None
-    title = _clean(getattr(document, "title", None) or meta.get("og:title") or "")
+    title = declared.title or clean_title(getattr(document, "title", None) or "")
+    if title and title not in known.titles:
+        known = Known((title, *known.titles), known.authors, known.labels, known.captions)
     raw_text = getattr(document, "text", None) or ""
-    paragraphs = _paragraphs(raw_text, title)
-    lede = _lede(paragraphs)
+    paragraphs = story_paragraphs(raw_text.splitlines(), known)
     text = "\n\n".join(paragraphs)
+    lede = lede_of(paragraphs)
+    body_lede = _body_lede(declared, known)
+    if body_lede and _prefer_body(body_lede, lede):
+        lede = body_lede
+        if not text:
+            text = "\n\n".join(story_paragraphs(declared.article_body.split("\n\n"), known))
     if not lede and len(text) < _MIN_ARTICLE:
         text = ""  # a few words of menu or a button label: no article here
-    lede = lede or _clean(meta.get("og:description") or meta.get("description") or "")
-    image = meta.get("og:image") or meta.get("og:image:url") or meta.get("twitter:image")
-    image = image or getattr(document, "image", None) or ""
-    alt = meta.get("og:image:alt") or meta.get("twitter:image:alt") or ""
-    image_url = canonical_url(image, url) if image.strip() else None
-    if not language:
-        language = (getattr(document, "language", None) or "").lower()
-    return ExtractedPage(title, text, lede, image_url, _clean(alt), language)
+    lede = lede or _clean(declared.description)
+    image_url, image_alt = _image(declared, document, url)
+    language = declared.language or (getattr(document, "language", None) or "").lower()
+    return ExtractedPage(title, text, lede, image_url, image_alt, language)
 
 
 def is_furniture(line: str) -> bool:
@@ -118,46 +132,95 @@ def is_furniture(line: str) -> bool:
     return len(stripped) <= _FURNITURE_MAX_LEN and bool(_FURNITURE.match(stripped))
 
 
-def _paragraphs(raw_text: str, title: str) -> list[str]:
+def story_paragraphs(lines: list[str], known: Known) -> list[str]:
+    """The story's paragraphs from ``lines``: from its first real paragraph on, no debris.
+
+    Before the first paragraph that reads like prose, everything is furniture (label,
+    headline, byline, date, caption); that paragraph itself loses what was run into its start.
+    After it, debris lines are dropped and subheadings kept.
+    """
     kept: list[str] = []
-    for line in raw_text.splitlines():
-        line = _clean(line)
+    for raw in lines:
+        line = _clean(raw)
         if not line or is_furniture(line):
             continue
-        if not kept and title and line.casefold() == title.casefold():
-            continue  # the headline, repeated as the first line of the body
+        if not kept:
+            if is_debris(line, known, leading=True):
+                continue
+            line = strip_run_on(line, known)
+            if not is_prose(line) or is_debris(line, known, leading=True):
+                continue
+        elif is_debris(line, known):
+            continue
         kept.append(line)
     return kept
 
 
-def _lede(paragraphs: list[str]) -> str:
+def lede_of(paragraphs: list[str]) -> str:
+    """The opening: the first prose paragraph, with the next ones while it is short."""
     chosen: list[str] = []
     for paragraph in paragraphs:
-        if not chosen and not _is_prose(paragraph):
+        if not chosen and not is_prose(paragraph):
             continue
-        if chosen and not _is_prose(paragraph):
+        if chosen and not is_prose(paragraph):
             break  # a subheading ends the opening
         chosen.append(paragraph)
-        if sum(map(len, chosen)) >= _LEDE_MIN or len(chosen) >= _LEDE_MAX_PARAGRAPHS:
+        if sum(map(len, chosen)) >= LEDE_MIN or len(chosen) >= _LEDE_MAX_PARAGRAPHS:
             break
+    if len(chosen) == 1 and len(chosen[0]) > 2 * _LEDE_MAX:
+        return _opening_sentences(chosen[0])  # one paragraph that is the whole story
     return "\n\n".join(chosen)
 
 
-def _is_prose(paragraph: str) -> bool:
-    """A paragraph of the story, not a heading, byline, dateline or photo caption."""
-    if _CAPTION.search(paragraph) or _BYLINE.match(paragraph):
+def is_prose(paragraph: str) -> bool:
+    """A paragraph of the story, not a heading, label or run of links."""
+    minimum = 12 if len(_CJK.findall(paragraph)) * 2 > len(paragraph) else 40
+    if len(paragraph) < minimum:
         return False
-    return len(paragraph) >= 40 and bool(_SENTENCE_PUNCT.search(paragraph))
+    return bool(_SENTENCE_PUNCT.search(paragraph)) or len(paragraph) >= 200
 
 
-def _meta(tree: Any) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for element in tree.iter("meta"):
-        key = (element.get("property") or element.get("name") or "").strip().lower()
-        value = element.get("content")
-        if key and value and key not in found:
-            found[key] = value.strip()
-    return found
+def _body_lede(declared: DeclaredMeta, known: Known) -> str:
+    body = declared.article_body.strip()
+    if len(body) < _MIN_BODY or fold(body) == fold(declared.description):
+        return ""
+    body = _GLUED.sub(" ", body)
+    parts = body.split("\n\n") if "\n\n" in body else body.split("\n")
+    return lede_of(story_paragraphs(parts, known))
+
+
+def _prefer_body(body_lede: str, text_lede: str) -> bool:
+    """The JSON-LD lede wins unless it is cut short where the page's own lede goes on."""
+    if not text_lede:
+        return True
+    body, text = fold(body_lede), fold(text_lede)
+    if text.startswith(body[:60]):
+        # The same opening: the longer one keeps whole paragraphs (JSON-LD can be a teaser).
+        return len(body) >= len(text) or "\n\n" in body_lede
+    return True
+
+
+def _opening_sentences(text: str) -> str:
+    chosen = ""
+    for match in _SENTENCE.finditer(text):
+        candidate = (chosen + " " + match.group(0).strip()).strip()
+        if chosen and len(candidate) > _LEDE_MAX:
+            break
+        chosen = candidate
+        if len(chosen) >= LEDE_MIN:
+            break
+    return chosen or text[:_LEDE_MAX]
+
+
+def _image(declared: DeclaredMeta, document: Any, url: str) -> tuple[str | None, str]:
+    for candidate, is_declared in ((declared.image, True),
+                                   (getattr(document, "image", None) or "", False)):
+        if not candidate.strip() or candidate.strip().lower().startswith("data:"):
+            continue
+        absolute = canonical_url(candidate.strip(), url)
+        if not image_refusal(absolute, declared=is_declared):
+            return absolute, declared.image_alt
+    return None, ""
 
 
 def _clean(value: str) -> str:

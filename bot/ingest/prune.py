@@ -1,0 +1,107 @@
+"""Remove what is on an article page but not of the story, before the extractor reads it.
+
+trafilatura drops much of a page's chrome by itself, but it keeps what sits inside the story's
+container: a photo's caption, a link's hover-card (its text runs into the sentence around the
+link), a newsletter box or "Related" list between two paragraphs, a byline block. Publishers
+mark these up consistently enough, by element (``figcaption``, ``aside``), by ARIA role and
+hidden state, and by class or id words, for one set of rules to serve them all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+# Class or id words (split on -, _, space and camelCase) that name non-story blocks.
+_DEBRIS_WORDS = frozenset({
+    "newsletter", "newsletters", "subscribe", "subscription", "subscriptions", "signup",
+    "promo", "promotion", "cta", "paywall", "regwall", "piano", "meter", "upsell",
+    "related", "recommended", "recommendations", "outbrain", "taboola", "trending",
+    "popular", "mostread", "readnext", "alsoread", "morestories", "interstitial",
+    "hovercard", "tooltip", "popover", "popup", "modal", "byline", "bylines", "dateline",
+    "timestamp", "caption", "captions", "credit", "credits", "cap", "legend", "photocaption",
+    "share", "sharing", "social",
+    "sharedaddy", "comments", "comment", "disqus", "breadcrumb", "breadcrumbs", "tags",
+    "advert", "advertisement", "ad", "ads", "adslot", "dfp", "sponsored", "gallery-nav",
+    "bio", "author", "authors", "contributor", "kicker", "eyebrow", "toolbar", "print",
+    "donate", "donation", "membership", "relatedposts", "jp-relatedposts", "listen",
+    "audio-player", "readtime", "reading", "standfirst", "dek", "subtitle", "subheadline",
+    "strapline", "excerpt",
+})
+# Word pairs that only mean debris together ("hover card", "link preview", "read more" …).
+_DEBRIS_PAIRS = frozenset({
+    ("hover", "card"), ("link", "preview"), ("preview", "card"), ("bookmark", "card"),
+    ("link", "card"), ("read", "more"), ("more", "from"), ("more", "on"), ("sign", "up"),
+    ("most", "read"), ("also", "read"), ("read", "next"), ("more", "stories"),
+    ("you", "may"), ("opt", "in"), ("see", "also"), ("embed", "card"), ("story", "card"),
+    ("sub", "headline"),
+})
+# Words that undo a debris word next to them ("has-related", "share-enabled", the trigger a
+# hover-card hangs from, which holds the link's own words).
+_STORY_WORDS = frozenset({"trigger", "enabled", "has", "anchor"})
+# Inside a paragraph only these go: the rest of a sentence's markup is the sentence.
+_INLINE_DEBRIS = frozenset({"hovercard", "tooltip", "popover", "popup", "caption", "credit",
+                            "linkpreview", "previewcard", "linkcard"})
+_STYLE_HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_SPLIT = re.compile(r"[-_\s:./]+|(?<=[a-z])(?=[A-Z])")
+_DROP_TAGS = ("figcaption", "aside", "template", "noscript", "form", "button", "dialog",
+              "amp-ad", "amp-social-share", "amp-sidebar", "amp-consent")
+_KEEP_TAGS = frozenset({"html", "body", "main", "article", "h1"})
+_DROP_ROLES = frozenset({"tooltip", "dialog", "complementary", "alertdialog", "navigation"})
+
+
+def prune_page(tree: Any) -> None:
+    """Remove caption, promo, related, hover-card, byline and hidden elements from ``tree``.
+
+    An element that holds most of the page's paragraphs is never removed, whatever its class
+    says, so a misleading class on the story's own container cannot empty the page.
+    """
+    total = _paragraph_chars(tree) or 1
+    doomed: list[Any] = []
+    for element in tree.iter():
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if not tag or tag in _KEEP_TAGS:
+            continue
+        if _is_debris(element, tag) and _paragraph_chars(element) < 0.5 * total:
+            doomed.append(element)
+    for element in doomed:
+        parent = element.getparent()
+        if parent is None:
+            continue
+        # Keep the text that follows the element inside its parent (it is the sentence's rest).
+        tail = element.tail
+        if tail:
+            previous = element.getprevious()
+            if previous is not None:
+                previous.tail = (previous.tail or "") + tail
+            else:
+                parent.text = (parent.text or "") + tail
+        parent.remove(element)
+
+
+def _is_debris(element: Any, tag: str) -> bool:
+    in_paragraph = bool(element.xpath("ancestor::p"))
+    if element.get("hidden") is not None or element.get("aria-hidden") == "true":
+        return True
+    if _STYLE_HIDDEN.search(element.get("style") or ""):
+        return True
+    if (element.get("role") or "").lower() in _DROP_ROLES:
+        return True
+    if tag in _DROP_TAGS:
+        return tag != "aside" or not element.xpath(".//h1")
+    names = f"{element.get('class') or ''} {element.get('id') or ''}".strip()
+    if not names:
+        return False
+    words = [w.lower() for w in _SPLIT.split(names) if w]
+    if any(w in _STORY_WORDS for w in words):
+        return False
+    pairs = {"".join(pair) for pair in itertools.pairwise(words)
+             if pair in _DEBRIS_PAIRS}
+    if in_paragraph:
+        return any(w in _INLINE_DEBRIS for w in [*words, *pairs])
+    return bool(pairs) or any(w in _DEBRIS_WORDS for w in words)
+
+
+def _paragraph_chars(element: Any) -> int:
+    return sum(len(p.text_content()) for p in element.iter("p"))
