@@ -38,6 +38,7 @@ from bot.models import Delivery, DeliveryStatus, Receipt, RenderedPost
 from bot.outlets import Outlet
 from bot.plan import PlatformPace, pick_due
 from bot.render import render_post
+from bot.settings import RuntimeSettings
 from bot.store import Store
 
 log = logging.getLogger("newsbot.dispatch")
@@ -45,25 +46,6 @@ log = logging.getLogger("newsbot.dispatch")
 MAX_ATTEMPTS = 8
 Clock = Callable[[], datetime]
 
-
-def env_seconds(name: str, default: timedelta) -> timedelta:
-    """A duration in seconds from the environment (operators' and tests' tuning knob)."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        seconds = float(raw.removesuffix("s"))
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: give a number of seconds, e.g. 300") from None
-    if seconds <= 0:
-        raise ValueError(f"{name}={raw!r}: must be more than 0 seconds")
-    return timedelta(seconds=seconds)
-
-
-#: How long a claim stays a worker's if it never reports back (it died): render, pacing (the
-#: Telegram pacer waits up to 30 s) and the send's own timeouts must fit well inside it, or a
-#: live send is taken for dead and marked unknown. NEWSBOT_CLAIM_LEASE overrides it.
-CLAIM_LEASE = env_seconds("NEWSBOT_CLAIM_LEASE", timedelta(minutes=5))
 
 #: The platforms' own flood limits, decided in the store like the editors' schedule so that
 #: they hold across workers. This is where Telegram's per-chat limits are enforced (~1
@@ -120,6 +102,8 @@ class Dispatcher:
     env: jinja2.Environment
     worker: str = field(default_factory=worker_id)
     clock: Clock = utcnow
+    #: How long a claim stays this worker's without news (RuntimeSettings.claim_lease).
+    claim_lease: timedelta = RuntimeSettings().claim_lease
     # Under --dry-run nothing is claimed or consumed: bot/dry_run.py previews each due post
     # once, at the time the planner gives it; ``previewed`` remembers which, across ticks.
     dry_run: bool = False
@@ -170,7 +154,7 @@ class Dispatcher:
                 report.add("waiting_on_budget")
                 return
             claimed = self.store.claim(name, now=self.clock(), worker=self.worker,
-                                       lease=CLAIM_LEASE, pick=pick)
+                                       lease=self.claim_lease, pick=pick)
             if not claimed:
                 return
             outcome = ""
@@ -212,7 +196,7 @@ class Dispatcher:
             log.info("%s: delivery %d: %s", outlet.name, delivery.id, over_budget)
             report.add("waiting_on_budget")
             return "waiting_on_budget"
-        if not store.mark_sending(delivery.id, worker=wid, now=now, lease=CLAIM_LEASE):
+        if not store.mark_sending(delivery.id, worker=wid, now=now, lease=self.claim_lease):
             # Our claim expired (we were stalled) and the row may be another worker's now:
             # sending it here could post it twice.
             log.warning("%s: delivery %d: claim lost before sending; not sent by this worker",

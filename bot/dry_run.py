@@ -9,9 +9,10 @@ post is previewed once per process, headed with that time.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.channels.preview import PreviewChannel
@@ -21,7 +22,33 @@ from bot.plan import PlannedPost, project
 from bot.render import render_post
 
 if TYPE_CHECKING:
-    from bot.dispatch import Dispatcher, DispatchReport
+    import jinja2
+
+    from bot.config import Config
+    from bot.outlets import Outlet
+    from bot.store import Store
+
+
+class PreviewSource(Protocol):
+    """What a dry run reads from the dispatcher (``bot.dispatch.Dispatcher`` is one; it
+    calls this module, so this module names only what it uses)."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def outlets(self) -> Mapping[str, Outlet]: ...
+    @property
+    def env(self) -> jinja2.Environment: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+    @property
+    def previewed(self) -> dict[int, datetime | None]: ...  # id → planned at, kept across ticks
+
+
+class OutcomeTally(Protocol):
+    def add(self, outcome: str, error: str = "") -> None: ...
 
 _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.HELD)
 
@@ -34,7 +61,7 @@ def when_label(planned: PlannedPost, zone: ZoneInfo) -> str:
     return f"would go {planned.at.astimezone(zone):%a %d %b %H:%M %Z} ({why})"
 
 
-def due_in_plan_order(dispatcher: Dispatcher, name: str, now: datetime) -> list[PlannedPost]:
+def due_in_plan_order(dispatcher: PreviewSource, name: str, now: datetime) -> list[PlannedPost]:
     """The channel's due, pending posts in the order the real run would send them."""
     store = dispatcher.store
     waiting = store.deliveries(statuses=_WAITING, channel=name)
@@ -52,7 +79,7 @@ def due_in_plan_order(dispatcher: Dispatcher, name: str, now: datetime) -> list[
             and p.delivery.due_at <= now]
 
 
-async def preview_channel(dispatcher: Dispatcher, name: str, report: DispatchReport) -> None:
+async def preview_channel(dispatcher: PreviewSource, name: str, report: OutcomeTally) -> None:
     """Preview each due post of ``name`` not previewed yet by this dispatcher."""
     outlet = dispatcher.outlets[name]
     now = dispatcher.clock()

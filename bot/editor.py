@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.app import retry
 from bot.config import Config, EmailChannel
 from bot.models import Delivery, DeliveryStatus
 from bot.plan import PRIORITY_HIGH, PlannedPost, Why, project
@@ -89,6 +88,21 @@ def post_now(store: Store, delivery_id: int, *, now: datetime) -> Delivery:
     return _change(store, delivery_id, DeliveryStatus.PENDING, now=now, allowed=_WAITING,
                    verb="posted now", due_at=now, priority=PRIORITY_HIGH,
                    note="post-now by an editor")
+
+
+def retry(store: Store, delivery_id: int, *, now: datetime | None = None) -> Delivery:
+    """Put a failed or unknown delivery back in the queue (an editor's decision)."""
+    now = now or datetime.now(UTC)
+    ok = store.set_status(delivery_id, DeliveryStatus.PENDING, now=now,
+                          allowed_from=[DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN],
+                          due_at=now, claimed_by="")
+    delivery = store.get_delivery(delivery_id)
+    if delivery is None:
+        raise LookupError(f"no delivery has id {delivery_id} (see `newsbot queue`)")
+    if not ok:
+        raise ValueError(f"delivery {delivery_id} is {delivery.status.value}; only failed or "
+                         "unknown deliveries can be retried")
+    return delivery
 
 
 # ------------------------------------------------------------------ what is waiting

@@ -106,3 +106,28 @@ class Receipt:
     url: str = ""  # a link a person can open, when the platform has one
     note: str = ""  # e.g. "sent as text: photo rejected (…)"
     extra: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery the planner decided on, before the outbox stores it."""
+
+    channel: str
+    due_at: datetime
+    priority: int = 0
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelHistory:
+    """What the planner needs to know about a channel's recent posts (read by the store in
+    the claim transaction, so pacing holds across workers; the planner only reads it)."""
+
+    channel: str
+    recent: tuple[datetime, ...]  # sent or in-flight times, newest first, last ~8 days
+    in_flight: int = 0
+
+    @property
+    def last_at(self) -> datetime | None:
+        return self.recent[0] if self.recent else None

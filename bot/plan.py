@@ -23,8 +23,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.config import ChannelConfig, Config, EmailChannel, Route, Schedule
-from bot.models import Article, Delivery, DeliveryStatus
-from bot.store.outbox import ChannelHistory, NewDelivery
+from bot.models import Article, ChannelHistory, Delivery, DeliveryStatus, NewDelivery
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PRIORITY_HIGH = 10  # at or above: skips windows and the gap, never the daily cap

@@ -18,16 +18,10 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import jinja2
+from typing import Protocol
 
 from bot.config import Config, load_config, parse_config
 from bot.errors import ConfigError
-from bot.render import BUNDLED_TEMPLATES, DEFAULT_TEMPLATES, make_environment, template_dirs
-
-if TYPE_CHECKING:
-    from bot.scheduler import Service
 
 log = logging.getLogger("newsbot.reload")
 CHECK_EVERY = timedelta(seconds=3)
@@ -115,6 +109,12 @@ def config_for_status(config_file: Path) -> tuple[Config, str]:
 
 def check_templates(config: Config) -> None:
     """Every enabled post channel's template exists and compiles; else ConfigError."""
+    # Jinja and the renderer load here, not with the module: `newsbot status` reads this
+    # module's state file and must stay quick.
+    import jinja2
+
+    from bot.render import DEFAULT_TEMPLATES, make_environment
+
     env = make_environment(config)
     for name, cfg in config.channels.items():
         if not cfg.enabled or cfg.type == "email":
@@ -159,10 +159,24 @@ def _stat(path: Path) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
-class Reloader:
-    """Watches config.yaml and the editors' template folders for one Service."""
+class Reloadable(Protocol):
+    """What the reloader needs from the running bot (``bot.scheduler``'s Service is one)."""
 
-    def __init__(self, service: Service) -> None:
+    @property
+    def config_path(self) -> Path: ...
+    @property
+    def config(self) -> Config: ...
+    @property
+    def worker(self) -> str: ...
+
+    async def apply_config(self, config: Config) -> None:
+        """Swap in an already validated configuration."""
+
+
+class Reloader:
+    """Watches config.yaml and the editors' template folders for one running bot."""
+
+    def __init__(self, service: Reloadable) -> None:
         self.service = service
         self.path = Path(service.config_path)
         self.last_result: ReloadResult | None = None
@@ -173,6 +187,8 @@ class Reloader:
     def fingerprint(self) -> tuple[object, ...]:
         # config.yaml by content too: an edit within the file system's mtime resolution
         # that keeps the size must still be seen.
+        from bot.render import BUNDLED_TEMPLATES, template_dirs
+
         files: list[Path] = []
         for folder in template_dirs(self.service.config):
             if folder.resolve() != BUNDLED_TEMPLATES and folder.is_dir():

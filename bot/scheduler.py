@@ -4,7 +4,7 @@ Jobs (poll tick, dispatch tick, one cron per digest) are rebuilt from config.yam
 all state lives in the store, never in APScheduler's job store, so a restart loses nothing.
 Only the holder of the "poll" lease polls sources and builds digests, so several workers on
 one PostgreSQL store never poll twice; a SQLite store is one process's alone (bot.runlock).
-On SIGTERM or SIGINT no new work starts, the jobs in progress get ``shutdown_grace()`` to
+On SIGTERM or SIGINT no new work starts, the jobs in progress get ``shutdown_grace`` to
 finish (a post in flight records its outcome), and whatever this worker still holds goes back.
 """
 
@@ -24,15 +24,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app import make_dispatcher, preview_digests
 from bot.config import Config, EmailChannel, Source, load_config
-from bot.dispatch import Dispatcher, env_seconds, worker_id
+from bot.dispatch import Dispatcher, worker_id
 from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import due_sources, make_fetcher, poll_source
 from bot.models import DeliveryStatus
+from bot.operations import make_dispatcher, preview_digests
 from bot.outlets import Outlet, build_outlets, channel_views, close_outlets, preview_reason
 from bot.reload import CHECK_EVERY, Reloader
 from bot.runlock import hold_run_lock
+from bot.settings import RuntimeSettings
 from bot.store import ChannelView, Store, open_store
 
 log = logging.getLogger("newsbot.run")
@@ -68,18 +69,6 @@ def _is_routine(job_id: object) -> bool:
         job_id in ROUTINE_JOBS or job_id.startswith(ROUTINE_JOB_PREFIXES))
 
 
-def lease_ttl() -> timedelta:
-    """How long the poll lease outlives its holder: another worker polls within about this
-    long after the leader dies (NEWSBOT_LEASE_TTL seconds; default 60)."""
-    return env_seconds("NEWSBOT_LEASE_TTL", timedelta(seconds=60))
-
-
-def shutdown_grace() -> timedelta:
-    """How long a stopping worker lets the jobs in progress finish (NEWSBOT_SHUTDOWN_GRACE
-    seconds; default 25: keep it under the service manager's stop timeout)."""
-    return env_seconds("NEWSBOT_SHUTDOWN_GRACE", timedelta(seconds=25))
-
-
 @dataclass
 class Service:
     """One running bot: its configuration, store, channels and clock."""
@@ -102,7 +91,7 @@ class Service:
     # holds up nobody else's new items; a tick starts only the sources not already polling.
     _source_polls: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    lease_ttl: timedelta = field(default_factory=lease_ttl)
+    settings: RuntimeSettings = field(default_factory=RuntimeSettings)
     _jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # in progress: stop() waits
     _web: Any = None  # the embedded uvicorn server, when web.enabled
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -175,13 +164,13 @@ class Service:
         self.outlets = build_outlets(self.config, dry_run=self.dry_run,
                                      hold_without_credentials=True)
         self.dispatcher = make_dispatcher(self.config, self.store, self.outlets,
-                                          dry_run=self.dry_run)
+                                          dry_run=self.dry_run, settings=self.settings)
 
     def _add_jobs(self) -> None:
         assert self.scheduler is not None
         common: dict[str, Any] = {"coalesce": True, "max_instances": 1, "replace_existing": True}
         # The leader renews its lease on every tick, so a tick comes well within the TTL.
-        tick = min(POLL_TICK, self.lease_ttl / 3).total_seconds()
+        tick = min(POLL_TICK, self.settings.lease_ttl / 3).total_seconds()
         self.scheduler.add_job(self.poll_tick, IntervalTrigger(seconds=tick),
                                id="poll", misfire_grace_time=30, next_run_time=datetime.now(UTC),
                                **common)
@@ -219,7 +208,7 @@ class Service:
         was_leader = self.is_leader
         self.is_leader = await asyncio.to_thread(
             self.store.acquire_lease, POLL_LEASE, self.worker, now=now,
-            until=now + self.lease_ttl)
+            until=now + self.settings.lease_ttl)
         if self.is_leader != was_leader:
             log.info("%s %s the poll lease", self.worker, "holds" if self.is_leader else "lost")
         try:
@@ -296,7 +285,8 @@ class Service:
             if name in outlets and not outlets[name].is_preview:
                 await outlets[name].channel.close()
                 outlets[name] = replace(outlets[name], attention=why)
-        dispatcher = make_dispatcher(config, self.store, outlets, dry_run=self.dry_run)
+        dispatcher = make_dispatcher(config, self.store, outlets, dry_run=self.dry_run,
+                                     settings=self.settings)
         async with self._dispatching:
             old_outlets, old_config = self.outlets, self.config
             self.config, self.outlets, self.dispatcher = config, outlets, dispatcher
@@ -406,7 +396,7 @@ class Service:
             self.dispatcher.stopping = True
         running = [t for t in self._jobs if not t.done()]
         if running:
-            wait = (grace if grace is not None else shutdown_grace()).total_seconds()
+            wait = (grace if grace is not None else self.settings.shutdown_grace).total_seconds()
             log.info("stopping: waiting up to %.0fs for %d job(s) in progress", wait,
                      len(running))
             _, late = await asyncio.wait(running, timeout=wait)
@@ -439,15 +429,17 @@ async def _close_after(fetcher: Fetcher, polls: list[asyncio.Task[Any]]) -> None
 
 
 async def run_service(config_path: Path, *, dry_run: bool = False,
-                      stop: asyncio.Event | None = None) -> None:
+                      stop: asyncio.Event | None = None,
+                      settings: RuntimeSettings | None = None) -> None:
     """Run until ``stop`` is set or SIGINT/SIGTERM arrives; then shut down cleanly."""
     config = load_config(config_path)
     with hold_run_lock(config.store_url):
-        await _serve(config_path, config, dry_run=dry_run, stop=stop)
+        await _serve(config_path, config, dry_run=dry_run, stop=stop,
+                     settings=settings or RuntimeSettings())
 
 
 async def _serve(config_path: Path, config: Config, *, dry_run: bool,
-                 stop: asyncio.Event | None) -> None:
+                 stop: asyncio.Event | None, settings: RuntimeSettings) -> None:
     store = open_store(config.store_url)
     if store.dialect == "sqlite":
         # The run lock says no other process works this store: whatever is claimed was
@@ -458,7 +450,7 @@ async def _serve(config_path: Path, config: Config, *, dry_run: bool,
             log.warning("recovered after an unclean stop: %d claimed deliveries back in the "
                         "queue; %d were being sent and are marked unknown (see `newsbot "
                         "status`)", released, unknown)
-    service = Service(config_path, config, store, dry_run=dry_run)
+    service = Service(config_path, config, store, dry_run=dry_run, settings=settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from benchmarks.crash_soak import Rig
-from bot.app import make_dispatcher
 from bot.channels.telegram import TelegramSender, make_format
 from bot.channels.telegram_pacing import Limits, Pacer
 from bot.config import TelegramChannel, load_config
 from bot.dispatch import Dispatcher
 from bot.ingest.poll import make_fetcher, poll_sources
+from bot.operations import make_dispatcher
 from bot.outlets import Outlet, build_outlets, close_outlets
 from bot.store import Store, open_store
 from tests.fakes.telegram_api import FakeTelegramAPI, _Failure

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import status
 from bot.config import load_config
 from bot.editor import plan
 from bot.models import DeliveryStatus, FeedItem
+from bot.operations import status
 from bot.plan import Why, plan_article
 from bot.reload import config_for_status
 from bot.scheduler import Service

@@ -15,6 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import parse_config
 from bot.scheduler import Service
+from bot.settings import RuntimeSettings
 from bot.store import open_store
 
 CONFIG = """
@@ -57,7 +58,7 @@ async def test_a_long_poll_does_not_fill_the_log_with_skip_warnings_but_a_digest
     monkeypatch.setattr(store, "acquire_lease", slow_lease)
     # A 1.5 s poll lease makes the poll job tick every 0.5 s (a third of the lease).
     service = Service(tmp_path / "config.yaml", config, store, worker="w-test",
-                      lease_ttl=timedelta(seconds=1.5))
+                      settings=RuntimeSettings(lease_ttl=timedelta(seconds=1.5)))
     try:
         await service.start()
         assert service.scheduler is not None

@@ -41,3 +41,13 @@ def test_help_still_lists_every_command() -> None:
                     "subscribers", "digest", "plan", "queue", "pause", "resume", "hold",
                     "release", "skip", "post-now"):
         assert f"  {command} " in out, command
+
+
+def test_the_planner_loads_no_store() -> None:
+    # bot.plan is pure: its input types live in bot.models, not in the store.
+    assert not [m for m in modules_after("import bot.plan") if m.startswith("sqlalchemy")]
+
+
+def test_status_loads_neither_the_pipeline_nor_the_web() -> None:
+    loaded = modules_after("import bot.operations, bot.reload, bot.cli.format")
+    assert not [m for m in loaded if m.split(".")[0] in (*HEAVY, "feedparser", "httpx")]

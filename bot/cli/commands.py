@@ -1,4 +1,4 @@
-"""The ``newsbot`` group and its core commands: thin wrappers over bot.app, bot.scheduler
+"""The ``newsbot`` group and its core commands: thin wrappers over bot.operations, bot.scheduler
 and friends.
 
 Every command takes ``--config PATH`` (or ``NEWSBOT_CONFIG``). Errors an editor can fix are
@@ -38,10 +38,12 @@ def cli(ctx: click.Context, config_path: Path, verbose: bool, log_format: str) -
 def run(ctx: Context, dry_run: bool) -> None:
     """Run the bot until Ctrl-C: poll sources, post on schedule, send digests."""
     from bot.scheduler import run_service
+    from bot.settings import RuntimeSettings
 
     ctx.config  # noqa: B018 - validate before starting anything
+    settings = RuntimeSettings.from_environ()  # once, here: a bad value stops the start
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_service(ctx.config_path, dry_run=dry_run))
+        asyncio.run(run_service(ctx.config_path, dry_run=dry_run, settings=settings))
     click.echo("newsbot stopped.")
 
 
@@ -51,15 +53,17 @@ def run(ctx: Context, dry_run: bool) -> None:
 @friendly_errors
 def once(ctx: Context, dry_run: bool) -> None:
     """One cycle: poll every source, dispatch what is due, then exit."""
-    from bot.app import run_cycle
     from bot.cli.format import print_cycle
+    from bot.operations import run_cycle
     from bot.runlock import hold_run_lock
+    from bot.settings import RuntimeSettings
 
     config = ctx.config
     # On SQLite one process at a time works the store: `once` beside a running `run` is
     # refused with the holder's name rather than racing it.
     with hold_run_lock(config.store_url, command="once"), ctx.store() as store:
-        report = asyncio.run(run_cycle(config, store, dry_run=dry_run))
+        report = asyncio.run(run_cycle(config, store, dry_run=dry_run,
+                                       settings=RuntimeSettings.from_environ()))
     print_cycle(config, report)
     if any(not p.ok for p in report.polls):
         sys.exit(1)
@@ -103,8 +107,8 @@ def preview(ctx: Context, url_or_file: str) -> None:
 @friendly_errors
 def status(ctx: Context, verbose: bool) -> None:
     """Sources (last poll, errors) and channels (deliveries by state, attention)."""
-    from bot.app import status as build_status
     from bot.cli.format import print_status
+    from bot.operations import status as build_status
     from bot.reload import config_for_status
 
     # A broken edit must not blind the editor: show the configuration the bot still runs.
@@ -140,7 +144,7 @@ def history(ctx: Context, limit: int, channel: str | None) -> None:
 @friendly_errors
 def retry_cmd(ctx: Context, delivery_id: int) -> None:
     """Queue a failed or unknown delivery again (check the channel first for unknown ones)."""
-    from bot.app import retry
+    from bot.editor import retry
 
     with ctx.store() as store:
         delivery = retry(store, delivery_id, now=datetime.now(UTC))

@@ -12,9 +12,9 @@ from bot.durations import format_duration
 from bot.store.base import redact_url
 
 if TYPE_CHECKING:  # the operations pull in the whole pipeline; `status` must not
-    from bot.app import CycleReport, StatusView
     from bot.channels.online import OnlineCheck
     from bot.models import Delivery
+    from bot.operations import CycleReport, StatusView
     from bot.store import Store
 
 

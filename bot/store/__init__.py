@@ -7,11 +7,12 @@ and leases (editors, several workers).
 
 from __future__ import annotations
 
+from bot.models import ChannelHistory, NewDelivery
 from bot.store.articles import ArticleQueries, SourceState
 from bot.store.base import open_engine as _open_engine
 from bot.store.base import redact_url
 from bot.store.channels import ChannelQueries, ChannelState
-from bot.store.outbox import ChannelHistory, NewDelivery, OutboxQueries
+from bot.store.outbox import OutboxQueries
 from bot.store.subscribers import SubscriberQueries
 from bot.store.workers import ChannelView, WorkerQueries, WorkerView
 

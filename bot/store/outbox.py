@@ -9,42 +9,18 @@ becomes unknown: the request may have reached the platform, and a person decides
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.models import Delivery, DeliveryStatus, Receipt
+from bot.models import ChannelHistory, Delivery, DeliveryStatus, NewDelivery, Receipt
 from bot.store import schema
 from bot.store.base import StoreBase
 
 D = schema.deliveries
 _IN_FLIGHT = (DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value)
-
-
-@dataclass(frozen=True)
-class NewDelivery:
-    channel: str
-    due_at: datetime
-    priority: int = 0
-    status: DeliveryStatus = DeliveryStatus.PENDING
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ChannelHistory:
-    """What the planner needs to know about a channel's recent posts (decided in the DB,
-    so pacing holds across workers)."""
-
-    channel: str
-    recent: tuple[datetime, ...]  # sent or in-flight times, newest first, last ~8 days
-    in_flight: int = 0
-
-    @property
-    def last_at(self) -> datetime | None:
-        return self.recent[0] if self.recent else None
 
 
 def row_to_delivery(row: Any) -> Delivery:

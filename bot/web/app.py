@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -43,11 +43,8 @@ from bot.digest.tokens import TokenClaim, confirm_url, make_token, read_token, s
 from bot.render import make_environment, render_template
 from bot.store import Store
 from bot.store.subscribers import ConfirmationClaim, Subscriber
-from bot.web.health import health_routes
+from bot.web.health import GetService, health_routes
 from bot.web.ratelimit import RateLimiter, client_key, parse_networks, retry_after
-
-if TYPE_CHECKING:
-    from bot.scheduler import Service
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +59,7 @@ def _utc_now() -> datetime:
 
 
 def make_app(config: Config, store: Store,
-             get_service: Callable[[], Service | None] | None = None, *,
+             get_service: GetService | None = None, *,
              clock: Callable[[], datetime] = _utc_now) -> Starlette:
     """The readers' pages for every email channel in ``config``; with ``get_service``, also
     ``/healthz`` (store, scheduler, channels) and ``/metrics`` (see bot.web.health).

@@ -9,9 +9,9 @@ bot unhealthy: restarting would not fix it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.requests import Request
@@ -22,9 +22,32 @@ from bot import metrics
 from bot.outlets import channel_views, preview_reason
 
 if TYPE_CHECKING:
-    from bot.scheduler import Service
+    from bot.config import Config
+    from bot.outlets import Outlet
+    from bot.store import Store
 
-GetService = Callable[[], "Service | None"]
+
+class RunningBot(Protocol):
+    """What the health and metrics pages read from the running bot (``bot.scheduler``'s
+    Service is one). The web layer sees only this, never the scheduler itself."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def outlets(self) -> Mapping[str, Outlet]: ...
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def worker(self) -> str: ...
+    @property
+    def is_leader(self) -> bool: ...
+    @property
+    def last_tick(self) -> datetime | None: ...
+
+
+GetService = Callable[[], RunningBot | None]
 
 #: The scheduler ticks every 15 s (poll) and every dispatch_every (dispatch); a tick older
 #: than this means the event loop or the scheduler is stuck.
@@ -32,12 +55,12 @@ STALE_AFTER = timedelta(minutes=2)
 STORE_TIMEOUT = 5.0  # seconds for the store's answer
 
 
-def stale_after(service: Service) -> timedelta:
+def stale_after(service: RunningBot) -> timedelta:
     """How old the last tick may be before the scheduler counts as stuck."""
     return max(STALE_AFTER, service.config.dispatch_every * 4)
 
 
-def health_report(service: Service | None, *, now: datetime | None = None,
+def health_report(service: RunningBot | None, *, now: datetime | None = None,
                   states: dict[str, Any] | None = None,
                   store_error: str = "") -> tuple[bool, dict[str, Any]]:
     """(healthy, the JSON body) from what the caller read; pure, for tests."""
@@ -92,7 +115,7 @@ def health_report(service: Service | None, *, now: datetime | None = None,
 def health_routes(get_service: GetService) -> list[Route]:
     """``GET /healthz`` (JSON, 200 or 503) and ``GET /metrics`` (Prometheus text format).
 
-    ``get_service`` returns the running ``Service`` (or None before it started); it is
+    ``get_service`` returns the running bot (or None before it started); it is
     called per request, so a reload that swaps the configuration is seen at once.
     """
 
@@ -139,7 +162,7 @@ def _store_up(value: int) -> Metric:
     return family
 
 
-def _service_families(service: Service) -> list[Metric]:
+def _service_families(service: RunningBot) -> list[Metric]:
     leader = GaugeMetricFamily("newsbot_leader", "1 when this worker holds the poll lease")
     leader.add_metric([], 1 if service.is_leader else 0)
     tick = GaugeMetricFamily("newsbot_scheduler_last_tick_timestamp_seconds",

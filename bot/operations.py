@@ -1,6 +1,8 @@
-"""The operations the CLI and the scheduler share: one cycle, status, history, retry.
+"""The operations the CLI and the scheduler share: one cycle, the digest previews, status.
 
-Each is a plain function over (config, store) so tests call exactly what users run.
+Each is a plain function over (config, store) so tests call exactly what users run. The
+pipeline (ingest, dispatch, outlets, render) is imported by the functions that run it, so
+``newsbot status`` loads only the config and the store.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.config import Config, EmailChannel, XChannel
-from bot.dispatch import Dispatcher, DispatchReport, month_start
-from bot.ingest.poll import PollReport, make_fetcher, poll_sources
 from bot.models import Delivery, DeliveryStatus
-from bot.outlets import Outlet, build_outlets, close_outlets, preview_reason
-from bot.render import make_environment
+from bot.settings import RuntimeSettings
 from bot.store import ChannelState, SourceState, Store
+
+if TYPE_CHECKING:
+    from bot.dispatch import Dispatcher, DispatchReport
+    from bot.ingest.poll import PollReport
+    from bot.outlets import Outlet
 
 log = logging.getLogger("newsbot")
 
@@ -41,21 +45,31 @@ class CycleReport:
 
 
 def make_dispatcher(config: Config, store: Store, outlets: dict[str, Outlet], *,
-                    dry_run: bool = False) -> Dispatcher:
+                    dry_run: bool = False, settings: RuntimeSettings | None = None
+                    ) -> Dispatcher:
+    from bot.dispatch import Dispatcher
+    from bot.render import make_environment
+
+    settings = settings or RuntimeSettings()
     return Dispatcher(config=config, store=store, outlets=outlets,
-                      env=make_environment(config), dry_run=dry_run)
+                      env=make_environment(config), dry_run=dry_run,
+                      claim_lease=settings.claim_lease)
 
 
 async def run_cycle(config: Config, store: Store, *, dry_run: bool = False,
                     echo: TextIO | None = None, now: datetime | None = None,
-                    only_due: bool = False) -> CycleReport:
+                    only_due: bool = False,
+                    settings: RuntimeSettings | None = None) -> CycleReport:
     """Poll the sources, then dispatch everything that is due: ``newsbot once``."""
+    from bot.ingest.poll import make_fetcher, poll_sources
+    from bot.outlets import build_outlets, close_outlets, preview_reason
+
     now = now or datetime.now(UTC)
     async with make_fetcher(config) as fetcher:
         polls = await poll_sources(config, store, now=now, fetcher=fetcher, only_due=only_due)
     outlets = build_outlets(config, dry_run=dry_run, echo=echo)
     try:
-        dispatcher = make_dispatcher(config, store, outlets, dry_run=dry_run)
+        dispatcher = make_dispatcher(config, store, outlets, dry_run=dry_run, settings=settings)
         report = await dispatcher.run_once()
         # Platform pacing (Telegram: one post a second per chat) lets one post per channel
         # through a pass; keep passing while posts still go, so `once` sends all that is due.
@@ -84,6 +98,7 @@ def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: boo
     from pydantic import SecretStr
 
     from bot.digest.commands import digest_preview
+    from bot.outlets import preview_reason
 
     written = []
     for name, cfg in config.channels.items():
@@ -135,6 +150,8 @@ def status(config: Config, store: Store) -> StatusView:
     now = datetime.now(UTC)
     for name, cfg in config.channels.items():
         if isinstance(cfg, XChannel):
+            from bot.dispatch import month_start
+
             posts, dollars = store.spend_since(name, month_start(now, config.zone_for(name)))
             spend.append((name, posts, dollars, cfg.monthly_budget))
     from bot.reload import rejected_reload
@@ -142,17 +159,3 @@ def status(config: Config, store: Store) -> StatusView:
     return StatusView(sources, tuple(channels), unknown, removed, tuple(spend),
                       rejected_reload(config.base_dir))
 
-
-def retry(store: Store, delivery_id: int, *, now: datetime | None = None) -> Delivery:
-    """Put a failed or unknown delivery back in the queue (an editor's decision)."""
-    now = now or datetime.now(UTC)
-    ok = store.set_status(delivery_id, DeliveryStatus.PENDING, now=now,
-                          allowed_from=[DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN],
-                          due_at=now, claimed_by="")
-    delivery = store.get_delivery(delivery_id)
-    if delivery is None:
-        raise LookupError(f"no delivery has id {delivery_id} (see `newsbot queue`)")
-    if not ok:
-        raise ValueError(f"delivery {delivery_id} is {delivery.status.value}; only failed or "
-                         "unknown deliveries can be retried")
-    return delivery
