@@ -9,7 +9,7 @@ bot unhealthy: restarting would not fix it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,7 +36,9 @@ class RunningBot(Protocol):
     @property
     def store(self) -> Store: ...
     @property
-    def outlets(self) -> Mapping[str, Outlet]: ...
+    def outlets(self) -> dict[str, Outlet]: ...
+    @property
+    def held(self) -> dict[str, str]: ...  # channel → why this worker holds it
     @property
     def dry_run(self) -> bool: ...
     @property
