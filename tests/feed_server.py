@@ -51,9 +51,13 @@ class SeenRequest:
 
 
 class FeedServer:
-    """Routes by exact path (query string included when the route has one)."""
+    """Routes by exact path (query string included when the route has one).
 
-    def __init__(self) -> None:
+    ``host``: the loopback address to listen on (``127.0.0.2`` or ``::1`` stand for other
+    machines in the URL-policy tests); ``port``: 0 for any free one.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[SeenRequest] = []
         self._stop = threading.Event()
@@ -69,11 +73,14 @@ class FeedServer:
             def do_HEAD(self) -> None:
                 server._handle(self)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        self._httpd = Server((host, port), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # type: ignore[attr-defined]
         self.port = self._httpd.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
