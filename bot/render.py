@@ -7,6 +7,7 @@ is an error that names the template and line, never an empty string in a subscri
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import traceback
@@ -24,7 +25,7 @@ from bot.channels.base import PostFormat
 from bot.config import ChannelConfig, Config
 from bot.errors import TemplateError
 from bot.models import Article, RenderedPost
-from bot.text import clean_title, cut_summary
+from bot.text import clean_title, cut_summary, split_sentences
 
 
 def _bundled_templates() -> Path:
@@ -50,10 +51,24 @@ def is_rtl(language: str) -> bool:
 
 
 def hashtag(text: str) -> str:
-    """"Breaking News" → "#BreakingNews"; letters and digits of any script are kept."""
-    words = re.findall(r"\w+", unicodedata.normalize("NFC", text))
-    tag = "".join(w[:1].upper() + w[1:] for w in words).replace("_", "")
-    return f"#{tag}" if tag and not tag.isdigit() else ""
+    """"Breaking News" → "#BreakingNews"; letters and digits of any script are kept.
+
+    Capitals show where a word starts only in scripts with case: the words of a script
+    without (Arabic, Hebrew, CJK…) are joined with "_", "الشرق الأوسط" → "#الشرق_الأوسط".
+    """
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFC", text))
+    if not words:
+        return ""
+    tag = words[0][:1].upper() + words[0][1:]
+    for before, word in itertools.pairwise(words):
+        joint = "" if _shows_case(before) and _shows_case(word) else "_"
+        tag += joint + word[:1].upper() + word[1:]
+    return f"#{tag}" if not tag.replace("_", "").isdigit() else ""
+
+
+def _shows_case(word: str) -> bool:
+    first = word[:1]
+    return first.isdigit() or first.upper() != first.lower()
 
 
 def _localtime(value: datetime, fmt: str = "%Y-%m-%d %H:%M", zone: str | None = None) -> str:
@@ -186,7 +201,16 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
         return fmt.fits(text, with_media=media)
 
     text = attempt(full, tags)
-    summary_used = full
+    splitter = getattr(fmt, "thread_parts", None)
+    if not fits(text) and getattr(cfg, "thread", False) and splitter is not None:
+        threaded = _thread(article.summary, tags, attempt, fits, splitter)
+        if threaded is not None:
+            text, thread = threaded
+            return RenderedPost(
+                channel=channel, article_id=article.id, text=text, link=article.url,
+                image_url=article.image_url if media else None, image_alt=view.image_alt,
+                thread=thread)
+    all_tags = tags
     if not fits(text):
         while tags and not fits(text):
             tags = tags[:-1]
@@ -194,24 +218,58 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
         if not fits(text):
             summary_used, text = _largest_fitting(
                 lambda n: cut_summary(full, n), len(full), lambda s: attempt(s, []), fits)
+            # The cut (at a sentence end when it can) often leaves room: hashtags are
+            # dropped only when they do not fit beside the shortened summary.
+            for keep in range(len(all_tags), 0, -1):
+                candidate = attempt(summary_used, all_tags[:keep])
+                if fits(candidate):
+                    text = candidate
+                    break
         if not fits(text):
             _, text = _largest_fitting(
                 lambda n: cut_summary(view.title, n), len(view.title),
                 lambda t: attempt("", [], title=t), fits)
-            summary_used = ""
             if not fits(text):
                 raise TemplateError(
                     f"channel {channel}: template {name!r} renders a post too long for the "
                     "platform even with no summary and no title; shorten the template")
-    thread: tuple[str, ...] = ()
-    splitter = getattr(fmt, "thread_parts", None)
-    if getattr(cfg, "thread", False) and splitter and summary_used != article.summary:
-        rest = article.summary[len(summary_used.rstrip("…").rstrip()):].strip()
-        thread = tuple(splitter(rest)) if rest else ()
     return RenderedPost(
         channel=channel, article_id=article.id, text=text, link=article.url,
-        image_url=article.image_url if media else None, image_alt=view.image_alt, thread=thread,
+        image_url=article.image_url if media else None, image_alt=view.image_alt,
     )
+
+
+#: Room kept in every thread part for its number, " (12/12)" at the most.
+_PART_NUMBER_ROOM = " (99/99)"
+
+
+def _thread(summary: str, tags: list[str], attempt: Callable[[str, list[str]], str],
+            fits: Callable[[str], bool], splitter: Callable[..., tuple[str, ...]]
+            ) -> tuple[str, tuple[str, ...]] | None:
+    """A long summary as a numbered thread: (first post, replies), or None when not even
+    its first sentence fits a first post.
+
+    The first post takes as many whole sentences as fit beside the title, the hashtags (kept
+    while any sentence fits with them) and the link; the replies carry the rest, cut at
+    sentence ends. Every part ends with its number, " (1/3)", so none reads as broken.
+    """
+    sentences = split_sentences(summary)
+    for keep in range(len(tags), -1, -1):
+        count = 0
+        while count < len(sentences) and fits(attempt(
+                " ".join(sentences[:count + 1]) + _PART_NUMBER_ROOM, tags[:keep])):
+            count += 1
+        if count:
+            break
+    else:
+        return None
+    first = " ".join(sentences[:count])
+    replies = splitter(" ".join(sentences[count:]), reserve=_PART_NUMBER_ROOM)
+    if not replies:
+        return attempt(first, tags[:keep]), ()
+    total = len(replies) + 1
+    return (attempt(f"{first} (1/{total})", tags[:keep]),
+            tuple(f"{part} ({number}/{total})" for number, part in enumerate(replies, 2)))
 
 
 def _replace_title(view: ArticleView, title: str) -> ArticleView:

@@ -131,6 +131,22 @@ _SENTENCE_END = re.compile(r"(?:[.!?\u061f](?:[\"'\u201d\u2019\u00bb)\]]*)(?=\s|
 _TRAILING_JUNK = " \t\n,;:\u060c\u061b-\u2013\u2014([{\"'\u201c\u2018\u00ab"
 
 
+def split_sentences(text: str) -> list[str]:
+    """``text`` as its sentences, each stripped (the same sentence ends ``cut_summary`` uses;
+    an abbreviation such as "U.S. forces" may count as an end, which costs only a break)."""
+    pieces: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        piece = text[start:match.end()].strip()
+        if piece:
+            pieces.append(piece)
+        start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        pieces.append(tail)
+    return pieces
+
+
 def is_joiner(ch: str) -> bool:
     """True for a character that must stay attached to the one before it."""
     return (

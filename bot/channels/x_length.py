@@ -15,7 +15,7 @@ from collections.abc import Callable
 from twitter_text import parse_tweet
 
 from bot.channels.base import PostFormat
-from bot.text import is_joiner, safe_cut
+from bot.text import is_joiner, safe_cut, split_sentences
 
 MAX_WEIGHTED_LENGTH = 280
 
@@ -55,9 +55,11 @@ class XPostFormat:
     def fits(self, text: str, *, with_media: bool) -> bool:
         return is_valid_post(text)
 
-    def thread_parts(self, summary_rest: str) -> tuple[str, ...]:
-        """The rest of a summary as thread replies, each valid (see ``thread_parts``)."""
-        return thread_parts(summary_rest, self)
+    def thread_parts(self, summary_rest: str, *, reserve: str = "") -> tuple[str, ...]:
+        """The rest of a summary as thread replies, cut at sentence ends, each valid with
+        ``reserve`` (room for the part's number) appended (see ``sentence_parts``)."""
+        return sentence_parts(normalize(summary_rest).strip(),
+                              lambda text: is_valid_post(text + reserve))
 
 
 def _valid_prefix_end(text: str) -> int:
@@ -118,6 +120,44 @@ def thread_parts(
         if len(str(total)) <= digits:
             return tuple(f"{part} {k}/{total}" for k, part in enumerate(parts, start=2))
         digits += 1
+
+
+#: A thread part shorter than this reads as a fragment: it joins the part before it.
+MIN_PART_CHARS = 40
+
+
+def sentence_parts(text: str, fits: Callable[[str], bool], *,
+                   min_chars: int = MIN_PART_CHARS) -> tuple[str, ...]:
+    """``text`` packed into parts that each ``fits``, cut only at sentence ends.
+
+    A sentence too long for a part on its own is cut at word boundaries (see
+    ``fitting_cut``). A part under ``min_chars`` characters is merged into the one before it
+    when the two fit together, so no reply reads as a stray fragment. ``""`` gives ``()``.
+    """
+    parts: list[str] = []
+    current = ""
+    for sentence in split_sentences(text):
+        joined = f"{current} {sentence}" if current else sentence
+        if fits(joined):
+            current = joined
+            continue
+        if current:
+            parts.append(current)
+        if fits(sentence):
+            current = sentence
+            continue
+        pieces = _split(sentence, fits)
+        parts.extend(pieces[:-1])
+        current = pieces[-1] if pieces else ""
+    if current:
+        parts.append(current)
+    merged: list[str] = []
+    for part in parts:
+        if merged and len(part) < min_chars and fits(f"{merged[-1]} {part}"):
+            merged[-1] = f"{merged[-1]} {part}"
+        else:
+            merged.append(part)
+    return tuple(merged)
 
 
 def _fits_with(fmt: PostFormat, reserve: str, text: str) -> bool:
