@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import trustme
 
 from bot.channels import make_channel
 from bot.channels.telegram import TelegramSender
@@ -324,6 +329,16 @@ async def test_og_image_of_an_allowed_page_pointing_inside_is_posted_nowhere(
     assert x_api.media == {} and len(x_api.tweets) == 1
 
 
+async def test_a_page_image_that_is_a_local_file_is_not_kept(
+        public: FeedServer, sqlite_store: Store) -> None:
+    page = SECRET_PAGE.replace(SECRET, "A public story").replace(
+        "/secret.png", "file:///etc/passwd")
+    feed = public.add("/feed.xml", rss(public.add("/story", page, content_type="text/html")))
+    await poll(config({"id": "news", "url": feed}), sqlite_store)
+    [article] = stored(sqlite_store)
+    assert article.summary.startswith("A public story") and article.image_url is None
+
+
 # ---------------------------------------------------------------- DNS
 
 
@@ -357,6 +372,53 @@ async def test_the_connection_goes_to_the_address_that_was_checked(
     assert response.text == "<html>public</html>"
     assert public.requests[0].headers["host"] == f"rebind.test:{public.port}"
     assert inside.requests == []
+
+
+async def test_https_to_the_checked_address_still_verifies_the_host_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The socket goes to 127.0.0.2, but TLS must still send SNI for, and verify the
+    # certificate of, the name in the URL (a certificate for another name is refused).
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    names: list[str | None] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("public.test").configure_cert(context)
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment]
+
+    class Hello(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Hello)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                     daemon=True).start()
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("public.test", "other.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    port = server.server_address[1]
+    try:
+        async with untrusted_client(UrlPolicy.allowing([PUBLIC]), timeout=2) as client:
+            response = await client.get(f"https://public.test:{port}/")
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.get(f"https://other.test:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.text == "hello"
+    assert names[0] == "public.test"
 
 
 async def test_check_url_resolves_names_and_refuses_what_it_cannot_resolve() -> None:
