@@ -3,7 +3,10 @@
 The running Service checks the files' modification times every few seconds (and reloads at
 once on SIGHUP). A new configuration is validated first (the YAML, every channel's template,
 a store that cannot change while running); only then are channels, dispatcher and jobs
-swapped. An edit that does not validate changes nothing: the bot keeps posting with the
+swapped. Validation runs in a thread of its own with a time limit (``VALIDATE_LIMIT``), so
+the event loop keeps posting, answering /healthz and handling SIGTERM while a large or hostile
+file is judged; bot/config/bounded_yaml.py refuses a YAML alias bomb before it costs anything.
+An edit that does not validate changes nothing: the bot keeps posting with the
 configuration it has, logs the error with its YAML path, and records it beside config.yaml
 (``.newsbot-reload.json``) so ``newsbot status`` can say so. A channel removed from the file
 gets no new deliveries; its pending ones stay in the store and are reported, never deleted.
@@ -11,20 +14,27 @@ gets no new deliveries; its pending ones stay in the store and are reported, nev
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from bot.config import Config, load_config, parse_config
+from bot.config import Config, load_config, parse_config, read_config_text
 from bot.errors import ConfigError
 
 log = logging.getLogger("newsbot.reload")
 CHECK_EVERY = timedelta(seconds=3)
+#: Judging config.yaml takes milliseconds; a file that takes this long is refused.
+VALIDATE_LIMIT = timedelta(seconds=10)
+T = TypeVar("T")
 STATE_FILE = ".newsbot-reload.json"
 
 
@@ -140,6 +150,35 @@ def validate(text: str, *, running: Config, origin: str) -> Config:
     return config
 
 
+async def off_loop(work: Callable[[], T], *, limit: timedelta, what: str) -> T:
+    """``work()`` run in a daemon thread; its result, or TimeoutError after ``limit``.
+
+    A daemon thread rather than the loop's executor: a stopping bot neither waits for a
+    judgement it no longer needs nor is kept alive by it at exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():  # timed out, or the bot is stopping
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = work(), None
+        except BaseException as exc:  # handed to the awaiting task as it is
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits now
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=what, daemon=True).start()
+    return await asyncio.wait_for(future, limit.total_seconds())
+
+
 # ------------------------------------------------------------------ the watcher
 
 
@@ -197,8 +236,8 @@ class Reloader:
 
     def _read(self) -> str | None:
         try:
-            return self.path.read_text(encoding="utf-8")
-        except OSError:
+            return read_config_text(self.path)
+        except (OSError, UnicodeDecodeError, ConfigError):
             return None
 
     def _record(self, *, ok: bool, message: str, judged: str) -> None:
@@ -219,19 +258,24 @@ class Reloader:
 
     async def reload(self) -> ReloadResult:
         """Validate the file now and swap it in, or keep the running configuration."""
-        text = self._read()
         running = self.service.config
-        if text is None:
-            result = ReloadResult(False, f"{self.path}: cannot read it; keeping the running "
-                                         "configuration")
+        try:
+            text = read_config_text(self.path)
+        except (OSError, UnicodeDecodeError, ConfigError) as exc:
+            why = str(exc) if isinstance(exc, ConfigError) else f"{self.path}: cannot read it"
+            result = ReloadResult(False, f"{why}; keeping the running configuration")
             log.error("%s", result.message)
             self.last_result = result
             return result
         try:
-            new = validate(text, running=running, origin=str(self.path))
+            new = await off_loop(
+                lambda: validate(text, running=running, origin=str(self.path)),
+                limit=VALIDATE_LIMIT, what="config-validate")
             await self.service.apply_config(new)
         except Exception as exc:  # anything at all: the running configuration stays
             message = str(exc) if isinstance(exc, ConfigError) else (
+                f"{self.path}: judging it took longer than {VALIDATE_LIMIT.total_seconds():g}s"
+                if isinstance(exc, TimeoutError) else
                 f"{self.path}: cannot apply it ({type(exc).__name__}: {exc})")
             log.error("config reload rejected, the bot keeps its running configuration: %s",
                       message)

@@ -1,7 +1,7 @@
 """config.yaml, the editors' file: its typed shape (model.py) and how it is read (load.py)."""
 
 from bot.config.base import Duration
-from bot.config.load import load_config, parse_config
+from bot.config.load import load_config, parse_config, read_config_text
 from bot.config.model import (
     CHANNEL_TYPES,
     REQUIRED_CREDENTIALS,
@@ -37,4 +37,5 @@ __all__ = [
     "XChannel",
     "load_config",
     "parse_config",
+    "read_config_text",
 ]

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from bot.config.bounded_yaml import MAX_EXPANDED, load_bounded
 from bot.config.model import (
     CHANNEL_TYPES,
     Config,
@@ -129,12 +129,7 @@ def _suggest_key(key: str, loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
 
 def parse_config(text: str, *, base_dir: Path = Path("."), origin: str = "config.yaml") -> Config:
     """Validate config text; raise ConfigError naming the YAML path of every problem."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError("", f"{origin} is not valid YAML{where}: {exc}") from None
+    raw = load_bounded(text, origin=origin)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -157,14 +152,28 @@ def parse_config(text: str, *, base_dir: Path = Path("."), origin: str = "config
                           "\n  ".join(problems)) from None
 
 
+def read_config_text(file: Path) -> str:
+    """The file's text; a file too large to be a config (see bounded_yaml) is refused
+    without reading it all. OSError and UnicodeDecodeError as ``Path.read_text``."""
+    with file.open("rb") as handle:
+        data = handle.read(MAX_EXPANDED + 1)
+    if len(data) > MAX_EXPANDED:
+        raise ConfigError("", f"{file} is refused: it is larger than the "
+                              f"{MAX_EXPANDED // 1_000_000} MB a config file may be")
+    return data.decode("utf-8")
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate config.yaml. Relative paths in it are relative to its folder."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_config_text(file)
     except FileNotFoundError:
         raise ConfigError(
             "", f"{file}: no such file (give --config PATH or set NEWSBOT_CONFIG)") from None
     except OSError as exc:
         raise ConfigError("", f"{file}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"{file} is not UTF-8 text (byte {exc.start:,}); save it as "
+                              "UTF-8") from None
     return parse_config(text, base_dir=file.resolve().parent, origin=str(file))
