@@ -18,6 +18,7 @@ from bot.errors import SourceError
 from bot.ingest.fetch import Deadline, Fetcher
 from bot.models import DeliveryStatus
 from bot.scheduler import Service
+from bot.settings import RuntimeSettings
 from bot.store import Store, open_store
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
 from tests.feed_server import FeedServer
@@ -138,7 +139,8 @@ channels:
     config = load_config(path)
     store: Store = open_store(config.store_url)
     # A 1.5 s poll lease makes the poll job tick every 0.5 s.
-    service = Service(path, config, store, worker="w-test", lease_ttl=timedelta(seconds=1.5))
+    service = Service(path, config, store, worker="w-test",
+                      settings=RuntimeSettings(lease_ttl=timedelta(seconds=1.5)))
     try:
         await service.start()
         await _until(lambda: len(telegram.messages) == 1, within=5)  # f1, the first poll
