@@ -7,18 +7,20 @@ skip or post-now a delivery, retry a failed one. ``queue`` and ``plan`` only rea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import Config, EmailChannel
+from bot.durations import format_duration
 from bot.models import Delivery, DeliveryStatus
 from bot.plan import PRIORITY_HIGH, PlannedPost, Why, project
 from bot.store import Store
 
-__all__ = ["ChannelPlan", "QueueEntry", "hold", "pause", "plan", "post_now", "queue",
-           "release", "resume", "retry", "skip"]
+__all__ = ["BulkResult", "ChannelPlan", "QueueEntry", "for_each", "history", "hold", "pause",
+           "plan", "post_now", "queue", "release", "resume", "retry", "select_deliveries",
+           "skip"]
 
 _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.HELD)
 
@@ -90,19 +92,82 @@ def post_now(store: Store, delivery_id: int, *, now: datetime) -> Delivery:
                    note="post-now by an editor")
 
 
-def retry(store: Store, delivery_id: int, *, now: datetime | None = None) -> Delivery:
-    """Put a failed or unknown delivery back in the queue (an editor's decision)."""
+def retry(store: Store, delivery_id: int, *, now: datetime | None = None,
+          backfill: timedelta | None = None) -> Delivery:
+    """Put a failed, unknown or skipped delivery back in the queue (an editor's decision).
+
+    A skipped one (an editor's skip, a preview, an overflow drop) comes back only while its
+    article is within ``backfill`` of ``now``, the window in which a new article is still
+    announced: older news would arrive stale.
+    """
     now = now or datetime.now(UTC)
+    current = store.get_delivery(delivery_id)
+    if current is None:
+        raise LookupError(f"no delivery has id {delivery_id} (see `newsbot history`)")
+    if current.status is DeliveryStatus.SKIPPED and backfill is not None:
+        article = store.get_article(current.article_id)
+        age = now - article.published_at
+        if age > backfill:
+            raise ValueError(
+                f"delivery {delivery_id} ({current.channel}) is skipped and its article was "
+                f"published {format_duration(age)} ago, beyond the backfill window "
+                f"({format_duration(backfill)}); it would arrive stale, so it stays skipped")
     ok = store.set_status(delivery_id, DeliveryStatus.PENDING, now=now,
-                          allowed_from=[DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN],
-                          due_at=now, claimed_by="")
+                          allowed_from=[DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN,
+                                        DeliveryStatus.SKIPPED],
+                          due_at=now, claimed_by="", note="requeued by an editor")
     delivery = store.get_delivery(delivery_id)
-    if delivery is None:
-        raise LookupError(f"no delivery has id {delivery_id} (see `newsbot queue`)")
+    assert delivery is not None
     if not ok:
-        raise ValueError(f"delivery {delivery_id} is {delivery.status.value}; only failed or "
-                         "unknown deliveries can be retried")
+        raise ValueError(f"delivery {delivery_id} ({delivery.channel}) is "
+                         f"{delivery.status.value}; only failed, unknown or skipped deliveries "
+                         "can be retried")
     return delivery
+
+
+# ------------------------------------------------------------------ many at once
+
+
+def select_deliveries(config: Config, store: Store, *, channel: str | None,
+                      statuses: Sequence[DeliveryStatus]) -> list[Delivery]:
+    """The deliveries a bulk action (``--channel C --status failed``) would act on."""
+    if channel is not None:
+        _known_channel(config, store, channel)
+    return store.deliveries(statuses=statuses, channel=channel)
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """What one action did to each of several deliveries: changed, or why not."""
+
+    done: tuple[Delivery, ...]
+    refused: tuple[tuple[int, str], ...]  # (id, why)
+
+
+def for_each(ids: Sequence[int], action: Callable[[int], Delivery]) -> BulkResult:
+    """Apply ``action`` to every id; one that is refused does not stop the others."""
+    done: list[Delivery] = []
+    refused: list[tuple[int, str]] = []
+    for delivery_id in ids:
+        try:
+            done.append(action(delivery_id))
+        except (LookupError, ValueError) as exc:
+            refused.append((delivery_id, str(exc).strip("'\"")))
+    return BulkResult(tuple(done), tuple(refused))
+
+
+# ------------------------------------------------------------------ what happened
+
+
+def history(config: Config, store: Store, *, status: DeliveryStatus = DeliveryStatus.SENT,
+            channel: str | None = None, since: datetime | None = None,
+            limit: int | None = 20) -> list[Delivery]:
+    """Deliveries in ``status`` (newest first), optionally of one channel and since a time.
+    An unknown channel is an error, never an empty answer."""
+    if channel is not None:
+        _known_channel(config, store, channel)
+    return store.deliveries(statuses=[status], channel=channel, since=since, limit=limit,
+                            newest_first=True)
 
 
 # ------------------------------------------------------------------ what is waiting

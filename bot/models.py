@@ -82,6 +82,7 @@ class Delivery:
     note: str = ""
     created_at: datetime | None = None
     sent_at: datetime | None = None
+    updated_at: datetime | None = None  # its last change (failed, skipped…: when)
 
 
 @dataclass(frozen=True)

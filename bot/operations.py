@@ -43,6 +43,12 @@ class CycleReport:
     previews: dict[str, str]  # channel → why it is only previewed
     digests: tuple[tuple[str, Path, int], ...] = ()  # previewed digests: channel, .eml, articles
 
+    @property
+    def failed_posts(self) -> int:
+        """Posts that failed, or whose outcome is unknown, or whose template broke."""
+        outcomes = self.dispatch.outcomes
+        return outcomes["failed"] + outcomes["unknown"] + outcomes["template_error"]
+
 
 def make_dispatcher(config: Config, store: Store, outlets: dict[str, Outlet], *,
                     dry_run: bool = False, settings: RuntimeSettings | None = None

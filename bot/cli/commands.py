@@ -65,7 +65,8 @@ def once(ctx: Context, dry_run: bool) -> None:
         report = asyncio.run(run_cycle(config, store, dry_run=dry_run,
                                        settings=RuntimeSettings.from_environ()))
     print_cycle(config, report)
-    if any(not p.ok for p in report.polls):
+    # A script must be able to tell: a source or a post that failed is exit status 1.
+    if any(not p.ok for p in report.polls) or report.failed_posts:
         sys.exit(1)
 
 
@@ -123,32 +124,27 @@ def status(ctx: Context, verbose: bool) -> None:
 
 
 @cli.command()
+@click.option("--status", type=click.Choice(["sent", "failed", "unknown", "skipped"]),
+              default="sent", show_default=True, help="Which deliveries to list.")
+@click.option("--channel", default=None, help="Only this channel.")
+@click.option("--since", default=None, metavar="DURATION",
+              help="Only the last DURATION (e.g. 1d, 6h).")
 @click.option("--limit", default=20, show_default=True)
-@click.option("--channel", default=None)
 @pass_ctx
 @friendly_errors
-def history(ctx: Context, limit: int, channel: str | None) -> None:
-    """What was sent where and when, with links."""
+def history(ctx: Context, status: str, channel: str | None, since: str | None,
+            limit: int) -> None:
+    """What was sent where and when, with links; or what failed, with the platform's words."""
     from bot.cli.format import print_history
+    from bot.durations import parse_duration
+    from bot.editor import history as find
     from bot.models import DeliveryStatus
 
+    start = datetime.now(UTC) - parse_duration(since) if since else None
     with ctx.store() as store:
-        rows = store.deliveries(statuses=[DeliveryStatus.SENT], channel=channel, limit=limit,
-                                newest_first=True)
-        print_history(ctx.config, store, rows)
-
-
-@cli.command("retry")
-@click.argument("delivery_id", type=int)
-@pass_ctx
-@friendly_errors
-def retry_cmd(ctx: Context, delivery_id: int) -> None:
-    """Queue a failed or unknown delivery again (check the channel first for unknown ones)."""
-    from bot.editor import retry
-
-    with ctx.store() as store:
-        delivery = retry(store, delivery_id, now=datetime.now(UTC))
-    click.echo(f"delivery {delivery.id} ({delivery.channel}) is queued again.")
+        rows = find(ctx.config, store, status=DeliveryStatus(status), channel=channel,
+                    since=start, limit=limit)
+        print_history(ctx.config, store, rows, status=status)
 
 
 @cli.command()

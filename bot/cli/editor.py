@@ -7,6 +7,7 @@ bot.editor (the planner, the store) is imported when a command runs, not for ``-
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -128,27 +129,87 @@ resume = _channel_command(
     "Post on CHANNEL again.")
 
 
+#: What ``--status`` may pick for each bulk action (the states the action accepts).
+_BULK_STATUSES = ("pending", "held", "failed", "unknown", "skipped")
+
+
 def _delivery_command(name: str, action: Callable[..., Any], done: str, doc: str
                       ) -> click.Command:
     @click.command(name=name, help=doc)
-    @click.argument("delivery_id", type=int)
+    @click.argument("ids", type=int, nargs=-1)
+    @click.option("--channel", default=None, help="With --status: only this channel.")
+    @click.option("--status", type=click.Choice(_BULK_STATUSES), default=None,
+                  help="Act on every delivery in this state (asks first).")
+    @click.option("--yes", is_flag=True, help="With --status: do not ask (for scripts).")
     @click.pass_obj
     @_friendly
-    def command(ctx: Context, delivery_id: int) -> None:
+    def command(ctx: Context, ids: tuple[int, ...], channel: str | None, status: str | None,
+                yes: bool) -> None:
+        from bot import editor
+        from bot.models import DeliveryStatus
+
+        if ids and (channel or status):
+            raise click.UsageError("give delivery ids, or --status (with --channel), not both")
+        if not ids and not status:
+            raise click.UsageError("give one or more delivery ids, or --status failed|… "
+                                   "(with --channel C) to act on every one in that state")
+        config = ctx.config
         with ctx.store() as store:
-            delivery = action(store, delivery_id, now=_now())
-        click.echo(f"delivery {delivery.id} ({delivery.channel}): {done}")
+            chosen = list(ids)
+            if status:
+                rows = editor.select_deliveries(config, store, channel=channel,
+                                                statuses=[DeliveryStatus(status)])
+                where = f" on {channel}" if channel else ""
+                if not rows:
+                    click.echo(f"no {status} deliveries{where}.")
+                    return
+                if not yes:
+                    click.confirm(f"{name} {len(rows)} {status} deliveries{where} "
+                                  f"(ids {_ids(rows)})?", abort=True)
+                chosen = [d.id for d in rows]
+            result = editor.for_each(chosen, lambda i: action(config, store, i, now=_now()))
+        for delivery in result.done:
+            click.echo(f"delivery {delivery.id} ({delivery.channel}): {done}")
+        for _, why in result.refused:
+            click.echo(f"error: {why}", err=True)
+        if result.refused:
+            sys.exit(2)
 
     return command
 
 
-hold = _delivery_command("hold", _editor("hold"), "held. `newsbot release ID` lets it go.",
-                         "Keep a pending delivery from being posted until released.")
-release = _delivery_command("release", _editor("release"), "released; it goes at its place.",
-                            "Put a held delivery back in the queue.")
-skip = _delivery_command("skip", _editor("skip"), "skipped; it will never be posted.",
-                         "Never post this delivery (it stays in history as skipped).")
+def _ids(rows: list[Any]) -> str:
+    shown = ", ".join(str(d.id) for d in rows[:10])
+    return shown + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+
+
+def _by_id(name: str) -> Callable[..., Any]:
+    """bot.editor's delivery action ``name`` as (config, store, id, now=…)."""
+    act = _editor(name)
+
+    def call(config: Any, store: Any, delivery_id: int, *, now: datetime) -> Any:
+        return act(store, delivery_id, now=now)
+
+    return call
+
+
+def _retry(config: Any, store: Any, delivery_id: int, *, now: datetime) -> Any:
+    from bot import editor
+
+    return editor.retry(store, delivery_id, now=now, backfill=config.backfill)
+
+
+hold = _delivery_command("hold", _by_id("hold"), "held. `newsbot release ID` lets it go.",
+                         "Keep pending deliveries from being posted until released.")
+release = _delivery_command("release", _by_id("release"), "released; it goes at its place.",
+                            "Put held deliveries back in the queue.")
+skip = _delivery_command("skip", _by_id("skip"), "skipped; it will never be posted.",
+                         "Never post these deliveries (they stay in history as skipped).")
 post_now = _delivery_command(
-    "post-now", _editor("post_now"),
+    "post-now", _by_id("post_now"),
     "goes at the next dispatch tick (the daily cap and rate limits still apply).",
-    "Post this delivery at the next dispatch tick, ahead of windows and gaps.")
+    "Post these deliveries at the next dispatch tick, ahead of windows and gaps.")
+_RETRY_HELP = ("Queue failed, unknown or skipped deliveries again (check the channel first "
+               "for unknown ones; a skipped one only while its article is within backfill).")
+retry = _delivery_command("retry", _retry, "queued again.", _RETRY_HELP)
+requeue = _delivery_command("requeue", _retry, "queued again.", _RETRY_HELP)

@@ -129,6 +129,9 @@ def print_cycle(config: Config, report: CycleReport) -> None:
     outcomes = dict(report.dispatch.outcomes)
     click.echo("· dispatch: " + (", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
                                  or "nothing was due"))
+    if report.failed_posts:
+        click.echo(f"✗ {report.failed_posts} posts did not go: `newsbot history --status "
+                   "failed` (or unknown) lists them with the platform's words", err=True)
     if report.previews:
         click.echo("\nPREVIEW MODE: nothing was sent on these channels; posts were written to "
                    f"{config.resolve_path(config.preview_dir)}/<channel>/:")
@@ -178,12 +181,23 @@ def print_status(view: StatusView, *, verbose: bool = False) -> None:
             click.echo(f"  #{d.id} {d.channel} article {d.article_id}: {d.last_error}")
 
 
-def print_history(config: Config, store: Store, rows: list[Delivery]) -> None:
+def print_history(config: Config, store: Store, rows: list[Delivery],
+                  status: str = "sent") -> None:
     if not rows:
-        click.echo("nothing has been sent yet.")
+        click.echo("nothing has been sent yet." if status == "sent" else f"no {status} "
+                   "deliveries.")
         return
     articles = store.get_articles([d.article_id for d in rows])
     for d in rows:
         title = articles[d.article_id].title if d.article_id in articles else "?"
-        link = d.receipt_url or d.receipt_id or "-"
-        click.echo(f"{_when(d.sent_at, config)}  {d.channel:<16} {title[:60]:<60}  {link}")
+        if status == "sent":
+            link = d.receipt_url or d.receipt_id or "-"
+            click.echo(f"{_when(d.sent_at, config)}  {d.channel:<16} {title[:60]:<60}  {link}")
+            continue
+        words = d.last_error or d.note or "-"
+        click.echo(f"#{d.id:<6} {_when(d.updated_at, config)}  {d.channel:<16} {title[:50]}")
+        click.echo(f"        {words}")
+    if status in ("failed", "unknown", "skipped"):
+        click.echo(f"\n`newsbot retry ID…` (or `--status {status} --channel C`) queues them "
+                   "again" + ("; check the channel first: they may be out"
+                              if status == "unknown" else "") + ".")

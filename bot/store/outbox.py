@@ -29,7 +29,7 @@ def row_to_delivery(row: Any) -> Delivery:
         status=DeliveryStatus(row.status), due_at=row.due_at, attempts=row.attempts,
         priority=row.priority, last_error=row.last_error, receipt_id=row.receipt_id,
         receipt_url=row.receipt_url, note=row.note, created_at=row.created_at,
-        sent_at=row.sent_at,
+        sent_at=row.sent_at, updated_at=row.updated_at,
     )
 
 
@@ -227,12 +227,16 @@ class OutboxQueries(StoreBase):
 
     def deliveries(self, *, statuses: Iterable[DeliveryStatus] | None = None,
                    channel: str | None = None, limit: int | None = None,
-                   newest_first: bool = False) -> list[Delivery]:
+                   newest_first: bool = False, since: datetime | None = None
+                   ) -> list[Delivery]:
+        """Outbox rows; ``since``: only those sent (or last changed) at or after it."""
         query = select(D)
         if statuses is not None:
             query = query.where(D.c.status.in_([s.value for s in statuses]))
         if channel is not None:
             query = query.where(D.c.channel == channel)
+        if since is not None:
+            query = query.where(func.coalesce(D.c.sent_at, D.c.updated_at) >= since)
         if newest_first:
             query = query.order_by(func.coalesce(D.c.sent_at, D.c.updated_at).desc(), D.c.id.desc())
         else:
