@@ -46,8 +46,7 @@ from bot.errors import UrlRefused
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 
-ALLOW_HINT = "feed content may not point inside the network; list trusted networks under " \
-    "fetch.allow_private in config.yaml to allow them"
+ALLOW_HINT = "feed content may not point inside; fetch.allow_private lists networks it may"
 
 # Answered by the cloud provider's hypervisor with credentials: never fetched on behalf of a
 # feed, whatever fetch.allow_private says (AWS, GCP and Azure; ECS; Alibaba; Oracle; AWS IPv6).
