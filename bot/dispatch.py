@@ -37,7 +37,7 @@ from bot.errors import (
 from bot.models import Delivery, DeliveryStatus, Receipt, RenderedPost
 from bot.outlets import Outlet
 from bot.plan import PlatformPace, pick_due
-from bot.render import render_post
+from bot.render import render_post, with_edited_text
 from bot.settings import RuntimeSettings
 from bot.store import Store
 
@@ -178,6 +178,7 @@ class Dispatcher:
         try:
             post = render_post(self.env, article, channel=outlet.name, cfg=outlet.cfg,
                                fmt=outlet.fmt, zone=self.config.zone_for(outlet.name))
+            post = with_edited_text(post, delivery.edited_text)
         except TemplateError as exc:
             # A broken template is the editors' to fix; the post waits for them, not lost.
             store.mark_retry(delivery.id, str(exc), due_at=now + timedelta(minutes=5), now=now,

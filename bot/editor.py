@@ -2,7 +2,8 @@
 
 Every action is a row change in the store, so it survives restarts and applies to every
 worker on the same store at its next dispatch tick: pause/resume a channel, hold/release,
-skip or post-now a delivery, retry a failed one. ``queue`` and ``plan`` only read.
+skip or post-now a delivery, retry a failed one, approve one waiting for approval, move it
+to another time, or give it an editor's own text. ``queue`` and ``plan`` only read.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from zoneinfo import ZoneInfo
 from bot.config import Config, EmailChannel
 from bot.durations import format_duration
 from bot.models import Delivery, DeliveryStatus
-from bot.plan import PRIORITY_HIGH, PlannedPost, Why, project
+from bot.plan import APPROVAL_WINDOW_NOTE, PRIORITY_HIGH, PlannedPost, Why, project
 from bot.store import Store
 
-__all__ = ["BulkResult", "ChannelPlan", "QueueEntry", "for_each", "history", "hold", "pause",
-           "plan", "post_now", "queue", "release", "resume", "retry", "select_deliveries",
-           "skip"]
+__all__ = ["BulkResult", "ChannelPlan", "EditRefused", "QueueEntry", "approve", "edit_text",
+           "for_each", "history", "hold", "pause", "plan", "post_now", "queue", "release",
+           "reschedule", "resume", "retry", "select_deliveries", "skip"]
 
-_WAITING = (DeliveryStatus.PENDING, DeliveryStatus.HELD)
+_WAITING = (DeliveryStatus.PENDING, DeliveryStatus.AWAITING, DeliveryStatus.HELD)
 
 
 # ------------------------------------------------------------------ channels
@@ -65,9 +66,74 @@ def _change(store: Store, delivery_id: int, to: DeliveryStatus, *, now: datetime
 
 
 def hold(store: Store, delivery_id: int, *, now: datetime) -> Delivery:
-    """Keep a pending delivery from going until it is released."""
+    """Keep a pending (or awaiting approval) delivery from going until it is released."""
     return _change(store, delivery_id, DeliveryStatus.HELD, now=now,
-                   allowed=[DeliveryStatus.PENDING], verb="held")
+                   allowed=[DeliveryStatus.PENDING, DeliveryStatus.AWAITING], verb="held")
+
+
+def approve(store: Store, delivery_id: int, *, now: datetime) -> Delivery:
+    """Let a delivery waiting for approval go, under its channel's schedule. A post in its
+    approval window (``approval: {window: …}``) need not wait for the window to end."""
+    current = store.get_delivery(delivery_id)
+    if current is not None and current.status is DeliveryStatus.PENDING \
+            and current.note == APPROVAL_WINDOW_NOTE:
+        return _change(store, delivery_id, DeliveryStatus.PENDING, now=now,
+                       allowed=[DeliveryStatus.PENDING], verb="approved",
+                       due_at=min(current.due_at, now), note="approved by an editor")
+    return _change(store, delivery_id, DeliveryStatus.PENDING, now=now,
+                   allowed=[DeliveryStatus.AWAITING], verb="approved",
+                   note="approved by an editor")
+
+
+def reschedule(store: Store, delivery_id: int, due_at: datetime, *, now: datetime) -> Delivery:
+    """Move a waiting delivery to ``due_at`` (its channel's windows, gap and cap still
+    apply then). It keeps its state: a held post stays held, an unapproved one unapproved."""
+    if due_at.tzinfo is None:
+        raise ValueError("give the new time with its time zone")
+    current = store.get_delivery(delivery_id)
+    if current is None:
+        raise LookupError(f"no delivery has id {delivery_id} (see `newsbot queue`)")
+    return _change(store, delivery_id, current.status, now=now, allowed=_WAITING,
+                   verb="rescheduled", due_at=due_at, priority=min(current.priority, 0))
+
+
+class EditRefused(ValueError):
+    """The platform would refuse the edited text; the message says why, in its terms."""
+
+
+def edit_text(config: Config, store: Store, delivery_id: int, text: str, *,
+              now: datetime) -> Delivery:
+    """Give a waiting delivery an editor's own text, sent instead of the template.
+
+    The text is checked first against the channel's platform (Telegram's HTML subset and
+    UTF-16 limit, X's weighted 280, with or without a photo as the post would go); a text the
+    platform would refuse raises ``EditRefused`` and nothing is stored. An empty text puts
+    the template back.
+    """
+    current = store.get_delivery(delivery_id)
+    if current is None:
+        raise LookupError(f"no delivery has id {delivery_id} (see `newsbot queue`)")
+    cfg = config.channels.get(current.channel)
+    if cfg is None or isinstance(cfg, EmailChannel):
+        raise ValueError(f"delivery {delivery_id} ({current.channel}): only Telegram and X "
+                         "posts can be edited")
+    text = text.replace("\r\n", "\n").strip()
+    if text:
+        from bot.channels import post_format
+        from bot.render import wants_media
+
+        article = store.get_article(current.article_id)
+        media = wants_media(cfg) and bool(article.image_url)
+        measured = post_format(cfg).measure(text, with_media=media)
+        if not measured.ok:
+            raise EditRefused(f"{current.channel}: not saved: {measured.problem}")
+    if not store.set_edited_text(delivery_id, text, now=now,
+                                 statuses=tuple(s.value for s in _WAITING)):
+        raise ValueError(f"delivery {delivery_id} ({current.channel}) is "
+                         f"{current.status.value}; only waiting posts can be edited")
+    changed = store.get_delivery(delivery_id)
+    assert changed is not None
+    return changed
 
 
 def release(store: Store, delivery_id: int, *, now: datetime) -> Delivery:

@@ -56,6 +56,7 @@ class Article:
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # waiting for its due time
+    AWAITING = "awaiting"  # its channel needs an editor's approval first (approval: required)
     HELD = "held"  # an editor put it on hold
     CLAIMED = "claimed"  # a worker holds it; nothing has been sent yet
     SENDING = "sending"  # the request may be in flight: if its worker dies, it becomes unknown
@@ -83,6 +84,7 @@ class Delivery:
     created_at: datetime | None = None
     sent_at: datetime | None = None
     updated_at: datetime | None = None  # its last change (failed, skipped…: when)
+    edited_text: str = ""  # an editor's own text: sent instead of the rendered template
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,24 @@ def plan_article(article: Article, config: Config, *, now: datetime,
         urgent = is_priority(article, schedule)
         base = max(article.published_at, article.discovered_at - timedelta(days=1))
         due = now if urgent else max(now, base + schedule.delay)
-        plans.append(NewDelivery(channel=name, due_at=due,
-                                 priority=PRIORITY_HIGH if urgent else 0))
+        plans.append(_with_approval(NewDelivery(channel=name, due_at=due,
+                                                priority=PRIORITY_HIGH if urgent else 0),
+                                    cfg, now))
     return plans
+
+
+APPROVAL_WINDOW_NOTE = "approval window: goes by itself unless an editor holds it"
+
+
+def _with_approval(plan: NewDelivery, cfg: ChannelConfig, now: datetime) -> NewDelivery:
+    """``approval: required``: the row waits (awaiting) for an editor. ``{window: 15m}``: it
+    is due no sooner than 15 minutes from now, so editors have that long to hold it."""
+    rule = cfg.approval
+    if rule is None:
+        return plan
+    if rule.window is None:
+        return replace(plan, status=DeliveryStatus.AWAITING, note="awaiting approval")
+    return replace(plan, due_at=max(plan.due_at, now + rule.window), note=APPROVAL_WINDOW_NOTE)
 
 
 def limit_per_poll(planned: Sequence[tuple[Article, Sequence[NewDelivery]]], config: Config
@@ -293,6 +308,7 @@ class Why(StrEnum):
     WINDOW = "window opens"
     CAP = "cap reached"
     HELD = "held"
+    APPROVAL = "awaiting approval"
     PAUSED = "paused"
     NO_WINDOW = "no window ahead"
     REMOVED = "channel removed"  # no longer in config.yaml (or disabled): kept, not sent
@@ -310,6 +326,8 @@ class PlannedPost:
 
 
 def _waiting_reason(delivery: Delivery) -> Why:
+    if delivery.note == APPROVAL_WINDOW_NOTE:
+        return Why.APPROVAL
     if "budget" in delivery.note.casefold():
         return Why.BUDGET
     if delivery.last_error:
@@ -359,9 +377,10 @@ def project(history: ChannelHistory, pending: Sequence[Delivery], now: datetime,
     waiting = sorted((d for d in pending if d.status is DeliveryStatus.PENDING),
                      key=lambda d: (-d.priority, d.due_at, d.id))
     held = [d for d in pending if d.status is DeliveryStatus.HELD]
+    awaiting = [d for d in pending if d.status is DeliveryStatus.AWAITING]
     if paused:
         return [PlannedPost(d, None, Why.PAUSED, "the channel is paused")
-                for d in [*waiting, *held]]
+                for d in [*waiting, *awaiting, *held]]
     planned: list[PlannedPost] = []
     while waiting:
         best: tuple[datetime, int, Delivery, Why] | None = None
@@ -404,6 +423,8 @@ def project(history: ChannelHistory, pending: Sequence[Delivery], now: datetime,
         last = at
         day = at.astimezone(zone).date()
         counts[day] = counts.get(day, 0) + 1
+    planned.extend(PlannedPost(d, None, Why.APPROVAL, "an editor must approve it")
+                   for d in awaiting)
     planned.extend(PlannedPost(d, None, Why.HELD, "held by an editor") for d in held)
     return planned
 
@@ -419,6 +440,8 @@ def _detail(why: Why, delivery: Delivery, schedule: Schedule) -> str:
         return delivery.note
     if why is Why.RETRY:
         return delivery.last_error[:80]
+    if why is Why.APPROVAL:
+        return delivery.note if delivery.note == APPROVAL_WINDOW_NOTE else ""
     if why is Why.DELAY:
         return f"{format_duration(schedule.delay)} after publication"
     if why is Why.NOW:

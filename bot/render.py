@@ -272,6 +272,16 @@ def _thread(summary: str, tags: list[str], attempt: Callable[[str, list[str]], s
             tuple(f"{part} ({number}/{total})" for number, part in enumerate(replies, 2)))
 
 
+def with_edited_text(post: RenderedPost, edited: str) -> RenderedPost:
+    """``post`` with an editor's own text (checked against the platform when it was saved)
+    in place of the template's; the editor's text is the whole post, so no thread follows."""
+    if not edited:
+        return post
+    from dataclasses import replace
+
+    return replace(post, text=edited, thread=())
+
+
 def _replace_title(view: ArticleView, title: str) -> ArticleView:
     from dataclasses import replace
 

@@ -361,7 +361,8 @@ class Service:
 
         app: Starlette
         try:
-            app = make_app(self.config, self.store, get_service=current)
+            app = make_app(self.config, self.store, get_service=current,
+                           config_path=self.config_path)
         except ConfigError as exc:
             log.warning("web: subscribe/unsubscribe pages are off (%s); serving /healthz and "
                         "/metrics only", exc)

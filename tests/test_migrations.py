@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from bot.store import digest_schema, schema  # noqa: F401  (digest_schema registers its tables)
+from bot.store import desk_schema, digest_schema, schema  # noqa: F401  (they register tables)
 from bot.store.migrations import MIGRATIONS, migrate
 
 

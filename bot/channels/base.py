@@ -7,9 +7,28 @@ template folder, one test file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from bot.models import Receipt, RenderedPost
+
+
+@dataclass(frozen=True)
+class TextMeasure:
+    """A post's length as its platform counts it, and what (if anything) it would refuse.
+
+    The desk shows it beside each preview and refuses an editor's text whose ``problem`` is
+    not empty, saying why in the platform's terms.
+    """
+
+    length: int
+    limit: int
+    unit: str  # "UTF-16 units", "weighted characters"
+    problem: str = ""  # "" when the platform accepts the text
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
 
 
 @runtime_checkable
@@ -21,6 +40,11 @@ class PostFormat(Protocol):
 
     def fits(self, text: str, *, with_media: bool) -> bool:
         """True when ``text`` is within the platform's length rules."""
+        ...
+
+    def measure(self, text: str, *, with_media: bool) -> TextMeasure:
+        """The length of ``text`` in the platform's unit, its limit, and why the platform
+        would refuse it ("" when it would not)."""
         ...
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
+from bot.channels.base import TextMeasure
+
 if TYPE_CHECKING:
     from bot.config import ChannelConfig, Config
 
@@ -19,6 +21,9 @@ class EmailFormat:
 
     def fits(self, text: str, *, with_media: bool) -> bool:
         return True
+
+    def measure(self, text: str, *, with_media: bool) -> TextMeasure:
+        return TextMeasure(len(text), 0, "characters")
 
 
 def make_format(cfg: ChannelConfig) -> EmailFormat:

@@ -37,6 +37,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.channels import telegram_html
+from bot.channels.base import TextMeasure
 from bot.channels.telegram_pacing import Pacer, PacingDeferred, shared_pacer
 from bot.config import Config, TelegramChannel
 from bot.errors import (
@@ -66,6 +67,10 @@ class TelegramFormat:
     def fits(self, text: str, *, with_media: bool) -> bool:
         """True when ``text`` is valid Telegram HTML within the text or caption limit."""
         return telegram_html.fits(text, caption=with_media)
+
+    def measure(self, text: str, *, with_media: bool) -> TextMeasure:
+        """Visible length after Telegram's parsing, against the text or caption limit."""
+        return telegram_html.measure(text, caption=with_media)
 
 
 def make_format(cfg: TelegramChannel) -> TelegramFormat:

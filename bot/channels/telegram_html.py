@@ -13,6 +13,8 @@ import html
 import re
 from dataclasses import dataclass
 
+from bot.channels.base import TextMeasure
+
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 
@@ -131,6 +133,26 @@ def _decode_entity(match: re.Match[str], pos: int) -> str:
 def visible_length(markup: str) -> int:
     """UTF-16 length of ``markup`` after Telegram's parsing; raises ``TelegramHtmlError``."""
     return parse(markup).length
+
+
+def measure(markup: str, *, caption: bool) -> TextMeasure:
+    """The visible length of ``markup`` in UTF-16 units against its limit, and why Telegram
+    would refuse it ("" when it would not)."""
+    limit = CAPTION_LIMIT if caption else TEXT_LIMIT
+    try:
+        parsed = parse(markup)
+    except TelegramHtmlError as exc:
+        return TextMeasure(utf16_len(markup), limit, "UTF-16 units",
+                           f"Telegram cannot parse this HTML: {exc}")
+    size = parsed.length
+    if not parsed.text.strip():
+        return TextMeasure(size, limit, "UTF-16 units", "the post is empty")
+    if size > limit:
+        what = "a photo caption" if caption else "a message"
+        return TextMeasure(size, limit, "UTF-16 units",
+                           f"{size} characters (UTF-16 units) after Telegram parses it; "
+                           f"{what} may have at most {limit}")
+    return TextMeasure(size, limit, "UTF-16 units")
 
 
 def fits(markup: str, *, caption: bool) -> bool:

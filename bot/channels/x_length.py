@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from twitter_text import parse_tweet
 
-from bot.channels.base import PostFormat
+from bot.channels.base import PostFormat, TextMeasure
 from bot.text import is_joiner, safe_cut, split_sentences
 
 MAX_WEIGHTED_LENGTH = 280
@@ -41,6 +41,24 @@ def is_valid_post(text: str) -> bool:
     return bool(text.strip()) and parse_tweet(text).valid
 
 
+def measure(text: str) -> TextMeasure:
+    """``text``'s twitter-text weighted length against 280, and why X would refuse it."""
+    text = normalize(text)
+    result = parse_tweet(text)
+    size = int(result.weightedLength)
+    unit = "weighted characters"
+    if not text.strip():
+        return TextMeasure(size, MAX_WEIGHTED_LENGTH, unit, "the post is empty")
+    if size > MAX_WEIGHTED_LENGTH:
+        return TextMeasure(size, MAX_WEIGHTED_LENGTH, unit,
+                           f"X counts {size} (every link 23; emoji, CJK and … 2); a post may "
+                           f"have at most {MAX_WEIGHTED_LENGTH}")
+    if not result.valid:
+        return TextMeasure(size, MAX_WEIGHTED_LENGTH, unit,
+                           "X refuses characters in this text (control or unassigned ones)")
+    return TextMeasure(size, MAX_WEIGHTED_LENGTH, unit)
+
+
 class XPostFormat:
     """The ``PostFormat`` for X: plain text, valid by twitter-text v3 weighting.
 
@@ -54,6 +72,10 @@ class XPostFormat:
 
     def fits(self, text: str, *, with_media: bool) -> bool:
         return is_valid_post(text)
+
+    def measure(self, text: str, *, with_media: bool) -> TextMeasure:
+        """The weighted length (every link 23) against 280, and why X would refuse it."""
+        return measure(text)
 
     def thread_parts(self, summary_rest: str, *, reserve: str = "") -> tuple[str, ...]:
         """The rest of a summary as thread replies, cut at sentence ends, each valid with

@@ -12,7 +12,7 @@ imports what it uses when it runs, so ``newsbot --help`` starts at once.
 
 from __future__ import annotations
 
-from bot.cli import digest, editor
+from bot.cli import desk, digest, editor
 from bot.cli.commands import cli
 from bot.cli.context import Context
 
@@ -20,7 +20,8 @@ __all__ = ["Context", "cli", "main"]
 
 for _command in (digest.subscribers, digest.digest, editor.plan, editor.queue, editor.pause,
                  editor.resume, editor.hold, editor.release, editor.skip, editor.post_now,
-                 editor.retry, editor.requeue):
+                 editor.retry, editor.requeue,
+                 desk.editors, desk.approve):
     cli.add_command(_command)
 
 

@@ -151,7 +151,8 @@ def history(ctx: Context, status: str, channel: str | None, since: str | None,
 @pass_ctx
 @friendly_errors
 def serve(ctx: Context) -> None:
-    """Only the web pages: subscribe, confirm, unsubscribe (and health, metrics)."""
+    """Only the web pages: subscribe, confirm, unsubscribe, the editors' desk (and health,
+    metrics)."""
     from bot.web.app import make_app
     from bot.web.server import make_server
 
@@ -160,4 +161,5 @@ def serve(ctx: Context) -> None:
         click.echo(f"serving on http://{config.web.host}:{config.web.port} "
                    f"(public address: {config.public_url})")
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(make_server(make_app(config, store), config.web).serve())
+            app = make_app(config, store, config_path=ctx.config_path)
+            asyncio.run(make_server(app, config.web).serve())

@@ -99,6 +99,8 @@ def _secret_values(config: Config) -> list[str]:
             values.append(smtp.password.get_secret_value())
     if config.secret_key is not None:
         values.append(config.secret_key.get_secret_value())
+    if config.desk.telegram is not None and config.desk.telegram.token is not None:
+        values.append(config.desk.telegram.token.get_secret_value())
     return values
 
 

@@ -76,7 +76,7 @@ def plan(ctx: Context, channel: str | None) -> None:
             d = post.delivery
             title = cp.titles.get(d.article_id, "?")
             why = post.why.value + (f": {post.detail}" if post.detail and post.why not in (
-                Why.PAUSED, Why.HELD) else "")
+                Why.PAUSED, Why.HELD, Why.APPROVAL) else "")
             click.echo(f"  #{d.id:<6} {_local(post.at, cp.zone):<22} {why[:48]:<48} "
                        f"{title[:60]}")
 
@@ -86,7 +86,8 @@ def plan(ctx: Context, channel: str | None) -> None:
 @click.pass_obj
 @_friendly
 def queue(ctx: Context, channel: str | None) -> None:
-    """Pending and held deliveries, with the ids the other commands take."""
+    """Pending, held and awaiting-approval deliveries, with the ids the other commands
+    take (APPROVE?: `newsbot approve ID` or the desk lets it go)."""
     from bot import editor
     from bot.plan import PRIORITY_HIGH
 
@@ -100,7 +101,7 @@ def queue(ctx: Context, channel: str | None) -> None:
     for e in entries:
         d = e.delivery
         mark = "pending" if d.priority >= 0 else "queued"
-        status = "HELD" if d.status.value == "held" else mark
+        status = {"held": "HELD", "awaiting": "APPROVE?"}.get(d.status.value, mark)
         if d.priority >= PRIORITY_HIGH and status == "pending":
             status = "priority"
         click.echo(f"{d.id:<7} {d.channel:<16} {status:<8} {_local(e.due_local, e.zone):<22} "

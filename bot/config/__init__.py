@@ -1,6 +1,7 @@
 """config.yaml, the editors' file: its typed shape (model.py) and how it is read (load.py)."""
 
 from bot.config.base import Duration
+from bot.config.desk import Approval, Desk, DeskTelegram
 from bot.config.load import load_config, parse_config, read_config_text
 from bot.config.model import (
     CHANNEL_TYPES,
@@ -21,8 +22,11 @@ from bot.config.schedule import PriorityRule, Schedule, Window
 __all__ = [
     "CHANNEL_TYPES",
     "REQUIRED_CREDENTIALS",
+    "Approval",
     "ChannelConfig",
     "Config",
+    "Desk",
+    "DeskTelegram",
     "Duration",
     "EmailChannel",
     "Fetching",

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from bot.config.base import Duration, FrozenModel
+from bot.config.desk import ApprovalRule, Desk
 from bot.config.schedule import Schedule
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -61,6 +62,7 @@ class _ChannelBase(FrozenModel):
     # skipped, even under `newsbot run` and even with credentials set.
     preview: bool = False
     summary_chars: int = Field(default=600, ge=0)  # the budget templates cut summaries to
+    approval: ApprovalRule = None  # the desk: posts wait for (or may be held by) an editor
 
 
 class TelegramChannel(_ChannelBase):
@@ -309,6 +311,7 @@ class Config(FrozenModel):
     secret_key: SecretStr | None = None  # HMAC key for unsubscribe links
     fetch: Fetching = Fetching()
     web: Web = Web()
+    desk: Desk = Desk()
     sources: tuple[Source, ...] = ()
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
 

@@ -310,8 +310,9 @@ async def run_digest(config: Config, store: Store, channel: str, now: datetime |
 # ---------------------------------------------------------------- preview and test copy
 
 
-def _next_digest(config: Config, store: Store, channel: str,
-                 now: datetime) -> tuple[Digest, RenderedDigest]:
+def next_digest(config: Config, store: Store, channel: str,
+                now: datetime) -> tuple[Digest, RenderedDigest]:
+    """The next digest of ``channel`` as it stands now, rendered; nothing is recorded."""
     cfg = email_channel(config, channel)
     pending = store.pending_digest_deliveries(channel, now)[: cfg.max_articles]
     return _render(config, store, channel, cfg, [a for _, a in pending], now, 0)
@@ -324,7 +325,7 @@ def digest_preview(config: Config, store: Store, channel: str, out_dir: Path, *,
     sent or recorded. Returns (eml path, html path, article count)."""
     now = now or datetime.now(UTC)
     cfg = email_channel(config, channel)
-    digest, rendered = _next_digest(config, store, channel, now)
+    digest, rendered = next_digest(config, store, channel, now)
     secret = secret_of(config)
     data = CopyMaker(rendered, cfg).make(_recipient(config, cfg, secret, channel, 0, to), now=now)
     message = message_from_bytes(data, policy=policy.SMTP)
@@ -346,7 +347,7 @@ async def digest_send_test(config: Config, store: Store, channel: str, to: str, 
     now = now or datetime.now(UTC)
     cfg = email_channel(config, channel)
     address = normalise_address(to)
-    _, rendered = _next_digest(config, store, channel, now)
+    _, rendered = next_digest(config, store, channel, now)
     data = CopyMaker(rendered, cfg).make(
         _recipient(config, cfg, secret_of(config), channel, 0, address), now=now)
     client = await connect(cfg.smtp)

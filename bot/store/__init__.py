@@ -12,12 +12,14 @@ from bot.store.articles import ArticleQueries, SourceState
 from bot.store.base import open_engine as _open_engine
 from bot.store.base import redact_url
 from bot.store.channels import ChannelQueries, ChannelState
+from bot.store.desk import DeskQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.subscribers import SubscriberQueries
 from bot.store.workers import ChannelView, WorkerQueries, WorkerView
 
 
-class Store(OutboxQueries, ArticleQueries, ChannelQueries, SubscriberQueries, WorkerQueries):
+class Store(OutboxQueries, ArticleQueries, ChannelQueries, SubscriberQueries, WorkerQueries,
+            DeskQueries):
     """Every store operation, over one engine. ``with open_store(url) as store:`` closes it."""
 
     def __enter__(self) -> Store:

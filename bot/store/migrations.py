@@ -203,10 +203,62 @@ def _source_parser(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE sources ADD COLUMN parser_note TEXT NOT NULL DEFAULT ''"))
 
 
+def _desk(conn: Connection) -> None:
+    """The editors' desk: accounts, actions, failed logins, control-chat messages, values;
+    and deliveries.edited_text (an editor's own text for a post)."""
+    m = MetaData()
+    Table(
+        "editors", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", String(100), nullable=False),
+        Column("password_hash", Text, nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("session_version", Integer, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        UniqueConstraint("name", name="uq_editors_name"),
+    )
+    actions = Table(
+        "desk_actions", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", DateTime, nullable=False),
+        Column("editor", String(200), nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("delivery_id", Integer),
+        Column("channel", String(200), nullable=False),
+        Column("detail", Text, nullable=False),
+    )
+    Index("ix_desk_actions_at", actions.c.at)
+    failures = Table(
+        "login_failures", m,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("key", String(300), nullable=False),
+        Column("at", DateTime, nullable=False),
+    )
+    Index("ix_login_failures_key_at", failures.c.key, failures.c.at)
+    Table(
+        "desk_messages", m,
+        Column("delivery_id", Integer, primary_key=True, autoincrement=False),
+        Column("chat", String(200), nullable=False),
+        Column("message_id", Integer, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("closed", Integer, nullable=False),
+    )
+    Table(
+        "desk_values", m,
+        Column("name", String(200), primary_key=True),
+        Column("value", Text, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    _create(conn, m)
+    conn.execute(text("ALTER TABLE deliveries ADD COLUMN edited_text TEXT NOT NULL DEFAULT ''"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial),
     (2, _digest),
     (3, _confirmation_sends),
+    (5, _desk),
     (6, _worker_views),
     (7, _source_parser),
 ]

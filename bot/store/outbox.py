@@ -29,7 +29,7 @@ def row_to_delivery(row: Any) -> Delivery:
         status=DeliveryStatus(row.status), due_at=row.due_at, attempts=row.attempts,
         priority=row.priority, last_error=row.last_error, receipt_id=row.receipt_id,
         receipt_url=row.receipt_url, note=row.note, created_at=row.created_at,
-        sent_at=row.sent_at, updated_at=row.updated_at,
+        sent_at=row.sent_at, updated_at=row.updated_at, edited_text=row.edited_text,
     )
 
 

@@ -127,6 +127,8 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    # An editor's own text for this post (desk, migration 5): sent instead of the template.
+    Column("edited_text", Text, nullable=False, default=""),
     UniqueConstraint("article_id", "channel", name="uq_deliveries_article_channel"),
 )
 Index("ix_deliveries_status_due", deliveries.c.status, deliveries.c.due_at)

@@ -27,13 +27,14 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.config import Config, EmailChannel
 from bot.digest.commands import SubscriberError, normalise_address
@@ -60,10 +61,12 @@ def _utc_now() -> datetime:
 
 def make_app(config: Config, store: Store,
              get_service: GetService | None = None, *,
-             clock: Callable[[], datetime] = _utc_now) -> Starlette:
+             clock: Callable[[], datetime] = _utc_now,
+             config_path: Path | None = None) -> Starlette:
     """The readers' pages for every email channel in ``config``; with ``get_service``, also
     ``/healthz`` (store, scheduler, channels) and ``/metrics`` (see bot.web.health).
-    ``clock`` is what the subscribe limits read (tests move it on)."""
+    ``clock`` is what the subscribe limits read (tests move it on). With ``config_path``
+    and ``desk.enabled``, the editors' desk too (/desk, bot.desk)."""
     env = make_environment(config)
     secret = secret_of(config)
     limits = config.web.subscribe_limit
@@ -221,4 +224,13 @@ def make_app(config: Config, store: Store,
         Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
         *(health_routes(get_service) if get_service is not None
           else [Route("/healthz", health, methods=["GET"])]),
+        *_desk_routes(config, store, config_path),
     ])
+
+
+def _desk_routes(config: Config, store: Store, config_path: Path | None) -> list[BaseRoute]:
+    if config_path is None or not config.desk.enabled:
+        return []
+    from bot.desk.app import desk_routes
+
+    return desk_routes(config, store, config_path)

@@ -1,0 +1,1 @@
+"""One module per desk screen; each gives ``routes(desk)``."""
