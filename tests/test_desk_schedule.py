@@ -4,8 +4,8 @@ the running bot's reload would, refused edits and stale forms leave the file unt
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest

@@ -16,7 +16,7 @@ from bot.desk.site import Desk, Visit, back
 def routes(desk: Desk) -> list[BaseRoute]:
     @desk.guard()
     async def status_page(request: Request, visit: Visit) -> Response:
-        from bot.app import status
+        from bot.operations import status
 
         view = status(visit.config, desk.store)
         digests = [(name, desk.store.digest_runs(name, limit=5))
