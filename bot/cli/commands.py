@@ -77,10 +77,17 @@ def once(ctx: Context, dry_run: bool) -> None:
 @pass_ctx
 @friendly_errors
 def check(ctx: Context, online: bool) -> None:
-    """Validate config.yaml; show sources, routes, schedules and missing secrets."""
-    from bot.cli.format import print_check
+    """Validate config.yaml and render every template; show sources, routes, schedules
+    and missing secrets."""
+    from bot.cli.format import print_check, print_templates
+    from bot.template_check import check_templates, sample_article
 
-    print_check(ctx.config)
+    sample, which = sample_article(ctx.config)
+    templates = check_templates(ctx.config, sample)
+    print_check(ctx.config, templates_ok=all(not t.error for t in templates))
+    print_templates(templates, which)
+    if any(t.error for t in templates):
+        sys.exit(1)
     if online:
         from bot.channels.online import check_channels
         from bot.cli.format import print_online

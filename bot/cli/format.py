@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the operations pull in the whole pipeline; `status` must no
     from bot.models import Delivery
     from bot.operations import CycleReport, StatusView
     from bot.store import Store
+    from bot.template_check import TemplateCheck
 
 
 def _when(moment: datetime | None, config: Config) -> str:
@@ -52,9 +53,10 @@ def describe_schedule(schedule: Schedule) -> str:
     return ", ".join(parts) or "as soon as due, any time"
 
 
-def print_check(config: Config) -> None:
+def print_check(config: Config, *, templates_ok: bool = True) -> None:
     """`newsbot check`: what the file means. Secret values are never printed."""
-    click.echo(f"config OK: {len(config.sources)} sources, {len(config.channels)} channels")
+    verdict = "config OK" if templates_ok else "config.yaml is valid, but a TEMPLATE FAILS"
+    click.echo(f"{verdict}: {len(config.sources)} sources, {len(config.channels)} channels")
     click.echo(f"time zone: {config.timezone}   store: {redact_url(config.store_url)}")
     click.echo(f"backfill: {format_duration(config.backfill)}   preview folder: "
                f"{config.resolve_path(config.preview_dir)}")
@@ -87,6 +89,16 @@ def print_check(config: Config) -> None:
         click.echo(f"      template: {cfg.template or '(default)'}")
         if isinstance(cfg, EmailChannel):
             click.echo(f"      smtp: {describe_smtp(cfg.smtp)}")
+
+
+def print_templates(checks: list[TemplateCheck], sample: str) -> None:
+    """`newsbot check`: each channel's template rendered for a sample, and the files used."""
+    click.echo(f"\ntemplates (rendered for {sample}):")
+    for check in checks:
+        mark = "✗" if check.error else "✓"
+        click.echo(f"  {mark} {check.channel}: {', '.join(check.files)}")
+        if check.error:
+            click.echo(f"      {check.error}")
 
 
 def print_online(results: dict[str, OnlineCheck]) -> None:

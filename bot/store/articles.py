@@ -260,6 +260,22 @@ class ArticleQueries(StoreBase):
             rows = conn.execute(select(schema.articles).where(schema.articles.c.id.in_(ids)))
             return {row.id: _row_to_article(row) for row in rows}
 
+    def newest_article(self) -> Article | None:
+        """The article discovered last (a realistic sample for `newsbot check`)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.articles).order_by(
+                schema.articles.c.discovered_at.desc(), schema.articles.c.id.desc()).limit(1)
+            ).first()
+        return _row_to_article(row) if row is not None else None
+
+    def discovery_times(self, source_id: str, limit: int = 20) -> list[datetime]:
+        """When ``source_id``'s newest articles were first seen, newest first."""
+        with self.engine.connect() as conn:
+            return list(conn.scalars(
+                select(schema.articles.c.discovered_at)
+                .where(schema.articles.c.source_id == source_id)
+                .order_by(schema.articles.c.discovered_at.desc()).limit(limit)))
+
     def count_articles(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(schema.articles)) or 0)
