@@ -22,7 +22,7 @@ from bot.ingest.fetch import Deadline, Fetcher
 from bot.ingest.parse import parse_feed
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
-from bot.store import NewDelivery, Store
+from bot.store import NewDelivery, PollSuccess, Store
 
 log = logging.getLogger("newsbot.ingest")
 MAX_BACKOFF = timedelta(hours=6)
@@ -90,9 +90,9 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
     cutoff = now - config.backfill
     fresh: list[FeedItem] = []
     known = backfilled = 0
-    stored = store.find_articles(parsed.items)
+    stored = store.find_articles(parsed.items)  # the feed's guids and URLs: one query
     settled: list[FeedItem] = []  # known (refreshed, never re-announced) or too old
-    settled_announced: list[bool] = []
+    settled_found: list[Article | None] = []
     for item, existing in zip(parsed.items, stored, strict=True):
         if existing is not None:
             known += 1
@@ -102,32 +102,37 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
             fresh.append(item)
             continue
         settled.append(item)
-        settled_announced.append(existing is not None)
-    if settled:
-        store.add_articles(settled, now=now, announced=settled_announced)
+        settled_found.append(existing)
 
     enriched = await _enrich_by(deadline, fresh, fetcher, mode=source.fetch_pages)
-    new = deliveries = 0
-    planned: list[tuple[Article, list[NewDelivery]]] = []
     items: list[FeedItem] = []
     for item, problem in enriched:
         if problem:
             problems.append(problem)
         items.append(item if item.published is not None else replace(item, published=now))
-    for article, is_new in store.add_articles(items, now=now, announced=[True] * len(items)):
-        if not is_new:
+
+    def plan(articles: list[Article]) -> list[tuple[int, NewDelivery]]:
+        planned = [(article, plan_article(article, config, now=now)) for article in articles]
+        # max_per_poll is decided over the whole poll: the newest articles keep their places.
+        return [(article.id, p) for article, plans in limit_per_poll(planned, config)
+                for p in plans]
+
+    # One transaction for everything the poll writes (articles, deliveries, the source's row).
+    written = store.record_poll(
+        source.id, [*settled, *items],
+        announced=[existing is not None for existing in settled_found] + [True] * len(items),
+        found=[*settled_found, *[None] * len(items)], plan=plan,
+        done=PollSuccess(now=now, next_poll_at=now + source.every, etag=result.etag or "",
+                         last_modified=result.last_modified or "", items=len(parsed.items),
+                         note=_note(problems), parser=parsed.parser,
+                         parser_note=parsed.fallback_reason))
+    new = 0
+    for _article, is_new in written.articles[len(settled):]:
+        if is_new:
+            new += 1
+        else:
             known += 1
-            continue
-        new += 1
-        planned.append((article, plan_article(article, config, now=now)))
-    # max_per_poll is decided over the whole poll: the newest articles keep their places.
-    deliveries = store.create_many_deliveries(
-        ((article.id, plan)
-         for article, plans in limit_per_poll(planned, config) for plan in plans), now=now)
-    store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
-                              etag=result.etag or "", last_modified=result.last_modified or "",
-                              items=len(parsed.items), note=_note(problems),
-                              parser=parsed.parser, parser_note=parsed.fallback_reason)
+    deliveries = written.deliveries
     for problem in problems:
         log.warning("source %s: %s", source.id, problem)
     metrics.ARTICLES_INGESTED.labels(source.id).inc(new)

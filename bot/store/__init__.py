@@ -8,7 +8,7 @@ and leases (editors, several workers).
 from __future__ import annotations
 
 from bot.models import ChannelHistory, NewDelivery
-from bot.store.articles import ArticleQueries, SourceState
+from bot.store.articles import ArticleQueries, PollSuccess, PollWrite, SourceState
 from bot.store.base import open_engine as _open_engine
 from bot.store.base import redact_url
 from bot.store.channels import ChannelQueries, ChannelState
@@ -39,6 +39,8 @@ __all__ = [
     "ChannelState",
     "ChannelView",
     "NewDelivery",
+    "PollSuccess",
+    "PollWrite",
     "SourceState",
     "Store",
     "WorkerView",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.models import Article, FeedItem
+from bot.models import Article, FeedItem, NewDelivery
 from bot.store import schema
 from bot.store.base import StoreBase
+from bot.store.outbox import insert_deliveries
 
 
 def _hash(value: str) -> str:
@@ -57,10 +58,16 @@ def _row_to_article(row: Any) -> Article:
     return _values_to_article(row.id, row._mapping)
 
 
-def _values(item: FeedItem, now: datetime, announced: bool) -> dict[str, Any]:
+def _keys(items: Sequence[FeedItem]) -> list[tuple[str, str]]:
+    """Each item's (url hash, guid hash): computed once per poll, used by every step."""
+    return [(_hash(i.url), _hash(i.guid)) for i in items]
+
+
+def _values(item: FeedItem, now: datetime, announced: bool,
+            keys: tuple[str, str]) -> dict[str, Any]:
     return {
-        "source_id": item.source_id, "guid": item.guid, "guid_hash": _hash(item.guid),
-        "url": item.url, "url_hash": _hash(item.url), "title": item.title,
+        "source_id": item.source_id, "guid": item.guid, "guid_hash": keys[1],
+        "url": item.url, "url_hash": keys[0], "title": item.title,
         "summary": item.summary, "summary_html": item.summary_html, "text": item.text,
         "author": item.author, "sections": json.dumps(list(item.sections)),
         "language": item.language, "published_at": item.published or now,
@@ -78,6 +85,33 @@ def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
         published_at=v["published_at"], discovered_at=v["discovered_at"],
         image_url=v["image_url"], image_alt=v["image_alt"], summary_html=v["summary_html"],
     )
+
+
+@dataclass(frozen=True)
+class PollSuccess:
+    """What a poll that worked leaves on its source's row."""
+
+    now: datetime
+    next_poll_at: datetime
+    etag: str = ""
+    last_modified: str = ""
+    items: int = 0  # items the feed gave, added to items_seen
+    note: str = ""  # what the poll left out and why, for `status`
+    parser: str = ""  # which parser read the feed ("" for a 304: the last one is kept)
+    parser_note: str = ""
+
+
+@dataclass(frozen=True)
+class PollWrite:
+    """What ``record_poll`` stored: each item's article and whether it is new, in order, and
+    how many deliveries were created."""
+
+    articles: tuple[tuple[Article, bool], ...]
+    deliveries: int
+
+
+#: Plans the deliveries of a poll's new announced articles: (article id, delivery) rows.
+Planner = Callable[[list[Article]], Iterable[tuple[int, NewDelivery]]]
 
 
 class ArticleQueries(StoreBase):
@@ -114,16 +148,23 @@ class ArticleQueries(StoreBase):
         """Record a poll that worked; ``note``: what it left out and why, for `status`;
         ``parser``: which parser read the feed ("" for a 304: the last one is kept)."""
         with self.engine.begin() as conn:
-            seen = conn.scalar(select(schema.sources.c.items_seen)
-                               .where(schema.sources.c.id == source_id)) or 0
-            values: dict[str, Any] = {
-                "etag": etag, "last_modified": last_modified, "last_polled_at": now,
-                "last_success_at": now, "last_error": note, "consecutive_errors": 0,
-                "next_poll_at": next_poll_at, "items_seen": int(seen) + items,
-            }
-            if parser:
-                values.update(parser=parser, parser_note=parser_note)
-            self._upsert_source(conn, source_id, values)
+            self._record_success(conn, source_id, PollSuccess(
+                now=now, next_poll_at=next_poll_at, etag=etag, last_modified=last_modified,
+                items=items, note=note, parser=parser, parser_note=parser_note))
+
+    def _record_success(self, conn: Connection, source_id: str, done: PollSuccess) -> None:
+        S = schema.sources
+        values: dict[str, Any] = {
+            "etag": done.etag, "last_modified": done.last_modified,
+            "last_polled_at": done.now, "last_success_at": done.now, "last_error": done.note,
+            "consecutive_errors": 0, "next_poll_at": done.next_poll_at,
+        }
+        if done.parser:
+            values.update(parser=done.parser, parser_note=done.parser_note)
+        updated = conn.execute(update(S).where(S.c.id == source_id).values(
+            items_seen=S.c.items_seen + done.items, **values)).rowcount
+        if not updated:
+            conn.execute(S.insert().values(id=source_id, items_seen=done.items, **values))
 
     def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
                             next_poll_at: datetime) -> int:
@@ -166,19 +207,22 @@ class ArticleQueries(StoreBase):
         with self.engine.connect() as conn:
             return self._find_many(conn, items)
 
-    def _find_many(self, conn: Connection, items: Sequence[FeedItem]) -> list[Article | None]:
+    def _find_many(self, conn: Connection, items: Sequence[FeedItem],
+                   keys: Sequence[tuple[str, str]] | None = None) -> list[Article | None]:
+        """One query per 400 items; ``keys`` are the items' (url hash, guid hash) if known."""
+        keys = keys if keys is not None else _keys(items)
         by_url: dict[str, Article] = {}
         by_guid: dict[tuple[str, str], Article] = {}
         A = schema.articles
         for start in range(0, len(items), 400):
-            chunk = items[start:start + 400]
+            chunk = range(start, min(start + 400, len(items)))
             # Each arm must match an index (url_hash; source_id + guid_hash), or the OR
             # turns into a scan of the whole table and ingest slows as the store grows.
             by_source: dict[str, set[str]] = {}
             for i in chunk:
-                by_source.setdefault(i.source_id, set()).add(_hash(i.guid))
+                by_source.setdefault(items[i].source_id, set()).add(keys[i][1])
             rows = conn.execute(select(A).where(or_(
-                A.c.url_hash.in_({_hash(i.url) for i in chunk}),
+                A.c.url_hash.in_({keys[i][0] for i in chunk}),
                 *[and_(A.c.source_id == source, A.c.guid_hash.in_(hashes))
                   for source, hashes in by_source.items()],
             )))
@@ -186,8 +230,8 @@ class ArticleQueries(StoreBase):
                 article = _row_to_article(row)
                 by_url[row.url_hash] = article
                 by_guid[(row.source_id, row.guid_hash)] = article
-        return [by_url.get(_hash(i.url)) or by_guid.get((i.source_id, _hash(i.guid)))
-                for i in items]
+        return [by_url.get(url_hash) or by_guid.get((item.source_id, guid_hash))
+                for item, (url_hash, guid_hash) in zip(items, keys, strict=True)]
 
     def add_articles(self, items: Sequence[FeedItem], *, now: datetime,
                      announced: Sequence[bool]) -> list[tuple[Article, bool]]:
@@ -196,33 +240,59 @@ class ArticleQueries(StoreBase):
         Returns, in order, each item's stored article and whether it is new. An item that
         repeats an earlier one in the same batch is not new.
         """
-        A = schema.articles
-        results: list[tuple[Article, bool] | None] = [None] * len(items)
         with self.engine.begin() as conn:
-            found = self._find_many(conn, items)
-            fresh: dict[str, tuple[int, dict[str, Any]]] = {}
-            for index, (item, existing) in enumerate(zip(items, found, strict=True)):
-                if existing is not None:
-                    self._refresh(conn, existing, item, now)
-                    results[index] = (existing, False)
-                    continue
-                values = _values(item, now, announced[index])
-                if values["url_hash"] in fresh:
-                    continue  # the same article twice in one feed: the first one counts
-                fresh[values["url_hash"]] = (index, values)
-            if fresh:
-                dialect_insert: Any = (postgresql.insert if self.dialect == "postgresql"
-                                       else sqlite.insert)
-                stmt = dialect_insert(A).on_conflict_do_nothing().returning(A.c.id, A.c.url_hash)
-                ids = {row.url_hash: row.id for row in
-                       conn.execute(stmt, [v for _, v in fresh.values()])}
-                for url_hash, (index, values) in fresh.items():
-                    if url_hash in ids:
-                        results[index] = (_values_to_article(ids[url_hash], values), True)
+            return self._store_items(conn, items, now=now, announced=announced)
+
+    def record_poll(self, source_id: str, items: Sequence[FeedItem], *,
+                    announced: Sequence[bool], found: Sequence[Article | None] | None,
+                    plan: Planner, done: PollSuccess) -> PollWrite:
+        """Everything one feed's poll writes, in one transaction: its new articles (one
+        multi-row INSERT), known ones refreshed, the deliveries ``plan`` gives for the new
+        announced ones (one INSERT), and the source's success.
+
+        ``found`` is what ``find_articles(items)`` said before the caller's enrichment (None:
+        look now); an item another worker stored since then is found again, not stored twice.
+        """
+        with self.engine.begin() as conn:
+            results = self._store_items(conn, items, now=done.now, announced=announced,
+                                        found=found)
+            fresh = [article for (article, new), told in zip(results, announced, strict=True)
+                     if new and told]
+            deliveries = insert_deliveries(conn, self.dialect, plan(fresh), done.now)
+            self._record_success(conn, source_id, done)
+        return PollWrite(tuple(results), deliveries)
+
+    def _store_items(self, conn: Connection, items: Sequence[FeedItem], *, now: datetime,
+                     announced: Sequence[bool], found: Sequence[Article | None] | None = None
+                     ) -> list[tuple[Article, bool]]:
+        A = schema.articles
+        keys = _keys(items)
+        if found is None:
+            found = self._find_many(conn, items, keys)
+        results: list[tuple[Article, bool] | None] = [None] * len(items)
+        fresh: dict[str, tuple[int, dict[str, Any]]] = {}
+        for index, (item, existing) in enumerate(zip(items, found, strict=True)):
+            if existing is not None:
+                self._refresh(conn, existing, item, now)
+                results[index] = (existing, False)
+                continue
+            if keys[index][0] in fresh:
+                continue  # the same article twice in one feed: the first one counts
+            fresh[keys[index][0]] = (index, _values(item, now, announced[index], keys[index]))
+        if fresh:
+            dialect_insert: Any = (postgresql.insert if self.dialect == "postgresql"
+                                   else sqlite.insert)
+            stmt = dialect_insert(A).on_conflict_do_nothing().returning(A.c.id, A.c.url_hash)
+            ids = {row.url_hash: row.id for row in
+                   conn.execute(stmt, [v for _, v in fresh.values()])}
+            for url_hash, (index, values) in fresh.items():
+                if url_hash in ids:
+                    results[index] = (_values_to_article(ids[url_hash], values), True)
         # Items still unresolved: repeated in the batch, or stored by another worker meanwhile.
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
-            again = self.find_articles([items[i] for i in missing])
+            again = self._find_many(conn, [items[i] for i in missing],
+                                    [keys[i] for i in missing])
             for index, article in zip(missing, again, strict=True):
                 if article is None:
                     raise RuntimeError(f"article {items[index].url} was neither stored nor found")

@@ -33,6 +33,23 @@ def row_to_delivery(row: Any) -> Delivery:
     )
 
 
+def insert_deliveries(conn: Connection, dialect: str, plans: Iterable[tuple[int, NewDelivery]],
+                      now: datetime) -> int:
+    """Insert (article id, plan) rows in one statement, in the caller's transaction; a row
+    for an (article, channel) that already has one is kept as it is. Returns how many are new."""
+    rows = [{
+        "article_id": article_id, "channel": p.channel, "status": p.status.value,
+        "priority": p.priority, "due_at": p.due_at, "attempts": 0, "note": p.note,
+        "created_at": now, "updated_at": now,
+    } for article_id, p in plans]
+    if not rows:
+        return 0
+    dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = dialect_insert(D).on_conflict_do_nothing(
+        index_elements=["article_id", "channel"]).returning(D.c.id)
+    return len(conn.execute(stmt, rows).all())
+
+
 #: Chooses which of a channel's due candidates may go now: (history, candidates, now) → ids.
 Picker = Callable[[ChannelHistory, Sequence[Delivery], datetime], Sequence[int]]
 
@@ -47,18 +64,8 @@ class OutboxQueries(StoreBase):
     def create_many_deliveries(self, plans: Iterable[tuple[int, NewDelivery]], *,
                                now: datetime) -> int:
         """The batch form of create_deliveries: (article id, plan) pairs, one transaction."""
-        rows = [{
-            "article_id": article_id, "channel": p.channel, "status": p.status.value,
-            "priority": p.priority, "due_at": p.due_at, "attempts": 0, "note": p.note,
-            "created_at": now, "updated_at": now,
-        } for article_id, p in plans]
-        if not rows:
-            return 0
-        dialect_insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(D).on_conflict_do_nothing(
-            index_elements=["article_id", "channel"]).returning(D.c.id)
         with self.engine.begin() as conn:
-            return len(conn.execute(stmt, rows).all())
+            return insert_deliveries(conn, self.dialect, plans, now)
 
     # -- claiming --------------------------------------------------------------
 
