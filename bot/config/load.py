@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from bot.config.bounded_yaml import MAX_EXPANDED, load_bounded
+from bot.config.env_refs import EnvRefs, dotted, file_location
 from bot.config.model import (
     CHANNEL_TYPES,
     Config,
@@ -24,33 +23,6 @@ from bot.config.model import (
 )
 from bot.config.schedule import Schedule
 from bot.errors import ConfigError
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-def _interpolate(node: Any, path: str, missing: dict[str, list[str]]) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` from the environment, recording unset ones."""
-    if isinstance(node, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing)
-                for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-
-    def replace(match: re.Match[str]) -> str:
-        value = os.environ.get(match[1])
-        if value is None or value == "":
-            if match[2] is not None:
-                return match[2]
-            missing.setdefault(path, []).append(match[1])
-            return ""
-        return value
-
-    result = _ENV_REF.sub(replace, node)
-    # A value that was nothing but an unset reference becomes "absent", not "".
-    if result == "" and path in missing:
-        return None
-    return result
 
 
 def _format_location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
@@ -138,18 +110,38 @@ def parse_config(text: str, *, base_dir: Path = Path("."), origin: str = "config
         if forbidden in raw:
             raise ConfigError(forbidden,
                               "unknown key (see the configuration reference in README.md)")
-    missing: dict[str, list[str]] = {}
-    data = _interpolate(raw, "", missing)
+    refs = EnvRefs()
+    data = refs.interpolate(raw)
     data["base_dir"] = base_dir
-    data["missing_env"] = {k: tuple(v) for k, v in missing.items()}
+    data["missing_env"] = {k: tuple(v) for k, v in refs.missing.items()}
     try:
         # The context carries the folder to nested models that hold paths (smtp.ca_file),
         # which cannot see Config.base_dir while they are being validated.
         return Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems = [_friendly(e, raw) for e in exc.errors()]
+        problems = _problems(exc, raw, refs)
         raise ConfigError("", f"{origin} has {len(problems)} problem(s):\n  " +
                           "\n  ".join(problems)) from None
+
+
+def _problems(exc: ValidationError, raw: dict[str, Any], refs: EnvRefs) -> list[str]:
+    """One line per problem, in the file's order; a value from the environment is shown as
+    its ``${VAR}``, and a value whose variable is unset says so instead of how it failed."""
+    problems: list[str] = []
+    for error in exc.errors():
+        location = file_location(tuple(error["loc"]), raw)
+        path = dotted(location)
+        unset = refs.unset_at(path)
+        if unset:
+            names = " and ".join(f"${{{name}}}" for name in unset)
+            verb = "is" if len(unset) == 1 else "are"
+            line = (f"{_format_location(location, raw)}: {names} {verb} not set in the "
+                    "environment; set it, or write the value in the file")
+        else:
+            line = refs.redact(_friendly(error, raw), path)
+        if line not in problems:  # a union's members fail at one path with one cause
+            problems.append(line)
+    return problems
 
 
 def read_config_text(file: Path) -> str:
