@@ -140,8 +140,9 @@ def link_problem(url: str) -> str | None:
     """
     try:
         parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
+        _ = parts.port  # raises ValueError for a port that is not a number
+        _ = httpx.URL(url.strip()).host  # what fetches it: control characters, bad IDNA …
+    except (ValueError, httpx.InvalidURL):
         return "it is not a valid URL"
     scheme = parts.scheme.lower()
     if not scheme:
@@ -167,7 +168,10 @@ async def checked_addresses(host: str, port: int, policy: UrlPolicy) -> list[str
     except ValueError:
         literal = False
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except UnicodeError:  # a name the resolver cannot even encode ("a..b")
+            raise socket.gaierror(f"{host!r} is not a host name") from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     for address in addresses:
         try:

@@ -188,6 +188,17 @@ async def test_an_allow_listed_network_is_fetched(
     assert article.summary.startswith(SECRET)  # the operator allowed it: the page is used
 
 
+async def test_links_that_cannot_be_fetched_are_notes_not_crashes(
+        public: FeedServer, sqlite_store: Store) -> None:
+    feed = public.add("/feed.xml", rss("http://xn--/story", "http://a..b/story",
+                                       "http://[::1/story"))
+    report = await poll(config({"id": "odd", "url": feed}), sqlite_store)
+    notes = "\n".join(report.problems)
+    assert notes.count("not a valid URL") == 2  # skipped: never linked or fetched
+    assert "cannot resolve a..b" in notes  # kept, with the feed's summary
+    assert [a.summary for a in stored(sqlite_store)] == [TEASER]
+
+
 def test_metadata_addresses_stay_refused_even_inside_an_allowed_network() -> None:
     policy = UrlPolicy.allowing(["169.254.0.0/16", "0.0.0.0/0", "fd00::/8"])
     for address in ("169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254"):
