@@ -14,7 +14,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -37,7 +37,7 @@ from bot.errors import (
 from bot.models import Delivery, DeliveryStatus, Receipt, RenderedPost
 from bot.outlets import Outlet
 from bot.plan import PlatformPace, pick_due
-from bot.render import render_post, with_edited_text
+from bot.render import render_post, wants_media, with_edited_text
 from bot.settings import RuntimeSettings
 from bot.store import Store
 
@@ -222,6 +222,10 @@ class Dispatcher:
             report.add("unknown", repr(exc))
             return "unknown"
         done = self.clock()
+        if article.image_problem and article.image_url and wants_media(outlet.cfg):
+            # The image failed its check at ingest, so this went as text: say why in history.
+            receipt = replace(receipt, note="; ".join(
+                n for n in (f"sent as text: {article.image_problem}", receipt.note) if n))
         if outlet.is_preview:
             store.set_status(delivery.id, DeliveryStatus.SKIPPED, now=done,
                              allowed_from=[DeliveryStatus.SENDING], note=receipt.note,

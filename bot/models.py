@@ -31,6 +31,8 @@ class FeedItem:
     published: datetime | None = None  # timezone-aware UTC
     image_url: str | None = None
     image_alt: str = ""
+    image_from_html: bool = False  # found in the summary's HTML (a page's og:image is better)
+    image_problem: str = ""  # why the image may not be posted (bot.ingest.image_check); "" = ok
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Article:
     image_url: str | None
     image_alt: str
     summary_html: str = ""
+    image_problem: str = ""  # set when the image check failed: posts go out as text
 
 
 class DeliveryStatus(StrEnum):

@@ -166,7 +166,8 @@ def article_view(article: Article, zone: ZoneInfo) -> ArticleView:
         text=article.text, sections=article.sections,
         section=article.sections[0] if article.sections else "", author=article.author,
         language=article.language, source=article.source_id,
-        published=article.published_at.astimezone(zone), image_url=article.image_url,
+        published=article.published_at.astimezone(zone),
+        image_url=None if article.image_problem else article.image_url,
         image_alt=article.image_alt or article.title, rtl=is_rtl(article.language),
     )
 
@@ -185,7 +186,8 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
     """
     name = cfg.template or DEFAULT_TEMPLATES[cfg.type]
     view = article_view(article, zone)
-    media = wants_media(cfg) and bool(article.image_url)
+    # An image that failed its check at ingest is never attached: the post goes as text.
+    media = wants_media(cfg) and bool(article.image_url) and not article.image_problem
     max_tags = getattr(cfg, "hashtags", 3)
     tags = [t for t in dict.fromkeys(hashtag(s) for s in article.sections) if t][:max_tags]
     full = cut_summary(article.summary, cfg.summary_chars)

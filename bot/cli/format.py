@@ -205,6 +205,8 @@ def print_history(config: Config, store: Store, rows: list[Delivery],
         if status == "sent":
             link = d.receipt_url or d.receipt_id or "-"
             click.echo(f"{_when(d.sent_at, config)}  {d.channel:<16} {title[:60]:<60}  {link}")
+            if d.note:
+                click.echo(f"{'':18}{d.note}")  # e.g. why the post went out without its image
             continue
         words = d.last_error or d.note or "-"
         click.echo(f"#{d.id:<6} {_when(d.updated_at, config)}  {d.channel:<16} {title[:50]}")

@@ -80,7 +80,8 @@ def build_digest(channel: str, cfg: EmailChannel, articles: Sequence[Article], *
             article=view,
             summary_html=sanitize_html(article.summary_html) if article.summary_html
             else Markup(""),
-            image_url=_safe_image(article.image_url), rtl=view.rtl,
+            image_url=None if article.image_problem else _safe_image(article.image_url),
+            rtl=view.rtl,
         ))
     return Digest(
         channel=channel, title=cfg.title,

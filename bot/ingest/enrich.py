@@ -9,6 +9,7 @@ from typing import Literal
 from bot.errors import SourceError
 from bot.ingest.extract import extract_page
 from bot.ingest.fetch import PAGE_ACCEPT, Deadline, Fetcher
+from bot.ingest.teaser import clean_teaser, is_teaser
 from bot.models import FeedItem
 
 Mode = Literal["auto", "always", "never"]
@@ -17,27 +18,43 @@ USABLE_SUMMARY = 80  # characters: a shorter feed summary is a teaser, not a sum
 
 
 def needs_page(item: FeedItem) -> bool:
-    """True when the feed's summary cannot stand as a post's summary on its own."""
+    """True when the feed's summary cannot stand as a post's summary on its own: empty,
+    shorter than ~80 characters, the title again, or a teaser (``bot.ingest.teaser``)."""
     summary = " ".join(item.summary.split())
     if len(summary) < USABLE_SUMMARY:
         return True
     title = " ".join(item.title.split()).casefold().rstrip(".…")
     folded = summary.casefold().rstrip(".…")
-    return bool(title) and (folded == title or title.startswith(folded))
+    if title and (folded == title or title.startswith(folded)):
+        return True
+    return is_teaser(summary)
+
+
+def _as_fed(item: FeedItem) -> FeedItem:
+    """The item with the feed's own summary, a teaser's end made clean (whole word + …)."""
+    cleaned = clean_teaser(item.summary)
+    if cleaned == " ".join(item.summary.split()):
+        return item
+    # The feed's HTML still ends in "…Read more »": the digest shows the cleaned text.
+    return dataclasses.replace(item, summary=cleaned, summary_html="")
 
 
 async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str,
                  deadline: Deadline | None = None) -> tuple[FeedItem, str | None]:
     """Return ``item`` completed from its page, and a problem string if the page failed.
 
-    ``mode``: "never" returns the item as is; "always" fetches the page; "auto" fetches it
-    only when the summary is not usable (empty, shorter than ~80 characters, or the title
-    again). From the page: summary = its lede (when there is one), text = its full text, and
-    the image when the item had none. Fetch and extraction failures never raise: the item is
-    returned unchanged with the reason as the second value. ``deadline``: the source's
-    (see ``Fetcher.fetch``); a page not in by then is such a failure.
+    ``mode``: "never" never fetches; "always" fetches the page; "auto" fetches it only when
+    the summary is not usable (``needs_page``: empty, short, the title again, or a teaser).
+    From the page: its lede replaces a summary that is unusable or a teaser (also one that
+    turns out to be the lede's first words), its text becomes the item's text, and its
+    og:image replaces a missing image or one only found in the feed's HTML. A teaser that is
+    kept (mode "never", or the page failed) ends cleanly: whole word and one "…". Fetch and
+    extraction failures never raise: the reason is the second value. ``deadline``: the
+    source's (see ``Fetcher.fetch``); a page not in by then is such a failure.
     """
-    if mode == "never" or (mode == "auto" and not needs_page(item)):
+    if mode == "never":
+        return _as_fed(item), None
+    if mode == "auto" and not needs_page(item):
         return item, None
     if mode not in ("auto", "always"):
         raise ValueError(f"fetch_pages mode must be auto, always or never, not {mode!r}")
@@ -45,24 +62,30 @@ async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str,
         result = await fetcher.fetch(item.url, source_id=item.source_id, accept=PAGE_ACCEPT,
                                      deadline=deadline)
     except SourceError as exc:
-        return item, f"page for {item.url!r} not used: {exc.problem}"
+        return _as_fed(item), f"page for {item.url!r} not used: {exc.problem}"
     if result.status != "ok" or not result.body:
-        return item, f"page for {item.url!r} not used: the server sent no body"
+        return _as_fed(item), f"page for {item.url!r} not used: the server sent no body"
     try:
         # trafilatura is CPU-bound (a few ms per page): keep the event loop responsive.
         page = await asyncio.to_thread(extract_page, result.body, result.url)
     except Exception as exc:  # an extractor bug must not lose the item
-        return item, f"page for {item.url!r} not used: extraction failed ({exc})"
+        return _as_fed(item), f"page for {item.url!r} not used: extraction failed ({exc})"
     if not page.lede and not page.text:
-        return item, f"page for {item.url!r} not used: no article text found on it"
+        return _as_fed(item), f"page for {item.url!r} not used: no article text found on it"
     changes: dict[str, object] = {}
-    if page.lede:
+    if page.lede and (needs_page(item) or is_teaser(item.summary, page.lede)):
+        # The feed's own summary, when it is one (not a teaser), is the editors' and stays.
         changes["summary"] = page.lede
+        changes["summary_html"] = ""
+    elif item.summary != _as_fed(item).summary:
+        changes["summary"], changes["summary_html"] = _as_fed(item).summary, ""
     if page.text:
         changes["text"] = page.text
-    if item.image_url is None and page.image_url:
+    if page.image_url and (item.image_url is None or item.image_from_html):
+        # The page's declared og:image beats whatever <img> the feed's HTML held.
         changes["image_url"] = page.image_url
         changes["image_alt"] = page.image_alt
+        changes["image_from_html"] = False
     if not item.language and page.language:
         changes["language"] = page.language
     return dataclasses.replace(item, **changes), None  # type: ignore[arg-type]

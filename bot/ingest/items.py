@@ -14,6 +14,7 @@ from typing import Any
 
 import feedparser
 
+from bot.ingest.image_rules import image_refusal
 from bot.ingest.urls import canonical_url
 from bot.models import FeedItem
 from bot.text import clean_title, cut_summary, html_to_text
@@ -23,8 +24,8 @@ _TITLE_FROM_SUMMARY = 90  # characters of summary used as a title when the item 
 MAX_TITLE = 300  # characters; a longer title is cut (a post could not carry it anyway)
 MAX_SUMMARY = 10_000  # characters of summary kept; longer ones are cut and lose their HTML
 MAX_TEXT = 200_000  # characters of an item's full text
-_IMG_SRC = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]+)", re.IGNORECASE)
-_IMG_ALT = re.compile(r"\balt\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.IGNORECASE)
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"""\s([a-zA-Z:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 
 
 def build_item(
@@ -77,7 +78,7 @@ def build_item(
             return None
     if not guid:
         guid = url or "hash:" + hashlib.sha256(f"{title}\n{date_key}".encode()).hexdigest()[:32]
-    image_url, image_alt = pick_image(images, html_for_image, url)
+    image_url, image_alt, image_from_html = pick_image(images, html_for_image, url)
     if image_url is not None and link_problem(image_url):
         # A path such as /etc/passwd is a local file to python-telegram-bot: never pass it on.
         problems.append(f"{label}: image {cut_summary(image_url, 80)!r} not used "
@@ -98,22 +99,39 @@ def build_item(
         published=published,
         image_url=image_url,
         image_alt=image_alt,
+        image_from_html=image_from_html,
     )
 
 
-def pick_image(images: list[tuple[str, str]], html_text: str, base: str) -> tuple[str | None, str]:
+def pick_image(images: list[tuple[str, str]], html_text: str, base: str
+               ) -> tuple[str | None, str, bool]:
+    """The item's lead image: ``(url, alt, found_in_html)``.
+
+    The feed's declared images (``media:content``, enclosures, JSON Feed ``image``) come
+    first; then the first ``<img>`` of the item's HTML that can be a picture: not declared
+    under 100 px, not a tracking pixel, not a data URI, with a ``src`` that looks like an
+    image path (``image_rules``).
+    """
     for src, alt in images:
         if src.strip():
-            return canonical_url(src, base), alt
-    match = _IMG_SRC.search(html_text)
-    if match:
-        tag_end = html_text.find(">", match.start())
-        alt_match = _IMG_ALT.search(
-            html_text, match.start(), tag_end if tag_end > 0 else len(html_text)
-        )
-        alt = (alt_match.group(1) or alt_match.group(2) or "") if alt_match else ""
-        return canonical_url(html.unescape(match.group(1)), base), plain(alt)
-    return None, ""
+            url = canonical_url(src, base)
+            if not image_refusal(url, declared=True):
+                return url, alt, False
+    for tag in _IMG_TAG.finditer(html_text):
+        attributes = dict(_attributes(tag.group(0)))
+        src = attributes.get("src", "").strip()
+        if not src or src.lower().startswith("data:"):
+            continue
+        url = canonical_url(src, base)
+        if image_refusal(url, width=attributes.get("width"), height=attributes.get("height")):
+            continue
+        return url, plain(attributes.get("alt", "")), True
+    return None, "", False
+
+
+def _attributes(tag: str) -> list[tuple[str, str]]:
+    return [(m.group(1).lower(), html.unescape(m.group(2) or m.group(3) or m.group(4) or ""))
+            for m in _ATTRIBUTE.finditer(tag)]
 
 
 def item_label(position: int, title: str, ident: str) -> str:

@@ -19,6 +19,7 @@ from bot.config import Config, Source
 from bot.errors import SourceError
 from bot.ingest.enrich import enrich
 from bot.ingest.fetch import Deadline, Fetcher
+from bot.ingest.image_check import ImageChecker, check_item_images
 from bot.ingest.parse import parse_feed
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
@@ -29,6 +30,7 @@ MAX_BACKOFF = timedelta(hours=6)
 #: Page text is extracted in a thread once the page is in; it gets this long past the
 #: deadline before its item is stored with the feed's own summary instead.
 EXTRACT_GRACE = 2.0
+IMAGE_CHECK_TIMEOUT = 10.0  # seconds for one image's check; a slower image is a text post
 NOTE_CHARS = 600  # the notes kept for `newsbot status` (the log has them all)
 
 
@@ -110,6 +112,7 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
         if problem:
             problems.append(problem)
         items.append(item if item.published is not None else replace(item, published=now))
+    items = await _check_images(items, fetcher, deadline)
 
     def plan(articles: list[Article]) -> list[tuple[int, NewDelivery]]:
         planned = [(article, plan_article(article, config, now=now)) for article in articles]
@@ -158,6 +161,19 @@ async def _enrich_by(deadline: Deadline, items: list[FeedItem], fetcher: Fetcher
                 item, f"page for {item.url!r} not used: not ready within the source's "
                       f"{deadline.seconds:g}s deadline (fetch.source_deadline)")
             for item, task in zip(items, tasks, strict=True)]
+
+
+async def _check_images(items: list[FeedItem], fetcher: Fetcher,
+                        deadline: Deadline) -> list[FeedItem]:
+    """Each new item's lead image checked once, before any channel can use it. The sample
+    pages (offline mode) never touch the network, so their images are taken as they are."""
+    if fetcher.offline_pages is not None or not any(i.image_url for i in items):
+        return items
+    seconds = max(2.0, min(IMAGE_CHECK_TIMEOUT, fetcher.settings.timeout.total_seconds(),
+                           deadline.remaining()))
+    async with ImageChecker(fetcher.policy, timeout=seconds,
+                            user_agent=fetcher.settings.user_agent) as checker:
+        return await check_item_images(items, checker)
 
 
 def _note(problems: list[str]) -> str:

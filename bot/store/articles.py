@@ -72,7 +72,8 @@ def _values(item: FeedItem, now: datetime, announced: bool,
         "author": item.author, "sections": json.dumps(list(item.sections)),
         "language": item.language, "published_at": item.published or now,
         "discovered_at": now, "updated_at": now, "image_url": item.image_url,
-        "image_alt": item.image_alt, "announced": announced,
+        "image_alt": item.image_alt, "image_problem": item.image_problem,
+        "announced": announced,
     }
 
 
@@ -84,6 +85,7 @@ def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
         sections=tuple(json.loads(v["sections"])), language=v["language"],
         published_at=v["published_at"], discovered_at=v["discovered_at"],
         image_url=v["image_url"], image_alt=v["image_alt"], summary_html=v["summary_html"],
+        image_problem=v["image_problem"],
     )
 
 
@@ -311,6 +313,7 @@ class ArticleQueries(StoreBase):
         if item.image_url and not article.image_url:
             changes["image_url"] = item.image_url
             changes["image_alt"] = item.image_alt
+            changes["image_problem"] = item.image_problem
         if changes:
             changes["updated_at"] = now
             conn.execute(update(schema.articles)

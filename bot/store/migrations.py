@@ -254,6 +254,12 @@ def _desk(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE deliveries ADD COLUMN edited_text TEXT NOT NULL DEFAULT ''"))
 
 
+def _image_problem(conn: Connection) -> None:
+    # The verdict of each article's one image check (why the image may not be posted), kept
+    # on the article so channels and workers never check the same image again.
+    conn.execute(text("ALTER TABLE articles ADD COLUMN image_problem TEXT NOT NULL DEFAULT ''"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial),
     (2, _digest),
@@ -261,6 +267,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (5, _desk),
     (6, _worker_views),
     (7, _source_parser),
+    (8, _image_problem),
 ]
 
 

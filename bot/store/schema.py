@@ -100,6 +100,8 @@ articles = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("image_url", Text),
     Column("image_alt", Text, nullable=False, default=""),
+    # why the lead image failed its one check at ingest ("" = usable; migration 8)
+    Column("image_problem", Text, nullable=False, default=""),
     # False for items seen on a first poll that were older than the backfill window.
     Column("announced", Boolean, nullable=False, default=True),
     UniqueConstraint("url_hash", name="uq_articles_url"),
