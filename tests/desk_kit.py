@@ -119,3 +119,60 @@ def csrf(c: TestClient, page: str = "/desk/") -> str:
 
 
 SAME = {"Sec-Fetch-Site": "same-origin"}
+
+
+# ------------------------------------------------------------------ a served desk, a browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+class LiveServer:
+    """The bot's web app served by uvicorn on 127.0.0.1 in a thread, for a real browser."""
+
+    def __init__(self, app: object) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port,  # type: ignore[arg-type]
+                                log_level="warning", lifespan="off", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="desk-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started, "the desk's server did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def chromium_or_skip() -> None:
+    """Browser tests need Debian's chromium; without it they skip, except under CI, where
+    a missing browser is a failure (.ci/run installs it)."""
+    import os
+
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{CHROMIUM} is missing under CI (.ci/run installs the chromium package)")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
