@@ -239,6 +239,9 @@ class Fetching(FrozenModel):
     # per-host slot included) ends by this; unset: three times ``timeout``. A page that is
     # not in by then is left out and the item keeps the feed's own summary.
     source_deadline: Duration | None = None
+    # Parsing one feed ends by this: a feed that takes longer (a hostile one, at the size cap)
+    # is stopped and is the source's error, so it costs at most this much CPU per poll.
+    parse_timeout: Duration = timedelta(seconds=10)
     user_agent: str = "newsbot/0.1 (+https://github.com/newsroom/newsbot)"
     # Serve news.example.org article pages from this folder instead of the network: the
     # bundled samples use it so the quick start works offline. Leave unset in production.
@@ -247,7 +250,7 @@ class Fetching(FrozenModel):
     # (bot/urlpolicy.py) refuses every non-public address unless it is listed here.
     allow_private: tuple[Annotated[str, AfterValidator(_ip_network)], ...] = ()
 
-    @field_validator("timeout", "source_deadline")
+    @field_validator("timeout", "source_deadline", "parse_timeout")
     @classmethod
     def _positive_time(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value <= timedelta(0):
