@@ -199,6 +199,27 @@ async def test_links_that_cannot_be_fetched_are_notes_not_crashes(
     assert [a.summary for a in stored(sqlite_store)] == [TEASER]
 
 
+@pytest.mark.parametrize(("address", "problem"), [
+    ("127.0.0.1", "a loopback address"), ("::1", "a loopback address"),
+    ("10.1.2.3", "a private address"), ("172.16.0.1", "a private address"),
+    ("192.168.1.1", "a private address"), ("fd12:3456::1", "a private address"),
+    ("169.254.1.1", "a link-local address"), ("fe80::1", "a link-local address"),
+    ("100.64.0.1", "a shared (CGNAT) address"), ("224.0.0.251", "a multicast address"),
+    ("ff02::1", "a multicast address"), ("0.0.0.0", "an unspecified address"),
+    ("::", "an unspecified address"), ("240.0.0.1", "a reserved address"),
+    ("255.255.255.255", "a reserved address"), ("192.0.2.1", "a documentation address"),
+    ("2001:db8::1", "a documentation address"), ("169.254.169.254", "a cloud metadata address"),
+    ("fd00:ec2::254", "a cloud metadata address"), ("100.100.100.200", "a cloud metadata address"),
+    ("::ffff:10.0.0.1", "a private address (10.0.0.1) in IPv6 form"),
+    ("64:ff9b::7f00:1", "a loopback address (127.0.0.1) in IPv6 form"),
+    ("2002:c0a8:101::1", "a private address (192.168.1.1) in IPv6 form"),
+    ("93.184.215.14", None), ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", None),
+    ("::ffff:93.184.215.14", None),
+])
+def test_which_addresses_are_inside(address: str, problem: str | None) -> None:
+    assert UrlPolicy().address_problem(ip_address(address)) == problem
+
+
 def test_metadata_addresses_stay_refused_even_inside_an_allowed_network() -> None:
     policy = UrlPolicy.allowing(["169.254.0.0/16", "0.0.0.0/0", "fd00::/8"])
     for address in ("169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254"):
