@@ -353,7 +353,7 @@ class Service:
 
         from bot.errors import ConfigError
         from bot.web.app import make_app
-        from bot.web.health import health_routes
+        from bot.web.health import health_app
         from bot.web.server import make_server
 
         def current() -> Service:
@@ -366,7 +366,7 @@ class Service:
         except ConfigError as exc:
             log.warning("web: subscribe/unsubscribe pages are off (%s); serving /healthz and "
                         "/metrics only", exc)
-            app = Starlette(routes=health_routes(current))
+            app = health_app(current)
         self._web = make_server(app, self.config.web)
         task = asyncio.create_task(self._serve_web(self._web), name="web")
         self._tasks.add(task)

@@ -62,7 +62,9 @@ def service(store: Store, tmp_path: Path) -> Service:
 
 def client(service: Service | None, store: Store) -> TestClient:
     config = service.config if service else parse_config(CONFIG)
-    return TestClient(make_app(config, store, get_service=lambda: service))
+    # From this machine: /healthz gives the detail only to a loopback peer.
+    return TestClient(make_app(config, store, get_service=lambda: service),
+                      client=("127.0.0.1", 50000))
 
 
 class Advancing:

@@ -44,6 +44,7 @@ from bot.digest.tokens import TokenClaim, confirm_url, make_token, read_token, s
 from bot.render import make_environment, render_template
 from bot.store import Store
 from bot.store.subscribers import ConfirmationClaim, Subscriber
+from bot.web.headers import security_middleware
 from bot.web.health import GetService, health_routes
 from bot.web.ratelimit import RateLimiter, client_key, parse_networks, retry_after
 
@@ -215,7 +216,7 @@ def make_app(config: Config, store: Store,
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[
+    return Starlette(middleware=security_middleware(), routes=[
         Route("/subscribe/{channel}", subscribe_form, methods=["GET"]),
         Route("/subscribe/{channel}", subscribe, methods=["POST"]),
         Route("/confirm/{token}", confirm_page, methods=["GET"]),

@@ -4,16 +4,25 @@
 503 otherwise (a load balancer or ``docker compose``/systemd watchdog can restart on that).
 A channel that needs a person (paused, bad token, preview) is listed but does not make the
 bot unhealthy: restarting would not fix it.
+
+The server usually faces the internet (the subscribe pages), so anyone may ask: they get
+the coarse view only (status, store ok, scheduler alive). The detail (worker host:pid,
+leader, each channel's state with the platforms' own words, the store's error) goes only to
+a request from this machine itself (a loopback peer, with no proxy's forwarding headers, since
+a reverse proxy on this machine would relay the world from loopback); ``newsbot status``
+shows the same from the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -114,6 +123,43 @@ def health_report(service: RunningBot | None, *, now: datetime | None = None,
     }
 
 
+#: Headers a reverse proxy adds: a request carrying one came from elsewhere, whatever its peer.
+_FORWARDING = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
+
+
+def asked_from_this_machine(request: Request) -> bool:
+    """True for a loopback peer that no proxy relayed (an operator's curl, a local watchdog)."""
+    if any(name in request.headers for name in _FORWARDING):
+        return False
+    peer = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(peer.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def public_view(body: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may see of a health report: whether the bot works, not who or why."""
+    public: dict[str, Any] = {"status": body["status"]}
+    if "store" in body:
+        public["store"] = {"ok": body["store"]["ok"]}
+    if "scheduler" in body:
+        public["scheduler"] = {"alive": body["scheduler"]["alive"]}
+    public["detail"] = ("ask from the bot's own machine (curl http://127.0.0.1:<web.port>"
+                        "/healthz) or run `newsbot status`")
+    return public
+
+
+def health_app(get_service: GetService) -> Starlette:
+    """An app serving only ``health_routes`` (when the readers' pages cannot be served)."""
+    from bot.web.headers import security_middleware
+
+    return Starlette(middleware=security_middleware(), routes=health_routes(get_service))
+
+
 def health_routes(get_service: GetService) -> list[Route]:
     """``GET /healthz`` (JSON, 200 or 503) and ``GET /metrics`` (Prometheus text format).
 
@@ -135,6 +181,8 @@ def health_routes(get_service: GetService) -> list[Route]:
                 first_line = (str(exc).splitlines() or [""])[0][:200]
                 error = f"{type(exc).__name__}: {first_line}"
         healthy, body = health_report(service, states=states, store_error=error)
+        if not asked_from_this_machine(request):
+            body = public_view(body)
         return JSONResponse(body, status_code=200 if healthy else 503,
                             headers={"Cache-Control": "no-store"})
 
