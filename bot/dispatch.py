@@ -44,6 +44,8 @@ from bot.store import Store
 log = logging.getLogger("newsbot.dispatch")
 
 MAX_ATTEMPTS = 8
+UNREACHABLE_AFTER = 3  # failed sends in a row, without an answer, before a person is told
+_UNREACHABLE_MARK = "unreachable:"
 Clock = Callable[[], datetime]
 
 
@@ -111,6 +113,10 @@ class Dispatcher:
     # Set on shutdown: no new claims; the post in flight finishes, claimed ones go back.
     stopping: bool = False
     pace_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Sends in a row per channel that failed without an answer (connection refused, 5xx):
+    # at UNREACHABLE_AFTER the channel is flagged, as a refused token is, so a dead api_url
+    # is not left to retry quietly for hours.
+    unreachable: Counter[str] = field(default_factory=Counter)
 
     async def run_once(self, *, max_per_channel: int = 50) -> DispatchReport:
         """One pass over every channel; returns what happened."""
@@ -237,6 +243,12 @@ class Dispatcher:
             store.update_channel(outlet.name, now=done, chat_override=str(migrated))
         cost = _price(outlet, (post.text, *post.thread))
         store.mark_sent(delivery.id, receipt, now=done, cost=cost, worker=wid)
+        if self.unreachable.pop(outlet.name, 0) >= UNREACHABLE_AFTER:
+            # It answers again: the flag this dispatcher raised goes (a person's pause or
+            # another flag, e.g. a refused token, is left alone).
+            state = store.channel_state(outlet.name)
+            if state.attention.startswith(_UNREACHABLE_MARK):
+                store.update_channel(outlet.name, now=done, attention="")
         log.info("%s: sent article %d (%s)", outlet.name, article.id,
                  receipt.url or receipt.platform_id)
         report.add("sent")
@@ -308,12 +320,25 @@ class Dispatcher:
                         else backoff(attempts))
                 store.mark_retry(delivery.id, message, due_at=now + wait, now=now, worker=wid)
                 outcome = "rate_limited" if isinstance(exc, RateLimitedError) else "retry"
+            if not isinstance(exc, RateLimitedError):
+                self._count_unreachable(outlet, message, now)
         else:
             store.mark_unknown(delivery.id, message, now=now, worker=wid)
             outcome = "unknown"
         log.warning("delivery %d: %s (%s)", delivery.id, message, outcome)
         report.add(outcome, message)
         return outcome
+
+
+    def _count_unreachable(self, outlet: Outlet, message: str, now: datetime) -> None:
+        self.unreachable[outlet.name] += 1
+        if self.unreachable[outlet.name] == UNREACHABLE_AFTER:
+            api = getattr(outlet.cfg, "api_url", "") or "its server"
+            why = (f"{_UNREACHABLE_MARK} {UNREACHABLE_AFTER} sends in a row ({message}); "
+                   f"check {api} and the network. Posts keep retrying and the flag clears "
+                   "at the next success")
+            self.store.update_channel(outlet.name, now=now, attention=why)
+            log.error("%s needs attention: %s", outlet.name, why)
 
 
 def _pick_all(history: object, candidates: list[Delivery], now: datetime, *,
