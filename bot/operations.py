@@ -8,9 +8,10 @@ pipeline (ingest, dispatch, outlets, render) is imported by the functions that r
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from bot.config import Config, EmailChannel, XChannel
 from bot.models import Delivery, DeliveryStatus
 from bot.settings import RuntimeSettings
-from bot.store import ChannelState, SourceState, Store
+from bot.store import ChannelState, SourceState, Store, WorkerView
 
 if TYPE_CHECKING:
     from bot.dispatch import Dispatcher, DispatchReport
@@ -129,31 +130,77 @@ def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: boo
 
 
 @dataclass(frozen=True)
+class SourceActivity:
+    """When a source last gave a new article, and whether it has gone quiet for long."""
+
+    last_new: datetime | None
+    usual_gap: timedelta | None  # the median time between its articles' publication
+    silent_for: timedelta | None = None  # set when over SILENCE_FACTOR × usual_gap
+
+
+#: A source quiet for this many times its usual gap between articles is flagged.
+SILENCE_FACTOR = 3
+
+
+def source_activity(last_new: datetime | None, published: Sequence[datetime],
+                    now: datetime) -> SourceActivity:
+    """From a source's newest publication times (newest first): is it unusually silent?
+    Judged only with 5 or more articles; a gap of 0 (a batch) says nothing about rhythm."""
+    gaps = sorted(g for g in (a - b for a, b in itertools.pairwise(published))
+                  if g > timedelta(0))
+    usual = gaps[len(gaps) // 2] if len(published) >= 5 and gaps else None
+    if last_new is None or usual is None:
+        return SourceActivity(last_new, usual)
+    quiet = now - last_new
+    return SourceActivity(last_new, usual, quiet if quiet > SILENCE_FACTOR * usual else None)
+
+
+@dataclass(frozen=True)
 class StatusView:
     sources: tuple[tuple[str, SourceState], ...]
-    channels: tuple[tuple[str, str, ChannelState, dict[str, int]], ...]  # name, mode, state, counts
+    # name, mode (as the running workers see it), state, counts
+    channels: tuple[tuple[str, str, ChannelState, dict[str, int]], ...]
     unknown: tuple[Delivery, ...]
     removed_channels: tuple[tuple[str, dict[str, int]], ...]
     spend: tuple[tuple[str, int, float, float | None], ...] = ()  # X: posts, $, budget
     reload_error: str = ""  # the running bot refused config.yaml as it is now (bot/reload.py)
+    workers: tuple[WorkerView, ...] = ()  # `newsbot run` workers seen within WORKER_STALE
+    activity: dict[str, SourceActivity] = field(default_factory=dict)  # by source id
 
 
-def status(config: Config, store: Store) -> StatusView:
-    """Sources with their last poll and error; channels with their deliveries by state."""
+def channel_mode(name: str, workers: Sequence[WorkerView]) -> str:
+    """How the running workers run a channel, from their heartbeats (not from this
+    process's environment: a shell without the bot's secrets would say "preview")."""
+    if not workers:
+        return "no worker running"
+    seen: dict[str, list[str]] = {}
+    for worker in workers:
+        view = worker.channels.get(name)
+        text = "not in its config" if view is None else (
+            view.mode + (f" ({view.why})" if view.why and view.mode != "paused" else ""))
+        seen.setdefault(text, []).append(worker.worker)
+    if len(seen) == 1:
+        return next(iter(seen))
+    return "; ".join(f"{', '.join(names)}: {text}" for text, names in seen.items())
+
+
+def status(config: Config, store: Store, *, now: datetime | None = None) -> StatusView:
+    """Sources with their last poll, last new article and silence; channels with their
+    deliveries by state, as the running workers see them."""
+    now = now or datetime.now(UTC)
     counts = store.counts_by_status()
     states = store.channel_states()
+    workers = tuple(store.live_workers(now))
     channels = []
     for name, cfg in config.channels.items():
-        missing = config.missing_credentials(name)
-        mode = f"preview ({', '.join(missing)} not set)" if missing else "live"
-        if not cfg.enabled:
-            mode = "disabled"
+        mode = channel_mode(name, workers) if cfg.enabled else "disabled"
         channels.append((name, mode, states.get(name, ChannelState(name)), counts.get(name, {})))
     removed = tuple((n, c) for n, c in counts.items() if n not in config.channels)
     sources = tuple((s.id, store.source_state(s.id)) for s in config.sources)
+    activity = {s.id: source_activity(*store.source_rhythm(s.id), now)
+                for s in config.sources}
     unknown = tuple(store.deliveries(statuses=[DeliveryStatus.UNKNOWN]))
     spend = []
-    now = datetime.now(UTC)
     for name, cfg in config.channels.items():
         if isinstance(cfg, XChannel):
             from bot.dispatch import month_start
@@ -163,5 +210,5 @@ def status(config: Config, store: Store) -> StatusView:
     from bot.reload import rejected_reload
 
     return StatusView(sources, tuple(channels), unknown, removed, tuple(spend),
-                      rejected_reload(config.base_dir))
+                      rejected_reload(config.base_dir), workers, activity)
 

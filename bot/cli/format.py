@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import click
@@ -161,7 +161,13 @@ def print_cycle(config: Config, report: CycleReport) -> None:
 def print_status(view: StatusView, *, verbose: bool = False) -> None:
     if view.reload_error:
         click.echo(f"! {view.reload_error}\n")
-    click.echo("sources:")
+    if view.workers:
+        click.echo("workers: " + ", ".join(
+            f"{w.worker} (seen {w.seen_at:%H:%M:%S} UTC)" for w in view.workers))
+    else:
+        click.echo("workers: none: no `newsbot run` is running, so nothing is posted on "
+                   "schedule (`newsbot once` runs one cycle)")
+    click.echo("\nsources:")
     for source_id, s in view.sources:
         polled = s.last_polled_at.strftime("%Y-%m-%d %H:%M UTC") if s.last_polled_at else "never"
         health = (f"FAILING ({s.consecutive_errors} in a row): {s.last_error}" if s.failing
@@ -170,6 +176,14 @@ def print_status(view: StatusView, *, verbose: bool = False) -> None:
         if verbose and s.parser:
             why = f" (fastfeedparser's result not used: {s.parser_note})" if s.parser_note else ""
             click.echo(f"  {'':<20} read by {s.parser}{why}")
+        activity = view.activity.get(source_id)
+        if activity is not None and activity.last_new is not None:
+            line = f"last new article {activity.last_new:%Y-%m-%d %H:%M} UTC"
+            if activity.silent_for is not None and activity.usual_gap is not None:
+                line += (f"  SILENT for {format_duration(_minutes(activity.silent_for))} "
+                         f"(usually one every {format_duration(_minutes(activity.usual_gap))})"
+                         "; check the feed still updates")
+            click.echo(f"  {'':<20} {line}")
     click.echo("\nchannels:")
     for name, mode, state, counts in view.channels:
         flags = [mode]
@@ -191,6 +205,10 @@ def print_status(view: StatusView, *, verbose: bool = False) -> None:
         click.echo("\nunknown outcome (check the channel, then `newsbot retry ID` if missing):")
         for d in view.unknown:
             click.echo(f"  #{d.id} {d.channel} article {d.article_id}: {d.last_error}")
+
+
+def _minutes(delta: timedelta) -> timedelta:
+    return timedelta(minutes=max(1, round(delta.total_seconds() / 60)))
 
 
 def print_history(config: Config, store: Store, rows: list[Delivery],

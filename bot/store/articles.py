@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
@@ -341,13 +341,20 @@ class ArticleQueries(StoreBase):
             ).first()
         return _row_to_article(row) if row is not None else None
 
-    def discovery_times(self, source_id: str, limit: int = 20) -> list[datetime]:
-        """When ``source_id``'s newest articles were first seen, newest first."""
+    def source_rhythm(self, source_id: str, limit: int = 20
+                      ) -> tuple[datetime | None, list[datetime]]:
+        """When ``source_id`` last gave a new article (first seen), and the publication
+        times of its ``limit`` newest articles, newest first: its usual rhythm."""
+        a = schema.articles
         with self.engine.connect() as conn:
-            return list(conn.scalars(
-                select(schema.articles.c.discovered_at)
-                .where(schema.articles.c.source_id == source_id)
-                .order_by(schema.articles.c.discovered_at.desc()).limit(limit)))
+            last = conn.scalar(select(func.max(a.c.discovered_at))
+                               .where(a.c.source_id == source_id))
+            published = list(conn.scalars(select(a.c.published_at)
+                                          .where(a.c.source_id == source_id)
+                                          .order_by(a.c.published_at.desc()).limit(limit)))
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)  # an aggregate bypasses the column's type
+        return last, published
 
     def count_articles(self) -> int:
         with self.engine.connect() as conn:
