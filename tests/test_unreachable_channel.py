@@ -11,8 +11,8 @@ from bot.config import parse_config
 from bot.dispatch import Dispatcher
 from bot.errors import RetryableError
 from bot.models import DeliveryStatus, FeedItem
-from bot.plan import plan_article
 from bot.outlets import Outlet
+from bot.plan import plan_article
 from bot.render import make_environment
 from bot.store import Store
 from tests.fakes.x_api import FakeXApi
