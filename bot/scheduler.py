@@ -197,6 +197,20 @@ class Service:
                     seconds=DIGEST_CATCH_UP.total_seconds()), args=[name, True],
                     id=f"digest-catch-up:{name}", misfire_grace_time=60,
                     next_run_time=datetime.now(UTC) + POLL_TICK + timedelta(seconds=5), **common)
+                # (and at once when this worker becomes the leader: _catch_up_digests)
+
+    def _catch_up_digests(self, channel: str | None = None,
+                          after: timedelta = timedelta(0)) -> None:
+        """Look for a digest to send or to resume ``after`` from now (every channel's, or
+        ``channel``'s), not at the next catch-up tick. A worker that has just become the
+        leader does it at once; a run whose lease a dead worker still holds is tried again
+        when that lease runs out. So a run a crash cut off resumes within about a lease."""
+        assert self.scheduler is not None
+        when = datetime.now(UTC) + after
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest-catch-up:") and (
+                    channel is None or job.id == f"digest-catch-up:{channel}"):
+                job.modify(next_run_time=when)
 
     async def poll_tick(self) -> None:
         with self._job():
@@ -217,6 +231,8 @@ class Service:
             log.debug("heartbeat not recorded", exc_info=True)
         if not self.is_leader:
             return
+        if not was_leader:
+            self._catch_up_digests()
         try:
             due = due_sources(self.config, self.store, now=now)
         except Exception:  # a bug must not stop the clock; the next tick tries again
@@ -320,7 +336,11 @@ class Service:
             return
         try:
             with self._job():
-                await run_digest(self.config, self.store, channel, now=datetime.now(UTC))
+                outcome = await run_digest(self.config, self.store, channel,
+                                           now=datetime.now(UTC),
+                                           lease_ttl=self.settings.lease_ttl)
+            if outcome.status == "busy":
+                self._catch_up_digests(channel, after=self.settings.lease_ttl / 2)
         except Exception:
             log.exception("digest %s failed", channel)
 
@@ -445,8 +465,13 @@ async def _serve(config_path: Path, config: Config, *, dry_run: bool,
     if store.dialect == "sqlite":
         # The run lock says no other process works this store: whatever is claimed was
         # claimed by one that died (a kill, a power cut), so recover it now, not at lease end.
+        # A digest run's claims stay the run's: it resumes itself and sends only to readers
+        # without a copy; its lease goes, so that happens now rather than at lease end.
         released, unknown = store.release_claims(None, now=datetime.now(UTC))
         store.release_lease(POLL_LEASE, None)
+        for name, channel in config.channels.items():
+            if isinstance(channel, EmailChannel):
+                store.release_lease(f"digest:{name}", None)
         if released or unknown:
             log.warning("recovered after an unclean stop: %d claimed deliveries back in the "
                         "queue; %d were being sent and are marked unknown (see `newsbot "

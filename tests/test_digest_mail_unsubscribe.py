@@ -135,7 +135,8 @@ def test_cli_reads_a_maildir_and_marks_what_it_handled(tmp_path: Path) -> None:
     config = load_config(config_path)
     cfg = config.channels["digest"]
     assert isinstance(cfg, EmailChannel)
-    mailto = _recipient(config, cfg, secret_of(config), "digest", sub.id, sub.email).mailto
+    mailto = _recipient(config, cfg, secret_of(config), "digest", sub.id, sub.email,
+                        salt=sub.token_salt).mailto
     assert mailto.startswith("mailto:leave@news.example.org?subject=unsubscribe%20")
     subject = unquote(mailto.partition("subject=")[2])
     box = _maildir_with(tmp_path / "mail", [

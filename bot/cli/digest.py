@@ -173,6 +173,47 @@ def digest_send(ctx: Context, channel: str, to: str) -> None:
     click.echo(f"test copy sent to {to} ({message_id})")
 
 
+@digest.command("resend-unknown")
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option("--except", "leave_out", multiple=True, metavar="ADDRESS",
+              help="Leave out a reader whose copy the relay's log shows it accepted "
+                   "(repeat for each).")
+@click.option("--yes", is_flag=True, help="Send without asking.")
+@pass_ctx
+@friendly_errors
+def digest_resend_unknown(ctx: Context, run_id: int, leave_out: tuple[str, ...],
+                          yes: bool) -> None:
+    """Send run RUN's digest to the readers whose copy ended unknown.
+
+    Those copies were being sent when a worker stopped: the relay may have accepted them.
+    Look each Message-ID up in the relay's log first and leave out (--except) the readers
+    whose copy it accepted; the others get the digest now, with the same Message-ID.
+    """
+    from bot.digest.resend import plan_resend, resend_unknown
+
+    with ctx.store() as store:
+        plan = plan_resend(store, run_id, leave_out=leave_out)
+        for copy in plan.copies:
+            click.echo(f"  {copy.subscriber.email}\t{copy.message_id}\t{copy.action}")
+        click.echo(plan.summary())
+        if not plan.copies:
+            click.echo("nothing to send")
+            return
+        if not yes:
+            click.echo("A copy the relay accepted has reached its reader; resending it sends a "
+                       "second one. Check the relay's log for these Message-IDs first.")
+            if not click.confirm(f"Send run {run_id} to {len(plan.to_send)} readers now (and "
+                                 "record those left out as sent)?"):
+                click.echo("nothing sent", err=True)
+                sys.exit(1)
+        report = asyncio.run(resend_unknown(ctx.config, store, plan))
+    click.echo(report.line())
+    for error in report.errors[:20]:
+        click.echo(f"  {error}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
 @digest.command("runs")
 @click.argument("channel")
 @click.option("--limit", default=10, show_default=True)

@@ -12,16 +12,21 @@ import asyncio
 import csv
 import logging
 import os
+import re
+import secrets
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from email.errors import HeaderDefect
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TextIO
 
+import aiosmtplib
 from apscheduler.triggers.cron import CronTrigger
 from email_validator import EmailNotValidError, validate_email
 
@@ -37,8 +42,9 @@ from bot.digest.message import (
     render_digest,
 )
 from bot.digest.send import RETRY_DELAYS, DigestSender, SendReport
+from bot.digest.smtp import SmtpSecurityError
 from bot.digest.tokens import make_token, secret_of, unsubscribe_url
-from bot.errors import ConfigError, NewsbotError
+from bot.errors import ChannelError, ConfigError, NewsbotError
 from bot.render import make_environment
 from bot.store import Store
 from bot.store.subscribers import DigestRun, Subscriber
@@ -72,7 +78,32 @@ def normalise_address(value: str) -> str:
                                 allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise SubscriberError(f"{value!r} is not a usable email address: {exc}") from None
-    return str(result.ascii_email or result.normalized).lower()
+    address = str(result.ascii_email or result.normalized).lower()
+    local = address.rpartition("@")[0]
+    if not _PLAIN_LOCAL.fullmatch(local) and not _survives_headers(address):
+        # e.g. "=?utf-8?q?evil=40attacker.example?=@example.com": valid by RFC 5321, but a
+        # To: header carrying it is decoded into another address (evil@attacker.example…).
+        raise SubscriberError(f"{value!r} is not a usable email address: mail programs "
+                              "would read it as a different address (it contains an "
+                              "encoded header word or similar)")
+    return address
+
+
+#: Local parts that every header carries as they are; anything else is checked by writing it
+#: into a header and reading it back (a few addresses in a large import, not all of them).
+_PLAIN_LOCAL = re.compile(r"[a-z0-9._+-]+")
+
+
+def _survives_headers(address: str) -> bool:
+    """Whether ``address`` written into a To: header reads back as the same address."""
+    try:
+        message = EmailMessage(policy=policy.SMTP)
+        message["To"] = Address(addr_spec=address)
+        back = message_from_bytes(message.as_bytes(), policy=policy.default)
+        found = [a.addr_spec for a in back["To"].addresses]
+    except (ValueError, TypeError, IndexError, AttributeError, HeaderDefect):
+        return False
+    return found == [address]
 
 
 def subscribers_add(store: Store, channel: str, email: str, *, status: str = "active",
@@ -190,8 +221,8 @@ def latest_fire_time(cron: str, zone: object, now: datetime,
 
 
 def _recipient(config: Config, cfg: EmailChannel, secret: bytes, channel: str,
-               subscriber_id: int, email: str) -> Recipient:
-    token = make_token(secret, "unsubscribe", channel, subscriber_id)
+               subscriber_id: int, email: str, *, salt: str = "") -> Recipient:
+    token = make_token(secret, "unsubscribe", channel, subscriber_id, salt=salt)
     return Recipient(subscriber_id=subscriber_id, email=email,
                      unsubscribe_url=unsubscribe_url(config, token),
                      mailto=mailto_for(cfg, token))
@@ -218,17 +249,24 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
     _, rendered = _render(config, store, run.channel, cfg, list(run.article_ids),
                           run.scheduled_for, run.id)
     now = datetime.now(UTC)
+    reclaimed = store.reclaim_digest_articles(run, now=now)
+    if reclaimed:
+        log.warning("digest %s run %d: %d of its articles had been handed back to the queue; "
+                    "they are the run's again, so the next digest does not repeat them",
+                    run.channel, run.id, reclaimed)
     unknown = store.settle_interrupted_sends(run.id, now=now)
     if unknown:
         log.warning("digest %s run %d: %d copies were being sent when the last worker "
-                    "stopped; they are marked unknown and not sent again", run.channel,
-                    run.id, unknown)
+                    "stopped; they are marked unknown and not sent again (check the relay's "
+                    "log, then `newsbot digest resend-unknown %d`)", run.channel, run.id,
+                    unknown, run.id)
     states = store.send_states(run.id)
     recipients: list[Recipient] = []
     bounced_before: set[int] = set()
     for sub in store.iter_subscribers(run.channel, status="active"):
         if states.get(sub.id, "deferred") == "deferred":
-            recipients.append(_recipient(config, cfg, secret, run.channel, sub.id, sub.email))
+            recipients.append(_recipient(config, cfg, secret, run.channel, sub.id, sub.email,
+                                         salt=sub.token_salt))
             if sub.hard_bounces:
                 bounced_before.add(sub.id)
     sender = DigestSender(store, cfg, rendered, pool_size=pool_size, after_send=after_send,
@@ -240,36 +278,50 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
     return report
 
 
-#: A short lease, renewed while a run is sending: after a crash, a restarted worker (a new
-#: holder) can resume the run within minutes, well inside schedule.grace.
-LEASE_TTL = timedelta(minutes=3)
+#: How long the digest lease outlives a worker that stopped renewing it. The holder renews
+#: it every quarter of this while the run is alive (a heartbeat), so after a crash another
+#: worker resumes the run within about this long; on a SQLite store, whose run lock proves the
+#: old process dead, a restart takes the lease at once. ``newsbot run`` passes its
+#: NEWSBOT_LEASE_TTL (the poll lease's TTL, default 60 s).
+LEASE_TTL = timedelta(seconds=60)
 
 
-async def _keep_lease(store: Store, lease: str, holder: str) -> None:
+def digest_lease(channel: str) -> str:
+    """The name of the lease that lets one worker at a time send ``channel``'s digest."""
+    return f"digest:{channel}"
+
+
+async def _keep_lease(store: Store, lease: str, holder: str, ttl: timedelta) -> None:
     while True:
-        await asyncio.sleep(LEASE_TTL.total_seconds() / 3)
+        await asyncio.sleep(ttl.total_seconds() / 4)
         now = datetime.now(UTC)
-        if not store.acquire_lease(lease, holder, now=now, until=now + LEASE_TTL):
+        taken = not await asyncio.to_thread(store.acquire_lease, lease, holder, now=now,
+                                            until=now + ttl)
+        if taken:
             log.warning("digest lease %s was taken by another worker", lease)
 
 
 def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    # One holder per call, not per process: the cron job and the catch-up job of one
+    # channel may overlap in one process, and must not both pass for the lease's holder.
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 async def run_digest(config: Config, store: Store, channel: str, now: datetime | None = None,
                      *, after_send: Callable[[Recipient], None] | None = None,
-                     retry_delays: tuple[float, ...] | None = None) -> DigestOutcome:
+                     retry_delays: tuple[float, ...] | None = None,
+                     lease_ttl: timedelta = LEASE_TTL) -> DigestOutcome:
     """The cron job: send the edition for the newest cron time within ``schedule.grace``
     of ``now`` unless it was handled already; first finish (or abandon, past grace) any
     edition a crash left open. Only the holder of the channel's digest lease works."""
     cfg = email_channel(config, channel)
     now = now or datetime.now(UTC)
     grace = cfg.schedule.grace
-    lease, holder = f"digest:{channel}", _holder()
-    if not store.acquire_lease(lease, holder, now=now, until=now + LEASE_TTL):
+    lease, holder = digest_lease(channel), _holder()
+    if not store.acquire_lease(lease, holder, now=now, until=now + lease_ttl):
         return DigestOutcome(channel, "busy", note="another worker is sending this digest")
-    keeper = asyncio.get_running_loop().create_task(_keep_lease(store, lease, holder))
+    keeper = asyncio.get_running_loop().create_task(
+        _keep_lease(store, lease, holder, lease_ttl))
     try:
         assert cfg.schedule.cron is not None  # config validation requires it
         due = latest_fire_time(cfg.schedule.cron, config.zone_for(channel), now, grace)
@@ -350,9 +402,27 @@ async def digest_send_test(config: Config, store: Store, channel: str, to: str, 
     _, rendered = next_digest(config, store, channel, now)
     data = CopyMaker(rendered, cfg).make(
         _recipient(config, cfg, secret_of(config), channel, 0, address), now=now)
-    client = await connect(cfg.smtp)
     try:
-        await client.sendmail(parseaddr(cfg.from_)[1], [address], data)
-    finally:
-        client.close()
+        client = await connect(cfg.smtp)
+        try:
+            await client.sendmail(parseaddr(cfg.from_)[1], [address], data)
+        finally:
+            client.close()
+    except (SmtpSecurityError, aiosmtplib.SMTPException, OSError) as exc:
+        raise ChannelError(channel, f"test copy to {address} not sent: "
+                           f"{_smtp_problem(cfg, exc)}") from None
     return message_id(rendered, Recipient(0, address, "", ""), from_domain(cfg.from_))
+
+
+def _smtp_problem(cfg: EmailChannel, exc: BaseException) -> str:
+    """One line saying why the relay did not take a message, for people."""
+    where = f"{cfg.smtp.host}:{cfg.smtp.port}"
+    if isinstance(exc, SmtpSecurityError):
+        return f"cannot connect to the relay at {where} securely: {exc.problem}"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"the relay at {where} answered {exc.code} {exc.message.strip()}"
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        answers = "; ".join(f"{r.code} {r.message.strip()}" for r in exc.recipients)
+        return f"the relay at {where} refused the address ({answers})"
+    text = str(exc).strip() or type(exc).__name__
+    return f"cannot reach the relay at {where}: {text}"

@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from typing import Literal
 
 from bot.config import Config, EmailChannel
-from bot.digest.tokens import read_token, secret_of
+from bot.digest.tokens import names, read_token, secret_of
 from bot.store.subscribers import SubscriberQueries
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def unsubscribe_by_mail(config: Config, store: SubscriberQueries, raw: bytes, *,
             continue
         cfg = config.channels.get(claim.channel)
         sub = store.get_subscriber_by_id(claim.subscriber_id)
-        if not isinstance(cfg, EmailChannel) or sub is None or sub.channel != claim.channel:
+        if not isinstance(cfg, EmailChannel) or sub is None or not names(claim, sub):
             continue
         if sub.status == "unsubscribed":
             return MailUnsubscribe("already", f"{sub.email} had already left {claim.channel}",

@@ -81,8 +81,10 @@ class DigestSender:
                  after_send: Callable[[Recipient], None] | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  connector: Callable[[Smtp], Awaitable[aiosmtplib.SMTP]] = connect,
-                 secret: bytes | None = None) -> None:
+                 secret: bytes | None = None, retake_unknown: bool = False) -> None:
         self.store = store
+        # resend-unknown: copies that ended "unknown" may be sent (the operator checked).
+        self.retake_unknown = retake_unknown
         self.cfg = cfg
         self.rendered = rendered
         self.pool_size = pool_size or cfg.smtp.pool_size
@@ -242,7 +244,8 @@ class DigestSender:
     async def _data(self, client: aiosmtplib.SMTP, recipient: Recipient, msgid: str,
                     data: bytes, attempts: int) -> bool:
         now = self.clock()
-        if not self.store.claim_send(self.run_id, recipient.subscriber_id, msgid, now=now):
+        if not self.store.claim_send(self.run_id, recipient.subscriber_id, msgid, now=now,
+                                     retake_unknown=self.retake_unknown):
             return False
         try:
             await send_prepared(client, data)
@@ -273,6 +276,7 @@ class DigestSender:
     def _record(self, recipient: Recipient, msgid: str, status: str, error: str,
                 attempts: int) -> None:
         now = self.clock()
-        self.store.claim_send(self.run_id, recipient.subscriber_id, msgid, now=now)
+        self.store.claim_send(self.run_id, recipient.subscriber_id, msgid, now=now,
+                              retake_unknown=self.retake_unknown)
         self.store.finish_send(self.run_id, recipient.subscriber_id, status, now=now,
                                error=error[:500], attempts=attempts)

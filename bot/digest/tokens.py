@@ -1,10 +1,17 @@
 """Signed per-recipient, per-digest tokens for unsubscribe and confirmation links.
 
-A token is ``base64url(kind \\x1f channel \\x1f subscriber id \\x1f issued)`` ``.``
-``base64url(HMAC-SHA256 truncated to 128 bits)``, keyed with ``config.secret_key``. It needs
-no lookup to verify, carries no address, and is compared in constant time; a token signed for
-one digest (or one reader) says nothing about another, and a token of one kind (confirm) is
-not accepted as the other (unsubscribe).
+A token is ``base64url(kind \\x1f channel \\x1f subscriber id \\x1f issued \\x1f salt)``
+``.`` ``base64url(HMAC-SHA256 truncated to 128 bits)``, keyed with ``config.secret_key``. Its
+signature needs no lookup to verify, it carries no address, and it is compared in constant
+time; a token signed for one digest (or one reader) says nothing about another, and a token
+of one kind (confirm) is not accepted as the other (unsubscribe).
+
+The salt is the subscriber row's ``token_salt``, random per row: a token names a row only
+when the salt matches too (``names``), so even an id given to a new reader could not make a
+removed reader's old link act on them. Tokens made before the salt existed (0.1) have four
+fields and read as salt ""; they still work for the rows of that time, whose salt is "", and
+never for a row created since (every new row has a salt). So an old digest's unsubscribe
+link keeps working for its reader and can never reach anyone added after the upgrade.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from bot.config import Config
 from bot.errors import ConfigError
@@ -30,6 +38,24 @@ class TokenClaim:
     channel: str
     subscriber_id: int
     issued: datetime
+    salt: str = ""  # the subscriber's token_salt when the token was made
+
+
+class _Named(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def token_salt(self) -> str: ...
+
+
+def names(claim: TokenClaim, subscriber: _Named | None) -> bool:
+    """Whether the token names this very subscriber: same id, same digest and the salt the
+    row was created with (a new row with a reused id, or a re-added address, does not match)."""
+    return (subscriber is not None and subscriber.id == claim.subscriber_id
+            and subscriber.channel == claim.channel
+            and hmac.compare_digest(subscriber.token_salt.encode(), claim.salt.encode()))
 
 
 def secret_of(config: Config) -> bytes:
@@ -55,9 +81,12 @@ def _mac(secret: bytes, payload: bytes) -> bytes:
 
 
 def make_token(secret: bytes, purpose: str, channel: str, subscriber_id: int,
-               issued: datetime | None = None) -> str:
+               issued: datetime | None = None, *, salt: str = "") -> str:
+    """A signed token for the subscriber ``subscriber_id`` of ``channel``; ``salt`` is the
+    row's token_salt (only a preview or a test copy, made for no stored reader, has none)."""
     when = int((issued or datetime.now(UTC)).timestamp()) if purpose == "confirm" else 0
-    payload = _SEP.join((purpose[0], channel, str(subscriber_id), str(when))).encode("utf-8")
+    fields = (purpose[0], channel, str(subscriber_id), str(when), *((salt,) if salt else ()))
+    payload = _SEP.join(fields).encode("utf-8")
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 
 
@@ -74,7 +103,9 @@ def read_token(secret: bytes, token: str, purpose: str, *,
     if not hmac.compare_digest(signature, _mac(secret, payload)):
         return None
     try:
-        kind, channel, subscriber, issued_s = payload.decode("utf-8").split(_SEP)
+        kind, channel, subscriber, issued_s, *rest = payload.decode("utf-8").split(_SEP)
+        if len(rest) > 1:
+            return None
         issued = datetime.fromtimestamp(int(issued_s), UTC)
         subscriber_id = int(subscriber)
     except (ValueError, UnicodeDecodeError, OverflowError, OSError):
@@ -83,7 +114,7 @@ def read_token(secret: bytes, token: str, purpose: str, *,
         return None
     if purpose == "confirm" and (now or datetime.now(UTC)) - issued > CONFIRM_VALID_FOR:
         return None
-    return TokenClaim(purpose, channel, subscriber_id, issued)
+    return TokenClaim(purpose, channel, subscriber_id, issued, rest[0] if rest else "")
 
 
 #: A VERP token: ``<run>-<subscriber>-<mac>``, lower case (mail systems may fold the case of

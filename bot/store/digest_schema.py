@@ -25,7 +25,14 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Random, set when the row is created and signed into every token that names it, so a
+    # link made for one subscriber never names another. "" on rows older than migration 4,
+    # whose links were made without it (see bot.digest.tokens).
+    Column("token_salt", String(32), nullable=False, default="", server_default=""),
     UniqueConstraint("channel", "email", name="uq_subscribers_channel_email"),
+    # Tokens name subscribers by id: an id must never be given to anyone else, which plain
+    # SQLite rowids do (a removed subscriber's id went to the next one added). Migration 4.
+    sqlite_autoincrement=True,
 )
 Index("ix_subscribers_channel_status", subscribers.c.channel, subscribers.c.status)
 
@@ -44,6 +51,7 @@ digest_runs = Table(
     Column("sent_count", Integer, nullable=False, default=0),
     Column("error", Text, nullable=False, default=""),
     UniqueConstraint("channel", "scheduled_for", name="uq_digest_runs_channel_time"),
+    sqlite_autoincrement=True,  # VERP tokens and resend-unknown name runs by id
 )
 
 digest_sends = Table(

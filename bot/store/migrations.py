@@ -260,10 +260,78 @@ def _image_problem(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE articles ADD COLUMN image_problem TEXT NOT NULL DEFAULT ''"))
 
 
+# Migration 4's tables as they are after it, frozen: (table, columns copied from the old
+# table, CREATE TABLE for the new one, indexes to recreate).
+_V4_SUBSCRIBER_COLUMNS = ("id, channel, email, status, hard_bounces, created_at, confirmed_at, "
+                          "unsubscribed_at, updated_at")
+_V4_SUBSCRIBERS = """CREATE TABLE subscribers_v4 (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    channel VARCHAR(200) NOT NULL,
+    email VARCHAR(320) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    hard_bounces INTEGER NOT NULL,
+    created_at DATETIME NOT NULL,
+    confirmed_at DATETIME,
+    unsubscribed_at DATETIME,
+    updated_at DATETIME NOT NULL,
+    token_salt VARCHAR(32) DEFAULT '' NOT NULL,
+    CONSTRAINT uq_subscribers_channel_email UNIQUE (channel, email)
+)"""
+_V4_RUN_COLUMNS = ("id, channel, scheduled_for, started_at, finished_at, article_count, "
+                   "article_ids, status, sent_count, error")
+_V4_RUNS = """CREATE TABLE digest_runs_v4 (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    channel VARCHAR(200) NOT NULL,
+    scheduled_for DATETIME NOT NULL,
+    started_at DATETIME NOT NULL,
+    finished_at DATETIME,
+    article_count INTEGER NOT NULL,
+    article_ids TEXT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    sent_count INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    CONSTRAINT uq_digest_runs_channel_time UNIQUE (channel, scheduled_for)
+)"""
+_V4_REBUILDS = (
+    ("subscribers", _V4_SUBSCRIBER_COLUMNS, _V4_SUBSCRIBERS,
+     ("CREATE INDEX ix_subscribers_channel_status ON subscribers (channel, status)",)),
+    ("digest_runs", _V4_RUN_COLUMNS, _V4_RUNS, ()),
+)
+
+
+def _stable_ids(conn: Connection) -> None:
+    """Ids that are never given twice, and a per-subscriber token salt.
+
+    A SQLite table without AUTOINCREMENT gives a deleted row's id (the highest) to the next
+    row, so a removed reader's unsubscribe link named, and unsubscribed, the reader added
+    after them. SQLite cannot add AUTOINCREMENT to a table, so subscribers and digest_runs
+    (the tables tokens name) are rebuilt: create the new table, copy, drop, rename, all in
+    this migration's transaction (foreign keys are off meanwhile and checked before the
+    commit; see migrate). PostgreSQL's sequences never reuse ids; there only the column is
+    added. A store created after this change already has both (migration 2 built it).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE subscribers ADD COLUMN IF NOT EXISTS "
+                          "token_salt VARCHAR(32) DEFAULT '' NOT NULL"))
+        return
+    for table, columns, create, indexes in _V4_REBUILDS:
+        current = conn.scalar(text("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                                   "AND name = :name"), {"name": table})
+        if current is None or "AUTOINCREMENT" in str(current).upper():
+            continue  # made by migration 2 from the current definitions: nothing to do
+        conn.execute(text(create))
+        conn.execute(text(f"INSERT INTO {table}_v4 ({columns}) SELECT {columns} FROM {table}"))
+        conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(text(f"ALTER TABLE {table}_v4 RENAME TO {table}"))
+        for index in indexes:
+            conn.execute(text(index))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial),
     (2, _digest),
     (3, _confirmation_sends),
+    (4, _stable_ids),
     (5, _desk),
     (6, _worker_views),
     (7, _source_parser),
@@ -274,18 +342,44 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
 def migrate(engine: Engine) -> list[int]:
     """Apply every migration not yet applied; return the numbers applied now."""
     applied_now: list[int] = []
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # Two workers starting together must not both run migration 1.
-            conn.execute(text("SELECT pg_advisory_xact_lock(7164201)"))
-        schema.schema_version.create(conn, checkfirst=True)
-        done = set(conn.scalars(select(schema.schema_version.c.version)))
-        for number, step in sorted(MIGRATIONS):
-            if number in done:
-                continue
-            step(conn)
-            conn.execute(
-                schema.schema_version.insert().values(version=number, applied_at=datetime.now(UTC))
-            )
-            applied_now.append(number)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # SQLite's way to change a table is to rebuild it (migration 4), which with
+            # foreign keys on would rewrite or break the references to it. Off for the
+            # migrations (it can only be changed outside a transaction), checked before the
+            # commit, and on again before the connection goes back to the pool.
+            _pragma(conn, "PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    # Two workers starting together must not both run migration 1.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7164201)"))
+                schema.schema_version.create(conn, checkfirst=True)
+                done = set(conn.scalars(select(schema.schema_version.c.version)))
+                for number, step in sorted(MIGRATIONS):
+                    if number in done:
+                        continue
+                    step(conn)
+                    conn.execute(schema.schema_version.insert().values(
+                        version=number, applied_at=datetime.now(UTC)))
+                    applied_now.append(number)
+                if sqlite and applied_now:
+                    broken = conn.execute(text("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"store migration {applied_now} left rows whose "
+                                           f"references are broken: {broken[:5]}")
+        finally:
+            if sqlite:
+                _pragma(conn, "PRAGMA foreign_keys=ON")
     return applied_now
+
+
+def _pragma(conn: Connection, statement: str) -> None:
+    # On the DBAPI connection: through SQLAlchemy it would first open a transaction, in
+    # which SQLite ignores PRAGMA foreign_keys.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()

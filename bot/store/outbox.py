@@ -20,6 +20,11 @@ from bot.store import schema
 from bot.store.base import StoreBase
 
 D = schema.deliveries
+#: ``claimed_by`` of the deliveries a digest run carries: ``digest-run:<run id>``. Those claims
+#: belong to the run until it finishes (it resumes itself after a crash), so no recovery of
+#: a dead worker's claims ever hands them back.
+DIGEST_RUN_CLAIM = "digest-run:"
+_NOT_A_DIGEST_RUN = D.c.claimed_by.not_like(f"{DIGEST_RUN_CLAIM}%")
 _IN_FLIGHT = (DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value)
 
 
@@ -136,10 +141,12 @@ class OutboxQueries(StoreBase):
         with self.engine.begin() as conn:
             released = conn.execute(update(D).where(
                 D.c.status == DeliveryStatus.CLAIMED.value, D.c.claimed_until < now,
+                _NOT_A_DIGEST_RUN,
             ).values(status=DeliveryStatus.PENDING.value, claimed_by="", updated_at=now,
                      attempts=D.c.attempts - 1)).rowcount
             unknown = conn.execute(update(D).where(
                 D.c.status == DeliveryStatus.SENDING.value, D.c.claimed_until < now,
+                _NOT_A_DIGEST_RUN,
             ).values(status=DeliveryStatus.UNKNOWN.value, claimed_by="", updated_at=now,
                      last_error="the worker stopped while this post was being sent; check the "
                                 "channel, then `newsbot retry ID` if it is not there")).rowcount
@@ -169,8 +176,13 @@ class OutboxQueries(StoreBase):
     def release_claims(self, worker: str | None, *, now: datetime) -> tuple[int, int]:
         """Hand back what ``worker`` (None: any worker, e.g. a SQLite store whose run lock
         proves every other process dead) holds: claimed rows return to pending, rows it was
-        sending become unknown. Returns (released, unknown)."""
-        mine = [] if worker is None else [D.c.claimed_by == worker]
+        sending become unknown. Returns (released, unknown).
+
+        A digest run's claims are never handed back here: released, the run's articles would
+        be pending again and the next edition would carry them a second time to every
+        reader. The run resumes itself (bot.digest.commands.run_digest)."""
+        mine = [_NOT_A_DIGEST_RUN] if worker is None else [D.c.claimed_by == worker,
+                                                            _NOT_A_DIGEST_RUN]
         with self.engine.begin() as conn:
             released = conn.execute(update(D).where(
                 D.c.status == DeliveryStatus.CLAIMED.value, *mine,

@@ -8,6 +8,7 @@ marks them sent with the run as receipt when it completes. Nothing is guessed fr
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from bot.models import SUBSCRIBER_STATUSES, DeliveryStatus
 from bot.store import schema
 from bot.store.base import StoreBase
 from bot.store.digest_schema import confirmation_sends, digest_runs, digest_sends, subscribers
+from bot.store.outbox import DIGEST_RUN_CLAIM
 from bot.store.schema import UTCDateTime
 
 S = subscribers
@@ -43,6 +45,7 @@ class Subscriber:
     created_at: datetime | None = None
     confirmed_at: datetime | None = None
     unsubscribed_at: datetime | None = None
+    token_salt: str = ""  # signed into its tokens (bot.digest.tokens); "" on pre-0.2 rows
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class DigestRun:
     @property
     def receipt(self) -> str:
         """What the carried deliveries record as their receipt."""
-        return f"digest-run:{self.id}"
+        return f"{DIGEST_RUN_CLAIM}{self.id}"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class ConfirmationClaim:
 def _subscriber(row: Any) -> Subscriber:
     return Subscriber(id=row.id, channel=row.channel, email=row.email, status=row.status,
                       hard_bounces=row.hard_bounces, created_at=row.created_at,
-                      confirmed_at=row.confirmed_at, unsubscribed_at=row.unsubscribed_at)
+                      confirmed_at=row.confirmed_at, unsubscribed_at=row.unsubscribed_at,
+                      token_salt=row.token_salt)
 
 
 def _run(row: Any) -> DigestRun:
@@ -109,7 +113,7 @@ class SubscriberQueries(StoreBase):
             for email in emails:
                 batch.append({"channel": channel, "email": email, "status": status,
                               "hard_bounces": 0, "created_at": now, "confirmed_at": confirmed,
-                              "updated_at": now})
+                              "updated_at": now, "token_salt": secrets.token_hex(8)})
                 if len(batch) >= _BATCH:
                     conn.execute(stmt, batch)
                     batch = []
@@ -301,7 +305,7 @@ class SubscriberQueries(StoreBase):
             rid = int(run_id[0])
             if chosen:
                 conn.execute(update(D).where(D.c.id.in_([r.id for r in chosen])).values(
-                    status=DeliveryStatus.CLAIMED.value, claimed_by=f"digest-run:{rid}",
+                    status=DeliveryStatus.CLAIMED.value, claimed_by=f"{DIGEST_RUN_CLAIM}{rid}",
                     claimed_until=None, updated_at=now, attempts=D.c.attempts + 1))
             if over:
                 conn.execute(update(D).where(D.c.id.in_([r.id for r in over])).values(
@@ -309,6 +313,21 @@ class SubscriberQueries(StoreBase):
                     note=f"over max_articles ({max_articles}) in digest run {rid}"))
             row = conn.execute(select(R).where(R.c.id == rid)).one()
         return _run(row)
+
+    def reclaim_digest_articles(self, run: DigestRun, *, now: datetime) -> int:
+        """Take back for ``run`` those of its own articles that are pending again, so that
+        the resumed run marks exactly its articles sent when it finishes and the next
+        edition does not carry them a second time. (Before 0.2.0, start-up recovery handed a
+        crashed run's claims back.) Rows sent, skipped or held by anyone else are left as
+        they are. Returns how many were taken back."""
+        if not run.article_ids:
+            return 0
+        with self.transaction() as conn:
+            return int(conn.execute(update(D).where(
+                D.c.channel == run.channel, D.c.article_id.in_(list(run.article_ids)),
+                D.c.status == DeliveryStatus.PENDING.value,
+            ).values(status=DeliveryStatus.CLAIMED.value, claimed_by=run.receipt,
+                     claimed_until=None, updated_at=now)).rowcount or 0)
 
     def get_digest_run(self, run_id: int) -> DigestRun | None:
         with self.engine.connect() as conn:
@@ -360,8 +379,8 @@ class SubscriberQueries(StoreBase):
     # The two writes around every copy use statements built once per store: building and
     # cache-keying a fresh statement cost more than SQLite's commit.
 
-    def _send_statements(self) -> tuple[Any, Any, Any]:
-        cached: tuple[Any, Any, Any] | None = getattr(self, "_send_stmts", None)
+    def _send_statements(self) -> tuple[Any, Any, Any, Any]:
+        cached: tuple[Any, Any, Any, Any] | None = getattr(self, "_send_stmts", None)
         if cached is None:
             _when = bindparam("t", type_=UTCDateTime())
             insert = self._insert()(DS).values(
@@ -371,20 +390,28 @@ class SubscriberQueries(StoreBase):
             retake = update(DS).where(
                 DS.c.run_id == bindparam("r"), DS.c.subscriber_id == bindparam("s"),
                 DS.c.status == "deferred").values(status="sending", updated_at=_when)
+            # resend-unknown: a copy that ended unknown, which the operator says did not arrive
+            retake_unknown = update(DS).where(
+                DS.c.run_id == bindparam("r"), DS.c.subscriber_id == bindparam("s"),
+                DS.c.status.in_(("deferred", "unknown"))).values(status="sending",
+                                                                 updated_at=_when)
             finish = update(DS).where(
                 DS.c.run_id == bindparam("r"), DS.c.subscriber_id == bindparam("s"),
             ).values(status=bindparam("st"), error=bindparam("e"), updated_at=_when,
                      attempts=bindparam("a"))
-            cached = (insert, retake, finish)
+            cached = (insert, retake, finish, retake_unknown)
             self._send_stmts = cached
         return cached
 
     def claim_send(self, run_id: int, subscriber_id: int, message_id: str, *,
-                   now: datetime) -> bool:
+                   now: datetime, retake_unknown: bool = False) -> bool:
         """Record that this recipient's copy is about to go out. True when the caller now
         holds it: no record existed, or the last attempt was refused ("deferred", so
-        certainly not delivered). False otherwise: the copy may be out already."""
-        insert, retake, _ = self._send_statements()
+        certainly not delivered), or, with ``retake_unknown`` (the operator checked the
+        relay's log), it ended "unknown". False otherwise: the copy may be out already."""
+        insert, retake, _, again = self._send_statements()
+        if retake_unknown:
+            retake = again
         with self.engine.begin() as conn:
             if conn.execute(insert, {"r": run_id, "s": subscriber_id, "m": message_id,
                                      "t": now}).rowcount:
@@ -394,7 +421,7 @@ class SubscriberQueries(StoreBase):
 
     def finish_send(self, run_id: int, subscriber_id: int, status: str, *, now: datetime,
                     error: str = "", attempts: int = 1) -> None:
-        _, _, finish = self._send_statements()
+        _, _, finish, _ = self._send_statements()
         with self.engine.begin() as conn:
             conn.execute(finish, {"r": run_id, "s": subscriber_id, "st": status, "e": error,
                                   "t": now, "a": attempts})
@@ -418,6 +445,34 @@ class SubscriberQueries(StoreBase):
                 DS.c.run_id == run_id, DS.c.status == "sending",
             ).values(status="unknown", updated_at=now,
                      error="the worker stopped while this copy was being sent")).rowcount or 0)
+
+    def unknown_sends(self, run_id: int) -> list[tuple[Subscriber, str]]:
+        """The readers whose copy of ``run_id`` ended "unknown" (it was being sent when a
+        worker stopped), with the copy's Message-ID, in subscriber order."""
+        query = (select(S, DS.c.message_id).join(DS, DS.c.subscriber_id == S.c.id)
+                 .where(DS.c.run_id == run_id, DS.c.status == "unknown").order_by(S.c.id))
+        with self.engine.connect() as conn:
+            return [(_subscriber(row), str(row.message_id)) for row in conn.execute(query)]
+
+    def settle_unknown_sends(self, run_id: int, subscriber_ids: Iterable[int], *,
+                             now: datetime, note: str) -> int:
+        """Record copies that ended "unknown" as sent, on the operator's word (the relay's log
+        shows it accepted them), so that no later resend sends them again. Returns how many."""
+        ids = list(subscriber_ids)
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            return int(conn.execute(update(DS).where(
+                DS.c.run_id == run_id, DS.c.subscriber_id.in_(ids), DS.c.status == "unknown",
+            ).values(status="sent", error=note[:500], updated_at=now)).rowcount or 0)
+
+    def recount_digest_run(self, run_id: int) -> int:
+        """Set the run's sent_count from its copies (after resend-unknown); returns it."""
+        with self.engine.begin() as conn:
+            sent = int(conn.scalar(select(func.count()).select_from(DS).where(
+                DS.c.run_id == run_id, DS.c.status == "sent")) or 0)
+            conn.execute(update(R).where(R.c.id == run_id).values(sent_count=sent))
+        return sent
 
     def send_counts(self, run_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -40,7 +40,14 @@ from bot.config import Config, EmailChannel
 from bot.digest.commands import SubscriberError, normalise_address
 from bot.digest.message import confirmation_message
 from bot.digest.smtp import connect
-from bot.digest.tokens import TokenClaim, confirm_url, make_token, read_token, secret_of
+from bot.digest.tokens import (
+    TokenClaim,
+    confirm_url,
+    make_token,
+    names,
+    read_token,
+    secret_of,
+)
 from bot.render import make_environment, render_template
 from bot.store import Store
 from bot.store.subscribers import ConfirmationClaim, Subscriber
@@ -52,6 +59,7 @@ log = logging.getLogger(__name__)
 
 _HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
             "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
+_UNUSABLE = "That does not look like an email address we can write to. Please check it."
 _BAD_LINK = ("This link is not valid (it may have been altered or have expired). "
              "Nothing was changed.")
 
@@ -124,7 +132,7 @@ def make_app(config: Config, store: Store,
             return None
         cfg = config.channels.get(found.channel)
         sub = store.get_subscriber_by_id(found.subscriber_id)
-        if not isinstance(cfg, EmailChannel) or sub is None or sub.channel != found.channel:
+        if not isinstance(cfg, EmailChannel) or sub is None or not names(found, sub):
             return None
         return found, sub, cfg
 
@@ -156,17 +164,28 @@ def make_app(config: Config, store: Store,
             email = normalise_address(raw)
         except SubscriberError:
             return page("subscribe", 400, heading=f"Subscribe to {cfg.title}",
-                        action=request.url.path, email=raw,
-                        error="That does not look like an email address. Please check it.")
-        sub = store.get_subscriber(name, email)
-        send = None
-        if sub is None or sub.status in ("pending", "unsubscribed"):
+                        action=request.url.path, email=raw, error=_UNUSABLE)
+        known = store.get_subscriber(name, email)
+        sub, send = known, None
+        if known is None or known.status in ("pending", "unsubscribed"):
             sub = store.subscribe(name, email, status="pending", now=now)
             ticket = store.claim_confirmation(sub.id, now=now, cooldown=limits.confirm_cooldown,
                                               per_day=limits.confirm_per_day)
             if ticket is not None:
-                link = confirm_url(config, make_token(secret, "confirm", name, sub.id, now))
-                msg = confirmation_message(env, cfg, name, email, link, now=now)
+                link = confirm_url(config, make_token(secret, "confirm", name, sub.id, now,
+                                                      salt=sub.token_salt))
+                try:
+                    msg = confirmation_message(env, cfg, name, email, link, now=now)
+                except ValueError as exc:
+                    # No header can carry the address (normalise_address should have said
+                    # so): refuse, and keep nothing this request stored or used up.
+                    log.warning("digest %s: cannot write a confirmation email to a new "
+                                "address: %s", name, exc)
+                    store.release_confirmation(ticket)
+                    if known is None:
+                        store.remove_subscriber(name, email)
+                    return page("subscribe", 400, heading=f"Subscribe to {cfg.title}",
+                                action=request.url.path, email=raw, error=_UNUSABLE)
                 send = BackgroundTask(send_confirmation, name, cfg, msg, ticket)
         # The same answer whether the address is new, pending, already subscribed, or was
         # sent a confirmation a minute ago: the form must not tell who reads what.
@@ -175,11 +194,34 @@ def make_app(config: Config, store: Store,
                        "way. Open the link in it to start your subscription.",
                        background=send)
 
+    def not_confirmable(found: TokenClaim, sub: Subscriber, cfg: EmailChannel
+                        ) -> HTMLResponse | None:
+        """The page for a confirmation link that can no longer subscribe anyone, or None.
+        A reader who unsubscribed after the link was sent stays unsubscribed: only a new
+        request from the form (a new link) brings them back."""
+        if sub.status == "active":
+            return message("Already confirmed", f"{sub.email} already receives {cfg.title}.")
+        left = sub.unsubscribed_at
+        if sub.status == "pending" and not (
+                left is not None and found.issued < left.replace(microsecond=0)):
+            return None
+        again = f"{config.public_url.rstrip('/')}/subscribe/{sub.channel}"
+        why = ("unsubscribed after this link was sent" if sub.status in ("unsubscribed",
+                                                                          "pending")
+               else "cannot receive email at the moment (messages to it bounced)")
+        return message("Not subscribed",
+                       f"{sub.email} does not receive {cfg.title}: the address {why}, so this "
+                       f"link no longer subscribes it. To subscribe again, use the form at "
+                       f"{again}.", 409)
+
     async def confirm_page(request: Request) -> Response:
         found = claim(request.path_params["token"], "confirm")
         if found is None:
             return message("Link not valid", _BAD_LINK, 400)
-        _, sub, cfg = found
+        token, sub, cfg = found
+        answer = not_confirmable(token, sub, cfg)
+        if answer is not None:
+            return answer
         return page("confirm", heading=f"Confirm {cfg.title}", email=sub.email,
                     title=cfg.title, action=request.url.path)
 
@@ -187,11 +229,19 @@ def make_app(config: Config, store: Store,
         found = claim(request.path_params["token"], "confirm")
         if found is None:
             return message("Link not valid", _BAD_LINK, 400)
-        _, sub, cfg = found
-        if sub.status == "active":
-            return message("Already confirmed", f"{sub.email} already receives {cfg.title}.")
-        store.set_subscriber_status(sub.id, "active", now=clock(),
-                                    allowed_from=("pending",))
+        token, sub, cfg = found
+        answer = not_confirmable(token, sub, cfg)
+        if answer is not None:
+            return answer
+        if not store.set_subscriber_status(sub.id, "active", now=clock(),
+                                           allowed_from=("pending",)):
+            # Changed since it was read (unsubscribed a moment ago, or confirmed twice):
+            # say what the store now holds, never "Subscribed" on a hunch.
+            now_sub = store.get_subscriber_by_id(sub.id)
+            if now_sub is None:
+                return message("Link not valid", _BAD_LINK, 400)
+            return not_confirmable(token, now_sub, cfg) or message(
+                "Not subscribed", f"{now_sub.email} does not receive {cfg.title}.", 409)
         return message("Subscribed", f"{sub.email} will receive {cfg.title}. Thank you!")
 
     async def unsubscribe_page(request: Request) -> Response:
