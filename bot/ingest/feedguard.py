@@ -26,8 +26,8 @@ _SMALL_SUBSET = 4096  # bytes: a few character entities, never a payload
 def repair_utf8(body: bytes, charset: str) -> tuple[bytes, list[str]]:
     """Drop stray invalid UTF-8 bytes and XML-illegal control characters from a UTF-8 feed.
 
-    Left alone: UTF-16/32 bodies, bodies that declare another encoding, and bodies where
-    no non-ASCII text decodes as UTF-8 at all (a legacy encoding mislabelled: feedparser's
+    Left alone: UTF-16/32 bodies, bodies that declare another encoding, and bodies whose
+    non-ASCII bytes are nearly all invalid UTF-8 (a legacy encoding mislabelled: feedparser's
     own fallback reads those better than dropping every accented letter would).
     """
     if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
@@ -44,7 +44,7 @@ def repair_utf8(body: bytes, charset: str) -> tuple[bytes, list[str]]:
         replaced = body.decode("utf-8", "replace")
         bad = replaced.count("\ufffd") - body.count("\ufffd".encode())
         good = len(replaced) - len(replaced.encode("ascii", "ignore")) - bad
-        if good < max(bad, 1):
+        if not _reads_as_utf8(good, bad):
             return body, []
         body = body.decode("utf-8", "ignore").encode("utf-8")
         problems.append(f"{bad:,} invalid UTF-8 byte sequence(s) dropped")
@@ -53,6 +53,19 @@ def repair_utf8(body: bytes, charset: str) -> tuple[bytes, list[str]]:
         body = _C0_BYTES.sub(b"", body)
         problems.append(f"{controls:,} control character(s) not allowed in XML dropped")
     return body, problems
+
+
+#: A legacy (Latin-1, cp1252) text forms a valid multi-byte UTF-8 sequence only by accident
+#: ("Ã©" in a row), while the body says it is UTF-8; so one valid sequence outweighs several
+#: stray invalid bytes, and a mostly-ASCII feed with a few broken bytes stays UTF-8 (reading
+#: it as cp1252 turned every "é" in it into "Ã©").
+_INVALID_PER_VALID = 8
+
+
+def _reads_as_utf8(valid: int, invalid: int) -> bool:
+    """Whether a body with ``valid`` non-ASCII characters that decode as UTF-8 and
+    ``invalid`` byte sequences that do not is UTF-8 with damage, not another encoding."""
+    return valid > 0 and invalid <= valid * _INVALID_PER_VALID
 
 
 def defuse_entities(body: bytes) -> tuple[bytes, bool]:
