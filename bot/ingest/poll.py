@@ -13,17 +13,20 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from bot import metrics
 from bot.config import Config, Source
 from bot.errors import SourceError
 from bot.ingest.enrich import enrich
-from bot.ingest.fetch import Deadline, Fetcher
+from bot.ingest.fetch import Deadline, Fetcher, FetchResult
+from bot.ingest.folder import is_folder_source, read_folder
 from bot.ingest.image_check import ImageChecker, check_item_images
+from bot.ingest.parse import ParsedFeed
 from bot.ingest.parsepool import parse_within
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
-from bot.store import NewDelivery, PollSuccess, Store
+from bot.store import NewDelivery, PollSuccess, SourceState, Store
 
 log = logging.getLogger("newsbot.ingest")
 MAX_BACKOFF = timedelta(hours=6)
@@ -67,20 +70,19 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
     state = store.source_state(source.id)
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
     deadline = Deadline.after(config.fetch.deadline.total_seconds())
+    folder = not source.is_remote and is_folder_source(Path(location))
+    result: FetchResult | None
+    parsed: ParsedFeed | None
     try:
-        result = await fetcher.fetch_source(location, source_id=source.id,
-                                            etag=state.etag or None,
-                                            last_modified=state.last_modified or None,
-                                            deadline=deadline)
-        if result.status == "not_modified":
+        if folder:
+            result, parsed = await _read_folder(source, Path(location), config, state)
+        else:
+            result, parsed = await _fetch_feed(source, location, fetcher, state, deadline,
+                                               config.fetch.parse_timeout.total_seconds())
+        if result is None or parsed is None:
             store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
                                       etag=state.etag, last_modified=state.last_modified)
             return PollReport(source.id, ok=True, not_modified=True)
-        # Parsing is CPU-bound (a hostile feed at the size cap could take a minute): off the
-        # event loop, and stopped at fetch.parse_timeout (parsepool.py).
-        parsed = await parse_within(config.fetch.parse_timeout.total_seconds(), source.id,
-                                    result.body, url=result.url, headers=result.header_map(),
-                                    language=source.language)
     except SourceError as exc:
         failures = store.record_poll_failure(
             source.id, now=now, error=exc.problem,
@@ -88,7 +90,45 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
         log.error("%s (failure %d in a row)", exc, failures)
         metrics.SOURCE_ERRORS.labels(source.id).inc()
         return PollReport(source.id, ok=False, error=str(exc))
+    return await _store_poll(source, config=config, store=store, fetcher=fetcher, now=now,
+                             result=result, parsed=parsed, deadline=deadline,
+                             pages="never" if folder else source.fetch_pages)
 
+
+async def _fetch_feed(source: Source, location: str, fetcher: Fetcher, state: SourceState,
+                      deadline: Deadline, parse_timeout: float
+                      ) -> tuple[FetchResult | None, ParsedFeed | None]:
+    """The source's feed fetched and parsed; ``(None, None)`` when it has not changed."""
+    result = await fetcher.fetch_source(location, source_id=source.id,
+                                        etag=state.etag or None,
+                                        last_modified=state.last_modified or None,
+                                        deadline=deadline)
+    if result.status == "not_modified":
+        return None, None
+    # Parsing is CPU-bound (a hostile feed at the size cap could take a minute): off the
+    # event loop, and stopped at fetch.parse_timeout (parsepool.py).
+    parsed = await parse_within(parse_timeout, source.id, result.body, url=result.url,
+                                headers=result.header_map(), language=source.language)
+    return result, parsed
+
+
+async def _read_folder(source: Source, folder: Path, config: Config, state: SourceState
+                       ) -> tuple[FetchResult, ParsedFeed]:
+    """A folder source's new files as items (``bot.ingest.folder``); files seen by the last
+    good poll are not read again (a couple of seconds' margin for clocks and slow writers)."""
+    since = state.last_success_at
+    since_ns = int((since.timestamp() - 2) * 1e9) if since else None
+    parsed = await asyncio.to_thread(
+        read_folder, source.id, folder, public_url=config.public_url,
+        max_bytes=config.fetch.max_bytes, language=source.language, since_ns=since_ns)
+    return FetchResult("ok", b"", str(folder)), parsed
+
+
+async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
+                      now: datetime, result: FetchResult, parsed: ParsedFeed,
+                      deadline: Deadline, pages: str) -> PollReport:
+    """Store what one poll found: new items enriched (``pages``: the fetch_pages mode), their
+    images checked, articles and deliveries written, the source's row updated."""
     problems = list(parsed.problems)
     cutoff = now - config.backfill
     fresh: list[FeedItem] = []
@@ -107,7 +147,7 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
         settled.append(item)
         settled_found.append(existing)
 
-    enriched = await _enrich_by(deadline, fresh, fetcher, mode=source.fetch_pages)
+    enriched = await _enrich_by(deadline, fresh, fetcher, mode=pages)
     items: list[FeedItem] = []
     for item, problem in enriched:
         if problem:
