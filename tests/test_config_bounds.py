@@ -87,7 +87,7 @@ def test_check_on_an_alias_bomb_fails_fast_with_a_clear_message(tmp_path: Path) 
     path = write(tmp_path / "config.yaml", GOOD + BOMB)
     started = time.monotonic()
     result = CliRunner().invoke(cli, ["--config", str(path), "check"])
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 1.5  # it used to run until 3.2 GB were taken
     assert result.exit_code != 0
     assert f"{path} is refused: its YAML aliases (*name) expand it to more than 10 MB" \
         in result.output
@@ -143,7 +143,7 @@ def test_newsbot_run_keeps_posting_and_answering_healthz_while_refusing_an_alias
                 assert answer.status_code == 200
                 return "config reload rejected" in rig.logs[0].read_text()
             assert wait_for(refused, 15), rig.log_tail()
-        assert slowest < 1, f"/healthz took {slowest:.1f}s to answer"
+        assert slowest < 2.5, f"/healthz took {slowest:.1f}s to answer"  # it used to hang
         assert "is refused: its YAML aliases" in rig.logs[0].read_text()
 
         rig.publish(1)  # the bot still posts, on the configuration it had

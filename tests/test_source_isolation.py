@@ -151,14 +151,14 @@ channels:
         feed_server.add("/fast.xml", rss(
             ("f2", "https://news.example.org/f2", summary),
             ("f1", "https://news.example.org/f1", summary)))
-        await _until(lambda: len(telegram.messages) == 2, within=5)
+        await _until(lambda: len(telegram.messages) == 2, within=10)
         took = time.monotonic() - published
     finally:
         await service.stop(grace=timedelta(seconds=0.1))
         store.close()
     # The next poll tick (0.5 s), then the next dispatch tick (1 s) and the chat's pace:
-    # a few seconds, never the slow page's 20 s.
-    assert took < 4, f"the healthy source's new item took {took:.1f}s"
+    # about 1.5 s (a loaded machine: a few more), never the slow page's 20 s.
+    assert took < 6, f"the healthy source's new item took {took:.1f}s"
     assert "Story f2" in telegram.messages[1].text
     assert {d.status for d in service.store.deliveries()} == {DeliveryStatus.SENT}
 
