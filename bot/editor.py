@@ -244,22 +244,31 @@ class QueueEntry:
     delivery: Delivery
     title: str
     zone: ZoneInfo
+    # When it is expected to go, as `newsbot plan` says (windows, gap, cap applied); None:
+    # not until someone acts (held, paused, no window ahead).
+    expected: datetime | None = None
 
     @property
-    def due_local(self) -> datetime:
-        return self.delivery.due_at.astimezone(self.zone)
+    def due_local(self) -> datetime | None:
+        return self.expected.astimezone(self.zone) if self.expected is not None else None
 
 
 def _zone(config: Config, channel: str) -> ZoneInfo:
     return config.zone_for(channel) if channel in config.channels else config.zone
 
 
-def queue(config: Config, store: Store, *, channel: str | None = None) -> list[QueueEntry]:
-    """Pending and held deliveries, by channel then in the order the store claims them."""
+def queue(config: Config, store: Store, *, channel: str | None = None,
+          now: datetime | None = None) -> list[QueueEntry]:
+    """Pending and held deliveries, by channel then in the order the store claims them,
+    each with the time ``plan`` expects it to go (never the raw earliest due time, which
+    ignores windows, gaps and caps)."""
+    now = now or datetime.now(UTC)
     rows = store.deliveries(statuses=_WAITING, channel=channel)
     articles = store.get_articles([d.article_id for d in rows])
+    expected = {post.delivery.id: post.at
+                for cp in plan(config, store, now=now, channel=channel) for post in cp.posts}
     return [QueueEntry(d, articles[d.article_id].title if d.article_id in articles else "?",
-                       _zone(config, d.channel)) for d in rows]
+                       _zone(config, d.channel), expected.get(d.id)) for d in rows]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ The article is a page at a URL, or a file: a saved ``.html`` page, or a scraped 
 ``.md`` article (``bot.ingest.plaintext``).
 
 Nothing is stored and nothing is sent: the page is fetched, extracted and rendered through
-every post channel's template and length rules, then printed.
+the template and length rules of each channel whose route takes it (the digest's entry
+included), then printed. The route needs the article's source: ``--source ID``, or the
+source whose feed is on the page's host.
 """
 
 from __future__ import annotations
@@ -12,19 +14,37 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from bot.channels import post_format
-from bot.config import Config
+from bot.config import Config, EmailChannel
 from bot.ingest.article_file import NotAnArticle, read_article_file
 from bot.ingest.extract import extract_page
 from bot.ingest.poll import make_fetcher
 from bot.ingest.urls import canonical_url
 from bot.models import Article
+from bot.plan import route_matches
 from bot.render import make_environment, render_post
+from bot.text import cut_summary
 
 
-async def preview_article(config: Config, url_or_file: str, *, echo: TextIO) -> None:
-    """Fetch, extract and render one article for every enabled post channel."""
+def guess_source(config: Config, url: str) -> str:
+    """The source whose feed lives on ``url``'s host ("" when none, or for a local file)."""
+    host = urlsplit(url).hostname or ""
+    if not host:
+        return ""
+    for source in config.sources:
+        if source.is_remote and urlsplit(source.url).hostname == host:
+            return source.id
+    return ""
+
+
+async def preview_article(config: Config, url_or_file: str, *, echo: TextIO,
+                          source: str = "") -> None:
+    """Fetch, extract and render one article for each enabled channel whose route takes it."""
+    if source and source not in {s.id for s in config.sources}:
+        known = ", ".join(s.id for s in config.sources)
+        raise LookupError(f"no source has id {source!r} (sources: {known})")
     is_url = url_or_file.startswith(("http://", "https://"))
     async with make_fetcher(config) as fetcher:
         # The operator typed it, so it is trusted like a source (a local file is fine).
@@ -44,16 +64,31 @@ async def preview_article(config: Config, url_or_file: str, *, echo: TextIO) -> 
         page = found.page
         url = canonical_url(found.url) if found.url else path.resolve().as_uri()
     now = datetime.now(UTC)
+    source = source or guess_source(config, url)
+    language = page.language or next(
+        (s.language for s in config.sources if s.id == source), "")
     article = Article(
-        id=0, source_id="preview", guid=url, url=url, title=page.title or url,
-        summary=page.lede, text=page.text, author="", sections=(), language=page.language,
+        id=0, source_id=source or "preview", guid=url, url=url, title=page.title or url,
+        summary=page.lede, text=page.text, author="", sections=(), language=language,
         published_at=now, discovered_at=now, image_url=page.image_url,
         image_alt=page.image_alt,
     )
     env = make_environment(config)
-    echo.write(f"{article.title}\n{url}\n")
+    echo.write(f"{article.title}\n{url}\n"
+               f"source: {source or 'unknown (give --source ID to route by source)'}\n")
+    skipped: list[str] = []
     for name, cfg in config.channels.items():
-        if not cfg.enabled or cfg.type == "email":
+        if not cfg.enabled:
+            continue
+        if not route_matches(article, cfg.route):
+            skipped.append(name)
+            continue
+        if isinstance(cfg, EmailChannel):
+            echo.write(f"\n── {name} (email digest entry, sent on cron {cfg.schedule.cron}) "
+                       + "─" * 20 + f"\n{article.title}\n")
+            if article.summary:
+                echo.write(f"{cut_summary(article.summary, cfg.summary_chars)}\n")
+            echo.write(f"{article.url}\n")
             continue
         post = render_post(env, article, channel=name, cfg=cfg, fmt=post_format(cfg),
                            zone=config.zone_for(name))
@@ -62,3 +97,6 @@ async def preview_article(config: Config, url_or_file: str, *, echo: TextIO) -> 
             echo.write(f"[image: {post.image_url}]\n")
         for number, reply in enumerate(post.thread, start=2):
             echo.write(f"--- reply {number} ---\n{reply}\n")
+    if skipped:
+        echo.write(f"\nnot routed to: {', '.join(skipped)} (their route does not take this "
+                   "article; see `newsbot check`)\n")

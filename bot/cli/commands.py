@@ -100,13 +100,17 @@ def check(ctx: Context, online: bool) -> None:
 
 @cli.command()
 @click.argument("url_or_file")
+@click.option("--source", default="", metavar="ID",
+              help="The source the article comes from, for routing (default: the source "
+                   "whose feed is on the page's host).")
 @pass_ctx
 @friendly_errors
-def preview(ctx: Context, url_or_file: str) -> None:
-    """Fetch one article (page URL or file) and print what each channel would get."""
+def preview(ctx: Context, url_or_file: str, source: str) -> None:
+    """Fetch one article (page URL or file) and print what each channel that takes it
+    would get, the digest's entry included."""
     from bot.preview_article import preview_article
 
-    asyncio.run(preview_article(ctx.config, url_or_file, echo=sys.stdout))
+    asyncio.run(preview_article(ctx.config, url_or_file, echo=sys.stdout, source=source))
 
 
 @cli.command()

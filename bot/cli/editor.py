@@ -97,7 +97,7 @@ def queue(ctx: Context, channel: str | None) -> None:
     if not entries:
         click.echo("the queue is empty.")
         return
-    click.echo(f"{'id':<7} {'channel':<16} {'status':<8} {'due (local)':<22} title")
+    click.echo(f"{'id':<7} {'channel':<16} {'status':<8} {'expected (local)':<22} title")
     for e in entries:
         d = e.delivery
         mark = "pending" if d.priority >= 0 else "queued"

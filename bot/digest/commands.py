@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -244,6 +245,7 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
                    pool_size: int | None = None) -> SendReport:
     """Send (or resume) ``run`` to the channel's active subscribers who have no record in
     it yet, then close the run and mark its deliveries sent."""
+    started = time.monotonic()
     cfg = email_channel(config, run.channel)
     secret = secret_of(config)
     _, rendered = _render(config, store, run.channel, cfg, list(run.article_ids),
@@ -275,6 +277,10 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
     sender.report.skipped = len(states) - sum(1 for s in states.values() if s == "deferred")
     report = await sender.send(recipients)  # counts each copy in the metrics as it goes
     store.finish_digest_run(run, status="sent", now=datetime.now(UTC))
+    # One line per run, for operators: what went out, what did not, how long it took.
+    log.info("digest %s: run %d done: %d articles, %d copies sent, %d failed (%d bounced), "
+             "%.1fs", run.channel, run.id, len(run.article_ids), report.sent,
+             report.failed + report.bounced, report.bounced, time.monotonic() - started)
     return report
 
 
