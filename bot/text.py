@@ -107,6 +107,8 @@ def html_to_text(html: str) -> str:
     """
     if not html:
         return ""
+    if "<" not in html and "&" not in html:
+        return _plain_to_text(html)
     if not _LOOKS_LIKE_HTML.search(html):
         # Plain text (or only entities): blank lines are the author's paragraph breaks.
         html = re.sub(r"\r?\n[ \t]*\r?\n\s*", "<p>", html).replace("\n", "<br>")
@@ -122,6 +124,25 @@ def html_to_text(html: str) -> str:
         text = "\n".join(line for line in lines if line)
         if text:
             paragraphs.append(text)
+    return "\n\n".join(paragraphs)
+
+
+def _plain_to_text(text: str) -> str:
+    """html_to_text for text with no markup and no entities (most titles, authors and plain
+    summaries), without running an HTML parser: the same paragraphs and lines (a line that
+    is blank, once cleaned, ends a paragraph, as two ``<br>`` in a row do there)."""
+    paragraphs: list[str] = []
+    lines: list[str] = []
+    for raw in _UNWANTED.sub("", text).split("\n"):
+        collapsed = _SPACES.sub(" ", raw)
+        line = collapsed.strip()
+        if line:
+            lines.append(line)
+        elif collapsed in ("", " ") and lines:
+            paragraphs.append("\n".join(lines))
+            lines = []
+    if lines:
+        paragraphs.append("\n".join(lines))
     return "\n\n".join(paragraphs)
 
 
