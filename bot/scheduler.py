@@ -91,6 +91,7 @@ class Service:
     # holds up nobody else's new items; a tick starts only the sources not already polling.
     _source_polls: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _desk_chat: asyncio.Task[None] | None = None  # the Telegram control chat (bot.desk)
     settings: RuntimeSettings = field(default_factory=RuntimeSettings)
     _jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # in progress: stop() waits
     _web: Any = None  # the embedded uvicorn server, when web.enabled
@@ -122,6 +123,9 @@ class Service:
         self.scheduler.start()
         if self.config.web.enabled:
             await self._start_web()
+        from bot.desk.control_chat import start_control_chat
+
+        self._desk_chat = start_control_chat(self)  # idles unless desk.telegram is set
         for name, outlet in self.outlets.items():
             if outlet.is_preview:
                 log.warning("channel %s is in preview mode: %s; posts are written to %s",
@@ -430,6 +434,9 @@ class Service:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self._stop_web()
+        from bot.desk.control_chat import stop_control_chat
+
+        await stop_control_chat(self._desk_chat)
         await close_outlets(self.outlets)
         if self.fetcher is not None:
             await self.fetcher.aclose()

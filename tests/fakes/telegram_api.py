@@ -42,6 +42,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from tests.fakes.telegram_chats import (
     Chat,
     FloodLimits,
+    chat_info,
     chat_json,
     flood_wait,
     new_chat,
@@ -54,10 +55,21 @@ from tests.fakes.telegram_html import (
     parse_html,
     utf16_units,
 )
+from tests.fakes.telegram_updates import ControlState, Tap, control_method, keyboard_problem
 
 __all__ = [  # what other files import from here, wherever it is defined
-    "BOT_USERNAME", "JPEG", "TOKEN", "Accepted", "EntityError", "FakeTelegramAPI",
-    "FloodLimits", "_Failure", "parse_html", "telegram_api", "utf16_units",
+    "BOT_USERNAME",
+    "JPEG",
+    "TOKEN",
+    "Accepted",
+    "EntityError",
+    "FakeTelegramAPI",
+    "FloodLimits",
+    "Tap",
+    "_Failure",
+    "parse_html",
+    "telegram_api",
+    "utf16_units",
 ]
 
 TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijklmnop"
@@ -130,6 +142,7 @@ class FakeTelegramAPI:
         self.unknown_chats: set[str] = set()  # getChat answers "chat not found"
         self._overall: deque[float] = deque()
         self._next_id = 1
+        self.control = ControlState()  # keyboards, taps, updates, edits (telegram_updates)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -176,6 +189,7 @@ class FakeTelegramAPI:
 
     def stop(self) -> None:
         self._release.set()
+        self.control.wake()
         if self._loop and self._thread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
@@ -226,6 +240,20 @@ class FakeTelegramAPI:
         with self._lock:
             self._chat(str(chat)).bot_status = status
 
+    def tap(self, message: Accepted, data: str, *, user_id: int,
+            first_name: str = "Editor") -> Tap:
+        """``user_id`` taps the button whose callback_data is ``data`` on ``message``: an
+        update for getUpdates. Only a button that is on the message can be tapped."""
+        with self._lock:
+            chat = self._chat(message.chat)
+            text = self.control.texts.get((message.chat, message.message_id), "")
+        body = {"message_id": message.message_id, "date": int(time.time()),
+                "chat": chat_json(chat), "text": text,
+                "from": {"id": int(self.token.split(":")[0]), "is_bot": True,
+                         "first_name": "Newsbot Test", "username": BOT_USERNAME}}
+        return self.control.tap(message.chat, message.message_id, data, user_id=user_id,
+                                first_name=first_name, message=body)
+
     def count(self, status: int) -> int:
         """How many requests were answered with ``status``."""
         with self._lock:
@@ -255,6 +283,11 @@ class FakeTelegramAPI:
                         "supports_inline_queries": False})
         if method in ("getchat", "getchatmember"):
             return self._chat_info(method, str(params.get("chat_id", "")), params)
+        if method in ("getupdates", "answercallbackquery", "editmessagetext"):
+            response = await self._control(method, params)
+            with self._lock:
+                self.requests.append((method, str(params.get("chat_id", "")), response.status))
+            return response
         if method not in ("sendmessage", "sendphoto"):
             return _error(404, "Not Found: method not found")
         chat_key = str(params.get("chat_id", ""))
@@ -263,34 +296,25 @@ class FakeTelegramAPI:
             self.requests.append((method, chat_key, response.status))
         return response
 
+    async def _control(self, method: str, params: dict[str, Any]) -> web.Response:
+        """getUpdates (long poll), answerCallbackQuery, editMessageText: telegram_updates."""
+        chat_key = str(params.get("chat_id", ""))
+        with self._lock:
+            chat = chat_json(self._chat(chat_key)) if chat_key else {}
+        status, body = await control_method(self.control, method, params, chat=chat,
+                                            bot_id=int(self.token.split(":")[0]),
+                                            bot_username=BOT_USERNAME)
+        return web.json_response(body, status=status)
+
     def _chat_info(self, method: str, chat_key: str, params: dict[str, Any]) -> web.Response:
         """getChat and getChatMember (the bot's own membership only), for ``check --online``."""
         with self._lock:
             if chat_key in self.unknown_chats:
                 return _error(400, "Bad Request: chat not found")
             chat = self._chat(chat_key)
-        if method == "getchat":
-            return _ok({**chat_json(chat), "accent_color_id": 0, "max_reaction_count": 11,
-                        "accepted_gift_types": {"unlimited_gifts": False,
-                                                "limited_gifts": False,
-                                                "unique_gifts": False,
-                                                "premium_subscription": False,
-                                                "gifts_from_channels": False}})
-        bot_id = int(self.token.split(":")[0])
-        if str(params.get("user_id")) != str(bot_id):
-            return _error(400, "Bad Request: user not found")
-        member: dict[str, Any] = {
-            "status": chat.bot_status,
-            "user": {"id": bot_id, "is_bot": True, "first_name": "Newsbot Test",
-                     "username": BOT_USERNAME}}
-        if chat.bot_status == "administrator":
-            member.update({name: True for name in (
-                "can_be_edited", "can_manage_chat", "can_delete_messages",
-                "can_manage_video_chats", "can_restrict_members", "can_promote_members",
-                "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
-                "can_delete_stories", "can_post_messages", "can_edit_messages")})
-            member["is_anonymous"] = False
-        return _ok(member)
+        status, result = chat_info(chat, method, params, bot_id=int(self.token.split(":")[0]),
+                                   bot_username=BOT_USERNAME)
+        return _ok(result) if status == 200 else _error(status, str(result))
 
     async def _send(self, method: str, chat_key: str, params: dict[str, Any],
                     upload: bytes | None) -> web.Response:
@@ -321,6 +345,9 @@ class FakeTelegramAPI:
                 return _error(400, "Bad Request: message is too long")
         elif utf16_units(visible) > CAPTION_LIMIT:
             return _error(400, "Bad Request: message caption is too long")
+        markup = params.get("reply_markup")
+        if markup is not None and keyboard_problem(markup):
+            return _error(400, keyboard_problem(markup))
         photo: str | None = None
         if method == "sendphoto":
             problem, photo = await self._check_photo(params.get("photo"), upload)
@@ -343,6 +370,8 @@ class FakeTelegramAPI:
                 parse_mode=None if parse_mode is None else str(parse_mode),
                 photo=photo, options=options, at=self.clock()))
             hang = self._take_hang(chat_key)
+        if method == "sendmessage":
+            self.control.remember(chat_key, message_id, raw, markup)
         if hang:
             await asyncio.get_running_loop().run_in_executor(None, self._release.wait, 30)
         message: dict[str, Any] = {

@@ -83,3 +83,28 @@ def flood_wait(chat: Chat, overall: deque[float], now: float, limits: FloodLimit
     if waits:
         return max(1, math.ceil(max(waits)))
     return 0
+
+
+def chat_info(chat: Chat, method: str, params: dict[str, Any], *, bot_id: int,
+              bot_username: str) -> tuple[int, Any]:
+    """getChat, or getChatMember for the bot itself: (200, result) or (400, description)."""
+    if method == "getchat":
+        return 200, {**chat_json(chat), "accent_color_id": 0, "max_reaction_count": 11,
+                     "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
+                                             "unique_gifts": False,
+                                             "premium_subscription": False,
+                                             "gifts_from_channels": False}}
+    if str(params.get("user_id")) != str(bot_id):
+        return 400, "Bad Request: user not found"
+    member: dict[str, Any] = {
+        "status": chat.bot_status,
+        "user": {"id": bot_id, "is_bot": True, "first_name": "Newsbot Test",
+                 "username": bot_username}}
+    if chat.bot_status == "administrator":
+        member.update({name: True for name in (
+            "can_be_edited", "can_manage_chat", "can_delete_messages",
+            "can_manage_video_chats", "can_restrict_members", "can_promote_members",
+            "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+            "can_delete_stories", "can_post_messages", "can_edit_messages")})
+        member["is_anonymous"] = False
+    return 200, member
