@@ -487,9 +487,8 @@ def _status_error(source_id: str, url: str, response: httpx.Response) -> SourceE
 def _past_deadline(source_id: str, url: str, deadline: Deadline, why: str) -> SourceError:
     return SourceError(
         source_id,
-        f"{strip_userinfo(url)} was not fetched within the source's {deadline.seconds:g}s "
-        f"deadline ({why}); will retry (raise fetch.source_deadline if the site is always "
-        "this slow)",
+        f"{strip_userinfo(url)} was not in within the source's {deadline.seconds:g}s "
+        f"deadline ({why}); raise fetch.source_deadline if the site is always this slow",
     )
 
 
