@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.channels.telegram import TelegramSender
-from bot.config import TelegramChannel
+from bot.channels.telegram_platform import TelegramChannel
 from bot.errors import ChannelError, RetryableError
 from bot.models import RenderedPost
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI, FloodLimits

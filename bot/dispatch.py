@@ -22,8 +22,10 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot import metrics
-from bot.channels.telegram_pacing import TELEGRAM_LIMITS, is_private_chat
-from bot.config import ChannelConfig, Config, TelegramChannel, XChannel
+from bot.channels.platform import Budget
+from bot.channels.platform import Pace as PlatformPace
+from bot.channels.registry import platform_for
+from bot.config import ChannelConfig, Config
 from bot.errors import (
     AuthError,
     ChannelError,
@@ -36,8 +38,8 @@ from bot.errors import (
 )
 from bot.models import Delivery, DeliveryStatus, Receipt, RenderedPost
 from bot.outlets import Outlet
-from bot.plan import PlatformPace, pick_due
-from bot.render import render_post, wants_media, with_edited_text
+from bot.plan import pick_due
+from bot.render import render_post, with_edited_text
 from bot.settings import RuntimeSettings
 from bot.store import Store
 
@@ -49,22 +51,11 @@ _UNREACHABLE_MARK = "unreachable:"
 Clock = Callable[[], datetime]
 
 
-#: The platforms' own flood limits, decided in the store like the editors' schedule so that
-#: they hold across workers. This is where Telegram's per-chat limits are enforced (~1
-#: message/s per chat, 20/min to a group or channel but not to a private chat); the channel's
-#: in-process pacer defers to it and adds only what the store cannot see (30/s per bot, 429s).
-TELEGRAM_PACE = PlatformPace(
-    min_interval=timedelta(seconds=TELEGRAM_LIMITS.per_chat_interval),
-    per_minute=TELEGRAM_LIMITS.per_chat_per_window)  # plan.platform_allows: a 60 s window
-TELEGRAM_PRIVATE_PACE = PlatformPace(
-    min_interval=timedelta(seconds=TELEGRAM_LIMITS.per_chat_interval))
-
-
 def platform_pace(cfg: ChannelConfig) -> PlatformPace | None:
-    """The platform limit that applies to one configured channel (None: none)."""
-    if isinstance(cfg, TelegramChannel):
-        return TELEGRAM_PRIVATE_PACE if is_private_chat(cfg.chat) else TELEGRAM_PACE
-    return None
+    """The platform's own flood limit for one configured channel (None: none), decided in
+    the store like the editors' schedule so that it holds across workers; a sender's
+    in-process pacer defers to it and adds only what the store cannot see."""
+    return platform_for(cfg).pace(cfg)
 
 
 def utcnow() -> datetime:
@@ -228,7 +219,7 @@ class Dispatcher:
             report.add("unknown", repr(exc))
             return "unknown"
         done = self.clock()
-        if article.image_problem and article.image_url and wants_media(outlet.cfg):
+        if article.image_problem and article.image_url and outlet.fmt.media:
             # The image failed its check at ingest, so this went as text: say why in history.
             receipt = replace(receipt, note="; ".join(
                 n for n in (f"sent as text: {article.image_problem}", receipt.note) if n))
@@ -260,43 +251,38 @@ class Dispatcher:
         Checked before every claim with the worst-case price (a post with a URL), so the
         budget is never overshot; posts wait for next month, they are not dropped.
         """
-        cfg = outlet.cfg
-        if outlet.is_preview or not isinstance(cfg, XChannel) or cfg.monthly_budget is None:
+        budget = _budget(outlet)
+        if outlet.is_preview or budget is None:
             return ""
-        from bot.channels.x_spend import budget_allows
-
         since = month_start(self.clock(), self.config.zone_for(outlet.name))
         _, spent = self.store.spend_since(outlet.name, since)
-        if budget_allows(spent, cfg.price_with_url, cfg):
+        if budget_allows(spent, budget.worst_post, budget):
             return ""
-        return (f"monthly budget ${cfg.monthly_budget:.2f} reached (${spent:.2f} spent this "
+        return (f"monthly budget ${budget.monthly:.2f} reached (${spent:.2f} spent this "
                 "month); posts wait for next month")
 
     def _thread_over_budget(self, outlet: Outlet, post: RenderedPost) -> str:
         """Why this rendered post (a thread: each part billed) would overrun the month's
         budget ("" when it fits, or when it is one post, which the pre-claim check priced
         at its worst)."""
-        cfg = outlet.cfg
-        if (outlet.is_preview or not post.thread
-                or not isinstance(cfg, XChannel) or cfg.monthly_budget is None):
+        budget = _budget(outlet)
+        if outlet.is_preview or not post.thread or budget is None:
             return ""
-        from bot.channels.x_spend import budget_allows
-
         price = _price(outlet, (post.text, *post.thread))
         since = month_start(self.clock(), self.config.zone_for(outlet.name))
         _, spent = self.store.spend_since(outlet.name, since)
-        if budget_allows(spent, price, cfg):
+        if budget_allows(spent, price, budget):
             return ""
         return (f"monthly budget reached: this thread of {len(post.thread) + 1} posts costs "
-                f"${price:.2f} and ${max(cfg.monthly_budget - spent, 0):.2f} of "
-                f"${cfg.monthly_budget:.2f} is left; it waits for next month")
+                f"${price:.2f} and ${max(budget.monthly - spent, 0):.2f} of "
+                f"${budget.monthly:.2f} is left; it waits for next month")
 
     def _record_failure(self, outlet: Outlet, delivery: Delivery, exc: ChannelError,
                         report: DispatchReport) -> str:
         store, now, wid = self.store, self.clock(), self.worker
         message = str(exc)
         if isinstance(exc, DuplicateContentError):
-            # X already has this exact post: nothing to send, nothing to retry.
+            # The platform already has this exact post: nothing to send, nothing to retry.
             store.mark_sent(delivery.id, _duplicate_receipt(message), now=now, worker=wid)
             outcome = "duplicate"
         elif isinstance(exc, AuthError):
@@ -352,12 +338,22 @@ def _duplicate_receipt(message: str) -> Receipt:
 
 
 def _price(outlet: Outlet, texts: tuple[str, ...]) -> float:
-    """What the platform bills for these posts (X bills per post, more with a URL)."""
-    if not isinstance(outlet.cfg, XChannel):
-        return 0.0
-    from bot.channels.x_spend import thread_price
+    """What the platform bills for these posts (0 where posting is free)."""
+    price = platform_for(outlet.cfg).price
+    return 0.0 if price is None else price(outlet.cfg, texts)
 
-    return float(thread_price(texts, outlet.cfg))
+
+def _budget(outlet: Outlet) -> Budget | None:
+    return platform_for(outlet.cfg).budget(outlet.cfg)
+
+
+# Float sums of prices like 0.015 drift in the last bits; a cent's hundredth is nothing.
+_EPSILON = 1e-9
+
+
+def budget_allows(spent_this_month: float, next_price: float, budget: Budget) -> bool:
+    """True when spending ``next_price`` keeps this month within ``budget``."""
+    return spent_this_month + next_price <= budget.monthly + _EPSILON
 
 
 def month_start(now: datetime, zone: ZoneInfo) -> datetime:

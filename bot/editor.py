@@ -120,11 +120,10 @@ def edit_text(config: Config, store: Store, delivery_id: int, text: str, *,
     text = text.replace("\r\n", "\n").strip()
     if text:
         from bot.channels import post_format
-        from bot.render import wants_media
 
         article = store.get_article(current.article_id)
-        media = wants_media(cfg) and bool(article.image_url)
-        measured = post_format(cfg).measure(text, with_media=media)
+        fmt = post_format(cfg)
+        measured = fmt.measure(text, with_media=fmt.media and bool(article.image_url))
         if not measured.ok:
             raise EditRefused(f"{current.channel}: not saved: {measured.problem}")
     if not store.set_edited_text(delivery_id, text, now=now,

@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.config import Config, EmailChannel, XChannel
+from bot.channels.registry import platform_for
+from bot.config import Config, EmailChannel
 from bot.models import Delivery, DeliveryStatus
 from bot.settings import RuntimeSettings
 from bot.store import ChannelState, SourceState, Store, WorkerView
@@ -78,7 +79,7 @@ async def run_cycle(config: Config, store: Store, *, dry_run: bool = False,
     try:
         dispatcher = make_dispatcher(config, store, outlets, dry_run=dry_run, settings=settings)
         report = await dispatcher.run_once()
-        # Platform pacing (Telegram: one post a second per chat) lets one post per channel
+        # Platform pacing (e.g. one post a second per chat) lets one post per channel
         # through a pass; keep passing while posts still go, so `once` sends all that is due.
         deadline = asyncio.get_running_loop().time() + DRAIN_LIMIT.total_seconds()
         while report_sent(report) and asyncio.get_running_loop().time() < deadline:
@@ -162,7 +163,7 @@ class StatusView:
     channels: tuple[tuple[str, str, ChannelState, dict[str, int]], ...]
     unknown: tuple[Delivery, ...]
     removed_channels: tuple[tuple[str, dict[str, int]], ...]
-    spend: tuple[tuple[str, int, float, float | None], ...] = ()  # X: posts, $, budget
+    spend: tuple[tuple[str, int, float, float | None], ...] = ()  # billed: posts, $, budget
     reload_error: str = ""  # the running bot refused config.yaml as it is now (bot/reload.py)
     workers: tuple[WorkerView, ...] = ()  # `newsbot run` workers seen within WORKER_STALE
     activity: dict[str, SourceActivity] = field(default_factory=dict)  # by source id
@@ -202,11 +203,13 @@ def status(config: Config, store: Store, *, now: datetime | None = None) -> Stat
     unknown = tuple(store.deliveries(statuses=[DeliveryStatus.UNKNOWN]))
     spend = []
     for name, cfg in config.channels.items():
-        if isinstance(cfg, XChannel):
-            from bot.dispatch import month_start
+        if isinstance(cfg, EmailChannel) or platform_for(cfg).price is None:
+            continue
+        from bot.dispatch import month_start
 
-            posts, dollars = store.spend_since(name, month_start(now, config.zone_for(name)))
-            spend.append((name, posts, dollars, cfg.monthly_budget))
+        posts, dollars = store.spend_since(name, month_start(now, config.zone_for(name)))
+        budget = platform_for(cfg).budget(cfg)
+        spend.append((name, posts, dollars, budget.monthly if budget else None))
     from bot.reload import rejected_reload
 
     return StatusView(sources, tuple(channels), unknown, removed, tuple(spend),

@@ -15,6 +15,7 @@ from typing import TextIO
 from bot.channels import make_channel, post_format
 from bot.channels.base import Channel, PostFormat
 from bot.channels.preview import PreviewChannel
+from bot.channels.registry import is_platform
 from bot.config import ChannelConfig, Config
 from bot.errors import RetryableError
 from bot.models import Receipt, RenderedPost
@@ -85,7 +86,7 @@ def build_outlets(config: Config, *, dry_run: bool = False, echo: TextIO | None 
     outlets: dict[str, Outlet] = {}
     preview_dir = config.resolve_path(config.preview_dir)
     for name, cfg in config.channels.items():
-        if not cfg.enabled or cfg.type == "email":
+        if not cfg.enabled or not is_platform(cfg):
             continue
         fmt = post_format(cfg)
         held = "" if dry_run or not hold_without_credentials else \

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from bot.channels.platform import Pace as PlatformPace
 from bot.config import ChannelConfig, Config, EmailChannel, Route, Schedule
 from bot.models import Article, ChannelHistory, Delivery, DeliveryStatus, NewDelivery
 
@@ -236,15 +237,6 @@ def sent_on_local_day(history: ChannelHistory, day: date, zone: ZoneInfo) -> int
 
 
 # ------------------------------------------------------------------ dispatch: may it go now?
-
-
-@dataclass(frozen=True)
-class PlatformPace:
-    """A platform's own flood limit for one destination (e.g. Telegram: 1 message/s per
-    chat, 20/min to a group or channel). Unlike the editors' schedule, nothing skips it."""
-
-    min_interval: timedelta = timedelta(0)
-    per_minute: int | None = None
 
 
 def platform_allows(history: ChannelHistory, now: datetime, pace: PlatformPace) -> bool:

@@ -123,13 +123,14 @@ def check_templates(config: Config) -> None:
     # module's state file and must stay quick.
     import jinja2
 
-    from bot.render import DEFAULT_TEMPLATES, make_environment
+    from bot.channels.registry import is_platform
+    from bot.render import default_template, make_environment
 
     env = make_environment(config)
     for name, cfg in config.channels.items():
-        if not cfg.enabled or cfg.type == "email":
+        if not cfg.enabled or not is_platform(cfg):
             continue
-        template = cfg.template or DEFAULT_TEMPLATES[cfg.type]
+        template = cfg.template or default_template(cfg)
         try:
             env.get_template(template)
         except jinja2.TemplateNotFound:

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot.channels.base import PostFormat
-from bot.config import ChannelConfig, Config
+from bot.channels.registry import platform_for
+from bot.config import DIGEST_TYPE, ChannelConfig, Config
 from bot.errors import TemplateError
 from bot.models import Article, RenderedPost
 from bot.text import clean_title, cut_summary, split_sentences
@@ -38,11 +39,16 @@ def _bundled_templates() -> Path:
 
 
 BUNDLED_TEMPLATES = _bundled_templates()
-DEFAULT_TEMPLATES = {
-    "telegram": "telegram/post.html.j2",
-    "x": "x/post.txt.j2",
-    "email": "email/digest",
-}
+#: The digest's templates (a folder holding the HTML and text parts); see bot/digest/.
+DIGEST_TEMPLATE = "email/digest"
+
+
+def default_template(cfg: ChannelConfig) -> str:
+    """The template a channel uses when config.yaml names none."""
+    if cfg.type == DIGEST_TYPE:
+        return DIGEST_TEMPLATE
+    return platform_for(cfg).default_template
+
 _RTL_LANGUAGES = {"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"}
 
 
@@ -172,11 +178,6 @@ def article_view(article: Article, zone: ZoneInfo) -> ArticleView:
     )
 
 
-def wants_media(cfg: ChannelConfig) -> bool:
-    """Whether this channel attaches the lead image (which changes its length rules)."""
-    return getattr(cfg, "photo", None) == "auto" or bool(getattr(cfg, "media", False))
-
-
 def render_post(env: jinja2.Environment, article: Article, *, channel: str,
                 cfg: ChannelConfig, fmt: PostFormat, zone: ZoneInfo) -> RenderedPost:
     """Render the channel's template for ``article``, shortened until ``fmt`` accepts it.
@@ -184,12 +185,11 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
     Optional hashtags are dropped first, then the summary is cut at a sentence or word
     boundary; the title is cut only as a last resort and the link is always kept.
     """
-    name = cfg.template or DEFAULT_TEMPLATES[cfg.type]
+    name = cfg.template or default_template(cfg)
     view = article_view(article, zone)
     # An image that failed its check at ingest is never attached: the post goes as text.
-    media = wants_media(cfg) and bool(article.image_url) and not article.image_problem
-    max_tags = getattr(cfg, "hashtags", 3)
-    tags = [t for t in dict.fromkeys(hashtag(s) for s in article.sections) if t][:max_tags]
+    media = fmt.media and bool(article.image_url) and not article.image_problem
+    tags = [t for t in dict.fromkeys(hashtag(s) for s in article.sections) if t][:fmt.hashtags]
     full = cut_summary(article.summary, cfg.summary_chars)
 
     def attempt(summary: str, hashtags: list[str], title: str | None = None) -> str:
@@ -203,9 +203,8 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
         return fmt.fits(text, with_media=media)
 
     text = attempt(full, tags)
-    splitter = getattr(fmt, "thread_parts", None)
-    if not fits(text) and getattr(cfg, "thread", False) and splitter is not None:
-        threaded = _thread(article.summary, tags, attempt, fits, splitter)
+    if not fits(text) and fmt.threads:
+        threaded = _thread(article.summary, tags, attempt, fits, fmt.thread_parts)
         if threaded is not None:
             text, thread = threaded
             return RenderedPost(

@@ -18,7 +18,7 @@ import jinja2
 from bot.config import ChannelConfig, Config, EmailChannel
 from bot.errors import TemplateError
 from bot.models import Article
-from bot.render import DEFAULT_TEMPLATES, make_environment, render_post
+from bot.render import default_template, make_environment, render_post
 
 #: Shaped like the bundled samples: every field a template may use has a value.
 SAMPLE = Article(
@@ -45,7 +45,7 @@ class TemplateCheck:
 
 def template_files(env: jinja2.Environment, cfg: ChannelConfig) -> tuple[str, ...]:
     """The files a channel's template resolves to (the editors' override when there is one)."""
-    name = cfg.template or DEFAULT_TEMPLATES[cfg.type]
+    name = cfg.template or default_template(cfg)
     names = (f"{name}.html.j2", f"{name}.txt.j2") if isinstance(cfg, EmailChannel) else (name,)
     found = []
     for each in names:

@@ -231,12 +231,15 @@ async def test_a_restarted_worker_resumes_once_the_dead_workers_lease_expires(
 
 
 def test_email_channels_send_digests_not_single_posts(tmp_path: Path) -> None:
-    from bot.channels import make_channel, post_format
+    from bot.channels import make_channel
+    from bot.channels.registry import is_platform
+    from bot.outlets import build_outlets
 
     config = make_config(tmp_path)
     cfg = config.channels["digest"]
-    assert post_format(cfg).fits("x" * 100_000, with_media=True)
-    with pytest.raises(TypeError, match="digests"):
+    assert not is_platform(cfg)
+    assert "digest" not in build_outlets(config)
+    with pytest.raises(LookupError, match="no platform has type 'email'"):
         make_channel("digest", cfg, config)
 
 

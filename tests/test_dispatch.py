@@ -15,18 +15,18 @@ from bot.config import parse_config
 from bot.dispatch import Dispatcher
 from bot.errors import (
     AuthError,
-    ChannelError,
     DuplicateContentError,
     PermanentError,
     RateLimitedError,
     RetryableError,
     UnknownOutcomeError,
 )
-from bot.models import Delivery, DeliveryStatus, FeedItem, Receipt, RenderedPost
+from bot.models import Delivery, DeliveryStatus, FeedItem
 from bot.outlets import Outlet
 from bot.plan import plan_article
 from bot.render import make_environment
 from bot.store import Store
+from tests.fakes.channel import FakeChannel
 
 CONFIG = """
 timezone: UTC
@@ -39,24 +39,6 @@ channels:
     photo: never
 """
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-
-class FakeChannel:
-    """Records posts; raises the queued errors first."""
-
-    def __init__(self, name: str = "tg") -> None:
-        self.name = name
-        self.sent: list[RenderedPost] = []
-        self.errors: list[ChannelError | Exception] = []
-
-    async def send(self, post: RenderedPost) -> Receipt:
-        if self.errors:
-            raise self.errors.pop(0)
-        self.sent.append(post)
-        return Receipt(platform_id=str(len(self.sent)), url=f"https://t.me/c/{len(self.sent)}")
-
-    async def close(self) -> None:
-        return None
 
 
 class Clock:

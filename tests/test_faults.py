@@ -19,7 +19,8 @@ import pytest
 from benchmarks.crash_soak import Rig
 from bot.channels.telegram import TelegramSender, make_format
 from bot.channels.telegram_pacing import Limits, Pacer
-from bot.config import TelegramChannel, load_config
+from bot.channels.telegram_platform import TelegramChannel
+from bot.config import load_config
 from bot.dispatch import Dispatcher
 from bot.ingest.poll import make_fetcher, poll_sources
 from bot.operations import make_dispatcher

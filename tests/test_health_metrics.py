@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from bot import metrics
-from bot.config import TelegramChannel, parse_config
+from bot.channels.telegram_platform import TelegramChannel
+from bot.config import parse_config
 from bot.dispatch import Dispatcher
 from bot.errors import RateLimitedError
 from bot.ingest.poll import make_fetcher, poll_sources
@@ -24,8 +25,8 @@ from bot.render import make_environment
 from bot.scheduler import Service
 from bot.store import Store, open_store
 from bot.web.app import make_app
+from tests.fakes.channel import FakeChannel
 from tests.feed_server import FeedServer
-from tests.test_dispatch import FakeChannel
 
 CONFIG = """
 timezone: UTC

@@ -22,7 +22,8 @@ import pytest
 
 from bot.channels.x import XSender
 from bot.channels.x_media import MAX_IMAGE_BYTES, MediaFailure, fetch_image
-from bot.config import Config, XChannel
+from bot.channels.x_platform import XChannel
+from bot.config import Config
 from bot.ingest.parse import MAX_ITEMS, MAX_TITLE, parse_feed
 from bot.ingest.poll import PollReport, make_fetcher, poll_sources
 from bot.models import RenderedPost

@@ -12,7 +12,8 @@ import pytest
 from bot.channels import make_channel, post_format
 from bot.channels.telegram import TelegramSender, api_urls, message_url
 from bot.channels.telegram_pacing import Limits, Pacer
-from bot.config import TelegramChannel, parse_config
+from bot.channels.telegram_platform import TelegramChannel
+from bot.config import parse_config
 from bot.errors import (
     AuthError,
     PermanentError,

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot.channels.telegram import TelegramFormat
 from bot.channels.telegram_html import (
     CAPTION_LIMIT,
     TEXT_LIMIT,
@@ -19,6 +18,7 @@ from bot.channels.telegram_html import (
     utf16_len,
     visible_length,
 )
+from bot.channels.telegram_platform import TelegramFormat
 from bot.config import parse_config
 from bot.models import Article
 from bot.render import make_environment, render_post

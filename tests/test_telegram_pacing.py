@@ -25,7 +25,8 @@ from bot.channels.telegram_pacing import (
     is_private_chat,
     shared_pacer,
 )
-from bot.config import TelegramChannel, parse_config
+from bot.channels.telegram_platform import TelegramChannel
+from bot.config import parse_config
 from bot.dispatch import Dispatcher, platform_pace
 from bot.models import DeliveryStatus, FeedItem
 from bot.outlets import Outlet

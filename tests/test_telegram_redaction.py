@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.channels.telegram import TelegramSender
-from bot.config import TelegramChannel
+from bot.channels.telegram_platform import TelegramChannel
 from bot.errors import AuthError, ChannelError, UnknownOutcomeError
 from bot.models import RenderedPost
 from bot.redact import MASK, install_redaction, redact

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.channels import post_format
-from bot.config import Config, TelegramChannel, XChannel
+from bot.channels.telegram_platform import TelegramChannel
+from bot.channels.x_platform import XChannel
+from bot.config import Config
 from bot.ingest.parse import parse_feed
 from bot.models import Article
 from bot.render import make_environment, render_post

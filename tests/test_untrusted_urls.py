@@ -28,7 +28,8 @@ import trustme
 from bot.channels import make_channel
 from bot.channels.telegram import TelegramSender
 from bot.channels.telegram_pacing import Limits, Pacer
-from bot.config import Config, TelegramChannel, load_config, parse_config
+from bot.channels.telegram_platform import TelegramChannel
+from bot.config import Config, load_config, parse_config
 from bot.errors import ConfigError, UrlRefused
 from bot.ingest.poll import PollReport, make_fetcher, poll_sources
 from bot.models import Article, RenderedPost

@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy import select
 
 from benchmarks.crash_soak import Rig, soak, wait_for
+from bot.channels.telegram_platform import GROUP_PACE as TELEGRAM_PACE
+from bot.channels.telegram_platform import PRIVATE_PACE as TELEGRAM_PRIVATE_PACE
 from bot.config import Schedule
-from bot.dispatch import TELEGRAM_PACE, TELEGRAM_PRIVATE_PACE
 from bot.models import DeliveryStatus, Receipt
 from bot.plan import pick_due, platform_allows
 from bot.runlock import StoreBusyError, hold_run_lock, lock_path

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bot.channels.x import XSender, make_channel, make_format, retry_after
-from bot.config import Config, XChannel
+from bot.channels.x_platform import XChannel
+from bot.config import Config
 from bot.errors import (
     AuthError,
     ConfigError,

@@ -16,7 +16,8 @@ from twitter_text import parse_tweet
 
 from bot.channels.x import make_format
 from bot.channels.x_length import XPostFormat, is_valid_post, thread_parts, weighted_length
-from bot.config import Config, XChannel
+from bot.channels.x_platform import XChannel
+from bot.config import Config
 from bot.models import Article
 from bot.render import make_environment, render_post
 from tests.fakes.x_api import (

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.channels.x import XSender
-from bot.config import XChannel
+from bot.channels.x_platform import XChannel
 from bot.errors import AuthError, ChannelError, UnknownOutcomeError
 from bot.models import RenderedPost
 from tests.fakes.x_api import (

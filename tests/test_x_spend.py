@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.channels.x_platform import XChannel
 from bot.channels.x_spend import budget_allows, has_url, post_price, thread_price
-from bot.config import XChannel
 
 CFG = XChannel(type="x", monthly_budget=1.0, price_with_url=0.20, price_without_url=0.015)
 

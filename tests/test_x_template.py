@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from bot.channels.x import make_format
 from bot.channels.x_length import weighted_length
-from bot.config import Config, XChannel
+from bot.channels.x_platform import XChannel
+from bot.config import Config
 from bot.models import Article
 from bot.render import make_environment, render_post
 

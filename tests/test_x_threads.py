@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from bot.channels.x import make_format
 from bot.channels.x_length import is_valid_post, weighted_length
-from bot.config import Config, XChannel
+from bot.channels.x_platform import XChannel
+from bot.config import Config
 from bot.models import Article, RenderedPost
 from bot.render import hashtag, make_environment, render_post
 

@@ -1,8 +1,7 @@
 """The one small protocol every platform implements, in the shape of an httpx transport.
 
-The core (dispatch, digest, CLI) talks only to this protocol; only a platform's own module
-imports its SDK (telegram, tweepy, aiosmtplib). A new platform is one module here, one
-template folder, one test file.
+The core (dispatch, render, CLI) talks only to these protocols and to the platform object
+(bot/channels/platform.py); only a platform's own sender module imports its SDK.
 """
 
 from __future__ import annotations
@@ -35,8 +34,25 @@ class TextMeasure:
 class PostFormat(Protocol):
     """A platform's rules for what a post may be, used while rendering (no I/O)."""
 
-    #: "html" for Telegram's HTML subset, "text" for plain text.
-    markup: str
+    @property
+    def markup(self) -> str:
+        """"html" for a platform's HTML subset, "text" for plain text."""
+        ...
+
+    @property
+    def media(self) -> bool:
+        """The lead image goes with the post (which may change the length rules)."""
+        ...
+
+    @property
+    def hashtags(self) -> int:
+        """At most this many hashtags; render drops them first when a post is too long."""
+        ...
+
+    @property
+    def threads(self) -> bool:
+        """A summary too long for one post continues in replies (``thread_parts``)."""
+        ...
 
     def fits(self, text: str, *, with_media: bool) -> bool:
         """True when ``text`` is within the platform's length rules."""
@@ -45,6 +61,11 @@ class PostFormat(Protocol):
     def measure(self, text: str, *, with_media: bool) -> TextMeasure:
         """The length of ``text`` in the platform's unit, its limit, and why the platform
         would refuse it ("" when it would not)."""
+        ...
+
+    def thread_parts(self, summary_rest: str, *, reserve: str = "") -> tuple[str, ...]:
+        """The rest of a summary as replies, each valid with ``reserve`` (a part number)
+        appended (called only when ``threads``)."""
         ...
 
 

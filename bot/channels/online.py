@@ -14,14 +14,12 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.channels.platform import load
+from bot.channels.registry import is_platform, platform_for
+
 if TYPE_CHECKING:
     from bot.config import ChannelConfig, Config
 
-_CHECKS = {
-    "telegram": "bot.channels.telegram_check",
-    "x": "bot.channels.x_check",
-    "email": "bot.digest.smtp_check",
-}
 #: A platform that does not answer within this long is reported, never waited on longer.
 CHECK_TIMEOUT = 20.0
 
@@ -57,10 +55,15 @@ async def check_channel(name: str, cfg: ChannelConfig, config: Config) -> Online
     missing = config.missing_credentials(name)
     if missing:
         return OnlineCheck(name, False, f"not checked: {', '.join(missing)} not set")
-    module = importlib.import_module(_CHECKS[cfg.type])
+    if is_platform(cfg):
+        reference = platform_for(cfg).online_check
+        if reference is None:
+            return ok(name, "ok (nothing to ask this platform before posting)")
+        check = load(reference)
+    else:  # the digest's SMTP relay
+        check = importlib.import_module("bot.digest.smtp_check").check_online
     try:
-        result: OnlineCheck = await asyncio.wait_for(module.check_online(name, cfg, config),
-                                                     CHECK_TIMEOUT)
+        result: OnlineCheck = await asyncio.wait_for(check(name, cfg, config), CHECK_TIMEOUT)
     except TimeoutError:
         return unreachable(name, f"no answer within {CHECK_TIMEOUT:g}s; check the network "
                            "and the channel's api_url / smtp.host")

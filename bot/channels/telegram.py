@@ -37,9 +37,9 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.channels import telegram_html
-from bot.channels.base import TextMeasure
 from bot.channels.telegram_pacing import Pacer, PacingDeferred, shared_pacer
-from bot.config import Config, TelegramChannel
+from bot.channels.telegram_platform import TelegramChannel, make_format  # noqa: F401
+from bot.config import Config
 from bot.errors import (
     AuthError,
     ChannelError,
@@ -57,25 +57,6 @@ log = logging.getLogger(__name__)
 
 # httpx exceptions that mean the request never left this machine.
 _NOT_SENT = (httpx.PoolTimeout, httpx.ConnectTimeout, httpx.ConnectError)
-
-
-class TelegramFormat:
-    """Telegram's length rules: 4096 (text) or 1024 (caption) UTF-16 units after parsing."""
-
-    markup = "html"
-
-    def fits(self, text: str, *, with_media: bool) -> bool:
-        """True when ``text`` is valid Telegram HTML within the text or caption limit."""
-        return telegram_html.fits(text, caption=with_media)
-
-    def measure(self, text: str, *, with_media: bool) -> TextMeasure:
-        """Visible length after Telegram's parsing, against the text or caption limit."""
-        return telegram_html.measure(text, caption=with_media)
-
-
-def make_format(cfg: TelegramChannel) -> TelegramFormat:
-    """The post format for a Telegram channel (the same for every Telegram channel)."""
-    return TelegramFormat()
 
 
 def make_channel(name: str, cfg: TelegramChannel, config: Config) -> TelegramSender:

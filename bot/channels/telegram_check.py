@@ -11,7 +11,8 @@ from telegram.request import HTTPXRequest
 
 from bot.channels.online import OnlineCheck, ok, unreachable, wrong
 from bot.channels.telegram import _chat_id, api_urls
-from bot.config import Config, TelegramChannel
+from bot.channels.telegram_platform import TelegramChannel
+from bot.config import Config
 from bot.redact import install_redaction, redact
 
 _ADMIN = ("administrator", "creator")

@@ -30,7 +30,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 import tweepy
@@ -38,9 +38,10 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from tweepy.auth import OAuth1UserHandler
 
-from bot.channels.x_length import XPostFormat, normalize
+from bot.channels.x_length import normalize
 from bot.channels.x_media import MediaFailure, fetch_image, upload_image
-from bot.config import XChannel
+from bot.channels.x_platform import XChannel, make_format  # noqa: F401
+from bot.config import Config
 from bot.errors import (
     AuthError,
     ChannelError,
@@ -54,9 +55,6 @@ from bot.errors import (
 from bot.models import Receipt, RenderedPost
 from bot.redact import install_redaction, redact
 from bot.urlpolicy import UrlPolicy, untrusted_client
-
-if TYPE_CHECKING:
-    from bot.config import ChannelConfig, Config
 
 log = logging.getLogger(__name__)
 
@@ -303,14 +301,7 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
     return max(0.0, max(resets) - now)
 
 
-def make_format(cfg: ChannelConfig) -> XPostFormat:
-    """X's length rules (twitter-text v3 weighted, 280)."""
-    return XPostFormat()
-
-
-def make_channel(name: str, cfg: ChannelConfig, config: Config) -> XSender:
+def make_channel(name: str, cfg: XChannel, config: Config) -> XSender:
     """The real sender for an X channel; raises ``ConfigError`` when credentials are unset."""
-    if not isinstance(cfg, XChannel):
-        raise ConfigError(f"channels.{name}", "is not an X channel")
     return XSender(name, cfg, user_agent=config.fetch.user_agent,
                    url_policy=UrlPolicy.allowing(config.fetch.allow_private))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from bot.channels.online import OnlineCheck, ok, unreachable, wrong
 from bot.channels.x import XSender
-from bot.config import Config, XChannel
+from bot.channels.x_platform import XChannel
+from bot.config import Config
 from bot.errors import AuthError, PermanentError, RetryableError, UnknownOutcomeError
 
 

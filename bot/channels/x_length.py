@@ -11,6 +11,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from twitter_text import parse_tweet
 
@@ -59,16 +60,17 @@ def measure(text: str) -> TextMeasure:
     return TextMeasure(size, MAX_WEIGHTED_LENGTH, unit)
 
 
+@dataclass(frozen=True)
 class XPostFormat:
     """The ``PostFormat`` for X: plain text, valid by twitter-text v3 weighting.
 
     An attached image does not count towards the length, so ``with_media`` changes nothing.
     """
 
+    media: bool = False
+    hashtags: int = 2
+    threads: bool = False
     markup: str = "text"
-
-    def __repr__(self) -> str:
-        return "XPostFormat()"
 
     def fits(self, text: str, *, with_media: bool) -> bool:
         return is_valid_post(text)

@@ -20,14 +20,27 @@ How dispatch uses this (before claiming an X delivery):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from twitter_text import extract_urls
 
 from bot.channels.x_length import normalize
-from bot.config import XChannel
 
 # Float sums of prices like 0.015 drift in the last bits; a cent's hundredth is nothing.
 _EPSILON = 1e-9
+
+
+class XChannel(Protocol):
+    """The prices and budget of an X channel (its settings: bot/channels/x_platform.py)."""
+
+    @property
+    def price_with_url(self) -> float: ...
+
+    @property
+    def price_without_url(self) -> float: ...
+
+    @property
+    def monthly_budget(self) -> float | None: ...
 
 
 def has_url(text: str) -> bool:

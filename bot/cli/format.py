@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.config import Config, EmailChannel, Schedule, Smtp, TelegramChannel, XChannel
+from bot.channels.registry import platform_for
+from bot.config import Config, EmailChannel, Schedule, Smtp
 from bot.durations import format_duration
 from bot.store.base import redact_url
 
@@ -69,15 +70,11 @@ def print_check(config: Config, *, templates_ok: bool = True) -> None:
         missing = config.missing_credentials(name)
         mode = "disabled" if not cfg.enabled else (
             f"PREVIEW: set {', '.join(missing)} to send for real" if missing else "live")
-        target = ""
-        if isinstance(cfg, TelegramChannel):
-            target = f" → chat {cfg.chat} via {cfg.api_url}"
-        elif isinstance(cfg, XChannel):
-            target = f" via {cfg.api_url}"
-            if cfg.monthly_budget is not None:
-                target += f", budget ${cfg.monthly_budget:.2f}/month"
-        elif isinstance(cfg, EmailChannel):
+        if isinstance(cfg, EmailChannel):
             target = f" from {cfg.from_}"
+        else:
+            where = platform_for(cfg).destination(cfg)
+            target = f" → {where}" if where else ""
         click.echo(f"  {name} ({cfg.type}){target}  [{mode}]")
         r = cfg.route
         route = "; ".join(f"{k} {', '.join(v)}" for k, v in (
@@ -197,7 +194,7 @@ def print_status(view: StatusView, *, verbose: bool = False) -> None:
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         click.echo(f"  {name:<20} {summary}  [removed from config.yaml: its rows are kept]")
     if view.spend:
-        click.echo("\nX spend this month (estimated from X's prices per post):")
+        click.echo("\nspend this month (estimated from each platform's prices per post):")
         for name, posts, dollars, budget in view.spend:
             limit = f" of ${budget:.2f} budget" if budget is not None else " (no budget set)"
             click.echo(f"  {name:<20} {posts} posts, ${dollars:.2f}{limit}")

@@ -7,19 +7,19 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from bot.channels.registry import platforms
 from bot.config.bounded_yaml import MAX_EXPANDED, load_bounded
+from bot.config.channel import Route
 from bot.config.env_refs import EnvRefs, dotted, file_location
 from bot.config.model import (
-    CHANNEL_TYPES,
+    DIGEST_TYPE,
     Config,
     EmailChannel,
     Fetching,
-    Route,
     Smtp,
     Source,
-    TelegramChannel,
-    XChannel,
     _did_you_mean,
+    channel_types,
 )
 from bot.config.schedule import Schedule
 from bot.errors import ConfigError
@@ -28,7 +28,7 @@ from bot.errors import ConfigError
 def _format_location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     parts: list[str] = []
     items = list(loc)
-    if items and items[0] == "channels" and len(items) > 2 and items[2] in CHANNEL_TYPES:
+    if items and items[0] == "channels" and len(items) > 2 and items[2] in channel_types():
         del items[2]  # pydantic's discriminator tag is not part of the editors' file
     for item in items:
         if isinstance(item, int):
@@ -65,18 +65,22 @@ def _friendly(error: Any, raw: dict[str, Any]) -> str:
     if kind == "literal_error":
         return f"{where}: must be one of {ctx.get('expected')}"
     if kind == "union_tag_invalid":
-        return f"{where}: type must be one of telegram, x, email"
+        return f"{where}: type must be one of {', '.join(channel_types())}"
     if kind == "union_tag_not_found":
-        return f"{where}: says no type; add type: telegram, x or email"
+        return f"{where}: says no type; add type: {_one_of(channel_types())}"
     message = str(error["msg"]).removeprefix("Value error, ")
     if where and message.startswith(where.split(".")[0]):
         return message  # model validators already name the path
     return f"{where}: {message}" if where else message
 
 
+def _one_of(words: tuple[str, ...]) -> str:
+    return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 def _suggest_key(key: str, loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     candidates: tuple[str, ...] = ()
-    head = [p for p in loc[:-1] if not (isinstance(p, str) and p in CHANNEL_TYPES)]
+    head = [p for p in loc[:-1] if not (isinstance(p, str) and p in channel_types())]
     if not head:
         candidates = _known_keys(Config)
     elif head[0] == "sources":
@@ -84,7 +88,8 @@ def _suggest_key(key: str, loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     elif head[0] == "channels" and len(head) == 2:
         ctype = (raw.get("channels") or {}).get(head[1], {}).get("type")
         models: dict[str, type[BaseModel]] = {
-            "telegram": TelegramChannel, "x": XChannel, "email": EmailChannel}
+            kind: p.settings for kind, p in platforms().items()}
+        models[DIGEST_TYPE] = EmailChannel
         model = models.get(ctype) if isinstance(ctype, str) else None
         candidates = _known_keys(model) if model else ()
     elif head[-1] == "schedule":

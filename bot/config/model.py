@@ -18,7 +18,7 @@ import ssl
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -31,66 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from bot.channels.registry import platform_for, platforms
 from bot.config.base import Duration, FrozenModel
-from bot.config.desk import ApprovalRule, Desk
-from bot.config.schedule import Schedule
+from bot.config.channel import ChannelSettings
+from bot.config.desk import Desk
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-# ---------------------------------------------------------------- routing
-
-class Route(FrozenModel):
-    """Which articles a channel carries. Empty lists mean "any"."""
-
-    sources: tuple[str, ...] = ()
-    sections: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    include: tuple[str, ...] = ()  # plain words or phrases, case-insensitive
-    exclude: tuple[str, ...] = ()
-
-
-# ---------------------------------------------------------------- channels
-
-
-class _ChannelBase(FrozenModel):
-    template: str | None = None
-    route: Route = Route()
-    schedule: Schedule = Schedule()
-    enabled: bool = True
-    # The editors ask for preview mode: posts are written to preview_dir and recorded as
-    # skipped, even under `newsbot run` and even with credentials set.
-    preview: bool = False
-    summary_chars: int = Field(default=600, ge=0)  # the budget templates cut summaries to
-    approval: ApprovalRule = None  # the desk: posts wait for (or may be held by) an editor
-
-
-class TelegramChannel(_ChannelBase):
-    type: Literal["telegram"]
-    token: SecretStr | None = None
-    chat: str | int
-    api_url: str = "https://api.telegram.org"
-    message_thread_id: int | None = None
-    silent: bool = False
-    link_preview: Literal["on", "off", "above"] = "on"
-    photo: Literal["auto", "never"] = "auto"
-    timeout: Duration = timedelta(seconds=20)
-
-
-class XChannel(_ChannelBase):
-    type: Literal["x"]
-    api_key: SecretStr | None = None
-    api_secret: SecretStr | None = None
-    access_token: SecretStr | None = None
-    access_secret: SecretStr | None = None
-    api_url: str = "https://api.x.com"
-    media: bool = False
-    hashtags: int = Field(default=2, ge=0)  # at most this many, dropped first when too long
-    thread: bool = False
-    monthly_budget: float | None = Field(default=None, ge=0)
-    price_with_url: float = Field(default=0.20, ge=0)
-    price_without_url: float = Field(default=0.015, ge=0)
-    timeout: Duration = timedelta(seconds=20)
 
 
 class Smtp(FrozenModel):
@@ -165,7 +111,13 @@ def _is_loopback(host: str | None) -> bool:
         return False  # a name: it may resolve to anything, so it counts as the network
 
 
-class EmailChannel(_ChannelBase):
+#: The digest's ``type:``. The digest is its own pipeline (bot/digest/), not a platform.
+DIGEST_TYPE = "email"
+
+
+class EmailChannel(ChannelSettings):
+    """An email digest: one round-up on a cron, sent to subscribers (bot/digest/)."""
+
     type: Literal["email"]
     smtp: Smtp = Smtp()
     from_: str = Field(alias="from")
@@ -195,15 +147,31 @@ class EmailChannel(_ChannelBase):
         return value
 
 
-ChannelConfig = Annotated[TelegramChannel | XChannel | EmailChannel, Field(discriminator="type")]
-CHANNEL_TYPES = ("telegram", "x", "email")
+#: What ``smtp.host`` unset means for a digest: it runs in preview, like a platform channel
+#: without its token.
+DIGEST_CREDENTIALS: tuple[str, ...] = ("smtp.host",)
 
-#: Which fields of each channel type are secrets, for check output and preview decisions.
-REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "telegram": ("token",),
-    "x": ("api_key", "api_secret", "access_token", "access_secret"),
-    "email": ("smtp.host",),
-}
+# The channel types: every posting platform the registry finds in bot/channels/, plus the
+# digest's own. A platform module is imported here for its settings model only (no SDK).
+if TYPE_CHECKING:
+    ChannelConfig = ChannelSettings
+else:
+    ChannelConfig = Annotated[
+        Union[(*(p.settings for p in platforms().values()), EmailChannel)],
+        Field(discriminator="type"),
+    ]
+
+
+def channel_types() -> tuple[str, ...]:
+    """Every ``type:`` a channel may have."""
+    return (*platforms(), DIGEST_TYPE)
+
+
+def required_credentials(cfg: ChannelSettings) -> tuple[str, ...]:
+    """The fields (dotted paths) this channel needs set to send for real."""
+    if isinstance(cfg, EmailChannel):
+        return DIGEST_CREDENTIALS
+    return platform_for(cfg).credentials
 
 
 # ---------------------------------------------------------------- sources and the file
@@ -373,7 +341,7 @@ class Config(FrozenModel):
         missing = {var for path, names in self.missing_env.items()
                    if path.startswith(prefix) for var in names}
         config = self.channels[channel]
-        for key in REQUIRED_CREDENTIALS[config.type]:
+        for key in required_credentials(config):
             value: Any = config
             for part in key.split("."):
                 value = getattr(value, part, None)

@@ -23,7 +23,7 @@ from bot.channels.base import TextMeasure
 from bot.config import Config, EmailChannel
 from bot.errors import NewsbotError
 from bot.models import Article, Delivery
-from bot.render import make_environment, render_post, wants_media, with_edited_text
+from bot.render import make_environment, render_post, with_edited_text
 from bot.store import Store
 
 # Telegram's HTML parse mode, as a browser may show it.
@@ -84,7 +84,7 @@ def preview_delivery(config: Config, article: Article, delivery: Delivery) -> Po
         return PostPreview(delivery, cfg.type, delivery.edited_text, x_as_shown(
             delivery.edited_text), None, None, "", problem=str(exc))
     post = with_edited_text(rendered, delivery.edited_text)
-    media = wants_media(cfg) and bool(article.image_url)
+    media = post_format(cfg).media and bool(article.image_url)
     shown = telegram_as_shown(post.text) if fmt.markup == "html" else x_as_shown(post.text)
     return PostPreview(delivery, cfg.type, post.text, shown,
                        fmt.measure(post.text, with_media=media), post.image_url,
@@ -95,7 +95,7 @@ def measure_text(config: Config, store: Store, delivery: Delivery, text: str) ->
     """How the platform would count ``text`` as this delivery's post (photo or not)."""
     cfg = config.channels[delivery.channel]
     article = store.get_article(delivery.article_id)
-    media = wants_media(cfg) and bool(article.image_url)
+    media = post_format(cfg).media and bool(article.image_url)
     return post_format(cfg).measure(text, with_media=media)
 
 
