@@ -87,3 +87,16 @@ class Channel(Protocol):
     async def close(self) -> None:
         """Release connections. Safe to call twice."""
         ...
+
+
+@runtime_checkable
+class EditableChannel(Channel, Protocol):
+    """A channel whose platform corrects a sent post in place (``Capabilities.edit``).
+
+    Corrections (a changed title or summary) are outbox rows like any post: dispatch renders
+    the corrected post and calls ``edit`` with the first send's ``Receipt.platform_id``.
+    """
+
+    async def edit(self, platform_id: str, post: RenderedPost) -> Receipt:
+        """Replace the sent post's text (and caption) with ``post``'s; errors as ``send``."""
+        ...
