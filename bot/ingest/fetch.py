@@ -42,6 +42,9 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 OFFLINE_HOST = "news.example.org"
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: Which queue a fetch waits in for its host's ``per_host`` slots: sources' feeds, or the
+#: article pages their items link to.
+Pool = Literal["feed", "page"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class Fetcher:
         self.policy = UrlPolicy.allowing(self.settings.allow_private)
         self._client: httpx.AsyncClient | None = None  # a source's own host only
         self._checked: httpx.AsyncClient | None = None  # everything else
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[tuple[str, Pool], asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -148,10 +151,10 @@ class Fetcher:
             )
         return self._client
 
-    def _semaphore(self, host: str) -> asyncio.Semaphore:
-        semaphore = self._hosts.get(host)
+    def _semaphore(self, host: str, pool: Pool) -> asyncio.Semaphore:
+        semaphore = self._hosts.get((host, pool))
         if semaphore is None:
-            semaphore = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
+            semaphore = self._hosts[host, pool] = asyncio.Semaphore(self.settings.per_host)
         return semaphore
 
     async def fetch(
@@ -273,8 +276,11 @@ class Fetcher:
             # The whole exchange (headers and body) shares one limit, so a server that drips
             # bytes cannot hold a worker forever; waiting for the host's turn counts against
             # the deadline, so ten pages queued on one slow site end when the source's time does.
+            # Feeds and pages queue for a host apart: one source's slow pages on a site
+            # never hold up another source's feed on the same site.
+            pool: Pool = "page" if trusted_host is None else "feed"
             async with (
-                self._slot(host, source_id, current, deadline),
+                self._slot(host, pool, source_id, current, deadline),
                 self._time_limit(source_id, current, deadline),
                 self._http(trusted=host == trusted_host).stream(
                     "GET", current, headers=headers) as response,
@@ -317,10 +323,11 @@ class Fetcher:
                 return self._result("ok", body, current, response)
 
     @contextlib.asynccontextmanager
-    async def _slot(self, host: str, source_id: str, url: str,
+    async def _slot(self, host: str, pool: Pool, source_id: str, url: str,
                     deadline: Deadline) -> AsyncIterator[None]:
-        """Hold one of ``host``'s ``per_host`` slots; SourceError if none frees in time."""
-        semaphore = self._semaphore(host)
+        """Hold one of ``host``'s ``per_host`` slots for ``pool`` (feeds or pages); SourceError
+        if none frees in time."""
+        semaphore = self._semaphore(host, pool)
         try:
             async with asyncio.timeout_at(deadline.at):
                 await semaphore.acquire()
