@@ -44,12 +44,14 @@ _BYLINE = re.compile(
 )
 _CAPTION = re.compile(
     r"(?:\[(?:photo|image|picture|file\s+photo|video|صورة|الصورة)\b[^\]]*\]\s*$"
+    r"|^(?:image|photo|picture|video)\s+(?:caption|source|credit)s?\b"
     r"|^(?:photo|image|picture|photograph|file\s+photo|caption|credit|illustration"
     r"|الصورة|صورة|تصوير|图片|圖片|写真|图|圖)\s*(?:credit)?\s*[:：|/]"
     r"|\((?:photo|image|file\s+photo|picture|صورة)\b[^)]*\)\s*\.?$"
     r"|(?:[/|(\[—–]|\bphoto\s*:?|\bcredit\s*:?)\s*(?:[^/|()\[\]]{0,60}(?:/|\bvia\s+))?"
     r"(?:getty\s+images|afp|epa|reuters|ap(?:\s+photo)?|associated\s+press|shutterstock"
-    r"|anadolu(?:\s+agency)?|xinhua|sipa|alamy|file(?:\s+photo)?)\s*[)\]]?\s*\.?$"
+    r"|anadolu(?:\s+agency)?|xinhua|sipa|alamy|file(?:\s+photo)?|رويترز|أ\s*ف\s*ب|فرانس\s+برس"
+    r"|الأناضول|أسوشيتد\s+برس)\s*[)\]]?\s*\.?$"
     r"|(?:getty\s+images|shutterstock)\s*[)\]]?\.?$"
     r"|(?:^|[(\[])\s*(?:(?:photo|image|picture)\s+)?courtesy\s+of\b[^.]{0,80}[)\]]?\.?$"
     r"|^(?:图为|圖為|（图|（圖|（写真|写真＝))",
@@ -69,7 +71,11 @@ _PROMO = re.compile(
     r"|join\s+(?:our|\d[\d,.]*\s*(?:k\s+)?(?:other\s+)?(?:readers|subscribers))"
     r"|exclusive(?:ly)?\s+(?:to|for)\s+(?:subscribers|members)|story\s+continues\s+below"
     r"|scroll\s+to\s+continue|advertisement|listen\s+to\s+this\s+(?:article|story)"
-    r"|\d+\s*(?:-|\s)?min(?:ute)?s?\s+read\b|reading\s+time|gift\s+this\s+article|copy\s+link"
+    r"|\d+\s*(?:-|\s)?min(?:ute)?s?\s+read\b|reading\s+time|gift\s+(?:this\s+)?article|copy\s+link"
+    r"|we\s+use\s+cookies|by\s+continuing\s+to\s+(?:use|browse)|save\s+articles?\s+to\s+read"
+    r"|reading\s+list|click\s+here|tap\s+here|enable\s+javascript|follow\s+(?:our|the)\s+live"
+    r"|gift\s+articles?|as\s+a\s+subscriber|send\s+any\s+friend\s+a\s+story"
+    r"|this\s+article\s+is\s+more\s+than\s+\d+\s+\w+\s+old|add\s+to\s+(?:your\s+)?saved"
     r"|اشترك|النشرة\s+البريدية|تابعونا|حمّ?ل\s+تطبيق|للاشتراك|القائمة\s+البريدية"
     r"|订阅|訂閱|关注我们|關注我們|扫码|掃碼|下载.{0,6}客户端|購読|会員登録|メルマガ|登録はこちら",
     re.IGNORECASE,
@@ -85,6 +91,10 @@ _RELATED = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?؟。！？\"'”’»)]\s*$")
+# Notes about the story, above it: "Editor's note: …", "This story has been updated …".
+_NOTE = re.compile(r"^(?:editor['’]?s\s+note\b|this\s+(?:story|article)\s+(?:has\s+been|was)\s+"
+                   r"(?:updated|corrected)|correction\s*:|update\s*:|clarification\s*:)",
+                   re.IGNORECASE)
 _PROMO_MAX = 240  # characters: a promo is a short box; a long paragraph mentioning one is story
 _LABEL_MAX_WORDS = 4
 
@@ -133,6 +143,8 @@ def is_debris(line: str, known: Known, *, leading: bool = False) -> bool:
     if len(stripped) <= _PROMO_MAX and (_RELATED.match(stripped) or _PROMO.search(stripped)):
         return True
     if len(stripped) <= 90 and _DATE.search(stripped) and not sentence:
+        return True
+    if leading and _NOTE.match(stripped):
         return True
     # Before the story, a short line with no sentence in it is a section label or kicker.
     return leading and not sentence and len(folded.split()) <= _LABEL_MAX_WORDS and \

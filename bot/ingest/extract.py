@@ -97,7 +97,8 @@ def extract_page(html: str | bytes, url: str) -> ExtractedPage:
     declared = read_declared(tree)
     known = known_from(declared.titles, declared.authors,
                        (*declared.sections, declared.site_name), declared.captions)
-    prune_page(tree)
+    # A live blog's summary is its opening; elsewhere the declared description is a standfirst.
+    prune_page(tree, standfirst="" if declared.live else declared.description)
     document: Any = None
     try:
         document = trafilatura.bare_extraction(

@@ -20,6 +20,8 @@ _NOT_IMAGE_EXTENSIONS = frozenset({
     "html", "htm", "php", "asp", "aspx", "jsp", "js", "css", "json", "xml", "txt", "pdf", "mp4",
     "mp3", "m3u8", "webm", "mov", "svg", "ico", "cgi", "woff", "woff2",
 })
+# Image services behind a script (imrs.php?src=…): a declared og:image may be one.
+_SCRIPT_EXTENSIONS = frozenset({"php", "asp", "aspx", "jsp", "cgi"})
 # Path words of image services and CMS media folders: an extensionless URL there is a picture.
 _IMAGE_PATH_WORDS = re.compile(
     r"/(?:images?|img|imgs|photos?|pictures?|media|uploads?|wp-content|resizer|thumbs?"
@@ -72,7 +74,7 @@ def image_refusal(url: str, *, width: str | None = None, height: str | None = No
             or (_TRACKING.search(parts.query) and not _has_image_extension(parts.path))):
         return f"looks like a tracking pixel ({_short(value)})"
     extension = _extension(parts.path)
-    if extension in _NOT_IMAGE_EXTENSIONS:
+    if extension in _NOT_IMAGE_EXTENSIONS and not (declared and extension in _SCRIPT_EXTENSIONS):
         return f"not an image file ({_short(value)})"
     if extension in _IMAGE_EXTENSIONS or declared:
         return ""

@@ -24,6 +24,12 @@ _ARTICLE_TYPES = frozenset({
 })
 _CAPTION_CLASS = re.compile(r"caption|credit|legend|(?<![a-z])cap(?![a-z])|pic-?con|photo-?text",
                             re.IGNORECASE)
+# WordPress shortcodes left in articleBody; a [caption] block holds a photo caption, not story.
+_SHORTCODE = re.compile(
+    r"\[caption\b[^\]]*\].*?\[/caption\]"
+    r"|\[/?(?:embed|gallery|video|audio|playlist|tweet|youtube|instagram|related|ad|adsense"
+    r"|vc_[\w-]+|et_pb_[\w-]+|su_[\w-]+)\b[^\]]*\]",
+    re.IGNORECASE | re.DOTALL)
 _MAX_JSONLD = 2_000_000  # characters of one JSON-LD script read; larger ones are skipped
 
 
@@ -42,6 +48,7 @@ class DeclaredMeta:
     image_alt: str
     language: str
     meta: dict[str, str]
+    live: bool = False  # a LiveBlogPosting: its description is its opening, not a standfirst
 
     @property
     def title(self) -> str:
@@ -51,10 +58,17 @@ class DeclaredMeta:
 def read_declared(tree: Any) -> DeclaredMeta:
     """Read the page's declared metadata from a parsed (lxml) tree. Never raises."""
     meta = _meta_tags(tree)
-    nodes = sorted(_jsonld_articles(tree), key=_rank)
+    shown = {_fold(meta.get("og:title", "")), _fold(_first_text(tree, "//h1"))} - {""}
+    # The page's own article first: a body, a headline matching the page's title (a list of
+    # related stories can be NewsArticle nodes too), not a bare WebPage.
+    nodes = sorted(_jsonld_articles(tree), key=lambda n: _rank(n, shown))
     node = nodes[0] if nodes else {}
     site_name = meta.get("og:site_name", "")
-    titles = [_text(node.get("headline")), meta.get("og:title", ""),
+    headline = _text(node.get("headline"))
+    if headline.endswith(("…", "...")) or any(
+            len(s) > len(_fold(headline)) and s.startswith(_fold(headline)) for s in shown):
+        headline = ""  # cut short (search engines once asked for 110 characters)
+    titles = [headline, meta.get("og:title", ""),
               _first_text(tree, "//h1"), meta.get("twitter:title", ""),
               _first_text(tree, "//title")]
     authors = [*_names(node.get("author")), *_names(node.get("creator"))]
@@ -70,7 +84,7 @@ def read_declared(tree: Any) -> DeclaredMeta:
     description = (_text(node.get("description")) or meta.get("og:description", "")
                    or meta.get("description", "") or meta.get("twitter:description", ""))
     body = node.get("articleBody")
-    article_body = html_to_text(body) if isinstance(body, str) else ""
+    article_body = html_to_text(_SHORTCODE.sub(" ", body)) if isinstance(body, str) else ""
     image = (meta.get("og:image") or meta.get("og:image:url") or meta.get("og:image:secure_url")
              or meta.get("twitter:image") or meta.get("twitter:image:src")
              or _jsonld_image(node.get("image")))
@@ -87,6 +101,7 @@ def read_declared(tree: Any) -> DeclaredMeta:
         image_alt=clean_title(meta.get("og:image:alt") or meta.get("twitter:image:alt") or ""),
         language=language.strip().replace("_", "-").lower(),
         meta=meta,
+        live="liveblogposting" in _types(node),
     )
 
 
@@ -134,10 +149,17 @@ def _types(node: dict[str, Any]) -> set[str]:
     return {t.lower() for t in _as_list(node.get("@type")) if isinstance(t, str)}
 
 
-def _rank(node: dict[str, Any]) -> tuple[int, int]:
-    # An article node with a body beats one without; a WebPage node comes last.
+def _rank(node: dict[str, Any], shown: set[str]) -> tuple[int, int, int]:
     is_page = _types(node) <= {"webpage"}
-    return (1 if is_page else 0, 0 if isinstance(node.get("articleBody"), str) else 1)
+    headline = node.get("headline")
+    matches = isinstance(headline, str) and bool(_fold(headline)) and any(
+        s.startswith(_fold(headline)) or _fold(headline).startswith(s) for s in shown)
+    return (1 if is_page else 0, 0 if matches or not shown else 1,
+            0 if isinstance(node.get("articleBody"), str) else 1)
+
+
+def _fold(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -27,7 +27,8 @@ _DEBRIS_WORDS = frozenset({
     "bio", "author", "authors", "contributor", "kicker", "eyebrow", "toolbar", "print",
     "donate", "donation", "membership", "relatedposts", "jp-relatedposts", "listen",
     "audio-player", "readtime", "reading", "standfirst", "dek", "subtitle", "subheadline",
-    "strapline", "excerpt",
+    "strapline", "excerpt", "tweet", "twitter", "instagram", "tiktok", "embed", "embeds",
+    "newsletterbox", "signupbox", "ribbon", "inline-promo", "promoted",
 })
 # Word pairs that only mean debris together ("hover card", "link preview", "read more" …).
 _DEBRIS_PAIRS = frozenset({
@@ -43,6 +44,9 @@ _STORY_WORDS = frozenset({"trigger", "enabled", "has", "anchor"})
 # Inside a paragraph only these go: the rest of a sentence's markup is the sentence.
 _INLINE_DEBRIS = frozenset({"hovercard", "tooltip", "popover", "popup", "caption", "credit",
                             "linkpreview", "previewcard", "linkcard"})
+# Marks of a standfirst that sites also use for other things: removed only when the element
+# holds exactly the page's declared description.
+_STANDFIRST_WORDS = frozenset({"summary", "description", "deck", "subhead", "teaser", "desc"})
 _STYLE_HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _SPLIT = re.compile(r"[-_\s:./]+|(?<=[a-z])(?=[A-Z])")
 _DROP_TAGS = ("figcaption", "aside", "template", "noscript", "form", "button", "dialog",
@@ -51,19 +55,24 @@ _KEEP_TAGS = frozenset({"html", "body", "main", "article", "h1"})
 _DROP_ROLES = frozenset({"tooltip", "dialog", "complementary", "alertdialog", "navigation"})
 
 
-def prune_page(tree: Any) -> None:
+def prune_page(tree: Any, *, standfirst: str = "") -> None:
     """Remove caption, promo, related, hover-card, byline and hidden elements from ``tree``.
 
-    An element that holds most of the page's paragraphs is never removed, whatever its class
-    says, so a misleading class on the story's own container cannot empty the page.
+    ``standfirst``: the page's declared description; an element marked as a summary or deck
+    (``article-summary``, ``field--description``) holding exactly that text is the standfirst,
+    not the story, and goes too. An element that holds most of the page's paragraphs is never
+    removed, whatever its class says, so a misleading class on the story's own container
+    cannot empty the page.
     """
     total = _paragraph_chars(tree) or 1
+    wanted = _fold(standfirst) if len(standfirst) >= 40 else ""
     doomed: list[Any] = []
     for element in tree.iter():
         tag = element.tag if isinstance(element.tag, str) else ""
         if not tag or tag in _KEEP_TAGS:
             continue
-        if _is_debris(element, tag) and _paragraph_chars(element) < 0.5 * total:
+        if (_is_debris(element, tag) or (wanted and _is_standfirst(element, wanted))) and \
+                _paragraph_chars(element) < 0.5 * total:
             doomed.append(element)
     for element in doomed:
         parent = element.getparent()
@@ -101,6 +110,16 @@ def _is_debris(element: Any, tag: str) -> bool:
     if in_paragraph:
         return any(w in _INLINE_DEBRIS for w in [*words, *pairs])
     return bool(pairs) or any(w in _DEBRIS_WORDS for w in words)
+
+
+def _is_standfirst(element: Any, wanted: str) -> bool:
+    names = f"{element.get('class') or ''} {element.get('id') or ''}"
+    words = {w.lower() for w in _SPLIT.split(names) if w}
+    return bool(words & _STANDFIRST_WORDS) and _fold(element.text_content()) == wanted
+
+
+def _fold(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
 
 
 def _paragraph_chars(element: Any) -> int:
