@@ -102,7 +102,31 @@ class ControlChat:
         await self._start()
         await self.announce(config, store)
         await self.close_decided(store)
+        await self.alert(config, store)
         return await self.poll(config, store)
+
+    async def alert(self, config: Config, store: Store) -> int:
+        """Tell the group about incidents that started or ended (bot.desk.alerts)."""
+        from bot.desk.alerts import changes
+
+        told = 0
+        for change in changes(config, store, now=self.clock()):
+            head = "⚠️ <b>Alert</b>" if change.started else "✅ <b>Resolved</b>"
+            try:
+                await self._bot.send_message(chat_id=self.settings.chat,
+                                             text=f"{head}: {_escape(change.text)}",
+                                             parse_mode="HTML",
+                                             link_preview_options=_no_preview())
+                told += 1
+            except Exception as exc:  # not told: undo the record, so the next round tells it
+                from bot.desk.alerts import OPEN
+
+                if change.started:
+                    store.delete_desk_value(OPEN + change.key)
+                else:
+                    store.set_desk_value(OPEN + change.key, change.text, now=self.clock())
+                log.warning("desk chat: could not send an alert (%s): %s", change.key, exc)
+        return told
 
     async def announce(self, config: Config, store: Store) -> int:
         """Post each delivery awaiting approval that has no message yet; returns how many."""

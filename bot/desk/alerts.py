@@ -1,0 +1,101 @@
+"""Alerts for the editors: what needs a person, said once when it starts and once when it
+ends (an *incident*), in the control chat.
+
+Incidents, each with a stable key so it is told once however often it is looked at:
+
+- ``source:<id>``: a source has been failing for over ``desk.source_alert_after`` (1 hour);
+- ``attention:<channel>``: a channel is marked needs-attention (a bad token, a removed bot);
+- ``spend:<channel>``: an X channel has spent over ``desk.x_spend_alert`` (80%) of its
+  monthly budget;
+- ``digest:<channel>``: the latest run of a digest failed, or stopped (still "sending" an
+  hour after it started).
+
+Which incidents are open is kept in the store (``desk_values``), so a restart or another
+worker taking the lease neither repeats an alert nor forgets to say an incident ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.config import Config, EmailChannel, XChannel
+from bot.store import Store
+
+OPEN = "alert.open."
+SEEN_FAILING = "alert.failing-since."
+STOPPED_AFTER = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    key: str
+    text: str
+    started: bool  # False: the incident ended
+
+
+def open_incidents(config: Config, store: Store, *, now: datetime) -> dict[str, str]:
+    """Every incident that holds now: key → what to tell the editors."""
+    from bot.dispatch import month_start
+
+    found: dict[str, str] = {}
+    after = config.desk.source_alert_after
+    for source in config.sources:
+        state = store.source_state(source.id)
+        seen_key = SEEN_FAILING + source.id
+        if not state.consecutive_errors:
+            store.delete_desk_value(seen_key)
+            continue
+        since = state.last_success_at
+        if since is None:  # never worked: count from when it was first seen failing
+            seen = store.desk_value(seen_key)
+            if not seen:
+                store.set_desk_value(seen_key, now.isoformat(), now=now)
+            since = datetime.fromisoformat(seen) if seen else now
+        if now - since > after:
+            found[f"source:{source.id}"] = (
+                f"source {source.id} has been failing for over {_hours(now - since)}: "
+                f"{state.last_error[:200]}")
+    for name, channel in store.channel_states().items():
+        if channel.attention and name in config.channels:
+            found[f"attention:{name}"] = (f"channel {name} needs attention: "
+                                          f"{channel.attention[:300]}")
+    for name, cfg in config.channels.items():
+        if isinstance(cfg, XChannel) and cfg.monthly_budget:
+            _, spent = store.spend_since(name, month_start(now, config.zone_for(name)))
+            if spent >= cfg.monthly_budget * config.desk.x_spend_alert:
+                found[f"spend:{name}"] = (
+                    f"X channel {name} has spent ${spent:.2f} of its ${cfg.monthly_budget:.2f} "
+                    f"monthly budget ({100 * spent / cfg.monthly_budget:.0f}%)")
+        if isinstance(cfg, EmailChannel):
+            runs = store.digest_runs(name, limit=1)
+            if runs and (runs[0].status == "failed" or (
+                    runs[0].status == "sending" and now - runs[0].started_at > STOPPED_AFTER)):
+                run = runs[0]
+                what = "failed" if run.status == "failed" else "stopped while sending"
+                why = f": {run.error[:200]}" if run.error else ""
+                found[f"digest:{name}"] = (
+                    f"digest {name} of {run.scheduled_for:%Y-%m-%d %H:%M} UTC {what} "
+                    f"({run.sent_count} sent){why}")
+    return found
+
+
+def changes(config: Config, store: Store, *, now: datetime) -> list[AlertChange]:
+    """The incidents that started or ended since the last look, recorded as told."""
+    current = open_incidents(config, store, now=now)
+    told = {k.removeprefix(OPEN): v for k, v in store.desk_values(OPEN).items()}
+    result: list[AlertChange] = []
+    for key, text in current.items():
+        if key not in told:
+            store.set_desk_value(OPEN + key, text, now=now)
+            result.append(AlertChange(key, text, True))
+    for key, text in told.items():
+        if key not in current:
+            store.delete_desk_value(OPEN + key)
+            result.append(AlertChange(key, text, False))
+    return result
+
+
+def _hours(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours:.0f} hours" if hours >= 2 else f"{span.total_seconds() / 60:.0f} minutes"
