@@ -5,8 +5,8 @@ Incidents, each with a stable key so it is told once however often it is looked 
 
 - ``source:<id>``: a source has been failing for over ``desk.source_alert_after`` (1 hour);
 - ``attention:<channel>``: a channel is marked needs-attention (a bad token, a removed bot);
-- ``spend:<channel>``: an X channel has spent over ``desk.x_spend_alert`` (80%) of its
-  monthly budget;
+- ``spend:<channel>``: a channel that is billed per post (X) has spent over
+  ``desk.x_spend_alert`` (80%) of its monthly budget;
 - ``digest:<channel>``: the latest run of a digest failed, or stopped (still "sending" an
   hour after it started).
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.config import Config, EmailChannel, XChannel
+from bot.config import Config, EmailChannel
 from bot.store import Store
 
 OPEN = "alert.open."
@@ -61,12 +61,18 @@ def open_incidents(config: Config, store: Store, *, now: datetime) -> dict[str, 
             found[f"attention:{name}"] = (f"channel {name} needs attention: "
                                           f"{channel.attention[:300]}")
     for name, cfg in config.channels.items():
-        if isinstance(cfg, XChannel) and cfg.monthly_budget:
+        if isinstance(cfg, EmailChannel):
+            budget = None
+        else:
+            from bot.channels.registry import platform_for
+
+            budget = platform_for(cfg).budget(cfg)
+        if budget is not None and budget.monthly:
             _, spent = store.spend_since(name, month_start(now, config.zone_for(name)))
-            if spent >= cfg.monthly_budget * config.desk.x_spend_alert:
+            if spent >= budget.monthly * config.desk.x_spend_alert:
                 found[f"spend:{name}"] = (
-                    f"X channel {name} has spent ${spent:.2f} of its ${cfg.monthly_budget:.2f} "
-                    f"monthly budget ({100 * spent / cfg.monthly_budget:.0f}%)")
+                    f"channel {name} has spent ${spent:.2f} of its ${budget.monthly:.2f} "
+                    f"monthly budget ({100 * spent / budget.monthly:.0f}%)")
         if isinstance(cfg, EmailChannel):
             runs = store.digest_runs(name, limit=1)
             if runs and (runs[0].status == "failed" or (
