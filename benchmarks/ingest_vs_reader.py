@@ -140,7 +140,7 @@ READER_UPDATE = """
 import sys
 from reader import make_reader
 r = make_reader(sys.argv[1])
-r.update_feeds(workers=16)
+r.update_feeds(workers=16, scheduled=False)
 r.close()
 """
 

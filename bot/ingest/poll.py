@@ -18,7 +18,7 @@ from pathlib import Path
 from bot import metrics
 from bot.config import Config, Source
 from bot.errors import SourceError
-from bot.ingest.enrich import enrich
+from bot.ingest.enrich import enrich, needs_page
 from bot.ingest.fetch import Deadline, Fetcher, FetchResult
 from bot.ingest.folder import is_folder_source, read_folder
 from bot.ingest.image_check import ImageChecker, check_item_images
@@ -189,19 +189,29 @@ async def _enrich_by(deadline: Deadline, items: list[FeedItem], fetcher: Fetcher
     """Each item completed from its page, or as the feed gave it (with the reason) when its
     page was not in by the deadline: a slow site costs its items their ledes, never the items.
     """
-    tasks = [asyncio.create_task(enrich(i, fetcher, mode=mode, deadline=deadline))
-             for i in items]
+    # Only items whose page is fetched get a task: the rest (every item, with fetch_pages:
+    # never) are settled at once; a task each cost more than parsing them.
+    fetched = [mode != "never" and (mode != "auto" or needs_page(i)) for i in items]
+    tasks = {index: asyncio.create_task(enrich(i, fetcher, mode=mode, deadline=deadline))
+             for index, (i, fetch) in enumerate(zip(items, fetched, strict=True)) if fetch}
     try:
         if tasks:
-            await asyncio.wait(tasks, timeout=deadline.remaining() + EXTRACT_GRACE)
+            await asyncio.wait(tasks.values(), timeout=deadline.remaining() + EXTRACT_GRACE)
     finally:
-        for task in tasks:
-            task.cancel()  # a no-op on those that finished
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return [task.result() if not task.cancelled() else (
-                item, f"page for {item.url!r} not used: not ready within the source's "
-                      f"{deadline.seconds:g}s deadline (fetch.source_deadline)")
-            for item, task in zip(items, tasks, strict=True)]
+        for running in tasks.values():
+            running.cancel()  # a no-op on those that finished
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    done: list[tuple[FeedItem, str | None]] = []
+    for index, item in enumerate(items):
+        task = tasks.get(index)
+        if task is None:
+            done.append(await enrich(item, fetcher, mode=mode, deadline=deadline))
+        elif task.cancelled():
+            done.append((item, f"page for {item.url!r} not used: not ready within the "
+                               f"source's {deadline.seconds:g}s deadline (fetch.source_deadline)"))
+        else:
+            done.append(task.result())
+    return done
 
 
 async def _check_images(items: list[FeedItem], fetcher: Fetcher,
