@@ -29,15 +29,26 @@ def subscribers() -> None:
 @click.argument("channel")
 @click.argument("email")
 @click.option("--pending", is_flag=True, help="Send nothing until the reader confirms.")
+@click.option("--resubscribe", is_flag=True,
+              help="A reader who unsubscribed asked to come back: send them a confirmation "
+                   "email (they receive nothing until they confirm).")
 @pass_ctx
 @friendly_errors
-def subscribers_add(ctx: Context, channel: str, email: str, pending: bool) -> None:
-    """Subscribe EMAIL to the digest CHANNEL (active at once unless --pending)."""
-    from bot.digest import commands as dc
+def subscribers_add(ctx: Context, channel: str, email: str, pending: bool,
+                    resubscribe: bool) -> None:
+    """Subscribe EMAIL to the digest CHANNEL (active at once unless --pending). A reader
+    who unsubscribed is refused unless --resubscribe."""
+    from bot.digest.consent import add_subscriber
 
-    dc.email_channel(ctx.config, channel)
     with ctx.store() as store:
-        sub = dc.subscribers_add(store, channel, email, status="pending" if pending else "active")
+        added = asyncio.run(add_subscriber(
+            ctx.config, store, channel, email, status="pending" if pending else "active",
+            now=datetime.now(UTC), resubscribe=resubscribe))
+    sub = added.subscriber
+    if added.confirmation_sent:
+        click.echo(f"{sub.email}: pending on {channel}; a confirmation email was sent, and "
+                   "they receive the digest once they confirm")
+        return
     click.echo(f"{sub.email}: {sub.status} on {channel}")
 
 

@@ -107,11 +107,24 @@ def _survives_headers(address: str) -> bool:
     return found == [address]
 
 
+class UnsubscribedEarlier(SubscriberError):
+    """The address unsubscribed: adding it back takes the reader's own confirmation."""
+
+
 def subscribers_add(store: Store, channel: str, email: str, *, status: str = "active",
                     now: datetime | None = None) -> Subscriber:
-    """Add (or reactivate) one address. An editor adding someone vouches for consent."""
-    return store.subscribe(channel, normalise_address(email), status=status,
-                           now=now or datetime.now(UTC))
+    """Add one address. An editor adding someone vouches for a new reader's consent, never
+    for one who left: an unsubscribed address raises UnsubscribedEarlier (see
+    bot.digest.consent for bringing them back with a confirmation)."""
+    address = normalise_address(email)
+    known = store.get_subscriber(channel, address)
+    if known is not None and known.status == "unsubscribed":
+        left = f"{known.unsubscribed_at:%Y-%m-%d}" if known.unsubscribed_at else "an earlier date"
+        raise UnsubscribedEarlier(
+            f"{address} unsubscribed from {channel} on {left} and is not added back. If they "
+            "asked to return, use --resubscribe: they get a confirmation email and receive "
+            "nothing until they confirm")
+    return store.subscribe(channel, address, status=status, now=now or datetime.now(UTC))
 
 
 def subscribers_remove(store: Store, channel: str, email: str) -> bool:
@@ -136,31 +149,49 @@ def subscribers_count(store: Store, channel: str | None = None) -> dict[str, dic
 class ImportReport:
     added: int = 0
     existing: int = 0
+    unsubscribed: int = 0  # they left: an import never puts them back
     invalid: list[tuple[int, str, str]] = field(default_factory=list)  # (line, value, why)
 
     def line(self) -> str:
-        return (f"{self.added} added, {self.existing} already subscribed, "
+        left = (f", {self.unsubscribed} unsubscribed earlier, not imported"
+                if self.unsubscribed else "")
+        return (f"{self.added} added, {self.existing} already subscribed{left}, "
                 f"{len(self.invalid)} invalid")
+
+
+#: Column names that hold the address: ours, Mailchimp's ("Email Address") and the like.
+_EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address", "mail",
+                  "email_address")
+
+
+def _header_column(first: list[str]) -> int | None:
+    """The address column when ``first`` is a header row (None: it is data)."""
+    lowered = [c.strip().lower() for c in first]
+    for name in _EMAIL_HEADERS:
+        if name in lowered:
+            return lowered.index(name)
+    if any("@" in cell for cell in first):
+        return None  # an address: the file has no header
+    return next((i for i, c in enumerate(lowered) if "mail" in c), 0)
 
 
 def subscribers_import(store: Store, channel: str, path: Path, *, status: str = "active",
                        now: datetime | None = None) -> ImportReport:
-    """Import a CSV file: an ``email`` column (any case), or else the first column. Bad
-    addresses are reported by line and skipped; known ones are left as they are. Inserts
-    go in batches, so 100,000 rows take seconds."""
+    """Import a CSV file: the column headed ``email`` (or Mailchimp's ``Email Address``),
+    else the first column. Bad addresses are reported by line and skipped; known ones are
+    left as they are, and a reader who unsubscribed is never put back (counted apart).
+    Inserts go in batches, so 100,000 rows take seconds."""
     report = ImportReport()
     seen: set[str] = set()
     good: list[str] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         rows = csv.reader(handle)
-        column = 0
         first = next(rows, None)
         if first is None:
             return report
-        lowered = [c.strip().lower() for c in first]
-        pending = [(1, first)]
-        if "email" in lowered:
-            column, pending = lowered.index("email"), []
+        header = _header_column(first)
+        column = header or 0
+        pending = [(1, first)] if header is None else []
         for number, row in [*pending, *((i, r) for i, r in enumerate(rows, start=2))]:
             if not row or not any(cell.strip() for cell in row):
                 continue
@@ -173,9 +204,11 @@ def subscribers_import(store: Store, channel: str, path: Path, *, status: str = 
             if address not in seen:
                 seen.add(address)
                 good.append(address)
+    left = store.unsubscribed_among(channel, good)
     report.added = store.add_subscribers(channel, good, status=status,
                                          now=now or datetime.now(UTC))
-    report.existing = len(good) - report.added
+    report.unsubscribed = len(left)
+    report.existing = len(good) - report.added - report.unsubscribed
     return report
 
 

@@ -121,6 +121,17 @@ class SubscriberQueries(StoreBase):
                 conn.execute(stmt, batch)
             return int(conn.scalar(count) or 0) - before
 
+    def unsubscribed_among(self, channel: str, emails: Sequence[str]) -> set[str]:
+        """Which of ``emails`` (normalised) unsubscribed from ``channel``."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(emails), 500):
+                chunk = list(emails[start:start + 500])
+                found.update(conn.scalars(select(S.c.email).where(
+                    S.c.channel == channel, S.c.status == "unsubscribed",
+                    S.c.email.in_(chunk))))
+        return found
+
     def subscribe(self, channel: str, email: str, *, status: str, now: datetime) -> Subscriber:
         """Add ``email`` or, when it is known, set its status (an editor's `add`, a reader
         who comes back). Returns the row as stored."""

@@ -1,0 +1,77 @@
+"""Consent that holds: an editor cannot quietly put back a reader who left.
+
+`newsbot subscribers add` vouches for a new reader's consent, but a reader who unsubscribed
+said no, and only they can say yes again. So an unsubscribed address is refused (naming the
+day they left) unless ``--resubscribe`` is given, and then the reader gets a new double
+opt-in confirmation email, exactly as from the subscribe form: nothing is sent to them
+until they confirm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.config import Config
+from bot.digest.commands import (
+    SubscriberError,
+    email_channel,
+    normalise_address,
+    subscribers_add,
+)
+from bot.store import Store
+from bot.store.subscribers import Subscriber
+
+
+@dataclass(frozen=True)
+class Added:
+    subscriber: Subscriber
+    confirmation_sent: bool = False  # a returning reader: they must confirm first
+
+
+async def add_subscriber(config: Config, store: Store, channel: str, email: str, *,
+                         status: str, now: datetime, resubscribe: bool = False) -> Added:
+    """Add ``email`` to ``channel`` (``status`` active or pending). An address that
+    unsubscribed is refused unless ``resubscribe``; then it becomes pending and gets a
+    confirmation email, never active directly."""
+    cfg = email_channel(config, channel)
+    address = normalise_address(email)
+    known = store.get_subscriber(channel, address)
+    if known is None or known.status != "unsubscribed" or not resubscribe:
+        return Added(subscribers_add(store, channel, address, status=status, now=now))
+    if not cfg.smtp.host:
+        raise SubscriberError(f"{address} unsubscribed earlier and must confirm again, but "
+                              f"channels.{channel}.smtp.host is not set, so no confirmation "
+                              "email can be sent")
+    await send_confirmation(config, known, now=now)
+    # Pending only once the email is out: a reader who never got it stays unsubscribed.
+    store.set_subscriber_status(known.id, "pending", now=now, allowed_from=["unsubscribed"])
+    sub = store.get_subscriber(channel, address)
+    assert sub is not None
+    return Added(sub, confirmation_sent=True)
+
+
+async def send_confirmation(config: Config, sub: Subscriber, *, now: datetime) -> None:
+    """Send ``sub`` the double opt-in email the subscribe form sends."""
+    import aiosmtplib
+
+    from bot.digest.message import confirmation_message
+    from bot.digest.smtp import SmtpSecurityError, connect
+    from bot.digest.tokens import confirm_url, make_token, secret_of
+    from bot.render import make_environment
+
+    cfg = email_channel(config, sub.channel)
+    link = confirm_url(config, make_token(secret_of(config), "confirm", sub.channel, sub.id,
+                                          now, salt=sub.token_salt))
+    msg = confirmation_message(make_environment(config), cfg, sub.channel, sub.email, link,
+                               now=now)
+    try:
+        client = await connect(cfg.smtp)
+        try:
+            await client.send_message(msg)
+        finally:
+            client.close()
+    except (SmtpSecurityError, aiosmtplib.SMTPException, OSError) as exc:
+        raise SubscriberError(f"the confirmation email to {sub.email} was not sent ({exc}); "
+                              "they stay unsubscribed. Fix the digest's smtp: settings and "
+                              "try again") from None
