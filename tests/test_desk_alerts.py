@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, load_config
-from bot.desk.alerts import changes
+from bot.desk.alerts import changes, tell
 from bot.desk.control_chat import ControlChat
 from bot.models import Receipt
 from bot.store import Store, open_store
 from tests import desk_kit as kit
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+from tests.smtp_server import RecordingHandler
 
 GROUP = "-1001234567"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -72,17 +73,19 @@ async def test_a_source_failing_for_over_an_hour_is_told_once_and_again_when_it_
                   NOW + timedelta(minutes=90), NOW + timedelta(minutes=95)])
     current = [NOW]
     chat = ControlChat(config.desk.telegram, clock=lambda: current[0])
+
+    async def round_() -> None:
+        current[0] = next(times)
+        await chat.step(config, store)
+        await tell(config, store, chat.say, now=current[0])
+
     try:
         _fail(store, NOW + timedelta(minutes=5))
-        current[0] = next(times)
-        await chat.step(config, store)  # 30 minutes: not yet
-        current[0] = next(times)
-        await chat.step(config, store)  # 61 minutes: told
-        current[0] = next(times)
-        await chat.step(config, store)  # still failing: not told again
+        await round_()  # 30 minutes: not yet
+        await round_()  # 61 minutes: told
+        await round_()  # still failing: not told again
         store.record_poll_success("en", now=current[0], next_poll_at=current[0])
-        current[0] = next(times)
-        await chat.step(config, store)  # recovered: told it ended
+        await round_()  # recovered: told it ended
     finally:
         await chat.close()
     told = [m.text or "" for m in telegram_api.messages if m.chat == GROUP]
@@ -111,3 +114,30 @@ def test_a_channel_needing_attention_x_spend_and_a_failed_digest_are_incidents(
     store.update_channel("x", now=NOW, attention="")
     ended = changes(config, store, now=NOW)
     assert [(c.key, c.started) for c in ended] == [("attention:x", False)]
+
+
+async def test_alerts_are_emailed_to_desk_alerts_email_through_the_digest_relay(
+        tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> None:
+    handler, port = smtp_server
+    (tmp_path / "feed.xml").write_text("<rss version='2.0'><channel></channel></rss>")
+    path = tmp_path / "config.yaml"
+    path.write_text(f"""\
+store: sqlite:///newsbot.db
+desk: {{enabled: true, alerts_email: desk@news.example.org}}
+sources: [{{id: en, url: feed.xml}}]
+channels:
+  digest:
+    type: email
+    from: "News <digest@news.example.org>"
+    smtp: {{host: 127.0.0.1, port: {port}, security: none}}
+    schedule: {{cron: "0 7 * * *"}}
+""")
+    config = load_config(path)
+    with open_store(config.store_url) as store:
+        store.record_poll_success("en", now=NOW, next_poll_at=NOW)
+        _fail(store, NOW)
+        await tell(config, store, None, now=NOW + timedelta(hours=2))
+        await tell(config, store, None, now=NOW + timedelta(hours=3))  # once per incident
+    (mail,) = handler.received
+    assert mail.rcpt_tos == ["desk@news.example.org"]
+    assert "newsbot alert: source en has been failing" in str(mail.message["Subject"])

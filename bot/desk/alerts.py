@@ -10,17 +10,25 @@ Incidents, each with a stable key so it is told once however often it is looked 
 - ``digest:<channel>``: the latest run of a digest failed, or stopped (still "sending" an
   hour after it started).
 
-Which incidents are open is kept in the store (``desk_values``), so a restart or another
+Alerts go to the control chat (``desk.telegram``) and by email to ``desk.alerts_email``
+(through the SMTP relay of the first email digest channel, from its address). Which
+incidents are open is kept in the store (``desk_values``), so a restart or another
 worker taking the lease neither repeats an alert nor forgets to say an incident ended.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 
 from bot.config import Config, EmailChannel
 from bot.store import Store
+
+log = logging.getLogger("newsbot.desk.alerts")
 
 OPEN = "alert.open."
 SEEN_FAILING = "alert.failing-since."
@@ -105,3 +113,61 @@ def changes(config: Config, store: Store, *, now: datetime) -> list[AlertChange]
 def _hours(span: timedelta) -> str:
     hours = span.total_seconds() / 3600
     return f"{hours:.0f} hours" if hours >= 2 else f"{span.total_seconds() / 60:.0f} minutes"
+
+
+async def tell(config: Config, store: Store, say: Callable[[str], Awaitable[None]] | None, *,
+               now: datetime) -> list[AlertChange]:
+    """Tell the incidents that started or ended: to the control chat (``say`` posts one
+    line of Telegram HTML there) and by email. One told nowhere is told again next time."""
+    if say is None and not config.desk.alerts_email:
+        return []
+    told = changes(config, store, now=now)
+    for change in told:
+        delivered = False
+        if say is not None:
+            from bot.channels.telegram_html import escape
+
+            head = "⚠️ <b>Alert</b>" if change.started else "✅ <b>Resolved</b>"
+            try:
+                await say(f"{head}: {escape(change.text)}")
+                delivered = True
+            except Exception as exc:
+                log.warning("desk alert %s not sent to the control chat: %s", change.key, exc)
+        if config.desk.alerts_email:
+            delivered = await _email(config, change, now=now) or delivered
+        if not delivered:  # undo the record, so the next round tells it
+            if change.started:
+                store.delete_desk_value(OPEN + change.key)
+            else:
+                store.set_desk_value(OPEN + change.key, change.text, now=now)
+    return told
+
+
+async def _email(config: Config, change: AlertChange, *, now: datetime) -> bool:
+    from bot.digest.smtp import connect
+
+    relay = next((c for c in config.channels.values()
+                  if isinstance(c, EmailChannel) and c.smtp.host), None)
+    if relay is None or config.desk.alerts_email is None:
+        log.warning("desk.alerts_email: no email channel with an SMTP host to send through; "
+                    "alert %s not emailed", change.key)
+        return False
+    msg = EmailMessage()
+    msg["From"] = relay.from_
+    msg["To"] = config.desk.alerts_email
+    msg["Subject"] = ("newsbot alert: " if change.started else "newsbot resolved: ") + \
+        change.text.splitlines()[0][:150]
+    msg["Date"] = formatdate(now.timestamp(), localtime=False)
+    msg["Message-ID"] = make_msgid(domain=parseaddr(relay.from_)[1].rpartition("@")[2] or None)
+    msg.set_content(("Started: " if change.started else "Ended: ") + change.text + "\n")
+    try:
+        client = await connect(relay.smtp)
+        try:
+            await client.send_message(msg)
+        finally:
+            client.close()
+    except Exception as exc:
+        log.warning("desk alert %s not emailed to %s: %s", change.key,
+                    config.desk.alerts_email, exc)
+        return False
+    return True

@@ -102,31 +102,13 @@ class ControlChat:
         await self._start()
         await self.announce(config, store)
         await self.close_decided(store)
-        await self.alert(config, store)
         return await self.poll(config, store)
 
-    async def alert(self, config: Config, store: Store) -> int:
-        """Tell the group about incidents that started or ended (bot.desk.alerts)."""
-        from bot.desk.alerts import changes
-
-        told = 0
-        for change in changes(config, store, now=self.clock()):
-            head = "⚠️ <b>Alert</b>" if change.started else "✅ <b>Resolved</b>"
-            try:
-                await self._bot.send_message(chat_id=self.settings.chat,
-                                             text=f"{head}: {_escape(change.text)}",
-                                             parse_mode="HTML",
-                                             link_preview_options=_no_preview())
-                told += 1
-            except Exception as exc:  # not told: undo the record, so the next round tells it
-                from bot.desk.alerts import OPEN
-
-                if change.started:
-                    store.delete_desk_value(OPEN + change.key)
-                else:
-                    store.set_desk_value(OPEN + change.key, change.text, now=self.clock())
-                log.warning("desk chat: could not send an alert (%s): %s", change.key, exc)
-        return told
+    async def say(self, text: str) -> None:
+        """Post one line of HTML to the group (alerts)."""
+        await self._start()
+        await self._bot.send_message(chat_id=self.settings.chat, text=text, parse_mode="HTML",
+                                     link_preview_options=_no_preview())
 
     async def announce(self, config: Config, store: Store) -> int:
         """Post each delivery awaiting approval that has no message yet; returns how many."""
@@ -280,21 +262,33 @@ def _ask_text(config: Config, store: Store, delivery: Delivery) -> str:
 
 
 async def run_control_chat(host: ChatHost, *, idle: float = IDLE) -> None:
-    """Until cancelled: while this worker leads and ``desk.telegram`` is set, one round
-    after another; otherwise wait. A configuration reload is followed."""
+    """Until cancelled, while this worker leads and the desk is enabled: one round of the
+    control chat (when ``desk.telegram`` is set), then the alerts that started or ended
+    (to the chat and to ``desk.alerts_email``). A configuration reload is followed."""
+    from bot.desk.alerts import tell
+
     chat: ControlChat | None = None
     try:
         while True:
-            settings = host.config.desk.telegram if host.config.desk.enabled else None
-            if not host.is_leader or settings is None or settings.token is None:
+            config = host.config
+            if not host.is_leader or not config.desk.enabled:
                 await asyncio.sleep(idle)
                 continue
-            if chat is None or chat.settings != settings:
-                if chat is not None:
-                    await chat.close()
-                chat = ControlChat(settings)
+            settings = config.desk.telegram
+            if settings is not None and settings.token is not None:
+                if chat is None or chat.settings != settings:
+                    if chat is not None:
+                        await chat.close()
+                    chat = ControlChat(settings)
+            elif chat is not None:
+                await chat.close()
+                chat = None
             try:
-                await chat.step(host.config, host.store)
+                if chat is not None:
+                    await chat.step(config, host.store)
+                else:
+                    await asyncio.sleep(idle)
+                await tell(config, host.store, chat.say if chat else None, now=_now())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the chat must never stop the bot; try again soon
