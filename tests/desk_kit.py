@@ -30,7 +30,7 @@ timezone: UTC
 store: sqlite:///newsbot.db
 public_url: http://testserver
 secret_key: {secret}
-desk: {{enabled: true}}
+desk: {{enabled: true{desk_extra}}}
 sources: [{{id: en, url: feed.xml}}]   # one source
 channels:
   tg:
@@ -40,7 +40,7 @@ channels:
     api_url: {tg_api}
     approval: required
     photo: never
-    schedule: {{windows: ["06:00-23:00"]}}   # the Telegram window
+    schedule: {{windows: ["00:00-24:00"]}}   # the Telegram window
   x:
     type: x
     api_key: ${{DESK_TEST_X_KEY}}
@@ -54,12 +54,13 @@ channels:
 
 
 def write_project(folder: Path, *, tg_api: str = "http://127.0.0.1:9",
-                  x_api: str = "http://127.0.0.1:9", extra: str = "") -> Path:
+                  x_api: str = "http://127.0.0.1:9", extra: str = "",
+                  desk_extra: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "feed.xml").write_text("<rss version='2.0'><channel></channel></rss>")
     path = folder / "config.yaml"
-    path.write_text(CONFIG.format(secret=SECRET, tg_api=tg_api, x_api=x_api) + extra,
-                    encoding="utf-8")
+    path.write_text(CONFIG.format(secret=SECRET, tg_api=tg_api, x_api=x_api,
+                                  desk_extra=desk_extra) + extra, encoding="utf-8")
     return path
 
 

@@ -18,12 +18,15 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from bot.config import Config
+from bot.desk.control_chat import ControlChat
 from bot.models import DeliveryStatus
 from bot.operations import run_cycle
 from bot.store import Store
 from bot.web.app import make_app
 from tests import desk_kit as kit
 from tests.desk_kit import cheap_argon2  # noqa: F401  (a fixture)
+from tests.fakes.telegram_api import TOKEN as TG_TOKEN
+from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.x_api import ENV as X_ENV
 from tests.fakes.x_api import FakeXApi
 
@@ -174,3 +177,52 @@ def test_a_window_changed_in_the_schedule_form_changes_newsbot_plan(
     assert "schedule saved" in page.locator(".said").inner_text()
     assert "window opens" in plan_line() and f"{start:02d}:00" in plan_line()
     assert "# The newsroom's file" in desk.path.read_text()  # comments kept
+
+
+def test_approved_in_the_telegram_chat_the_post_goes_out_and_the_desk_shows_it(
+        browser: Any, tmp_path: Path, telegram_api: FakeTelegramAPI,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESK_TEST_TG_TOKEN", TG_TOKEN)
+    path = kit.write_project(
+        tmp_path / "project", tg_api=telegram_api.base_url,
+        desk_extra=(f', telegram: {{chat: "-100777", token: "${{DESK_TEST_TG_TOKEN}}", '
+                    f'api_url: "{telegram_api.base_url}", poll_timeout: 0s}}, editors: [111]'))
+    config, store = kit.open_project(path)
+    kit.add_accounts(store)
+    article = kit.add_article(store, config, 1, now=now(), title="Approved from Telegram")
+    (tg,) = [d for d in store.deliveries_of_article(article.id) if d.channel == "tg"]
+    assert config.desk.telegram is not None
+    chat = ControlChat(config.desk.telegram)
+
+    def chat_step() -> None:
+        async def step() -> None:
+            try:
+                await chat.step(config, store)
+            finally:
+                await chat.close()
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, step()).result()
+
+    try:
+        with kit.LiveServer(make_app(config, store, config_path=path)) as server:
+            desk = Desk(path, config, store, server.url, FakeXApi())
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            log_in(page, desk)
+            assert page.locator(f"#delivery-{tg.id}.status-awaiting").count() == 1
+            chat_step()
+            (asked,) = [m for m in telegram_api.messages if m.chat == "-100777"]
+            telegram_api.tap(asked, f"d:approve:{tg.id}", user_id=111, first_name="Alice")
+            chat_step()
+            once(desk)
+            (posted,) = [m for m in telegram_api.messages if m.chat == "@news"]
+            assert "Approved from Telegram" in (posted.text or "")
+            page.goto(f"{desk.url}/desk/history?channel=tg")
+            row = page.locator(f"tr[data-id='{tg.id}']")
+            assert "sent" in row.inner_text()
+            page.goto(f"{desk.url}/desk/articles/{article.id}")
+            assert "approve" in page.locator(".log").inner_text()
+            assert "Alice (telegram 111)" in page.locator(".log").inner_text()
+            context.close()
+    finally:
+        store.close()

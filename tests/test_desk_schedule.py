@@ -52,14 +52,14 @@ def test_saving_a_window_rewrites_only_that_line_and_keeps_every_comment(
     path, _, store = project
     before = path.read_text()
     form = _form(desk, "tg")
-    assert form["windows"] == "06:00-23:00"
+    assert form["windows"] == "00:00-24:00"
     form["windows"] = "08:00-12:00"
     response = desk.post("/desk/schedule/tg", data=form, headers=SAME)
     assert response.status_code == 303
     after = path.read_text()
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True)
                if a != b]
-    assert changed == [('    schedule: {windows: ["06:00-23:00"]}   # the Telegram window',
+    assert changed == [('    schedule: {windows: ["00:00-24:00"]}   # the Telegram window',
                         '    schedule: {windows: ["08:00-12:00"]}   # the Telegram window')]
     assert load_config(path).channels["tg"].schedule.windows[0].start.hour == 8
     (action,) = store.actions()

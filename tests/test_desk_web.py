@@ -257,3 +257,19 @@ def test_pause_from_the_status_page_holds_the_channel_for_every_worker(
     assert response.status_code == 303
     assert store.channel_state("x").paused
     assert "paused" in desk.get("/desk/status").text
+
+
+def test_reschedule_moves_a_post_to_the_local_time_given_and_keeps_its_state(
+        project: tuple[Path, Config, Store], desk: TestClient) -> None:
+    _, config, store = project
+    article = kit.add_article(store, config, 1)
+    (tg,) = [d for d in store.deliveries_of_article(article.id) if d.channel == "tg"]
+    response = desk.post(f"/desk/deliveries/{tg.id}/reschedule", headers=SAME,
+                         data={"csrf": kit.csrf(desk), "at": "2026-12-01T09:30"})
+    assert response.status_code == 303 and "moved" in response.headers["location"]
+    moved = store.get_delivery(tg.id)
+    assert moved.due_at.isoformat() == "2026-12-01T09:30:00+00:00"  # the channel's zone: UTC
+    assert moved.status is DeliveryStatus.AWAITING  # still needs its approval
+    response = desk.post(f"/desk/deliveries/{tg.id}/reschedule", headers=SAME,
+                         data={"csrf": kit.csrf(desk), "at": "tomorrow"})
+    assert "is+not+a+date" in response.headers["location"].replace("%20", "+")
