@@ -46,3 +46,12 @@ def test_editors_add_list_passwd_remove(tmp_path: Path) -> None:
     assert result.exit_code == 0
     result = runner.invoke(cli, [*args, "remove", "ada"])
     assert result.exit_code == 2 and "no editor is named 'ada'" in result.output
+
+
+def test_newsbot_check_shows_the_desk_and_each_channels_approval_rule(tmp_path: Path) -> None:
+    path = kit.write_project(tmp_path / "project")
+    result = CliRunner().invoke(cli, ["--config", str(path), "check"])
+    assert result.exit_code == 0, result.output
+    assert "desk: http://testserver/desk/  [on]" in result.output
+    assert "approval: required" in result.output
+    assert kit.SECRET not in result.output
