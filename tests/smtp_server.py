@@ -263,11 +263,13 @@ channels:
 
 def add_article(store: Store, n: int, *, channel: str = "digest", title: str | None = None,
                 summary_html: str = "", language: str = "en", section: str = "World",
-                published: datetime | None = None, image_url: str | None = None) -> Article:
+                published: datetime | None = None, image_url: str | None = None,
+                summary: str | None = None) -> Article:
     """Store an article and its pending delivery to the digest channel."""
     when = published or datetime(2026, 11, 24, 1, 0, tzinfo=UTC) + timedelta(minutes=n)
     item = FeedItem(source_id="en", guid=f"g{n}", url=f"https://news.example.org/a/{n}",
-                    title=title or f"Article {n}", summary=f"Summary of article {n}.",
+                    title=title or f"Article {n}",
+                    summary=f"Summary of article {n}." if summary is None else summary,
                     summary_html=summary_html, sections=(section,), language=language,
                     published=when, image_url=image_url, image_alt=f"Photo {n}")
     article, _ = store.add_article(item, now=when)

@@ -92,7 +92,9 @@ async def test_feed_script_and_handlers_arrive_inert(
     hostile = ('<p onclick="steal()">Hi<script>alert(1)</script>'
                '<img src="x" onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
                '<iframe src="https://evil.example"></iframe><b>bold</b></p>')
-    handler = await _send_one(tmp_path, digest_store, smtp_server, summary_html=hostile)
+    # The feed's HTML says what the summary says, so the HTML part uses it, cleaned.
+    handler = await _send_one(tmp_path, digest_store, smtp_server, summary_html=hostile,
+                              summary="Hi x bold")
     page = handler.received[0].message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     lowered = page.lower()
     for bad in ("<script", "onerror", "onclick", "javascript:", "<iframe", "alert("):

@@ -92,7 +92,8 @@ async def test_lines_of_dots_arrive_whole(tmp_path: Path, digest_store: Store,
     """A feed summary with a line holding a lone dot (SMTP's end-of-data mark) and lines
     starting with dots reaches the reader intact, and ends nothing early."""
     handler, port = smtp_server
-    add_article(digest_store, 1, summary_html="<p>Before\n.\n.NET and ..more\nafter the dot</p>")
+    add_article(digest_store, 1, summary_html="<p>Before\n.\n.NET and ..more\nafter the dot</p>",
+                summary="Before . .NET and ..more after the dot")
     add_subscribers(digest_store, 2)
     outcome = await run_digest(make_config(tmp_path, port), digest_store, "digest", RUN_AT)
     assert outcome.report is not None and outcome.report.sent == 2
@@ -110,7 +111,8 @@ async def test_every_copy_on_a_connection_is_encoded_alike(
     """aiosmtpd announces 8BITMIME: the first copy on each connection is 8bit like the rest
     (the extensions are known before it is built), and MAIL says BODY=8BITMIME for each."""
     handler, port = smtp_server
-    add_article(digest_store, 1, summary_html="<p>Résumé: naïve café</p>")
+    add_article(digest_store, 1, summary_html="<p>Résumé: naïve café</p>",
+                summary="Résumé: naïve café")
     add_subscribers(digest_store, 6)
     config = make_config(tmp_path, port)
     await run_digest(config, digest_store, "digest", RUN_AT)

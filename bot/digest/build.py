@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from markupsafe import Markup
 from bot.config import EmailChannel
 from bot.models import Article
 from bot.render import ArticleView, article_view
+from bot.text import cut_summary, html_to_text
 
 #: Feed HTML that may reach a message: formatting and links only. nh3 (ammonia) also drops
 #: every on* attribute, style, and any URL whose scheme is not listed here.
@@ -28,8 +30,46 @@ def sanitize_html(html: str) -> Markup:
                             link_rel="noopener noreferrer", strip_comments=True))
 
 
+def summary_as_html(article: Article, summary: str) -> Markup:
+    """``summary`` (the chosen one) as clean HTML. The feed's HTML is used only when it says
+    the same thing in full: a feed's one-line teaser never replaces the lede the text part,
+    Telegram and X show."""
+    if not summary:
+        return Markup("")
+    if article.summary_html and summary == article.summary and \
+            _words(html_to_text(article.summary_html)) == _words(summary):
+        return sanitize_html(article.summary_html)
+    paragraphs = [p.strip() for p in summary.split("\n\n") if p.strip()]
+    return sanitize_html("".join(f"<p>{html.escape(p)}</p>" for p in paragraphs))
+
+
+def _words(text: str) -> str:
+    return "".join(text.split())  # HTML's whitespace is loose: compare what is written
+
+
+def trim(digest: Digest, keep: int) -> Digest:
+    """``digest`` with only its first ``keep`` articles (in reading order); the rest are
+    counted in ``more``, linked from the first of them."""
+    groups: list[DigestGroup] = []
+    left = keep
+    first_dropped = ""
+    for group in digest.groups:
+        kept = group.articles[:max(left, 0)]
+        if len(kept) < len(group.articles) and not first_dropped:
+            first_dropped = group.articles[len(kept)].article.url
+        left -= len(kept)
+        if kept:
+            groups.append(replace(group, articles=kept))
+    return replace(digest, groups=tuple(groups), more=digest.article_count - keep,
+                   more_url=first_dropped)
+
+
 def _safe_image(url: str | None) -> str | None:
     return url if url and url.lower().startswith(("https://", "http://")) else None
+
+
+#: A digest entry's summary, at most (cut at a sentence or word boundary).
+DIGEST_SUMMARY_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -37,7 +77,11 @@ class DigestArticle:
     """One article as digest templates see it."""
 
     article: ArticleView
-    summary_html: Markup  # sanitised feed HTML, or "" (templates fall back to the text)
+    # The summary Telegram and X use (the lede), cut to fit; both parts show this one.
+    summary: str
+    # The same summary as HTML cleaned by nh3: the feed's own markup (its links) when it
+    # says exactly that, else the text in paragraphs. "" when there is no summary.
+    summary_html: Markup
     image_url: str | None  # http(s) only
     rtl: bool
 
@@ -56,6 +100,10 @@ class Digest:
     date: str  # the scheduled day, in the channel's time zone
     scheduled_for: datetime
     groups: tuple[DigestGroup, ...]
+    # Articles left out of the HTML part to keep it under Gmail's clipping size (the text
+    # part carries them all), and where the "N more articles" link goes.
+    more: int = 0
+    more_url: str = ""
 
     @property
     def article_count(self) -> int:
@@ -76,10 +124,9 @@ def build_digest(channel: str, cfg: EmailChannel, articles: Sequence[Article], *
             key = view.source
         else:
             key = ""
+        summary = cut_summary(article.summary, min(cfg.summary_chars, DIGEST_SUMMARY_CHARS))
         groups.setdefault(key, []).append(DigestArticle(
-            article=view,
-            summary_html=sanitize_html(article.summary_html) if article.summary_html
-            else Markup(""),
+            article=view, summary=summary, summary_html=summary_as_html(article, summary),
             image_url=None if article.image_problem else _safe_image(article.image_url),
             rtl=view.rtl,
         ))

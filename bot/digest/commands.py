@@ -269,7 +269,13 @@ def _render(config: Config, store: Store, channel: str, cfg: EmailChannel,
     articles = [by_id[i] for i in article_ids if i in by_id]
     digest = build_digest(channel, cfg, articles, scheduled_for=scheduled_for,
                           zone=config.zone_for(channel))
-    return digest, render_digest(make_environment(config), digest, cfg, run_id=run_id)
+    # A run's Message-IDs carry its start time: stable when the run resumes or is resent,
+    # never the same as another store's run of the same number. Run 0 (previews, test
+    # copies) gets a random part, so a second test copy is not dropped as a repeat.
+    run = store.get_digest_run(run_id) if run_id else None
+    id_part = f"{run.started_at:%Y%m%d%H%M%S%f}" if run is not None else ""
+    return digest, render_digest(make_environment(config), digest, cfg, run_id=run_id,
+                                 id_part=id_part)
 
 
 async def send_run(config: Config, store: Store, run: DigestRun, *,

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import binascii
 import html
+import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -27,9 +29,11 @@ import css_inline
 import jinja2
 
 from bot.config import EmailChannel
-from bot.digest.build import Digest
+from bot.digest.build import Digest, trim
 from bot.errors import TemplateError
 from bot.render import render_template
+
+log = logging.getLogger(__name__)
 
 
 class _DigestPolicy(EmailPolicy):
@@ -106,6 +110,7 @@ class RenderedDigest:
     marker_unsubscribe: str
     marker_email: str
     boundary: str  # fixed per run, checked absent from both bodies
+    id_part: str = ""  # in every Message-ID of the run: the run's start time, or random
 
 
 @dataclass(frozen=True)
@@ -116,17 +121,34 @@ class Recipient:
     mailto: str  # the List-Unsubscribe mailto: address
 
 
+#: Gmail clips a message whose HTML passes about 102 KB, hiding the rest, the unsubscribe
+#: link included; the HTML part is kept under this (the per-copy links add a few hundred).
+HTML_LIMIT = 100_000
+
+
 def render_digest(env: jinja2.Environment, digest: Digest, cfg: EmailChannel, *,
-                  run_id: int) -> RenderedDigest:
-    """Render subject, HTML (CSS inlined) and text once for the whole run."""
+                  run_id: int, id_part: str = "") -> RenderedDigest:
+    """Render subject, HTML (CSS inlined) and text once for the whole run.
+
+    ``id_part`` makes the run's Message-IDs unique forever (the run's start time; a random
+    one by default, for previews and test copies). An HTML part over HTML_LIMIT is cut to
+    the articles that fit, with an "N more articles" link; the text part keeps them all.
+    """
     nonce = secrets.token_hex(8)
     marker_unsub = f"nbx-unsubscribe-{nonce}"
     marker_email = f"nbx-email-{nonce}"
-    context = {"digest": digest, "groups": digest.groups, "channel": digest.channel,
-               "unsubscribe_url": marker_unsub, "recipient": marker_email}
     base = cfg.template or "email/digest"
-    html_body = render_template(env, f"{base}.html.j2", context, channel=digest.channel)
-    text_body = render_template(env, f"{base}.txt.j2", context, channel=digest.channel)
+
+    def render(shown: Digest, suffix: str) -> str:
+        context = {"digest": shown, "groups": shown.groups, "channel": shown.channel,
+                   "unsubscribe_url": marker_unsub, "recipient": marker_email}
+        return render_template(env, f"{base}.{suffix}", context, channel=shown.channel)
+
+    html_body = _INLINER.inline(render(digest, "html.j2"))
+    if len(html_body.encode("utf-8")) > HTML_LIMIT:
+        html_body = _cut_to_fit(digest, lambda shown: _INLINER.inline(render(shown, "html.j2")),
+                                len(html_body.encode("utf-8")))
+    text_body = render(digest, "txt.j2")
     try:
         subject = env.from_string(cfg.subject).render(
             digest=digest, channel=digest.channel, count=digest.article_count)
@@ -134,16 +156,37 @@ def render_digest(env: jinja2.Environment, digest: Digest, cfg: EmailChannel, *,
         raise TemplateError(f"channel {digest.channel}: subject template: {exc}") from None
     return RenderedDigest(
         channel=digest.channel, run_id=run_id, subject=header_text(subject) or cfg.title,
-        html=_INLINER.inline(html_body), text=text_body + "\n",
+        html=html_body, text=text_body + "\n",
         marker_unsubscribe=marker_unsub, marker_email=marker_email,
-        boundary=f"=_newsbot_{nonce}_=",
+        boundary=f"=_newsbot_{nonce}_=", id_part=id_part or secrets.token_hex(8),
     )
 
 
+def _cut_to_fit(digest: Digest, render: Callable[[Digest], str], size: int) -> str:
+    """The HTML of the most articles that fit under HTML_LIMIT (at least the first)."""
+    low, high = 1, digest.article_count - 1
+    best = render(trim(digest, 1))
+    kept = 1
+    while low <= high:
+        middle = (low + high) // 2
+        html_body = render(trim(digest, middle))
+        if len(html_body.encode("utf-8")) <= HTML_LIMIT:
+            best, kept, low = html_body, middle, middle + 1
+        else:
+            high = middle - 1
+    log.warning("digest %s: the HTML part would be %d KB, over %d KB (Gmail clips at 102 "
+                "KB): it shows %d of %d articles and links to the rest; the text part has "
+                "them all", digest.channel, size // 1000, HTML_LIMIT // 1000, kept,
+                digest.article_count)
+    return best
+
+
 def message_id(rendered: RenderedDigest, recipient: Recipient, domain: str) -> str:
-    """Stable per (run, recipient): a copy resent after a lost connection keeps its id, so
-    mailbox providers can fold the duplicate."""
-    return f"<digest.{rendered.channel}.{rendered.run_id}.{recipient.subscriber_id}@{domain}>"
+    """Unique forever, and stable per (run, recipient): a copy resent after a lost
+    connection keeps its id, so mailbox providers can fold the duplicate. The run's own part
+    (its start time) keeps ids apart across stores and test copies, which all have run 0."""
+    return (f"<digest.{rendered.channel}.{rendered.run_id}.{recipient.subscriber_id}."
+            f"{rendered.id_part}@{domain}>")
 
 
 def list_id(cfg: EmailChannel, channel: str, domain: str) -> str:
