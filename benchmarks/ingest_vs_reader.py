@@ -100,7 +100,8 @@ def serve(feeds: int, items: int, port_out: multiprocessing.Queue[int]) -> None:
 
 @dataclass
 class Run:
-    seconds: float
+    seconds: float  # wall time
+    cpu: float  # user + system CPU seconds: steadier than wall time on a busy machine
     peak_mib: float
 
 
@@ -114,7 +115,7 @@ def run_process(argv: list[str], cwd: Path) -> Run:
                                                           else b"")
     if proc.returncode not in (0,):
         raise SystemExit(f"{argv[:3]} failed ({proc.returncode}):\n{out.decode()[-3000:]}")
-    return Run(elapsed, usage.ru_maxrss / 1024)
+    return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 def newsbot_config(folder: Path, port: int, feeds: int) -> Path:
@@ -200,8 +201,8 @@ def main() -> None:
     server.start()
     port = ports.get(timeout=60)
     print(f"{args.feeds} feeds × {args.items} items = {args.feeds * args.items:,} items; "
-          f"reader {reader.__version__}; {os.cpu_count()} CPUs; {args.pairs} pairs, "
-          "whole processes, wall time")
+          f"reader {reader.__version__}; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; {args.pairs} pairs, whole processes")
     floor = download_floor(port, args.feeds)
 
     results: dict[str, dict[str, list[Run]]] = {
@@ -227,16 +228,16 @@ def main() -> None:
         ours, theirs = results[phase]["newsbot"], results[phase]["reader"]
         ratios = [a.seconds / b.seconds for a, b in zip(ours, theirs, strict=True)]
         median_ours = statistics.median(r.seconds for r in ours)
-        median_theirs = statistics.median(r.seconds for r in theirs)
         print(f"\n{phase} ({'every item new' if phase == 'cold' else 'every feed 304'}):")
-        print(f"  newsbot  median {median_ours:6.2f} s   runs "
-              + "  ".join(f"{r.seconds:.2f}" for r in ours)
-              + f"   peak {max(r.peak_mib for r in ours):.0f} MiB")
-        print(f"  reader   median {median_theirs:6.2f} s   runs "
-              + "  ".join(f"{r.seconds:.2f}" for r in theirs)
-              + f"   peak {max(r.peak_mib for r in theirs):.0f} MiB")
+        for name, runs in (("newsbot", ours), ("reader", theirs)):
+            print(f"  {name:<8} median {statistics.median(r.seconds for r in runs):6.2f} s"
+                  "   runs " + "  ".join(f"{r.seconds:.2f}" for r in runs)
+                  + f"   CPU median {statistics.median(r.cpu for r in runs):.2f} s"
+                  + f"   peak {max(r.peak_mib for r in runs):.0f} MiB")
+        cpu_ratio = (statistics.median(r.cpu for r in ours)
+                     / statistics.median(r.cpu for r in theirs))
         print(f"  newsbot ÷ reader per pair: {'  '.join(f'{x:.2f}' for x in ratios)}   "
-              f"median {statistics.median(ratios):.2f}")
+              f"median {statistics.median(ratios):.2f}   (CPU: {cpu_ratio:.2f})")
         if phase == "cold":
             print(f"  newsbot ÷ download floor: {median_ours / floor:.2f}")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.models import Article, FeedItem, NewDelivery
@@ -89,6 +89,26 @@ def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
     )
 
 
+# Statements run for every polled feed, built once: SQLAlchemy then reuses their compiled
+# form instead of building and hashing a new statement per feed (~1 ms of CPU each time).
+_A, _S = schema.articles, schema.sources
+_FIND_ONE_SOURCE = select(_A).where(or_(
+    _A.c.url_hash.in_(bindparam("urls", expanding=True)),
+    and_(_A.c.source_id == bindparam("source"),
+         _A.c.guid_hash.in_(bindparam("guids", expanding=True)))))
+_INSERT_NEW = {  # new articles; a row another worker stored meanwhile is left alone
+    postgres: (postgresql.insert(_A) if postgres else sqlite.insert(_A))
+    .on_conflict_do_nothing().returning(_A.c.id, _A.c.url_hash)
+    for postgres in (False, True)}
+_SUCCESS_COLUMNS = ("etag", "last_modified", "last_polled_at", "last_success_at", "last_error",
+                    "consecutive_errors", "next_poll_at")
+_SUCCESS, _SUCCESS_WITH_PARSER = (
+    update(_S).where(_S.c.id == bindparam("b_id")).values(
+        items_seen=_S.c.items_seen + bindparam("b_items"),
+        **{c: bindparam(f"b_{c}") for c in columns})
+    for columns in (_SUCCESS_COLUMNS, (*_SUCCESS_COLUMNS, "parser", "parser_note")))
+
+
 @dataclass(frozen=True)
 class PollSuccess:
     """What a poll that worked leaves on its source's row."""
@@ -163,8 +183,9 @@ class ArticleQueries(StoreBase):
         }
         if done.parser:
             values.update(parser=done.parser, parser_note=done.parser_note)
-        updated = conn.execute(update(S).where(S.c.id == source_id).values(
-            items_seen=S.c.items_seen + done.items, **values)).rowcount
+        statement = _SUCCESS_WITH_PARSER if done.parser else _SUCCESS
+        updated = conn.execute(statement, {"b_id": source_id, "b_items": done.items,
+                                           **{f"b_{k}": v for k, v in values.items()}}).rowcount
         if not updated:
             conn.execute(S.insert().values(id=source_id, items_seen=done.items, **values))
 
@@ -223,11 +244,17 @@ class ArticleQueries(StoreBase):
             by_source: dict[str, set[str]] = {}
             for i in chunk:
                 by_source.setdefault(items[i].source_id, set()).add(keys[i][1])
-            rows = conn.execute(select(A).where(or_(
-                A.c.url_hash.in_({keys[i][0] for i in chunk}),
-                *[and_(A.c.source_id == source, A.c.guid_hash.in_(hashes))
-                  for source, hashes in by_source.items()],
-            )))
+            urls = {keys[i][0] for i in chunk}
+            if len(by_source) == 1:  # a feed's items: one statement, compiled once
+                ((source, hashes),) = by_source.items()
+                rows = conn.execute(_FIND_ONE_SOURCE, {"urls": list(urls), "source": source,
+                                                       "guids": list(hashes)})
+            else:
+                rows = conn.execute(select(A).where(or_(
+                    A.c.url_hash.in_(urls),
+                    *[and_(A.c.source_id == source, A.c.guid_hash.in_(hashes))
+                      for source, hashes in by_source.items()],
+                )))
             for row in rows:
                 article = _row_to_article(row)
                 by_url[row.url_hash] = article
@@ -267,7 +294,6 @@ class ArticleQueries(StoreBase):
     def _store_items(self, conn: Connection, items: Sequence[FeedItem], *, now: datetime,
                      announced: Sequence[bool], found: Sequence[Article | None] | None = None
                      ) -> list[tuple[Article, bool]]:
-        A = schema.articles
         keys = _keys(items)
         if found is None:
             found = self._find_many(conn, items, keys)
@@ -282,9 +308,7 @@ class ArticleQueries(StoreBase):
                 continue  # the same article twice in one feed: the first one counts
             fresh[keys[index][0]] = (index, _values(item, now, announced[index], keys[index]))
         if fresh:
-            dialect_insert: Any = (postgresql.insert if self.dialect == "postgresql"
-                                   else sqlite.insert)
-            stmt = dialect_insert(A).on_conflict_do_nothing().returning(A.c.id, A.c.url_hash)
+            stmt = _INSERT_NEW[self.dialect == "postgresql"]
             ids = {row.url_hash: row.id for row in
                    conn.execute(stmt, [v for _, v in fresh.values()])}
             for url_hash, (index, values) in fresh.items():
