@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,27 @@ def test_furniture_lines_are_recognised(line: str) -> None:
 )
 def test_story_sentences_are_not_furniture(line: str) -> None:
     assert not is_furniture(line)
+
+
+STORY = ("Four ship-to-shore gantry cranes began work at Umm Qasr port on Sunday, doubling the "
+         "number of containers the terminal can lift in an hour, the ports company said.")
+SECOND = "The cranes were shipped from Shanghai in October and assembled over six weeks."
+
+
+def json_ld_page(article_body: str, visible: list[str]) -> str:
+    data = {"@type": "NewsArticle", "headline": "Cranes arrive", "articleBody": article_body}
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in visible)
+    return (f"<html><head><script type='application/ld+json'>{json.dumps(data)}</script></head>"
+            f"<body><article><h1>Cranes arrive</h1>{paragraphs}</article></body></html>")
+
+
+def test_a_json_ld_body_that_starts_with_other_text_gives_way_to_the_pages_opening() -> None:
+    caption = "Workers inspect a new gantry crane at the port on Sunday morning before work began."
+    page = extract_page(json_ld_page(f"{caption}\n{STORY}\n{SECOND}", [STORY, SECOND]), URL)
+    assert page.lede.startswith("Four ship-to-shore gantry cranes")
+
+
+def test_a_json_ld_body_beats_a_page_that_shows_a_standfirst_first() -> None:
+    standfirst = "The busiest port in the country is catching up with its ships, say officials."
+    page = extract_page(json_ld_page(f"{STORY}\n{SECOND}", [standfirst, STORY, SECOND]), URL)
+    assert page.lede.startswith("Four ship-to-shore gantry cranes")

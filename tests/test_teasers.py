@@ -107,3 +107,21 @@ async def test_the_pages_og_image_beats_an_image_from_the_feeds_html(
 async def _enrich(original: FeedItem, mode: str) -> tuple[FeedItem, str | None]:
     async with fetcher() as f:
         return await enrich(original, f, mode=mode)
+
+
+def test_a_feed_summary_loses_the_caption_and_byline_its_html_put_first() -> None:
+    from bot.ingest.enrich import tidy_summary
+
+    summary = ("Salaheddine police on patrol in al-Sharqat. [Photo courtesy of the Iraqi "
+               "Ministry of Interior]\n\nBy Alaa Hussain\n\nIraqi forces are conducting "
+               "consecutive offensives against ISIS remnants, officials said.")
+    tidied = tidy_summary(item("https://x/a", summary, f"<p>{summary}</p>"))
+    assert tidied.summary.startswith("Iraqi forces are conducting")
+    assert tidied.summary_html == ""
+
+
+def test_a_plain_feed_summary_is_left_as_it_is() -> None:
+    from bot.ingest.enrich import tidy_summary
+
+    original = item("https://x/a", "Iraqi forces keep up raids on ISIS cells, officials said.")
+    assert tidy_summary(original) == original

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Literal
 
 from bot.errors import SourceError
+from bot.ingest.debris import Known, is_debris, strip_run_on
 from bot.ingest.extract import extract_page
 from bot.ingest.fetch import PAGE_ACCEPT, Deadline, Fetcher
 from bot.ingest.teaser import clean_teaser, is_teaser
@@ -28,6 +29,24 @@ def needs_page(item: FeedItem) -> bool:
     if title and (folded == title or title.startswith(folded)):
         return True
     return is_teaser(summary)
+
+
+def tidy_summary(item: FeedItem) -> FeedItem:
+    """The feed's summary without what a feed's HTML puts before the story: a photo caption,
+    a byline, a date line, the headline again (never emptied: one paragraph always stays)."""
+    paragraphs = [p for p in item.summary.split("\n\n") if p.strip()]
+    if not paragraphs:
+        return item
+    known = Known(titles=(item.title,) if item.title else (),
+                  authors=(item.author,) if item.author else ())
+    kept = list(paragraphs)
+    while len(kept) > 1 and is_debris(kept[0], known):
+        kept.pop(0)
+    kept[0] = strip_run_on(kept[0], known)
+    if kept == paragraphs:
+        return item
+    # The feed's HTML still holds what was cut: the digest shows the tidied text instead.
+    return dataclasses.replace(item, summary="\n\n".join(kept), summary_html="")
 
 
 def _as_fed(item: FeedItem) -> FeedItem:
@@ -52,6 +71,7 @@ async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str,
     extraction failures never raise: the reason is the second value. ``deadline``: the
     source's (see ``Fetcher.fetch``); a page not in by then is such a failure.
     """
+    item = tidy_summary(item)
     if mode == "never":
         return _as_fed(item), None
     if mode == "auto" and not needs_page(item):

@@ -115,7 +115,7 @@ def extract_page(html: str | bytes, url: str) -> ExtractedPage:
     text = "\n\n".join(paragraphs)
     lede = lede_of(paragraphs)
     body_lede = _body_lede(declared, known)
-    if body_lede and _prefer_body(body_lede, lede):
+    if body_lede and _prefer_body(body_lede, lede, declared.article_body):
         lede = body_lede
         if not text:
             text = "\n\n".join(story_paragraphs(declared.article_body.split("\n\n"), known))
@@ -190,15 +190,20 @@ def _body_lede(declared: DeclaredMeta, known: Known) -> str:
     return lede_of(story_paragraphs(parts, known))
 
 
-def _prefer_body(body_lede: str, text_lede: str) -> bool:
-    """The JSON-LD lede wins unless it is cut short where the page's own lede goes on."""
+def _prefer_body(body_lede: str, text_lede: str, article_body: str) -> bool:
+    """Whether the JSON-LD lede is the better opening.
+
+    The same opening: the longer one wins (JSON-LD can be a teaser cut mid-paragraph).
+    Different openings: the page's own lede wins only when the body holds it further on, so
+    the body starts with something the page does not show first (a caption, a standfirst);
+    otherwise the page's lede is what the body does not have (a standfirst, a caption).
+    """
     if not text_lede:
         return True
     body, text = fold(body_lede), fold(text_lede)
-    if text.startswith(body[:60]):
-        # The same opening: the longer one keeps whole paragraphs (JSON-LD can be a teaser).
+    if text.startswith(body[:60]) or body.startswith(text[:60]):
         return len(body) >= len(text) or "\n\n" in body_lede
-    return True
+    return fold(article_body).find(text[:60]) <= 0
 
 
 def _opening_sentences(text: str) -> str:
