@@ -39,7 +39,8 @@ _BYLINE = re.compile(
     r"^(?:(?:by|written\s+by|reporting\s+by|words\s+by|story\s+by|report\s+by|text\s+by"
     r"|interview\s+by|compiled\s+by|edited\s+by|additional\s+reporting\s+by|from)\s+\S"
     r"|(?:بقلم|كتب|كتبت|إعداد|تقرير|بواسطة|تحرير)\s*[:：]?\s*\S"
-    r"|(?:本报记者|记者|作者|撰文|文|编辑|责任编辑|責任編輯|編集|記者|来源|來源)\s*[：:/|]?\s*\S)",
+    r"|(?:本报记者|记者|作者|撰文|文|编辑|责任编辑|責任編輯|編集|記者|来源|來源)\s*[：:/|]?\s*\S"
+    r"|[가-힣]{2,4}\s*(?:기자|특파원)(?:\s|$))",
     re.IGNORECASE,
 )
 _CAPTION = re.compile(

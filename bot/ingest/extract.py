@@ -174,7 +174,9 @@ def lede_of(paragraphs: list[str]) -> str:
 
 
 def is_prose(paragraph: str) -> bool:
-    """A paragraph of the story, not a heading, label or run of links."""
+    """A paragraph of the story, not a heading, label, list item or run of links."""
+    if paragraph.startswith(("- ", "• ", "* ")):
+        return False  # trafilatura's list items: key points, a list of links
     minimum = 12 if len(_CJK.findall(paragraph)) * 2 > len(paragraph) else 40
     if len(paragraph) < minimum:
         return False

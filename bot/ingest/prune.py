@@ -28,7 +28,8 @@ _DEBRIS_WORDS = frozenset({
     "donate", "donation", "membership", "relatedposts", "jp-relatedposts", "listen",
     "audio-player", "readtime", "reading", "standfirst", "dek", "subtitle", "subheadline",
     "strapline", "excerpt", "tweet", "twitter", "instagram", "tiktok", "embed", "embeds",
-    "newsletterbox", "signupbox", "ribbon", "inline-promo", "promoted",
+    "newsletterbox", "signupbox", "ribbon", "inline-promo", "promoted", "keypoints",
+    "highlights", "tldr", "takeaways",
 })
 # Word pairs that only mean debris together ("hover card", "link preview", "read more" …).
 _DEBRIS_PAIRS = frozenset({
@@ -36,7 +37,7 @@ _DEBRIS_PAIRS = frozenset({
     ("link", "card"), ("read", "more"), ("more", "from"), ("more", "on"), ("sign", "up"),
     ("most", "read"), ("also", "read"), ("read", "next"), ("more", "stories"),
     ("you", "may"), ("opt", "in"), ("see", "also"), ("embed", "card"), ("story", "card"),
-    ("sub", "headline"),
+    ("sub", "headline"), ("key", "points"), ("key", "takeaways"),
 })
 # Words that undo a debris word next to them ("has-related", "share-enabled", the trigger a
 # hover-card hangs from, which holds the link's own words).
