@@ -72,7 +72,7 @@ async def test_a_source_failing_for_over_an_hour_is_told_once_and_again_when_it_
     times = iter([NOW + timedelta(minutes=30), NOW + timedelta(minutes=61),
                   NOW + timedelta(minutes=90), NOW + timedelta(minutes=95)])
     current = [NOW]
-    chat = ControlChat(config.desk.telegram, clock=lambda: current[0])
+    chat = ControlChat(config.desk.telegram, clock=lambda: current[0], pace=0)
 
     async def round_() -> None:
         current[0] = next(times)

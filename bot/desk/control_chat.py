@@ -29,6 +29,9 @@ log = logging.getLogger("newsbot.desk.chat")
 
 OFFSET = "control_chat.offset"
 IDLE = 5.0  # seconds between looks while this worker is not the leader
+PER_ROUND = 5  # approval requests posted per round, PACE apart: a group takes ~20 a minute
+PACE = 3.0  # seconds between two messages to the group
+BACKOFF_MAX = 300.0  # seconds: a chat that keeps failing (a bad token) is tried this often
 _BUTTONS = (("approve", "Approve"), ("hold", "Hold"), ("skip", "Skip"),
             ("post-now", "Post now"))
 _SAID = {"approve": "approved", "hold": "held", "skip": "skipped", "post-now": "sent to post now",
@@ -62,7 +65,8 @@ class Tapped:
 class ControlChat:
     """One connection to the editors' group (python-telegram-bot's ``Bot``)."""
 
-    def __init__(self, settings: DeskTelegram, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, settings: DeskTelegram, *, clock: Callable[[], datetime] = _now,
+                 pace: float = PACE) -> None:
         from telegram import Bot
         from telegram.request import HTTPXRequest
 
@@ -75,6 +79,8 @@ class ControlChat:
         install_redaction(token)  # httpx logs URLs, and a Bot API URL contains the token
         self.settings = settings
         self.clock = clock
+        self.pace = pace
+        self._last_sent = float("-inf")
         seconds = settings.timeout.total_seconds()
         poll = settings.poll_timeout.total_seconds()
         base_url, base_file_url = api_urls(settings.api_url)
@@ -107,6 +113,7 @@ class ControlChat:
     async def say(self, text: str) -> None:
         """Post one line of HTML to the group (alerts)."""
         await self._start()
+        await self._keep_pace()
         await self._bot.send_message(chat_id=self.settings.chat, text=text, parse_mode="HTML",
                                      link_preview_options=_no_preview())
 
@@ -115,6 +122,11 @@ class ControlChat:
         posted = 0
         chat = str(self.settings.chat)
         for delivery in store.deliveries(statuses=[DeliveryStatus.AWAITING]):
+            if store.control_message(delivery.id) is not None:
+                continue
+            if posted >= PER_ROUND:
+                break
+            await self._keep_pace()
             if not store.claim_control_message(delivery.id, chat, now=self.clock()):
                 continue
             try:
@@ -123,13 +135,22 @@ class ControlChat:
                     parse_mode="HTML", reply_markup=self._keyboard(config, delivery),
                     link_preview_options=_no_preview())
             except Exception as exc:
-                store.forget_control_message(delivery.id)  # the next round tries again
+                # The next round tries again; the rest wait too (a group takes about 20
+                # messages a minute, and a 429 says to slow down).
+                store.forget_control_message(delivery.id)
                 log.warning("desk chat: could not post delivery %d for approval: %s",
                             delivery.id, exc)
-                continue
+                break
             store.set_control_message(delivery.id, message_id=message.message_id)
             posted += 1
         return posted
+
+    async def _keep_pace(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self._last_sent + self.pace - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_sent = loop.time()
 
     async def close_decided(self, store: Store) -> None:
         """Edit the message of every post that no longer awaits approval (decided in the
@@ -268,6 +289,7 @@ async def run_control_chat(host: ChatHost, *, idle: float = IDLE) -> None:
     from bot.desk.alerts import tell
 
     chat: ControlChat | None = None
+    failures = 0
     try:
         while True:
             config = host.config
@@ -289,11 +311,14 @@ async def run_control_chat(host: ChatHost, *, idle: float = IDLE) -> None:
                 else:
                     await asyncio.sleep(idle)
                 await tell(config, host.store, chat.say if chat else None, now=_now())
+                failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the chat must never stop the bot; try again soon
-                log.warning("desk chat: %s", exc)
-                await asyncio.sleep(idle)
+            except Exception as exc:  # the chat must never stop the bot; try again later
+                failures += 1
+                wait = min(idle * 2 ** (failures - 1), BACKOFF_MAX)
+                log.warning("desk chat: %s (trying again in %.0fs)", exc, wait)
+                await asyncio.sleep(wait)
     finally:
         if chat is not None:
             await chat.close()
