@@ -206,7 +206,7 @@ async def test_only_the_worker_holding_the_poll_lease_runs_the_chat(
 async def test_a_burst_of_posts_needing_approval_is_posted_a_few_per_round_at_a_pace(
         project: tuple[Config, Store], telegram_api: FakeTelegramAPI) -> None:
     config, store = project
-    for n in range(7):
+    for n in range(6):
         kit.add_article(store, config, n, now=datetime.now(UTC))
     assert config.desk.telegram is not None
     chat = ControlChat(config.desk.telegram, pace=1.05)  # Telegram: one a second per chat
@@ -216,5 +216,5 @@ async def test_a_burst_of_posts_needing_approval_is_posted_a_few_per_round_at_a_
         await chat.step(config, store)
     finally:
         await chat.close()
-    assert len(_asked(telegram_api)) == 7
+    assert len(_asked(telegram_api)) == 6
     assert telegram_api.count(429) == 0
