@@ -174,3 +174,25 @@ def test_a_json_ld_body_beats_a_page_that_shows_a_standfirst_first() -> None:
     standfirst = "The busiest port in the country is catching up with its ships, say officials."
     page = extract_page(json_ld_page(f"{STORY}\n{SECOND}", [standfirst, STORY, SECOND]), URL)
     assert page.lede.startswith("Four ship-to-shore gantry cranes")
+
+
+def test_a_tooltip_inside_a_sentence_loses_its_card_but_keeps_the_words() -> None:
+    body = (
+        "<html><body><article><h1>Cranes arrive</h1><p>Four gantry cranes began work at "
+        "<span class='tooltip'>Umm Qasr<span class='tooltiptext'>Iraq's main deep-water port, "
+        "on the Khor Abdullah.</span></span> port on Sunday, doubling the number of containers "
+        "the terminal can lift in an hour<span class='sr-only'> (opens in a new tab)</span>, "
+        f"the ports company said.</p><p>{SECOND}</p></article></body></html>")
+    page = extract_page(body, URL)
+    assert page.lede.startswith("Four gantry cranes began work at Umm Qasr port on Sunday")
+    assert "deep-water" not in page.lede and "new tab" not in page.lede
+
+
+def test_a_paragraph_above_the_byline_is_the_standfirst_not_the_story() -> None:
+    body = (
+        "<html><body><article><h1>Cranes arrive</h1>"
+        "<p>The busiest port in the country is catching up with its ships, say officials.</p>"
+        "<p>By Layla Karim</p><p>November 24, 2026</p>"
+        f"<p>{html.escape(STORY)}</p><p>{SECOND}</p></article></body></html>")
+    page = extract_page(body, URL)
+    assert page.lede.startswith("Four ship-to-shore gantry cranes")

@@ -115,6 +115,19 @@ def fold(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
 
 
+def is_byline_or_date(line: str, known: Known) -> bool:
+    """A byline or a date line: the end of an article's header (what comes before is a
+    standfirst, not the story)."""
+    stripped = line.strip()
+    if len(stripped) <= 150 and _BYLINE.match(stripped) and not _long_sentence(stripped):
+        return True
+    folded = fold(stripped)
+    if len(stripped) <= 100 and any(folded.startswith(fold(a)) for a in known.authors if a):
+        return not _SENTENCE_END.search(stripped)
+    return len(stripped) <= 90 and bool(_DATE.search(stripped)) and not _SENTENCE_END.search(
+        stripped)
+
+
 def is_debris(line: str, known: Known, *, leading: bool = False) -> bool:
     """True when the paragraph ``line`` is not part of the story.
 

@@ -24,7 +24,14 @@ from typing import Any
 import trafilatura
 from trafilatura.utils import load_html
 
-from bot.ingest.debris import Known, fold, is_debris, known_from, strip_run_on
+from bot.ingest.debris import (
+    Known,
+    fold,
+    is_byline_or_date,
+    is_debris,
+    known_from,
+    strip_run_on,
+)
 from bot.ingest.image_rules import image_refusal
 from bot.ingest.page_meta import DeclaredMeta, read_declared
 from bot.ingest.prune import prune_page
@@ -138,7 +145,8 @@ def story_paragraphs(lines: list[str], known: Known) -> list[str]:
 
     Before the first paragraph that reads like prose, everything is furniture (label,
     headline, byline, date, caption); that paragraph itself loses what was run into its start.
-    After it, debris lines are dropped and subheadings kept.
+    A byline or date line right under the first paragraph shows it was the standfirst, and it
+    goes too. After that, debris lines are dropped and subheadings kept.
     """
     kept: list[str] = []
     for raw in lines:
@@ -152,6 +160,8 @@ def story_paragraphs(lines: list[str], known: Known) -> list[str]:
             if not is_prose(line) or is_debris(line, known, leading=True):
                 continue
         elif is_debris(line, known):
+            if len(kept) == 1 and is_byline_or_date(line, known):
+                kept = []  # a byline under the first paragraph: that was the standfirst
             continue
         kept.append(line)
     return kept

@@ -48,6 +48,10 @@ _INLINE_DEBRIS = frozenset({"hovercard", "tooltip", "popover", "popup", "caption
 # Marks of a standfirst that sites also use for other things: removed only when the element
 # holds exactly the page's declared description.
 _STANDFIRST_WORDS = frozenset({"summary", "description", "deck", "subhead", "teaser", "desc"})
+# Hover-cards, tooltips and screen-reader-only text inside a sentence, also inside compound
+# class names ("tooltiptext", "c-hovercard__body", "sr-only").
+_HOVER = re.compile(r"hover-?card|tool-?tip|popover|popup|link-?preview|preview-?card|link-?card"
+                    r"|sr-only|visually-?hidden|screen-?reader|a11y-?hidden|assistive-?text")
 _STYLE_HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _SPLIT = re.compile(r"[-_\s:./]+|(?<=[a-z])(?=[A-Z])")
 _DROP_TAGS = ("figcaption", "aside", "template", "noscript", "form", "button", "dialog",
@@ -92,6 +96,10 @@ def prune_page(tree: Any, *, standfirst: str = "") -> None:
 
 def _is_debris(element: Any, tag: str) -> bool:
     in_paragraph = bool(element.xpath("ancestor::p"))
+    if in_paragraph and _is_hover_card(element):
+        # The card goes, never the words of the sentence it hangs from: a wrapper holding a
+        # card of its own (``<span class=tooltip>word<span class=tooltiptext>…``) stays.
+        return not any(_is_hover_card(inner) for inner in element.iterdescendants())
     if element.get("hidden") is not None or element.get("aria-hidden") == "true":
         return True
     if _STYLE_HIDDEN.search(element.get("style") or ""):
@@ -111,6 +119,13 @@ def _is_debris(element: Any, tag: str) -> bool:
     if in_paragraph:
         return any(w in _INLINE_DEBRIS for w in [*words, *pairs])
     return bool(pairs) or any(w in _DEBRIS_WORDS for w in words)
+
+
+def _is_hover_card(element: Any) -> bool:
+    if not isinstance(element.tag, str):
+        return False
+    names = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
+    return bool(_HOVER.search(names)) or (element.get("role") or "").lower() == "tooltip"
 
 
 def _is_standfirst(element: Any, wanted: str) -> bool:
