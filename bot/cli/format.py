@@ -94,22 +94,14 @@ def print_check(config: Config, *, templates_ok: bool = True) -> None:
 
 
 def print_desk(config: Config) -> None:
-    """The desk's part of `newsbot check` (never a secret, only which variable is unset)."""
-    desk = config.desk
-    if not desk.enabled:
-        return
-    key = config.secret_key.get_secret_value() if config.secret_key else ""
-    where = f"{config.public_url.rstrip('/')}/desk/"
-    state = "on" if len(key) >= 16 else "OFF until secret_key is set (16+ characters)"
-    click.echo(f"\ndesk: {where}  [{state}]; accounts: newsbot editors add NAME")
-    if desk.telegram is not None:
-        unset = [v for p, names in config.missing_env.items() if p.startswith("desk.")
-                 for v in names]
-        token = f"set {', '.join(unset)}" if unset or desk.telegram.token is None else "token set"
-        click.echo(f"  control chat: {desk.telegram.chat} [{token}]; "
-                   f"{len(desk.editors)} Telegram editor id(s) may act")
-    if desk.alerts_email:
-        click.echo(f"  alerts by email to {desk.alerts_email}")
+    """The desk's part of `newsbot check` (bot.desk.check; never a secret)."""
+    from bot.desk.check import describe_desk
+
+    lines = describe_desk(config)
+    if lines:
+        click.echo("")
+    for line in lines:
+        click.echo(line)
 
 
 def print_templates(checks: list[TemplateCheck], sample: str) -> None:
