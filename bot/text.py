@@ -268,6 +268,8 @@ def clean_title(value: str) -> str:
             break
         value = html.unescape(value)
     value = _TITLE_SPACE.sub(" ", value)
+    if value.isascii() and value.isprintable():
+        return value.strip()  # nothing below would drop or change a character
     kept: list[str] = []
     for index, ch in enumerate(value):
         category = unicodedata.category(ch)

@@ -187,7 +187,10 @@ def _description_presence(body: bytes, entries: list[Mapping[str, Any]]) -> set[
     look alike only when the description equals that synthesised text: then a second, cheap
     parse without content says which entries had one.
     """
+    # Where the description is the content itself (RSS without content:encoded), either
+    # reading gives the same item: no need to tell them apart.
     suspects = [i for i, e in enumerate(entries) if e.get("content") and e.get("description")
+                and e["description"] != (e["content"][0].get("value") or "").strip()
                 and e["description"] == _synthesised(e)]
     if not suspects:
         return set()
