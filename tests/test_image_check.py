@@ -222,3 +222,26 @@ def test_a_failed_image_is_not_the_digests_lead_image() -> None:
     cfg = EmailChannel.model_validate({"type": "email", "from": "news@example.org"})
     digest = build_digest("d", cfg, [article], scheduled_for=now, zone=ZoneInfo("UTC"))
     assert digest.groups[0].articles[0].image_url is None
+
+
+@pytest.mark.parametrize("channel", ["telegram", "x"])
+def test_a_failed_image_is_never_a_photo_or_an_upload(channel: str) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.channels import post_format
+    from bot.config import TelegramChannel, XChannel
+    from bot.models import Article
+    from bot.render import make_environment, render_post
+
+    now = datetime.now(UTC)
+    cfg = (TelegramChannel(type="telegram", chat="@c", photo="auto") if channel == "telegram"
+           else XChannel(type="x", media=True))
+    article = Article(
+        id=1, source_id="en", guid="g", url="https://news.example.org/a", title="Cranes",
+        summary="Four cranes.", text="", author="", sections=(), language="en",
+        published_at=now, discovered_at=now, image_url="https://news.example.org/x",
+        image_alt="", image_problem="lead image not used: the image URL answered HTTP 404")
+    post = render_post(make_environment(parse_config("timezone: UTC\n")), article, channel="c",
+                       cfg=cfg, fmt=post_format(cfg), zone=ZoneInfo("UTC"))
+    assert post.image_url is None

@@ -79,3 +79,18 @@ def test_a_stored_title_with_line_breaks_is_posted_on_one_line(cfg: TelegramChan
                        fmt=post_format(cfg), zone=ZoneInfo("UTC"))
     assert "Oil exports reach a monthly high" in post.text
     assert "\r" not in post.text
+
+
+def test_a_title_with_line_breaks_is_one_line_in_the_digest() -> None:
+    from bot.config import EmailChannel
+    from bot.digest.build import build_digest
+
+    article = Article(
+        id=1, source_id="s", guid="g", url="https://news.example.org/a",
+        title="Oil exports\r\nreach\u200b a monthly high", summary="Exports rose.", text="",
+        author="", sections=(), language="en", published_at=WHEN, discovered_at=WHEN,
+        image_url=None, image_alt="",
+    )
+    cfg = EmailChannel.model_validate({"type": "email", "from": "news@example.org"})
+    digest = build_digest("d", cfg, [article], scheduled_for=WHEN, zone=ZoneInfo("UTC"))
+    assert digest.groups[0].articles[0].article.title == "Oil exports reach a monthly high"
