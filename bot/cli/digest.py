@@ -173,14 +173,17 @@ def digest_preview(ctx: Context, channel: str, out_dir: Path | None) -> None:
 @digest.command("send")
 @click.argument("channel")
 @click.option("--to", "to", required=True, help="Address that gets the test copy.")
+@click.option("--allow-empty", is_flag=True, help="Send even when the digest has no articles.")
 @pass_ctx
 @friendly_errors
-def digest_send(ctx: Context, channel: str, to: str) -> None:
-    """Send a test copy of the next digest to one address (records nothing)."""
+def digest_send(ctx: Context, channel: str, to: str, allow_empty: bool) -> None:
+    """Send a test copy of the next digest to one address (records nothing). Its
+    unsubscribe link is a test link that unsubscribes nobody."""
     from bot.digest import commands as dc
 
     with ctx.store() as store:
-        message_id = asyncio.run(dc.digest_send_test(ctx.config, store, channel, to))
+        message_id = asyncio.run(dc.digest_send_test(ctx.config, store, channel, to,
+                                                     allow_empty=allow_empty))
     click.echo(f"test copy sent to {to} ({message_id})")
 
 

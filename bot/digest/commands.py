@@ -435,18 +435,39 @@ def digest_preview(config: Config, store: Store, channel: str, out_dir: Path, *,
     return eml, page, digest.article_count
 
 
+#: What a test copy's unsubscribe link and mailto carry instead of a reader's token: the
+#: editor sees plainly that it is a test link (it unsubscribes nobody).
+TEST_COPY_TOKEN = "TEST-COPY-this-link-unsubscribes-nobody"
+
+
+class EmptyDigest(NewsbotError, ValueError):
+    """The next digest has no articles: a test copy would show an empty round-up."""
+
+
+def recipient_of_test_copy(config: Config, cfg: EmailChannel, address: str) -> Recipient:
+    """The recipient of a test copy: no reader's token, a link that says it is a test."""
+    return Recipient(subscriber_id=0, email=address,
+                     unsubscribe_url=unsubscribe_url(config, TEST_COPY_TOKEN),
+                     mailto=mailto_for(cfg, TEST_COPY_TOKEN))
+
+
 async def digest_send_test(config: Config, store: Store, channel: str, to: str, *,
-                           now: datetime | None = None) -> str:
+                           now: datetime | None = None, allow_empty: bool = False) -> str:
     """Send one test copy of the next digest to ``to``; nothing is recorded and the
-    articles stay pending. Returns the Message-ID."""
+    articles stay pending. An empty digest is refused unless ``allow_empty``. Returns the
+    Message-ID."""
     from bot.digest.smtp import connect
 
     now = now or datetime.now(UTC)
     cfg = email_channel(config, channel)
     address = normalise_address(to)
-    _, rendered = next_digest(config, store, channel, now)
-    data = CopyMaker(rendered, cfg).make(
-        _recipient(config, cfg, secret_of(config), channel, 0, address), now=now)
+    digest, rendered = next_digest(config, store, channel, now)
+    if not digest.article_count and not allow_empty:
+        raise EmptyDigest(f"the next {channel} digest has no articles yet, so a test copy "
+                          "would be empty; wait for articles (`newsbot digest preview "
+                          f"{channel}`), or pass --allow-empty to send it anyway")
+    secret_of(config)  # the real copies need it: say so now, not at 07:00
+    data = CopyMaker(rendered, cfg).make(recipient_of_test_copy(config, cfg, address), now=now)
     try:
         client = await connect(cfg.smtp)
         try:

@@ -63,8 +63,8 @@ def secret_of(config: Config) -> bytes:
     key = config.secret_key.get_secret_value() if config.secret_key else ""
     if len(key) < 16:
         raise ConfigError("secret_key", "email digests need a secret of at least 16 characters "
-                          "for their unsubscribe links; set secret_key: ${NEWSBOT_SECRET} and "
-                          "export NEWSBOT_SECRET")
+                          "for their unsubscribe links; set secret_key: ${NEWSBOT_SECRET_KEY} "
+                          "and export NEWSBOT_SECRET_KEY (any long random string)")
     return key.encode("utf-8")
 
 
@@ -142,6 +142,40 @@ def read_verp_token(secret: bytes, text: str) -> tuple[int, int] | None:
     if not hmac.compare_digest(found[3].lower(), _verp_mac(secret, run_id, subscriber_id)):
         return None
     return run_id, subscriber_id
+
+
+def public_url_problem(config: Config) -> str:
+    """Why the links a live digest puts in every copy would point nowhere ("" when fine):
+    ``public_url`` is plain http, or a loopback address no reader can reach."""
+    from urllib.parse import urlsplit
+
+    live = [name for name, cfg in config.channels.items()
+            if cfg.type == "email" and cfg.enabled and not config.missing_credentials(name)
+            and not cfg.preview]
+    if not live:
+        return ""
+    parts = urlsplit(config.public_url)
+    host = (parts.hostname or "").lower()
+    problems = []
+    if parts.scheme != "https":
+        problems.append("is not https://")
+    if host == "localhost" or host.endswith(".localhost") or _is_loopback(host):
+        problems.append("points at this machine (a loopback address)")
+    if not problems:
+        return ""
+    return (f"public_url {config.public_url} {' and '.join(problems)}, while the digest "
+            f"{', '.join(live)} sends live: readers' unsubscribe and confirm links would "
+            "point nowhere (or in clear). Set public_url to the https:// address where "
+            "`newsbot run` (or `newsbot serve`) is reachable from outside")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def unsubscribe_url(config: Config, token: str) -> str:
