@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot import metrics
+from bot.channels.base import EditableChannel
 from bot.channels.platform import Budget
 from bot.channels.platform import Pace as PlatformPace
 from bot.channels.registry import platform_for
@@ -173,8 +174,10 @@ class Dispatcher:
         store, now, wid = self.store, self.clock(), self.worker
         article = store.get_article(delivery.article_id)
         try:
+            note = self.config.corrections.note if delivery.is_correction else ""
             post = render_post(self.env, article, channel=outlet.name, cfg=outlet.cfg,
-                               fmt=outlet.fmt, zone=self.config.zone_for(outlet.name))
+                               fmt=outlet.fmt, zone=self.config.zone_for(outlet.name),
+                               note=note)
             post = with_edited_text(post, delivery.edited_text)
         except TemplateError as exc:
             # A broken template is the editors' to fix; the post waits for them, not lost.
@@ -202,7 +205,7 @@ class Dispatcher:
             report.add("claim_lost")
             return "claim_lost"
         try:
-            receipt = await outlet.channel.send(post)
+            receipt = await self._send_or_edit(outlet, delivery, post)
         except asyncio.CancelledError:
             # Shutdown ran out of patience mid-send: the request may be out, so the outcome
             # is unknown, never retried blindly.
@@ -232,7 +235,7 @@ class Dispatcher:
         migrated = receipt.extra.get("migrated_to_chat_id")
         if migrated:
             store.update_channel(outlet.name, now=done, chat_override=str(migrated))
-        cost = _price(outlet, (post.text, *post.thread))
+        cost = 0.0 if delivery.is_correction else _price(outlet, (post.text, *post.thread))
         store.mark_sent(delivery.id, receipt, now=done, cost=cost, worker=wid)
         if self.unreachable.pop(outlet.name, 0) >= UNREACHABLE_AFTER:
             # It answers again: the flag this dispatcher raised goes (a person's pause or
@@ -244,6 +247,17 @@ class Dispatcher:
                  receipt.url or receipt.platform_id)
         report.add("sent")
         return "sent"
+
+    async def _send_or_edit(self, outlet: Outlet, delivery: Delivery,
+                            post: RenderedPost) -> Receipt:
+        """Send a post, or for a correction edit the sent one in place."""
+        if not delivery.is_correction:
+            return await outlet.channel.send(post)
+        if not isinstance(outlet.channel, EditableChannel):
+            # Planned when the channel could edit; its platform cannot any more (config).
+            raise PermanentError(outlet.name, "correction not posted: this channel cannot "
+                                 "edit a sent post")
+        return await outlet.channel.edit(delivery.edit_of, replace(post, thread=()))
 
     def spend_blocked(self, outlet: Outlet) -> str:
         """Why this channel may not post now for money reasons ("" when it may).

@@ -55,6 +55,7 @@ class Article:
     image_alt: str
     summary_html: str = ""
     image_problem: str = ""  # set when the image check failed: posts go out as text
+    corrected_at: datetime | None = None  # the feed changed its title or summary after posting
 
 
 class DeliveryStatus(StrEnum):
@@ -88,6 +89,14 @@ class Delivery:
     sent_at: datetime | None = None
     updated_at: datetime | None = None  # its last change (failed, skipped…: when)
     edited_text: str = ""  # an editor's own text: sent instead of the rendered template
+    # A correction: the platform's id of the sent post this row edits in place ("" for a
+    # post), and which edit of that post it is (0 for the post itself).
+    edit_of: str = ""
+    revision: int = 0
+
+    @property
+    def is_correction(self) -> bool:
+        return bool(self.edit_of)
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,8 @@ class NewDelivery:
     priority: int = 0
     status: DeliveryStatus = DeliveryStatus.PENDING
     note: str = ""
+    revision: int = 0  # corrections: the n-th edit of the post ...
+    edit_of: str = ""  # ... whose platform id this is
 
 
 @dataclass(frozen=True)

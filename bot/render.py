@@ -7,6 +7,7 @@ is an error that names the template and line, never an empty string in a subscri
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 import sys
@@ -164,6 +165,7 @@ class ArticleView:
     image_url: str | None
     image_alt: str
     rtl: bool
+    updated: bool = False  # the feed corrected its title or summary after it was posted
 
 
 def article_view(article: Article, zone: ZoneInfo) -> ArticleView:
@@ -175,15 +177,19 @@ def article_view(article: Article, zone: ZoneInfo) -> ArticleView:
         published=article.published_at.astimezone(zone),
         image_url=None if article.image_problem else article.image_url,
         image_alt=article.image_alt or article.title, rtl=is_rtl(article.language),
+        updated=article.corrected_at is not None,
     )
 
 
 def render_post(env: jinja2.Environment, article: Article, *, channel: str,
-                cfg: ChannelConfig, fmt: PostFormat, zone: ZoneInfo) -> RenderedPost:
+                cfg: ChannelConfig, fmt: PostFormat, zone: ZoneInfo,
+                note: str = "") -> RenderedPost:
     """Render the channel's template for ``article``, shortened until ``fmt`` accepts it.
 
     Optional hashtags are dropped first, then the summary is cut at a sentence or word
-    boundary; the title is cut only as a last resort and the link is always kept.
+    boundary; the title is cut only as a last resort and the link is always kept. ``note``
+    (a correction's "Updated") ends the post on a line of its own, and counts towards its
+    length.
     """
     name = cfg.template or default_template(cfg)
     view = article_view(article, zone)
@@ -192,12 +198,17 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
     tags = [t for t in dict.fromkeys(hashtag(s) for s in article.sections) if t][:fmt.hashtags]
     full = cut_summary(article.summary, cfg.summary_chars)
 
+    ending = ""
+    if note:
+        ending = f"\n\n<i>{html.escape(note, quote=False)}</i>" if fmt.markup == "html" else (
+            f"\n\n{note}")
+
     def attempt(summary: str, hashtags: list[str], title: str | None = None) -> str:
         shown = view if title is None else _replace_title(view, title)
         return render_template(env, name, {
             "article": shown, "summary": summary, "link": article.url, "hashtags": hashtags,
             "channel": channel, "rtl": view.rtl,
-        }, channel=channel)
+        }, channel=channel) + ending
 
     def fits(text: str) -> bool:
         return fmt.fits(text, with_media=media)

@@ -17,7 +17,8 @@ from bot.channels.registry import platforms
 ROOT = Path(__file__).resolve().parent.parent
 # Dispatch, render, operations, CLI formatting and config loading, wherever they live now.
 CORE = ["bot/dispatch.py", "bot/render.py", "bot/app.py", "bot/operations.py",
-        "bot/outlets.py", "bot/plan.py", "bot/cli_format.py", "bot/cli/format.py",
+        "bot/outlets.py", "bot/plan.py", "bot/corrections.py", "bot/cli_format.py",
+        "bot/cli/format.py",
         "bot/cli/formatting.py", "bot/config/load.py", "bot/config/model.py",
         "bot/config/channel.py", "bot/config/__init__.py", "bot/channels/__init__.py",
         "bot/channels/base.py", "bot/channels/platform.py", "bot/channels/registry.py"]

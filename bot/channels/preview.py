@@ -59,5 +59,18 @@ class PreviewChannel:
         return Receipt(platform_id="", url=path.resolve().as_uri(),
                        note=f"preview only, not sent: {self.reason}")
 
+    async def edit(self, platform_id: str, post: RenderedPost) -> Receipt:
+        """A correction, previewed: written beside the post as ``…-correction.<ext>``."""
+        path = self.path_for(post)
+        path = path.with_name(f"{path.stem}-correction{path.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(post.text + "\n", encoding="utf-8")
+        rule = "─" * 72
+        self.echo.write(f"{rule}\n[preview] {self.name} · correction of {platform_id} · "
+                        f"{path}\n{post.text}\n")
+        self.echo.flush()
+        return Receipt(platform_id=platform_id, url=path.resolve().as_uri(),
+                       note=f"preview only, not edited: {self.reason}")
+
     async def close(self) -> None:
         return None

@@ -135,6 +135,35 @@ class TelegramSender:
             extra = {**receipt.extra, "migrated_to_chat_id": str(new_chat)}
             return Receipt(receipt.platform_id, receipt.url, receipt.note, extra)
 
+    async def edit(self, platform_id: str, post: RenderedPost) -> Receipt:
+        """Correct a sent message in place: its text, or its caption when it went as a photo.
+
+        Setting the same text twice changes nothing, so unlike a post an edit whose outcome
+        is unknown (a timeout after sending) is safely retried.
+        """
+        await self._ensure_ready()
+        try:
+            message_id = int(platform_id)
+        except ValueError:
+            raise PermanentError(self.name, f"cannot edit {platform_id!r}: not the id of a "
+                                 "Telegram message") from None
+        try:
+            try:
+                message = await self._call(self._chat, "editMessageText", post,
+                                           message_id=message_id)
+            except BadRequest as exc:
+                if "no text in the message" not in exc.message.lower():
+                    raise
+                message = await self._call(self._chat, "editMessageCaption", post,
+                                           message_id=message_id)
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return Receipt(platform_id, note="already up to date: nothing to correct")
+            raise PermanentError(self.name, _words("edit refused", exc)) from None
+        except UnknownOutcomeError as exc:
+            raise RetryableError(self.name, f"{exc}; an edit is safe to repeat") from None
+        return self._receipt(message, "corrected in place")
+
     async def close(self) -> None:
         """Close the HTTP connections. Safe to call twice."""
         if self._closed:
@@ -192,10 +221,11 @@ class TelegramSender:
         return self._receipt(message, note)
 
     async def _call(self, chat: str | int, method: str, post: RenderedPost, *,
-                    preview_fallback: bool = False) -> Message:
+                    preview_fallback: bool = False, message_id: int = 0) -> Message:
         """One paced API call, with every failure translated to a channel error.
 
-        ``BadRequest`` (from sendPhoto only) and ``ChatMigrated`` pass through for the caller.
+        ``BadRequest`` (from sendPhoto and the edits only) and ``ChatMigrated`` pass through
+        for the caller.
         """
         key = str(chat)
         try:
@@ -205,7 +235,7 @@ class TelegramSender:
             raise cls(self.name, f"paced: next slot for chat {chat} in {exc.delay:.0f}s",
                       retry_after=exc.delay) from None
         try:
-            message = await self._request(chat, method, post, preview_fallback)
+            message = await self._request(chat, method, post, preview_fallback, message_id)
         except (ChatMigrated, BadRequest, RetryableError, PermanentError):
             # Telegram refused it, or the request never left: nothing was posted, so the
             # chat's limits do not count it (a photo refused goes out as text at once).
@@ -219,7 +249,7 @@ class TelegramSender:
         return message
 
     async def _request(self, chat: str | int, method: str, post: RenderedPost,
-                       preview_fallback: bool) -> Message:
+                       preview_fallback: bool, message_id: int = 0) -> Message:
         """The API call itself; see ``_call``."""
         common: dict[str, Any] = {
             "chat_id": chat,
@@ -231,6 +261,8 @@ class TelegramSender:
             if method == "sendPhoto":
                 return await self._bot.send_photo(photo=post.image_url or "", caption=post.text,
                                                   **common)
+            if method in ("editMessageText", "editMessageCaption"):
+                return await self._edit_request(chat, method, post, message_id)
             return await self._bot.send_message(
                 text=post.text, link_preview_options=self._preview(post, preview_fallback),
                 **common)
@@ -242,7 +274,7 @@ class TelegramSender:
             raise RateLimitedError(self.name, _words("flood control", exc),
                                    retry_after=seconds) from None
         except BadRequest as exc:
-            if method == "sendPhoto":
+            if method in ("sendPhoto", "editMessageText", "editMessageCaption"):
                 raise
             raise PermanentError(self.name, _words(f"{method} refused", exc)) from None
         except (Forbidden, InvalidToken) as exc:
@@ -255,6 +287,21 @@ class TelegramSender:
             # An answer we cannot read (e.g. no result in a 200): it may have been posted.
             raise UnknownOutcomeError(self.name, _words(f"{method} outcome unknown", exc)) \
                 from None
+
+    async def _edit_request(self, chat: str | int, method: str, post: RenderedPost,
+                            message_id: int) -> Message:
+        if method == "editMessageCaption":
+            result = await self._bot.edit_message_caption(
+                chat_id=chat, message_id=message_id, caption=post.text,
+                parse_mode=ParseMode.HTML)
+        else:
+            result = await self._bot.edit_message_text(
+                text=post.text, chat_id=chat, message_id=message_id,
+                parse_mode=ParseMode.HTML, link_preview_options=self._preview(post, False))
+        if not isinstance(result, Message):  # True: an inline message, which we never send
+            raise UnknownOutcomeError(self.name, f"{method}: Telegram answered without the "
+                                      "message")
+        return result
 
     def _preview(self, post: RenderedPost, fallback: bool) -> LinkPreviewOptions:
         mode = self._cfg.link_preview

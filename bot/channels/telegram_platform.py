@@ -77,7 +77,7 @@ PLATFORM = Platform(
     credentials=("token",),
     make_format=make_format,
     sender="bot.channels.telegram:make_channel",
-    capabilities=Capabilities(photo=True),
+    capabilities=Capabilities(photo=True, edit=True),
     pace=pace,
     online_check="bot.channels.telegram_check:check_online",
     destination=lambda cfg: f"chat {cfg.chat} via {cfg.api_url}",

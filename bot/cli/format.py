@@ -238,6 +238,8 @@ def print_history(config: Config, store: Store, rows: list[Delivery],
     articles = store.get_articles([d.article_id for d in rows])
     for d in rows:
         title = articles[d.article_id].title if d.article_id in articles else "?"
+        if d.is_correction:
+            title = f"[correction {d.revision}] {title}"
         if status == "sent":
             link = d.receipt_url or d.receipt_id or "-"
             click.echo(f"{_when(d.sent_at, config)}  {d.channel:<16} {title[:60]:<60}  {link}")

@@ -271,6 +271,18 @@ class Web(FrozenModel):
         return tuple(networks)
 
 
+class Corrections(FrozenModel):
+    """What happens when the feed changes the title or summary of an article already posted.
+
+    Within ``window`` of each post, a channel whose platform can edit a sent post corrects
+    it in place (ending with ``note``, when set); other channels record that they could not.
+    A window of 0s turns corrections off.
+    """
+
+    window: Duration = timedelta(hours=48)
+    note: str = "Updated"
+
+
 class Config(FrozenModel):
     timezone: str = "UTC"
     store: str = "sqlite:///newsbot.db"
@@ -281,6 +293,7 @@ class Config(FrozenModel):
     dispatch_every: Duration = timedelta(seconds=15)
     secret_key: SecretStr | None = None  # HMAC key for unsubscribe links
     fetch: Fetching = Fetching()
+    corrections: Corrections = Corrections()
     web: Web = Web()
     desk: Desk = Desk()
     sources: tuple[Source, ...] = ()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bot import metrics
 from bot.config import Config, Source
+from bot.corrections import correction_policy
 from bot.errors import SourceError
 from bot.ingest.enrich import enrich, needs_page
 from bot.ingest.fetch import Deadline, Fetcher, FetchResult
@@ -166,6 +167,7 @@ async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: 
         source.id, [*settled, *items],
         announced=[existing is not None for existing in settled_found] + [True] * len(items),
         found=[*settled_found, *[None] * len(items)], plan=plan,
+        corrections=correction_policy(config),
         done=PollSuccess(now=now, next_poll_at=now + source.every, etag=result.etag or "",
                          last_modified=result.last_modified or "", items=len(parsed.items),
                          note=_note(problems), parser=parsed.parser,

@@ -15,7 +15,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot.models import Article, FeedItem, NewDelivery
 from bot.store import schema
 from bot.store.base import StoreBase
+from bot.store.corrections import CorrectionPolicy, insert_corrections
 from bot.store.outbox import insert_deliveries
+from bot.text import html_to_text
 
 
 def _hash(value: str) -> str:
@@ -54,6 +56,11 @@ class SourceState:
         return "" if self.failing else self.last_error
 
 
+def _words(html: str) -> str:
+    """A feed summary's words alone: a change of markup or spacing is not a correction."""
+    return " ".join(html_to_text(html).split())
+
+
 def _row_to_article(row: Any) -> Article:
     return _values_to_article(row.id, row._mapping)
 
@@ -85,7 +92,7 @@ def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
         sections=tuple(json.loads(v["sections"])), language=v["language"],
         published_at=v["published_at"], discovered_at=v["discovered_at"],
         image_url=v["image_url"], image_alt=v["image_alt"], summary_html=v["summary_html"],
-        image_problem=v["image_problem"],
+        image_problem=v["image_problem"], corrected_at=v.get("corrected_at"),
     )
 
 
@@ -274,26 +281,33 @@ class ArticleQueries(StoreBase):
 
     def record_poll(self, source_id: str, items: Sequence[FeedItem], *,
                     announced: Sequence[bool], found: Sequence[Article | None] | None,
-                    plan: Planner, done: PollSuccess) -> PollWrite:
+                    plan: Planner, done: PollSuccess,
+                    corrections: CorrectionPolicy | None = None) -> PollWrite:
         """Everything one feed's poll writes, in one transaction: its new articles (one
         multi-row INSERT), known ones refreshed, the deliveries ``plan`` gives for the new
         announced ones (one INSERT), and the source's success.
 
         ``found`` is what ``find_articles(items)`` said before the caller's enrichment (None:
         look now); an item another worker stored since then is found again, not stored twice.
+        With ``corrections``, a known article whose title or summary the feed changed gets
+        the edits of its posts planned too (bot/store/corrections.py).
         """
+        changed: list[int] = []
         with self.engine.begin() as conn:
             results = self._store_items(conn, items, now=done.now, announced=announced,
-                                        found=found)
+                                        found=found, changed=changed)
             fresh = [article for (article, new), told in zip(results, announced, strict=True)
                      if new and told]
             deliveries = insert_deliveries(conn, self.dialect, plan(fresh), done.now)
+            if corrections is not None and changed:
+                deliveries += insert_corrections(conn, self.dialect, changed, now=done.now,
+                                                 policy=corrections)
             self._record_success(conn, source_id, done)
         return PollWrite(tuple(results), deliveries)
 
     def _store_items(self, conn: Connection, items: Sequence[FeedItem], *, now: datetime,
-                     announced: Sequence[bool], found: Sequence[Article | None] | None = None
-                     ) -> list[tuple[Article, bool]]:
+                     announced: Sequence[bool], found: Sequence[Article | None] | None = None,
+                     changed: list[int] | None = None) -> list[tuple[Article, bool]]:
         keys = _keys(items)
         if found is None:
             found = self._find_many(conn, items, keys)
@@ -301,7 +315,8 @@ class ArticleQueries(StoreBase):
         fresh: dict[str, tuple[int, dict[str, Any]]] = {}
         for index, (item, existing) in enumerate(zip(items, found, strict=True)):
             if existing is not None:
-                self._refresh(conn, existing, item, now)
+                if self._refresh(conn, existing, item, now) and changed is not None:
+                    changed.append(existing.id)
                 results[index] = (existing, False)
                 continue
             if keys[index][0] in fresh:
@@ -326,11 +341,19 @@ class ArticleQueries(StoreBase):
         return [r for r in results if r is not None]
 
     def _refresh(self, conn: Connection, article: Article, item: FeedItem,
-                 now: datetime) -> None:
+                 now: datetime) -> bool:
+        """Bring a known article up to date with its feed entry; True when the feed changed
+        what its posts said (the title, or the feed's own summary), i.e. a correction."""
+        title_changed = bool(item.title) and item.title != article.title
+        # The feed's own words decide whether its summary changed: the stored summary may be
+        # the page's lede, chosen over a teaser, which the feed's teaser must not overwrite.
+        summary_changed = (bool(item.summary_html) and bool(article.summary_html)
+                           and _words(item.summary_html) != _words(article.summary_html))
         changes: dict[str, Any] = {}
-        if item.title and item.title != article.title:
+        if title_changed:
             changes["title"] = item.title
-        if item.summary and item.summary != article.summary:
+        if (item.summary and item.summary != article.summary
+                and (summary_changed or not article.summary_html)):
             changes["summary"] = item.summary
         if item.text and not article.text:
             changes["text"] = item.text
@@ -338,10 +361,13 @@ class ArticleQueries(StoreBase):
             changes["image_url"] = item.image_url
             changes["image_alt"] = item.image_alt
             changes["image_problem"] = item.image_problem
+        if item.summary_html and item.summary_html != article.summary_html:
+            changes["summary_html"] = item.summary_html
         if changes:
             changes["updated_at"] = now
             conn.execute(update(schema.articles)
                          .where(schema.articles.c.id == article.id).values(**changes))
+        return title_changed or summary_changed
 
     def get_article(self, article_id: int) -> Article:
         with self.engine.connect() as conn:

@@ -327,6 +327,62 @@ def _stable_ids(conn: Connection) -> None:
             conn.execute(text(index))
 
 
+_V11_DELIVERY_COLUMNS = ("id, article_id, channel, status, priority, due_at, attempts, claimed_by, "
+                         "claimed_until, last_error, receipt_id, receipt_url, note, cost, "
+                         "created_at, updated_at, sent_at, edited_text")
+_V11_DELIVERIES = """CREATE TABLE deliveries_v11 (
+    id INTEGER NOT NULL PRIMARY KEY,
+    article_id INTEGER NOT NULL REFERENCES articles (id),
+    channel VARCHAR(200) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    priority INTEGER NOT NULL,
+    due_at DATETIME NOT NULL,
+    attempts INTEGER NOT NULL,
+    claimed_by VARCHAR(200) NOT NULL,
+    claimed_until DATETIME,
+    last_error TEXT NOT NULL,
+    receipt_id TEXT NOT NULL,
+    receipt_url TEXT NOT NULL,
+    note TEXT NOT NULL,
+    cost FLOAT NOT NULL,
+    created_at DATETIME NOT NULL,
+    updated_at DATETIME NOT NULL,
+    sent_at DATETIME,
+    edited_text TEXT NOT NULL DEFAULT '',
+    revision INTEGER NOT NULL DEFAULT 0,
+    edit_of TEXT NOT NULL DEFAULT '',
+    CONSTRAINT uq_deliveries_article_channel_revision UNIQUE (article_id, channel, revision)
+)"""
+
+
+def _corrections(conn: Connection) -> None:
+    """Corrections: an edit of a sent post is an outbox row of its own (revision 1, 2, …,
+    ``edit_of`` the platform's id of the post it corrects), so a delivery is unique per
+    (article, channel, revision); and ``articles.corrected_at``, when the feed last changed a
+    sent article's title or summary (the digest marks it "Updated").
+
+    SQLite cannot change a table's constraints, so there deliveries is rebuilt (create, copy,
+    drop, rename; foreign keys are off meanwhile and checked before the commit, see migrate).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE articles ADD COLUMN corrected_at TIMESTAMP"))
+        conn.execute(text("ALTER TABLE deliveries ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"))
+        conn.execute(text("ALTER TABLE deliveries ADD COLUMN edit_of TEXT NOT NULL DEFAULT ''"))
+        conn.execute(text("ALTER TABLE deliveries DROP CONSTRAINT uq_deliveries_article_channel"))
+        conn.execute(text("ALTER TABLE deliveries ADD CONSTRAINT "
+                          "uq_deliveries_article_channel_revision "
+                          "UNIQUE (article_id, channel, revision)"))
+        return
+    conn.execute(text("ALTER TABLE articles ADD COLUMN corrected_at DATETIME"))
+    conn.execute(text(_V11_DELIVERIES))
+    conn.execute(text(f"INSERT INTO deliveries_v11 ({_V11_DELIVERY_COLUMNS}) "
+                      f"SELECT {_V11_DELIVERY_COLUMNS} FROM deliveries"))
+    conn.execute(text("DROP TABLE deliveries"))
+    conn.execute(text("ALTER TABLE deliveries_v11 RENAME TO deliveries"))
+    conn.execute(text("CREATE INDEX ix_deliveries_status_due ON deliveries (status, due_at)"))
+    conn.execute(text("CREATE INDEX ix_deliveries_channel_sent ON deliveries (channel, sent_at)"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial),
     (2, _digest),
@@ -336,6 +392,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (6, _worker_views),
     (7, _source_parser),
     (8, _image_problem),
+    (11, _corrections),
 ]
 
 

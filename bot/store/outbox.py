@@ -35,6 +35,7 @@ def row_to_delivery(row: Any) -> Delivery:
         priority=row.priority, last_error=row.last_error, receipt_id=row.receipt_id,
         receipt_url=row.receipt_url, note=row.note, created_at=row.created_at,
         sent_at=row.sent_at, updated_at=row.updated_at, edited_text=row.edited_text,
+        edit_of=row.edit_of, revision=row.revision,
     )
 
 
@@ -45,13 +46,13 @@ def insert_deliveries(conn: Connection, dialect: str, plans: Iterable[tuple[int,
     rows = [{
         "article_id": article_id, "channel": p.channel, "status": p.status.value,
         "priority": p.priority, "due_at": p.due_at, "attempts": 0, "note": p.note,
-        "created_at": now, "updated_at": now,
+        "created_at": now, "updated_at": now, "revision": p.revision, "edit_of": p.edit_of,
     } for article_id, p in plans]
     if not rows:
         return 0
     dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = dialect_insert(D).on_conflict_do_nothing(
-        index_elements=["article_id", "channel"]).returning(D.c.id)
+        index_elements=["article_id", "channel", "revision"]).returning(D.c.id)
     return len(conn.execute(stmt, rows).all())
 
 

@@ -104,6 +104,9 @@ articles = Table(
     Column("image_problem", Text, nullable=False, default=""),
     # False for items seen on a first poll that were older than the backfill window.
     Column("announced", Boolean, nullable=False, default=True),
+    # When the feed last changed the title or summary of an article already posted
+    # (corrections, migration 11); the digest marks such an article "Updated".
+    Column("corrected_at", UTCDateTime),
     UniqueConstraint("url_hash", name="uq_articles_url"),
     UniqueConstraint("source_id", "guid_hash", name="uq_articles_source_guid"),
 )
@@ -131,7 +134,12 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     # An editor's own text for this post (desk, migration 5): sent instead of the template.
     Column("edited_text", Text, nullable=False, default=""),
-    UniqueConstraint("article_id", "channel", name="uq_deliveries_article_channel"),
+    # Corrections (migration 11): 0 for the post itself; 1, 2, … for each edit of it, whose
+    # edit_of is the platform's id of the sent post it corrects.
+    Column("revision", Integer, nullable=False, default=0),
+    Column("edit_of", Text, nullable=False, default=""),
+    UniqueConstraint("article_id", "channel", "revision",
+                     name="uq_deliveries_article_channel_revision"),
 )
 Index("ix_deliveries_status_due", deliveries.c.status, deliveries.c.due_at)
 Index("ix_deliveries_channel_sent", deliveries.c.channel, deliveries.c.sent_at)

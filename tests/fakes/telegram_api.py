@@ -283,7 +283,8 @@ class FakeTelegramAPI:
                         "supports_inline_queries": False})
         if method in ("getchat", "getchatmember"):
             return self._chat_info(method, str(params.get("chat_id", "")), params)
-        if method in ("getupdates", "answercallbackquery", "editmessagetext"):
+        if method in ("getupdates", "answercallbackquery", "editmessagetext",
+                      "editmessagecaption"):
             response = await self._control(method, params)
             with self._lock:
                 self.requests.append((method, str(params.get("chat_id", "")), response.status))
@@ -370,8 +371,7 @@ class FakeTelegramAPI:
                 parse_mode=None if parse_mode is None else str(parse_mode),
                 photo=photo, options=options, at=self.clock()))
             hang = self._take_hang(chat_key)
-        if method == "sendmessage":
-            self.control.remember(chat_key, message_id, raw, markup)
+        self.control.remember(chat_key, message_id, raw, markup, photo=method == "sendphoto")
         if hang:
             await asyncio.get_running_loop().run_in_executor(None, self._release.wait, 30)
         message: dict[str, Any] = {

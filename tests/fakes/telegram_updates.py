@@ -11,7 +11,9 @@ answerCallbackQuery and editMessageText, as strict as Telegram where a bot could
 - answerCallbackQuery answers a query once; an unknown or already answered id is 400
   "query is too old and response timeout expired or query ID is invalid".
 - editMessageText must name a message the bot sent in that chat; the text follows the same
-  HTML rules as sendMessage; "message is not modified" when nothing changes.
+  HTML rules as sendMessage; "message is not modified" when nothing changes. A photo's
+  message has no text: editMessageText on it is "there is no text in the message to edit",
+  and its caption is changed with editMessageCaption (the caption's limit, 1024).
 
 This file does not import newsbot: it stands for Telegram.
 """
@@ -73,6 +75,7 @@ class ControlState:
 
     keyboards: dict[tuple[str, int], Any] = field(default_factory=dict)
     texts: dict[tuple[str, int], str] = field(default_factory=dict)
+    photos: set[tuple[str, int]] = field(default_factory=set)  # their text is a caption
     updates: list[dict[str, Any]] = field(default_factory=list)
     taps: dict[str, Tap] = field(default_factory=dict)
     edits: list[dict[str, Any]] = field(default_factory=list)
@@ -80,9 +83,12 @@ class ControlState:
     confirmed: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
-    def remember(self, chat: str, message_id: int, text: str, markup: Any) -> None:
+    def remember(self, chat: str, message_id: int, text: str, markup: Any, *,
+                 photo: bool = False) -> None:
         with self._cond:
             self.texts[(chat, message_id)] = text
+            if photo:
+                self.photos.add((chat, message_id))
             if markup is not None:
                 self.keyboards[(chat, message_id)] = markup
 
@@ -122,11 +128,16 @@ class ControlState:
             tap.answer = {k: v for k, v in params.items() if k != "callback_query_id"}
             return ""
 
-    def edit(self, chat: str, message_id: int, text: str, markup: Any) -> str:
+    def edit(self, chat: str, message_id: int, text: str, markup: Any, *,
+             caption: bool = False) -> str:
         with self._cond:
             key = (chat, message_id)
             if key not in self.texts:
                 return "Bad Request: message to edit not found"
+            if key in self.photos and not caption:
+                return "Bad Request: there is no text in the message to edit"
+            if caption and key not in self.photos:
+                return "Bad Request: there is no caption in the message to edit"
             if self.texts[key] == text and self.keyboards.get(key) == markup:
                 return "Bad Request: message is not modified"
             self.texts[key] = text
@@ -135,7 +146,7 @@ class ControlState:
             else:
                 self.keyboards[key] = markup
             self.edits.append({"chat": chat, "message_id": message_id, "text": text,
-                               "reply_markup": markup})
+                               "reply_markup": markup, "caption": caption})
             return ""
 
     def wake(self) -> None:
@@ -146,10 +157,17 @@ class ControlState:
 async def control_method(state: ControlState, method: str, params: dict[str, Any], *,
                          chat: dict[str, Any], bot_id: int, bot_username: str
                          ) -> tuple[int, dict[str, Any]]:
-    """getUpdates, answerCallbackQuery or editMessageText: (HTTP status, JSON body)."""
+    """getUpdates, answerCallbackQuery, editMessageText or editMessageCaption: (HTTP status,
+    JSON body)."""
     import asyncio
 
-    from tests.fakes.telegram_html import TEXT_LIMIT, EntityError, parse_html, utf16_units
+    from tests.fakes.telegram_html import (
+        CAPTION_LIMIT,
+        TEXT_LIMIT,
+        EntityError,
+        parse_html,
+        utf16_units,
+    )
 
     def ok(result: Any) -> tuple[int, dict[str, Any]]:
         return 200, {"ok": True, "result": result}
@@ -164,23 +182,26 @@ async def control_method(state: ControlState, method: str, params: dict[str, Any
     if method == "answercallbackquery":
         problem = state.answer(str(params.get("callback_query_id", "")), params)
         return error(problem) if problem else ok(True)
-    raw = str(params.get("text", "") or "")
+    caption = method == "editmessagecaption"
+    raw = str(params.get("caption" if caption else "text", "") or "")
     try:
         visible = (parse_html(raw) if params.get("parse_mode") else raw).strip()
     except EntityError as exc:
         return error(f"Bad Request: can't parse entities: {exc}")
-    if not visible:
+    if not visible and not caption:
         return error("Bad Request: message text is empty")
-    if utf16_units(visible) > TEXT_LIMIT:
-        return error("Bad Request: message is too long")
+    if utf16_units(visible) > (CAPTION_LIMIT if caption else TEXT_LIMIT):
+        return error("Bad Request: message caption is too long" if caption
+                     else "Bad Request: message is too long")
     markup = params.get("reply_markup")
     if markup is not None and keyboard_problem(markup):
         return error(keyboard_problem(markup))
     message_id = int(params.get("message_id") or 0)
-    problem = state.edit(str(params.get("chat_id", "")), message_id, raw, markup)
+    problem = state.edit(str(params.get("chat_id", "")), message_id, raw, markup,
+                         caption=caption)
     if problem:
         return error(problem)
     now = int(time.time())
     return ok({"message_id": message_id, "date": now, "edit_date": now, "chat": chat,
-               "text": visible, "from": {"id": bot_id, "is_bot": True,
+               ("caption" if caption else "text"): visible, "from": {"id": bot_id, "is_bot": True,
                                          "first_name": "Newsbot Test", "username": bot_username}})
