@@ -31,15 +31,17 @@ _DATE_LEAD = re.compile(
     rf"^(?:(?:published|updated|posted|last\s+updated)\s*(?:on|at)?\s*:?\s*)?"
     rf"(?:(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+)?"
     rf"(?:(?:{_MONTHS})\.?\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\s+(?:{_MONTHS})\.?,?\s+\d{{4}}"
-    rf"|\d{{4}}-\d{{2}}-\d{{2}})"
+    rf"|\d{{4}}-\d{{2}}-\d{{2}}|\d{{4}}\s*年\s*\d{{1,2}}\s*月\s*\d{{1,2}}\s*日"
+    rf"(?:\s*\d{{1,2}}\s*[時时:]\s*\d{{1,2}}\s*分?)?)"
     rf"(?:,?\s*(?:at\s+)?\d{{1,2}}[:.]\d{{2}}\s*(?:[ap]\.?m\.?)?\s*(?:[A-Z]{{2,4}})?)?\s*[|·•\-–—]?\s*",
     re.IGNORECASE,
 )
 _BYLINE = re.compile(
     r"^(?:(?:by|written\s+by|reporting\s+by|words\s+by|story\s+by|report\s+by|text\s+by"
-    r"|interview\s+by|compiled\s+by|edited\s+by|additional\s+reporting\s+by|from)\s+\S"
+    r"|interview\s+by|compiled\s+by|edited\s+by|additional\s+reporting\s+by)\s+\S"
     r"|(?:بقلم|كتب|كتبت|إعداد|تقرير|بواسطة|تحرير)\s*[:：]?\s*\S"
-    r"|(?:本报记者|记者|作者|撰文|文|编辑|责任编辑|責任編輯|編集|記者|来源|來源)\s*[：:/|]?\s*\S"
+    r"|(?:本报记者|记者|記者)\s*[：:/|]?\s*[^\s，。、]{1,6}(?:\s|$)"
+    r"|(?:作者|撰文|文|编辑|责任编辑|責任編輯|編集|来源|來源)\s*[：:/|]\s*\S"
     r"|[가-힣]{2,4}\s*(?:기자|특파원)(?:\s|$))",
     re.IGNORECASE,
 )
@@ -64,23 +66,30 @@ _CAPTION_MARK = re.compile(
     re.IGNORECASE,
 )
 _PROMO = re.compile(
-    r"sign\s*up\b|subscribe\b|subscription|newsletter|in\s+your\s+inbox|to\s+your\s+inbox"
-    r"|get\s+(?:the\s+latest|our|the\s+best)|support\s+(?:our|independent|quality)\s+journalism"
+    r"sign\s*up\s+(?:for|to|now|here|today)|subscribe\s+(?:to|now|for|today|here)|our\s+newsletter"
+    r"|newsletter\s*(?:here|now|:)|in\s+your\s+inbox|to\s+your\s+inbox"
+    r"|get\s+(?:the\s+latest|our|the\s+best)\b.{0,60}\b(?:newsletter|inbox|app|email|updates)"
+    r"|support\s+(?:our|independent|quality)\s+journalism"
     r"|become\s+a\s+(?:member|subscriber|supporter)|already\s+a\s+(?:subscriber|member)"
-    r"|log\s*in\s+(?:to|here|now)|sign\s+in\s+to|create\s+(?:a\s+)?(?:free\s+)?account|continue\s+reading|keep\s+reading"
-    r"|free\s+trial|download\s+(?:our|the)\s+app|follow\s+us\b"
-    r"|join\s+(?:our|\d[\d,.]*\s*(?:k\s+)?(?:other\s+)?(?:readers|subscribers))"
+    r"|log\s*in\s+(?:to|here|now)|sign\s+in\s+to|create\s+(?:a\s+)?(?:free\s+)?account"
+    r"|continue\s+reading|keep\s+reading|free\s+trial|download\s+(?:our|the)\s+app"
+    r"|follow\s+us\b|join\s+(?:our|\d[\d,.]*\s*(?:k\s+)?(?:other\s+)?(?:readers|subscribers))"
     r"|exclusive(?:ly)?\s+(?:to|for)\s+(?:subscribers|members)|story\s+continues\s+below"
-    r"|scroll\s+to\s+continue|advertisement|listen\s+to\s+this\s+(?:article|story)"
+    r"|scroll\s+to\s+continue|listen\s+to\s+this\s+(?:article|story)"
     r"|\d+\s*(?:-|\s)?min(?:ute)?s?\s+read\b|reading\s+time|gift\s+(?:this\s+)?article|copy\s+link"
     r"|we\s+use\s+cookies|by\s+continuing\s+to\s+(?:use|browse)|save\s+articles?\s+to\s+read"
-    r"|reading\s+list|click\s+here|tap\s+here|enable\s+javascript|follow\s+(?:our|the)\s+live"
-    r"|gift\s+articles?|as\s+a\s+subscriber|send\s+any\s+friend\s+a\s+story"
-    r"|this\s+article\s+is\s+more\s+than\s+\d+\s+\w+\s+old|add\s+to\s+(?:your\s+)?saved"
+    r"|your\s+reading\s+list|click\s+here|tap\s+here|enable\s+javascript"
+    r"|follow\s+(?:our|the)\s+live|gift\s+articles?|as\s+a\s+subscriber"
+    r"|send\s+any\s+friend\s+a\s+story|this\s+article\s+is\s+more\s+than\s+\d+\s+\w+\s+old"
+    r"|add\s+to\s+(?:your\s+)?saved|for\s+subscribers\b|subscribers\s+only"
     r"|اشترك|النشرة\s+البريدية|تابعونا|حمّ?ل\s+تطبيق|للاشتراك|القائمة\s+البريدية"
     r"|订阅|訂閱|关注我们|關注我們|扫码|掃碼|下载.{0,6}客户端|購読|会員登録|メルマガ|登録はこちら",
     re.IGNORECASE,
 )
+# Promo words that a news sentence may also hold ("subscription prices rose"): debris only in
+# a short line that is not a sentence ("Newsletter", "Advertisement", "Subscribe").
+_PROMO_WEAK = re.compile(r"\b(?:sign\s*up|subscribe|subscription|newsletters?|advertisement"
+                         r"|sponsored|log\s*in|sign\s+in|register)\b", re.IGNORECASE)
 _RELATED = re.compile(
     r"^(?:related(?:\s+(?:articles?|stories|news|coverage|content|reading|links?))?"
     r"|read\s+(?:more|also|next|the\s+full)|also\s+read|see\s+also|recommended(?:\s+for\s+you)?"
@@ -96,6 +105,10 @@ _SENTENCE_END = re.compile(r"[.!?؟。！？\"'”’»)]\s*$")
 _NOTE = re.compile(r"^(?:editor['’]?s\s+note\b|this\s+(?:story|article)\s+(?:has\s+been|was)\s+"
                    r"(?:updated|corrected)|correction\s*:|update\s*:|clarification\s*:)",
                    re.IGNORECASE)
+# Words a byline holds besides names ("By Jane Doe and John Roe in Baghdad for Reuters").
+_BYLINE_WORDS = frozenset({"and", "in", "for", "of", "the", "at", "de", "del", "la", "le", "al",
+                           "bin", "ibn", "van", "von", "da", "di", "y", "with", "staff",
+                           "reporter", "correspondent", "writer", "editor"})
 _PROMO_MAX = 240  # characters: a promo is a short box; a long paragraph mentioning one is story
 _LABEL_MAX_WORDS = 4
 
@@ -119,7 +132,7 @@ def is_byline_or_date(line: str, known: Known) -> bool:
     """A byline or a date line: the end of an article's header (what comes before is a
     standfirst, not the story)."""
     stripped = line.strip()
-    if len(stripped) <= 150 and _BYLINE.match(stripped) and not _long_sentence(stripped):
+    if is_byline(stripped):
         return True
     folded = fold(stripped)
     if len(stripped) <= 100 and any(folded.startswith(fold(a)) for a in known.authors if a):
@@ -148,13 +161,15 @@ def is_debris(line: str, known: Known, *, leading: bool = False) -> bool:
         return True  # "Headline | Site", "Headline - Live updates"
     if any(folded == fold(c) for c in known.captions):
         return True
-    if len(stripped) <= 150 and _BYLINE.match(stripped) and not _long_sentence(stripped):
+    if is_byline(stripped):
         return True
     if len(stripped) <= 100 and any(folded.startswith(fold(a)) for a in known.authors if a):
         return not sentence or len(stripped) < 60
     if len(stripped) <= 300 and _CAPTION.search(stripped):
         return True
     if len(stripped) <= _PROMO_MAX and (_RELATED.match(stripped) or _PROMO.search(stripped)):
+        return True
+    if len(stripped) <= 80 and not sentence and _PROMO_WEAK.search(stripped):
         return True
     if len(stripped) <= 90 and _DATE.search(stripped) and not sentence:
         return True
@@ -165,11 +180,25 @@ def is_debris(line: str, known: Known, *, leading: bool = False) -> bool:
         len(folded) <= 40
 
 
-def _long_sentence(line: str) -> bool:
-    # "By the end of the day, prices had fallen." is a sentence, not a byline.
-    words = line.split()
-    return len(words) > 8 and bool(_SENTENCE_END.search(line)) and any(
-        w.islower() and len(w) > 3 for w in words[1:3])
+def is_byline(line: str) -> bool:
+    """"By Alaa Hussain in Baghdad", "Reporting by …", "بقلم …", "记者 …": a byline, and not
+    a sentence that starts the same way ("By the end of the day, …", "By 2030 …")."""
+    stripped = line.strip()
+    match = _BYLINE.match(stripped)
+    if len(stripped) > 150 or not match:
+        return False
+    words = stripped.split()
+    if not re.match(r"(?:by|written|reporting|words|story|report|text|interview|compiled|edited"
+                    r"|additional)\b", stripped, re.IGNORECASE):
+        # The Arabic, Chinese, Japanese and Korean forms: short, or it is a sentence
+        # ("記者会見で…" starts like "記者 …").
+        return len(stripped) <= (80 if re.match(r"[\u0600-\u06ff]", stripped) else 40)
+    after = stripped[match.end() - 1:].split()
+    if not after or not (after[0][:1].isupper() or not after[0][:1].isascii()):
+        return False  # "By the end …", "By 2030 …"
+    names = [w for w in after[:5] if w.lower().strip(",;|") not in _BYLINE_WORDS]
+    lowercase = [w for w in names if w[:1].islower() and len(w) > 3]
+    return not lowercase and (len(words) <= 14 or not _SENTENCE_END.search(stripped))
 
 
 def strip_run_on(paragraph: str, known: Known) -> str:
@@ -201,7 +230,7 @@ def _cut_once(text: str, known: Known) -> str | None:
     date = _DATE_LEAD.match(text)
     if date and date.end() and date.end() < len(text):
         return text[date.end():]
-    if _BYLINE.match(text):
+    if _BYLINE.match(text) and is_byline(" ".join(text.split()[:3])):
         return _cut_byline(text, known)
     for caption in known.captions:
         end = _prefix_end(text, caption)

@@ -195,7 +195,9 @@ def is_prose(paragraph: str) -> bool:
 
 def _body_lede(declared: DeclaredMeta, known: Known) -> str:
     body = declared.article_body.strip()
-    if len(body) < _MIN_BODY or fold(body) == fold(declared.description):
+    # CJK text says in 40 characters what takes 120 in a Latin script.
+    minimum = _MIN_BODY // 3 if len(_CJK.findall(body)) * 2 > len(body) else _MIN_BODY
+    if len(body) < minimum or fold(body) == fold(declared.description):
         return ""
     body = _GLUED.sub(" ", body)
     parts = body.split("\n\n") if "\n\n" in body else body.split("\n")

@@ -1,0 +1,59 @@
+"""Telling a page's furniture from its story, line by line: what is dropped, and the story
+sentences that look like furniture but are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.ingest.debris import Known, is_byline, is_debris, strip_run_on
+
+KNOWN = Known(titles=("Border guards tighten watch on Syrian frontier",), authors=("Staff",),
+              labels=("Iraq News",),
+              captions=("Salaheddine police carry out a security operation in al-Sharqat.",))
+
+
+@pytest.mark.parametrize("line", [
+    "By Alaa Hussain in Baghdad", "By STAFF REPORTER", "By Jane Doe and John Roe, Reuters",
+    "Reporting by Jane Doe; Editing by Mark Potter", "By Jane Doe | November 24, 2026",
+    "بقلم حيدر الموسوي", "记者 王明", "김민수 기자",
+])
+def test_bylines_are_recognised(line: str) -> None:
+    assert is_byline(line)
+
+
+@pytest.mark.parametrize("line", [
+    "By the end of the day, prices at the Baghdad wholesale market had fallen by a fifth.",
+    "By 2030 the city expects to run its first metro line under the Tigris.",
+    "From next month, fares on the airport road will rise by a tenth, officials said.",
+    "記者会見で首相は来年度予算の概要を説明し、防衛費の増額について理解を求めた。",
+    "文化部24日宣布，将在明年举办第三届国际博物馆论坛。",
+    "Netflix raised subscription prices in Iraq on Tuesday, the company said.",
+    "The newsletter industry grew quickly last year, analysts said.",
+    "A spokesman for the ministry told Reuters the talks would resume in May.",
+])
+def test_story_sentences_that_look_like_furniture_are_kept(line: str) -> None:
+    assert not is_debris(line, Known(), leading=True)
+
+
+@pytest.mark.parametrize("line", [
+    "Sign up for our daily newsletter and get the top stories every morning.",
+    "Subscribe", "Advertisement", "Story continues below advertisement",
+    "Read more: Customs revenue at southern ports rises",
+    "Protesters gather in Tahrir Square (AFP via Getty Images)",
+    "Updated 6:12 AM EST, Mon November 24, 2026", "اقرأ أيضاً: ارتفاع أسعار الأسماك",
+])
+def test_promos_related_links_captions_and_dates_are_debris(line: str) -> None:
+    assert is_debris(line, Known())
+
+
+def test_a_run_on_first_paragraph_is_cut_back_to_the_story() -> None:
+    run_on = ("Iraq News Border guards tighten watch on Syrian frontier By Staff Salaheddine "
+              "police carry out a security operation in al-Sharqat. Guards added new "
+              "observation posts.")
+    assert strip_run_on(run_on, KNOWN) == "Guards added new observation posts."
+
+
+def test_a_story_that_starts_with_the_headlines_words_is_not_cut() -> None:
+    known = Known(titles=("Oil exports rise",))
+    line = "Oil exports rise to a record as the southern terminals reopen, the ministry said."
+    assert strip_run_on(line, known) == line
