@@ -196,3 +196,14 @@ def test_a_paragraph_above_the_byline_is_the_standfirst_not_the_story() -> None:
         f"<p>{html.escape(STORY)}</p><p>{SECOND}</p></article></body></html>")
     page = extract_page(body, URL)
     assert page.lede.startswith("Four ship-to-shore gantry cranes")
+
+
+def test_a_story_block_with_a_furniture_word_in_its_class_is_kept() -> None:
+    body = (
+        "<html><body><article><h1>Cranes arrive</h1>"
+        f"<div class='print-block'><p>{html.escape(STORY)}</p></div>"
+        f"<div class='print-block ad-slot-after'><p>{SECOND} " + "More of the story. " * 8
+        + "</p></div><div class='share-bar'><p>Share on X</p></div></article></body></html>")
+    page = extract_page(body, URL)
+    assert page.lede.startswith("Four ship-to-shore gantry cranes")
+    assert "Share on X" not in page.text

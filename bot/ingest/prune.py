@@ -16,20 +16,23 @@ from typing import Any
 # Class or id words (split on -, _, space and camelCase) that name non-story blocks.
 _DEBRIS_WORDS = frozenset({
     "newsletter", "newsletters", "subscribe", "subscription", "subscriptions", "signup",
-    "promo", "promotion", "cta", "paywall", "regwall", "piano", "meter", "upsell",
-    "related", "recommended", "recommendations", "outbrain", "taboola", "trending",
-    "popular", "mostread", "readnext", "alsoread", "morestories", "interstitial",
-    "hovercard", "tooltip", "popover", "popup", "modal", "byline", "bylines", "dateline",
-    "timestamp", "caption", "captions", "credit", "credits", "cap", "legend", "photocaption",
-    "share", "sharing", "social",
-    "sharedaddy", "comments", "comment", "disqus", "breadcrumb", "breadcrumbs", "tags",
-    "advert", "advertisement", "ad", "ads", "adslot", "dfp", "sponsored", "gallery-nav",
-    "bio", "author", "authors", "contributor", "kicker", "eyebrow", "toolbar", "print",
-    "donate", "donation", "membership", "relatedposts", "jp-relatedposts", "listen",
-    "audio-player", "readtime", "reading", "standfirst", "dek", "subtitle", "subheadline",
-    "strapline", "excerpt", "tweet", "twitter", "instagram", "tiktok", "embed", "embeds",
-    "newsletterbox", "signupbox", "ribbon", "inline-promo", "promoted", "keypoints",
-    "highlights", "tldr", "takeaways",
+    "promo", "promotion", "cta", "paywall", "regwall", "upsell", "related", "recommended",
+    "recommendations", "outbrain", "taboola", "mostread", "readnext", "alsoread", "morestories",
+    "hovercard", "tooltip", "popover", "byline", "bylines", "dateline", "caption", "captions",
+    "credit", "credits", "cap", "legend", "photocaption", "sharedaddy", "disqus", "breadcrumb",
+    "breadcrumbs", "advertisement", "adslot", "donate", "donation", "membership",
+    "relatedposts", "readtime", "standfirst", "dek", "subheadline", "strapline",
+    "newsletterbox", "signupbox", "promoted", "keypoints", "tldr", "takeaways", "bio",
+    "author", "authors", "contributor", "kicker", "eyebrow", "timestamp", "excerpt", "subtitle",
+})
+# Words that name furniture on most sites but that some put on the story's own blocks
+# ("print-block", "article-text ad-injected", "social-embed" around a quote): such an element
+# goes only when it holds no paragraph of prose.
+_WEAK_WORDS = frozenset({
+    "share", "sharing", "social", "comments", "comment", "tags", "ad", "ads", "advert", "dfp",
+    "sponsored", "toolbar", "print", "listen", "reading", "modal", "popup", "meter", "piano",
+    "highlights", "embed", "embeds", "trending", "popular", "interstitial", "tweet", "twitter",
+    "instagram", "tiktok", "ribbon",
 })
 # Word pairs that only mean debris together ("hover card", "link preview", "read more" …).
 _DEBRIS_PAIRS = frozenset({
@@ -118,7 +121,20 @@ def _is_debris(element: Any, tag: str) -> bool:
              if pair in _DEBRIS_PAIRS}
     if in_paragraph:
         return any(w in _INLINE_DEBRIS for w in [*words, *pairs])
-    return bool(pairs) or any(w in _DEBRIS_WORDS for w in words)
+    if pairs or any(w in _DEBRIS_WORDS for w in words):
+        return True
+    return any(w in _WEAK_WORDS for w in words) and not _holds_prose(element)
+
+
+def _holds_prose(element: Any) -> bool:
+    """A paragraph of 150+ characters that is not mostly link text: story, not furniture."""
+    for paragraph in element.iter("p"):
+        text = paragraph.text_content()
+        if len(text) >= 150:
+            links = sum(len(a.text_content()) for a in paragraph.iter("a"))
+            if links < 0.3 * len(text):
+                return True
+    return False
 
 
 def _is_hover_card(element: Any) -> bool:
