@@ -30,6 +30,7 @@ def test_bylines_are_recognised(line: str) -> None:
     "Netflix raised subscription prices in Iraq on Tuesday, the company said.",
     "The newsletter industry grew quickly last year, analysts said.",
     "A spokesman for the ministry told Reuters the talks would resume in May.",
+    "The ministry said the list of approved importers will be updated every month.",
 ])
 def test_story_sentences_that_look_like_furniture_are_kept(line: str) -> None:
     assert not is_debris(line, Known(), leading=True)
@@ -41,6 +42,8 @@ def test_story_sentences_that_look_like_furniture_are_kept(line: str) -> None:
     "Read more: Customs revenue at southern ports rises",
     "Protesters gather in Tahrir Square (AFP via Getty Images)",
     "Updated 6:12 AM EST, Mon November 24, 2026", "اقرأ أيضاً: ارتفاع أسعار الأسماك",
+    "This is a developing story and will be updated.", "Follow live updates",
+    "Have a news tip? Email us at tips@example.org",
 ])
 def test_promos_related_links_captions_and_dates_are_debris(line: str) -> None:
     assert is_debris(line, Known())
