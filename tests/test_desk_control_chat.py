@@ -218,3 +218,25 @@ async def test_a_burst_of_posts_needing_approval_is_posted_a_few_per_round_at_a_
         await chat.close()
     assert len(_asked(telegram_api)) == 6
     assert telegram_api.count(429) == 0
+
+
+async def test_a_post_in_its_approval_window_is_offered_to_the_group_and_can_be_held(
+        project: tuple[Config, Store], telegram_api: FakeTelegramAPI, tmp_path: Path) -> None:
+    config, store = project
+    path = tmp_path / "config.yaml"
+    path.write_text(path.read_text().replace("approval: required", "approval: {window: 15m}"))
+    config = load_config(path)
+    article = kit.add_article(store, config, 1, now=datetime.now(UTC))
+    (delivery,) = store.deliveries_of_article(article.id)
+    assert delivery.status is DeliveryStatus.PENDING
+    chat = await _chat(config)
+    try:
+        await chat.step(config, store)
+        (asked,) = _asked(telegram_api)
+        assert "Goes by itself at" in (asked.text or "") and "unless held" in (asked.text or "")
+        telegram_api.tap(asked, f"d:hold:{delivery.id}", user_id=EDITOR, first_name="Alice")
+        await chat.step(config, store)
+    finally:
+        await chat.close()
+    assert store.get_delivery(delivery.id).status is DeliveryStatus.HELD
+    assert "held by Alice" in telegram_api.control.edits[-1]["text"]

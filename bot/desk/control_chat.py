@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from bot.config import Config, DeskTelegram
 from bot.models import Delivery, DeliveryStatus
+from bot.plan import APPROVAL_WINDOW_NOTE
 from bot.store import Store
 
 log = logging.getLogger("newsbot.desk.chat")
@@ -121,7 +122,11 @@ class ControlChat:
         """Post each delivery awaiting approval that has no message yet; returns how many."""
         posted = 0
         chat = str(self.settings.chat)
-        for delivery in store.deliveries(statuses=[DeliveryStatus.AWAITING]):
+        now = self.clock()
+        for delivery in store.deliveries(statuses=[DeliveryStatus.AWAITING,
+                                                   DeliveryStatus.PENDING]):
+            if not needs_an_editor(delivery, now):
+                continue
             if store.control_message(delivery.id) is not None:
                 continue
             if posted >= PER_ROUND:
@@ -157,7 +162,7 @@ class ControlChat:
         desk, from the command line, or by another tap) to say who did what."""
         for held in store.open_control_messages():
             delivery = store.get_delivery(held.delivery_id)
-            if delivery is not None and delivery.status is DeliveryStatus.AWAITING:
+            if delivery is not None and needs_an_editor(delivery, self.clock()):
                 continue
             last = store.actions(delivery_id=held.delivery_id, limit=1)
             who = f"{_SAID.get(last[0].action, last[0].action)} by {last[0].editor}" if last \
@@ -238,6 +243,15 @@ class ControlChat:
         return InlineKeyboardMarkup(rows)
 
 
+def needs_an_editor(delivery: Delivery, now: datetime) -> bool:
+    """Awaiting approval (``approval: required``), or in its approval window (``approval:
+    {window: …}``: it goes by itself at its due time unless an editor holds it first)."""
+    if delivery.status is DeliveryStatus.AWAITING:
+        return True
+    return (delivery.status is DeliveryStatus.PENDING and delivery.note == APPROVAL_WINDOW_NOTE
+            and delivery.due_at > now)
+
+
 def _no_preview() -> Any:
     from telegram import LinkPreviewOptions
 
@@ -275,7 +289,10 @@ def _ask_text(config: Config, store: Store, delivery: Delivery) -> str:
             body = parse(body).text
     if len(body) > 3000:
         body = body[:3000].rstrip() + "…"
-    return (f"<b>Needs approval</b> · {_escape(delivery.channel)} · #{delivery.id}\n"
+    local = delivery.due_at.astimezone(config.zone_for(delivery.channel))
+    head = "Needs approval" if delivery.status is DeliveryStatus.AWAITING else (
+        f"Goes by itself at {local:%H:%M} unless held")
+    return (f"<b>{head}</b> · {_escape(delivery.channel)} · #{delivery.id}\n"
             f"<b>{_escape(article.title)}</b>\n\n{_escape(body)}")
 
 
