@@ -43,3 +43,21 @@ def test_wordpress_caption_shortcodes_are_not_part_of_the_body() -> None:
     declared = read_declared(page(ld({"@type": "NewsArticle", "articleBody": body})))
     assert "Police on patrol" not in declared.article_body
     assert "Police said [the suspects] were held." in declared.article_body
+
+
+def test_a_page_rendered_in_the_browser_gives_its_story_from_next_data() -> None:
+    from bot.ingest.extract import extract_page
+
+    story = ("Five international consortia have submitted bids to build the first line of the "
+             "Baghdad metro, a project planned and postponed several times since the 1980s.")
+    state = {"props": {"pageProps": {"globalContent": {"content_elements": [
+        {"type": "image", "url": "https://cdn.example.org/metro.jpg"},
+        {"type": "text", "content": story},
+        {"type": "text", "content": "The line would run from Kadhimiya to <b>Karrada</b>."}]}}}}
+    body = ("<html><head><meta property='og:title' content='Metro bids'></head><body>"
+            "<div id='__next'><div class='loading'>Loading…</div></div>"
+            f"<script id='__NEXT_DATA__' type='application/json'>{json.dumps(state)}</script>"
+            "</body></html>")
+    page = extract_page(body, "https://www.example.org/metro")
+    assert page.lede.startswith("Five international consortia")
+    assert "<b>" not in page.text

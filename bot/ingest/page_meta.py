@@ -85,6 +85,7 @@ def read_declared(tree: Any) -> DeclaredMeta:
                    or meta.get("description", "") or meta.get("twitter:description", ""))
     body = node.get("articleBody")
     article_body = html_to_text(_SHORTCODE.sub(" ", body)) if isinstance(body, str) else ""
+    article_body = article_body or _app_state_body(tree)
     image = (meta.get("og:image") or meta.get("og:image:url") or meta.get("og:image:secure_url")
              or meta.get("twitter:image") or meta.get("twitter:image:src")
              or _jsonld_image(node.get("image")))
@@ -103,6 +104,45 @@ def read_declared(tree: Any) -> DeclaredMeta:
         meta=meta,
         live="liveblogposting" in _types(node),
     )
+
+
+def _app_state_body(tree: Any) -> str:
+    """The story's text from a JavaScript app's state (Next.js ``__NEXT_DATA__``, Arc XP
+    ``content_elements``), for a page that renders its text in the browser."""
+    for script in tree.xpath("//script[@id='__NEXT_DATA__' or @id='fusion-metadata']"):
+        raw = (script.text or "").strip()
+        if not raw.startswith("{") or len(raw) > _MAX_JSONLD:
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        elements = _find_key(data, "content_elements", depth=0)
+        texts = [html_to_text(e["content"]) for e in elements
+                 if isinstance(e, dict) and e.get("type") == "text"
+                 and isinstance(e.get("content"), str)]
+        if texts:
+            return "\n\n".join(t for t in texts if t)
+    return ""
+
+
+def _find_key(data: Any, key: str, depth: int) -> list[Any]:
+    if depth > 8:
+        return []
+    if isinstance(data, dict):
+        value = data.get(key)
+        if isinstance(value, list):
+            return value
+        children = list(data.values())
+    elif isinstance(data, list):
+        children = data
+    else:
+        return []
+    for child in children:
+        found = _find_key(child, key, depth + 1)
+        if found:
+            return found
+    return []
 
 
 def _meta_tags(tree: Any) -> dict[str, str]:
