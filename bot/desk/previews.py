@@ -50,7 +50,7 @@ class PostPreview:
 
     @property
     def editable(self) -> bool:
-        return self.kind in ("telegram", "x") and self.delivery.status.value in (
+        return self.kind not in ("email", "removed") and self.delivery.status.value in (
             "pending", "awaiting", "held")
 
 
