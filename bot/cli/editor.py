@@ -64,7 +64,8 @@ def plan(ctx: Context, channel: str | None) -> None:
             if cfg.schedule.max_per_day:
                 flags.append(f"{cp.sent_today} sent today")
         if cfg is not None and not cp.digest and config.missing_credentials(cp.channel):
-            flags.append("preview mode: without credentials posts are previewed at once")
+            flags.append("credentials missing: `newsbot run` holds these posts until they "
+                         "are set (`newsbot once` previews them)")
         if cp.paused:
             flags.append("PAUSED (newsbot resume " + cp.channel + ")")
         if cp.removed:

@@ -6,7 +6,8 @@ Editors own this file, so every error names the YAML path and what to do
 (``channels.x-en.schedule.max_per_day: must be at least 1``), unknown keys are errors (a typo
 must never be silently ignored), and secrets only ever come from the environment through
 ``${VAR}`` references. A secret that is referenced but unset does not stop the bot: the channel
-runs in preview mode and ``newsbot check`` says which variable is missing, never its value.
+sends nothing (previewed by ``newsbot once``, held by ``newsbot run``) and ``newsbot check``
+says which variable is missing, never its value.
 """
 
 from __future__ import annotations
