@@ -120,6 +120,12 @@ def test_an_editor_logs_in_sees_the_queue_and_opens_a_preview(page: Any, desk: D
     assert "/ 4096 UTF-16 units" in page.locator("#channel-tg .measure").first.inner_text()
     assert "/ 280 weighted characters" in page.locator("#channel-x .measure").first.inner_text()
     shoot(page, "post")
+    page.click("nav a:has-text('Plan')")
+    assert "awaiting approval" in page.locator("section[data-channel=tg]").inner_text()
+    shoot(page, "plan", widths=(1280,))
+    page.click("nav a:has-text('Sources')")
+    assert page.locator("tr[data-channel=x] button:has-text('Pause')").count() == 1
+    shoot(page, "status", widths=(1280,))
 
 
 def test_an_x_edit_past_280_is_refused_and_one_that_fits_is_what_x_receives(

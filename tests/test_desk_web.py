@@ -273,3 +273,20 @@ def test_reschedule_moves_a_post_to_the_local_time_given_and_keeps_its_state(
     response = desk.post(f"/desk/deliveries/{tg.id}/reschedule", headers=SAME,
                          data={"csrf": kit.csrf(desk), "at": "tomorrow"})
     assert "is+not+a+date" in response.headers["location"].replace("%20", "+")
+
+
+def test_an_admin_adds_an_editor_who_can_log_in_and_removing_them_ends_their_session(
+        project: tuple[Path, Config, Store], desk: TestClient) -> None:
+    path, config, store = project
+    response = desk.post("/desk/accounts/add", headers=SAME, data={
+        "csrf": kit.csrf(desk, "/desk/accounts"), "name": "nia",
+        "password": "nia's long password", "role": "editor"})
+    assert response.status_code == 303 and "added" in response.headers["location"]
+    nia = kit.client(config, store, path)
+    kit.log_in(nia, "nia", "nia's long password")
+    assert nia.get("/desk/").status_code == 200
+    response = desk.post("/desk/accounts/nia/remove", headers=SAME,
+                         data={"csrf": kit.csrf(desk, "/desk/accounts")})
+    assert response.status_code == 303
+    assert nia.get("/desk/").status_code == 303
+    assert [a.action for a in store.actions()][:2] == ["remove-editor", "add-editor"]
