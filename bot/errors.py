@@ -39,7 +39,19 @@ class TemplateError(NewsbotError, ValueError):
 
 
 class StoreError(NewsbotError, RuntimeError):
-    """The store is unreachable, locked by another process, or in an unexpected state."""
+    """The store is unreachable, locked by another process, or in an unexpected state.
+
+    Every database error leaves ``bot.store`` as this (the store's boundary translates
+    SQLAlchemy's), so no caller needs to know the driver. The message names the store (its
+    URL, password hidden) and what failed. ``retryable`` is True when asking again later may
+    succeed (SQLite's "database is locked", a PostgreSQL connection lost or refused, a
+    serialization failure); False when it would fail the same way (a missing table, a
+    constraint, a bad URL).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(message)
 
 
 class ChannelError(NewsbotError):

@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Config, EmailChannel, Source, load_config
 from bot.dispatch import Dispatcher, worker_id
+from bot.errors import StoreError
 from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import due_sources, make_fetcher, poll_source
 from bot.models import DeliveryStatus
@@ -133,7 +134,10 @@ class Service:
             elif outlet.attention:
                 log.error("channel %s needs attention and sends nothing: %s", name,
                           outlet.attention)
-        await asyncio.to_thread(self.beat)
+        try:
+            await asyncio.to_thread(self.beat)
+        except StoreError as exc:  # the next poll tick beats again
+            log.warning("heartbeat not recorded: %s", exc)
         log.info("newsbot is running as %s: %d sources, %d channels", self.worker,
                  len(self.config.sources), len(self.config.channels))
 
@@ -224,21 +228,30 @@ class Service:
         now = datetime.now(UTC)
         self.last_tick = now
         was_leader = self.is_leader
-        self.is_leader = await asyncio.to_thread(
-            self.store.acquire_lease, POLL_LEASE, self.worker, now=now,
-            until=now + self.settings.lease_ttl)
+        try:
+            self.is_leader = await asyncio.to_thread(
+                self.store.acquire_lease, POLL_LEASE, self.worker, now=now,
+                until=now + self.settings.lease_ttl)
+        except StoreError as exc:  # not knowing, this worker must not poll as the leader
+            self.is_leader = False
+            log.error("poll: %s; no polling until the store answers", exc)
         if self.is_leader != was_leader:
             log.info("%s %s the poll lease", self.worker, "holds" if self.is_leader else "lost")
         try:
             await asyncio.to_thread(self.beat)
-        except Exception:  # the store is down: the lease above said so already
-            log.debug("heartbeat not recorded", exc_info=True)
+        except StoreError as exc:  # a heartbeat is never worth more than a line in the log
+            log.warning("heartbeat not recorded: %s", exc)
+        except Exception:  # a bug must not stop the clock
+            log.exception("heartbeat not recorded")
         if not self.is_leader:
             return
         if not was_leader:
             self._catch_up_digests()
         try:
-            due = due_sources(self.config, self.store, now=now)
+            due = await asyncio.to_thread(due_sources, self.config, self.store, now=now)
+        except StoreError as exc:
+            log.error("poll: %s", exc)
+            return
         except Exception:  # a bug must not stop the clock; the next tick tries again
             log.exception("polling failed")
             return
@@ -262,6 +275,8 @@ class Service:
             try:
                 await poll_source(source, config=self.config, store=self.store,
                                   fetcher=self.fetcher, now=now)
+            except StoreError as exc:  # its items are fetched again at the next poll
+                log.error("polling %s: %s", source.id, exc)
             except Exception:  # a bug must not stop the clock; the next tick tries again
                 log.exception("polling %s failed", source.id)
 
@@ -283,6 +298,8 @@ class Service:
                 async with self._dispatching:
                     assert self.dispatcher is not None
                     await self.dispatcher.run_once()
+        except StoreError as exc:  # the rows stay as the store last had them
+            log.error("dispatch: %s", exc)
         except Exception:
             log.exception("dispatch failed")
 
@@ -345,6 +362,8 @@ class Service:
                                            lease_ttl=self.settings.lease_ttl)
             if outcome.status == "busy":
                 self._catch_up_digests(channel, after=self.settings.lease_ttl / 2)
+        except StoreError as exc:  # the catch-up tick resumes the run when the store answers
+            log.error("digest %s: %s", channel, exc)
         except Exception:
             log.exception("digest %s failed", channel)
 
@@ -468,7 +487,7 @@ async def run_service(config_path: Path, *, dry_run: bool = False,
 
 async def _serve(config_path: Path, config: Config, *, dry_run: bool,
                  stop: asyncio.Event | None, settings: RuntimeSettings) -> None:
-    store = open_store(config.store_url)
+    store = open_store(config.store_url, busy_timeout=settings.sqlite_busy_timeout)
     if store.dialect == "sqlite":
         # The run lock says no other process works this store: whatever is claimed was
         # claimed by one that died (a kill, a power cut), so recover it now, not at lease end.

@@ -42,6 +42,9 @@ class RuntimeSettings:
     #: How long a stopping worker lets the jobs in progress finish; keep it under the service
     #: manager's stop timeout. NEWSBOT_SHUTDOWN_GRACE.
     shutdown_grace: timedelta = timedelta(seconds=25)
+    #: How long a SQLite write waits for the write lock; a call on the event loop can stall
+    #: it this long behind a long writer (bot/store/base.py). NEWSBOT_SQLITE_BUSY_TIMEOUT.
+    sqlite_busy_timeout: timedelta = timedelta(seconds=10)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:
@@ -53,4 +56,6 @@ class RuntimeSettings:
             claim_lease=env_seconds(env, "NEWSBOT_CLAIM_LEASE", default.claim_lease),
             lease_ttl=env_seconds(env, "NEWSBOT_LEASE_TTL", default.lease_ttl),
             shutdown_grace=env_seconds(env, "NEWSBOT_SHUTDOWN_GRACE", default.shutdown_grace),
+            sqlite_busy_timeout=env_seconds(env, "NEWSBOT_SQLITE_BUSY_TIMEOUT",
+                                            default.sqlite_busy_timeout),
         )

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from bot import metrics
 from bot.channels.telegram_platform import TelegramChannel
 from bot.config import parse_config
 from bot.dispatch import Dispatcher
-from bot.errors import RateLimitedError
+from bot.errors import RateLimitedError, StoreError
 from bot.ingest.poll import make_fetcher, poll_sources
 from bot.models import FeedItem
 from bot.outlets import Outlet
@@ -129,14 +128,15 @@ def test_an_unreachable_store_is_unhealthy(
     service: Service, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def down() -> None:
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        raise StoreError("store postgresql+psycopg://bot@db/newsbot: channel_states failed: "
+                         "connection refused", retryable=True)
 
     monkeypatch.setattr(service.store, "channel_states", down)
     response = client(service, store).get("/healthz")
 
     assert response.status_code == 503
     body = response.json()
-    assert body["store"]["ok"] is False and "OperationalError" in body["store"]["error"]
+    assert body["store"]["ok"] is False and "connection refused" in body["store"]["error"]
     assert body["problems"][0].startswith("store unreachable")
 
 
@@ -224,7 +224,8 @@ def test_metrics_still_answer_when_the_store_is_down(
     service: Service, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def down() -> None:
-        raise OperationalError("SELECT", {}, Exception("connection refused"))
+        raise StoreError("store postgresql+psycopg://bot@db/newsbot: counts_by_status failed: "
+                         "connection refused", retryable=True)
 
     monkeypatch.setattr(service.store, "counts_by_status", down)
     figures = scrape(service, store)

@@ -80,9 +80,12 @@ class Context:
         return self._config
 
     def store(self) -> Store:
+        from bot.settings import RuntimeSettings
         from bot.store import open_store
 
-        return open_store(self.config.store_url)
+        # NEWSBOT_SQLITE_BUSY_TIMEOUT: how long a command waits behind the bot's write lock.
+        wait = RuntimeSettings.from_environ().sqlite_busy_timeout
+        return open_store(self.config.store_url, busy_timeout=wait)
 
 
 def _secret_values(config: Config) -> list[str]:

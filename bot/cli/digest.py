@@ -311,8 +311,6 @@ def _read_mail(ctx: Context, files: tuple[Path, ...], maildir: Path | None,
                handle: Callable[..., _MailResult]) -> None:
     """Feed each message to ``handle(config, store, raw, now=…)``, one line of output each;
     exit 75 (and keep the message) when the store is unreachable."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from bot.errors import StoreError
 
     config = ctx.config
@@ -325,9 +323,9 @@ def _read_mail(ctx: Context, files: tuple[Path, ...], maildir: Path | None,
         for name, raw, done in _mail_inputs(files, maildir):
             try:
                 result = handle(config, store, raw, now=datetime.now(UTC))
-            except SQLAlchemyError as exc:
-                click.echo(f"error: {name}: the store is unreachable ({type(exc).__name__}); "
-                           "the message is kept for another try", err=True)
+            except StoreError as exc:
+                click.echo(f"error: {name}: {exc}; the message is kept for another try",
+                           err=True)
                 sys.exit(EX_TEMPFAIL)
             done()
             click.echo(f"{name}: {result.outcome}: {result.detail}")

@@ -176,7 +176,7 @@ class ArticleQueries(StoreBase):
                             note: str = "", parser: str = "", parser_note: str = "") -> None:
         """Record a poll that worked; ``note``: what it left out and why, for `status`;
         ``parser``: which parser read the feed ("" for a 304: the last one is kept)."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             self._record_success(conn, source_id, PollSuccess(
                 now=now, next_poll_at=next_poll_at, etag=etag, last_modified=last_modified,
                 items=items, note=note, parser=parser, parser_note=parser_note))
@@ -199,7 +199,7 @@ class ArticleQueries(StoreBase):
     def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
                             next_poll_at: datetime) -> int:
         """Record a failed poll; return how many polls in a row have failed."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             before = conn.scalar(select(schema.sources.c.consecutive_errors)
                                  .where(schema.sources.c.id == source_id)) or 0
             self._upsert_source(conn, source_id, {
@@ -276,7 +276,7 @@ class ArticleQueries(StoreBase):
         Returns, in order, each item's stored article and whether it is new. An item that
         repeats an earlier one in the same batch is not new.
         """
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return self._store_items(conn, items, now=now, announced=announced)
 
     def record_poll(self, source_id: str, items: Sequence[FeedItem], *,
@@ -293,7 +293,7 @@ class ArticleQueries(StoreBase):
         the edits of its posts planned too (bot/store/corrections.py).
         """
         changed: list[int] = []
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             results = self._store_items(conn, items, now=done.now, announced=announced,
                                         found=found, changed=changed)
             fresh = [article for (article, new), told in zip(results, announced, strict=True)

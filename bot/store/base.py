@@ -1,17 +1,50 @@
-"""Opening the store: one engine, SQLite or PostgreSQL, migrated on open."""
+"""Opening the store: one engine, SQLite or PostgreSQL, migrated on open.
+
+**Every store call is synchronous and blocks its thread.** Errors leave the store as
+``StoreError`` (``bot/store/boundary.py``). How long a call can block:
+
+- *SQLite*: a write waits for the file's write lock up to the busy timeout
+  (``DEFAULT_BUSY_TIMEOUT``, 10 s; ``NEWSBOT_SQLITE_BUSY_TIMEOUT`` for ``newsbot run``), then
+  fails with a retryable StoreError. Every write transaction takes the lock at BEGIN
+  (``StoreBase.transaction``, BEGIN IMMEDIATE), so a write never fails half-way because
+  another connection wrote since it read (SQLITE_BUSY_SNAPSHOT does not wait). Only one
+  ``newsbot run`` holds a SQLite file (bot/runlock.py), so the lock is contended by that
+  process's own threads (a poll's writes, the heartbeat) and by CLI commands; those hold it for
+  milliseconds, and the 10 s bites only behind a long writer: ``subscribers import`` of a
+  large file, a migration, a backup holding the file.
+- *PostgreSQL*: a call waits for a pooled connection (pool 5 + 5 overflow, 30 s pool
+  timeout) and for row locks (``claim`` uses SKIP LOCKED and never waits on a row); a server
+  that is gone fails at once (pre-ping, connection refused) as a retryable StoreError, but a
+  server that stops answering mid-query blocks until the OS gives up on the socket.
+
+Where that matters on the event loop: ``newsbot run`` moves the calls that may wait behind
+another writer to a thread (``asyncio.to_thread``: lease and heartbeat each tick, a feed's
+poll record, ``due_sources``). The ones left on the loop are single-row writes around a
+send, commented where they happen (dispatch's claim and outcome in bot/dispatch.py, a digest
+copy's claim_send/finish_send in bot/digest/send.py): each costs about a millisecond, and
+at worst (SQLite behind a long writer) stalls the loop for the busy timeout, during which
+no other send, poll or /healthz answer progresses. That is the reason to keep the busy
+timeout short rather than long.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from bot.errors import StoreError
+from bot.store.boundary import is_retryable, translate
 from bot.store.migrations import migrate
+
+#: How long a SQLite write waits for another connection's write lock before failing.
+DEFAULT_BUSY_TIMEOUT = timedelta(seconds=10)
 
 
 def redact_url(url: str) -> str:
@@ -25,8 +58,16 @@ def redact_url(url: str) -> str:
 class StoreBase:
     """Holds the engine. Query mixins in this package add the operations."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout: timedelta | None = None) -> None:
         self.engine = engine
+        #: SQLite's busy timeout, named in a "database is locked" error (None: PostgreSQL).
+        self.busy_timeout = busy_timeout
+
+    def _store_error(self, exc: SQLAlchemyError, operation: str) -> StoreError:
+        """``exc`` translated at the boundary (bot/store/boundary.py)."""
+        wait = self.busy_timeout.total_seconds() if self.busy_timeout is not None else None
+        return translate(exc, store=self.engine.url.render_as_string(hide_password=True),
+                         operation=operation, busy_timeout=wait)
 
     @property
     def dialect(self) -> str:
@@ -53,13 +94,13 @@ class StoreBase:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_timeout: timedelta, dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers (newsbot status) run while the bot writes; the busy timeout turns
-    # brief lock contention into a wait instead of an error.
+    # brief lock contention into a wait instead of an error (see the module's docstring).
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout.total_seconds() * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -71,8 +112,10 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("begin_immediate") else "BEGIN")
 
 
-def open_engine(url: str) -> Engine:
-    """Create an engine for ``url`` and apply pending migrations. Raises StoreError."""
+def open_engine(url: str, *, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT) -> Engine:
+    """Create an engine for ``url`` and apply pending migrations. Raises StoreError.
+
+    ``busy_timeout``: how long a SQLite write waits for the write lock (ignored elsewhere)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -90,12 +133,13 @@ def open_engine(url: str) -> Engine:
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"store: cannot use {redact_url(url)}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
         event.listen(engine, "begin", _sqlite_begin)
     try:
         migrate(engine)
     except OperationalError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise StoreError(f"store: cannot open {redact_url(url)}: {reason}") from None
+        raise StoreError(f"store: cannot open {redact_url(url)}: {reason}",
+                         retryable=is_retryable(exc)) from None
     return engine

@@ -38,7 +38,7 @@ class ChannelQueries(StoreBase):
     def update_channel(self, channel: str, *, now: datetime, **values: object) -> None:
         """Set paused / attention / chat_override for a channel (creating its row)."""
         self.ensure_channel_row(channel, now)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(update(C).where(C.c.channel == channel).values(updated_at=now, **values))
 
     def ensure_channel_row(self, channel: str, now: datetime) -> None:  # pragma: no cover
@@ -67,5 +67,5 @@ class ChannelQueries(StoreBase):
         cond = [schema.leases.c.name == name]
         if holder is not None:
             cond.append(schema.leases.c.holder == holder)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(delete(schema.leases).where(*cond))

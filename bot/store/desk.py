@@ -70,7 +70,7 @@ class DeskQueries(StoreBase):
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         try:
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 conn.execute(insert(T.editors).values(
                     name=name, password_hash=password_hash, role=role, session_version=1,
                     created_at=now, updated_at=now))
@@ -96,12 +96,12 @@ class DeskQueries(StoreBase):
             return [_account(r) for r in conn.execute(select(T.editors).order_by(T.editors.c.name))]
 
     def remove_editor(self, name: str) -> bool:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return bool(conn.execute(delete(T.editors).where(T.editors.c.name == name)).rowcount)
 
     def set_editor_password(self, name: str, password_hash: str, *, now: datetime) -> bool:
         """New password hash; every session of the account ends (its version moves on)."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return bool(conn.execute(update(T.editors).where(T.editors.c.name == name).values(
                 password_hash=password_hash, updated_at=now,
                 session_version=T.editors.c.session_version + 1)).rowcount)
@@ -109,20 +109,20 @@ class DeskQueries(StoreBase):
     def rehash_editor_password(self, editor_id: int, password_hash: str, *, now: datetime
                                ) -> None:
         """Same password, stronger parameters: sessions stay."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(update(T.editors).where(T.editors.c.id == editor_id).values(
                 password_hash=password_hash, updated_at=now))
 
     def end_sessions(self, editor_id: int, *, now: datetime) -> None:
         """Log out everywhere: every cookie carrying the old version stops working."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(update(T.editors).where(T.editors.c.id == editor_id).values(
                 session_version=T.editors.c.session_version + 1, updated_at=now))
 
     # -- failed logins --------------------------------------------------------------------------
 
     def record_login_failure(self, keys: list[str], *, now: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(insert(T.login_failures), [{"key": k, "at": now} for k in keys])
             # Keep the table small: nothing older than a day is ever counted.
             conn.execute(delete(T.login_failures).where(
@@ -137,7 +137,7 @@ class DeskQueries(StoreBase):
                 .order_by(T.login_failures.c.at)).scalars())
 
     def clear_login_failures(self, key: str) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(delete(T.login_failures).where(T.login_failures.c.key == key))
 
     # -- the actions log --------------------------------------------------------------------
@@ -145,7 +145,7 @@ class DeskQueries(StoreBase):
     def record_action(self, editor: str, action: str, *, now: datetime,
                       delivery_id: int | None = None, channel: str = "",
                       detail: str = "") -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(insert(T.desk_actions).values(
                 at=now, editor=editor, action=action, delivery_id=delivery_id,
                 channel=channel, detail=detail[:2000]))
@@ -171,7 +171,7 @@ class DeskQueries(StoreBase):
         """Reserve the right to post this delivery to the control chat (once, ever).
         False when it was posted (or is being posted) already."""
         try:
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 conn.execute(insert(T.desk_messages).values(
                     delivery_id=delivery_id, chat=chat, message_id=0, created_at=now,
                     closed=0))
@@ -186,12 +186,12 @@ class DeskQueries(StoreBase):
             values["message_id"] = message_id
         if closed is not None:
             values["closed"] = int(closed)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(update(T.desk_messages).where(
                 T.desk_messages.c.delivery_id == delivery_id).values(**values))
 
     def forget_control_message(self, delivery_id: int) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(delete(T.desk_messages).where(
                 T.desk_messages.c.delivery_id == delivery_id))
 
@@ -210,7 +210,7 @@ class DeskQueries(StoreBase):
         return default if value is None else str(value)
 
     def set_desk_value(self, name: str, value: str, *, now: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             done = conn.execute(update(T.desk_values).where(T.desk_values.c.name == name)
                                 .values(value=value, updated_at=now)).rowcount
             if not done:
@@ -223,7 +223,7 @@ class DeskQueries(StoreBase):
                 T.desk_values.c.name.startswith(prefix)))}
 
     def delete_desk_value(self, name: str) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(delete(T.desk_values).where(T.desk_values.c.name == name))
 
     # -- deliveries --------------------------------------------------------------------------
@@ -233,7 +233,7 @@ class DeskQueries(StoreBase):
         """Store an editor's text on a delivery still in one of ``statuses``."""
         from bot.store.schema import deliveries as D
 
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return bool(conn.execute(update(D).where(
                 D.c.id == delivery_id, D.c.status.in_(statuses)).values(
                 edited_text=text, updated_at=now)).rowcount)

@@ -70,7 +70,7 @@ class OutboxQueries(StoreBase):
     def create_many_deliveries(self, plans: Iterable[tuple[int, NewDelivery]], *,
                                now: datetime) -> int:
         """The batch form of create_deliveries: (article id, plan) pairs, one transaction."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return insert_deliveries(conn, self.dialect, plans, now)
 
     # -- claiming --------------------------------------------------------------
@@ -132,14 +132,14 @@ class OutboxQueries(StoreBase):
 
     def ensure_channel_row(self, channel: str, now: datetime) -> None:
         dialect_insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(dialect_insert(schema.channel_state).values(
                 channel=channel, paused=False, attention="", chat_override="", updated_at=now,
             ).on_conflict_do_nothing(index_elements=["channel"]))
 
     def recover_expired(self, now: datetime) -> tuple[int, int]:
         """Return expired claims to pending; mark expired sends unknown. (released, unknown)"""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             released = conn.execute(update(D).where(
                 D.c.status == DeliveryStatus.CLAIMED.value, D.c.claimed_until < now,
                 _NOT_A_DIGEST_RUN,
@@ -159,7 +159,7 @@ class OutboxQueries(StoreBase):
         cond = [D.c.id == delivery_id]
         if worker is not None:
             cond.append(D.c.claimed_by == worker)  # a stale worker must not overwrite
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return bool(conn.execute(update(D).where(and_(*cond)).values(**values)).rowcount)
 
     def mark_sending(self, delivery_id: int, *, worker: str, now: datetime,
@@ -169,7 +169,7 @@ class OutboxQueries(StoreBase):
         values: dict[str, Any] = {"status": DeliveryStatus.SENDING.value, "updated_at": now}
         if lease is not None:
             values["claimed_until"] = now + lease
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return bool(conn.execute(update(D).where(
                 D.c.id == delivery_id, D.c.claimed_by == worker,
                 D.c.status == DeliveryStatus.CLAIMED.value).values(**values)).rowcount)
@@ -184,7 +184,7 @@ class OutboxQueries(StoreBase):
         reader. The run resumes itself (bot.digest.commands.run_digest)."""
         mine = [_NOT_A_DIGEST_RUN] if worker is None else [D.c.claimed_by == worker,
                                                             _NOT_A_DIGEST_RUN]
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             released = conn.execute(update(D).where(
                 D.c.status == DeliveryStatus.CLAIMED.value, *mine,
             ).values(status=DeliveryStatus.PENDING.value, claimed_by="", updated_at=now,
@@ -233,7 +233,7 @@ class OutboxQueries(StoreBase):
     def set_status(self, delivery_id: int, status: DeliveryStatus, *, now: datetime,
                    allowed_from: Iterable[DeliveryStatus], **values: Any) -> bool:
         """An editor's action: change status only from the given states."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return bool(conn.execute(update(D).where(
                 D.c.id == delivery_id, D.c.status.in_([s.value for s in allowed_from]),
             ).values(status=status.value, updated_at=now, **values)).rowcount)

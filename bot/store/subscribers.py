@@ -106,7 +106,7 @@ class SubscriberQueries(StoreBase):
         stmt = self._insert()(S).on_conflict_do_nothing(index_elements=["channel", "email"])
         count = select(func.count()).select_from(S).where(S.c.channel == channel)
         batch: list[dict[str, Any]] = []
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             before = int(conn.scalar(count) or 0)
             # One prepared statement, executemany in batches: compiling a multi-row VALUES
             # per batch costs more than the inserts themselves.
@@ -167,7 +167,7 @@ class SubscriberQueries(StoreBase):
         cond = [S.c.id == subscriber_id]
         if allowed_from is not None:
             cond.append(S.c.status.in_(list(allowed_from)))
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return bool(conn.execute(update(S).where(*cond).values(**values)).rowcount)
 
     def unsubscribe(self, subscriber_id: int, *, now: datetime) -> bool:
@@ -178,7 +178,7 @@ class SubscriberQueries(StoreBase):
 
     def remove_subscriber(self, channel: str, email: str) -> bool:
         """Forget an address entirely, with its send records."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             sid = conn.scalar(select(S.c.id).where(S.c.channel == channel, S.c.email == email))
             if sid is None:
                 return False
@@ -218,7 +218,7 @@ class SubscriberQueries(StoreBase):
 
     def record_hard_bounce(self, subscriber_id: int, *, limit: int, now: datetime) -> bool:
         """Count a hard bounce; True when the address is now ``bounced``."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(update(S).where(S.c.id == subscriber_id).values(
                 hard_bounces=S.c.hard_bounces + 1, updated_at=now))
             return bool(conn.execute(update(S).where(
@@ -226,7 +226,7 @@ class SubscriberQueries(StoreBase):
             ).values(status="bounced", updated_at=now)).rowcount)
 
     def reset_hard_bounces(self, subscriber_id: int, *, now: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(update(S).where(S.c.id == subscriber_id, S.c.hard_bounces > 0)
                          .values(hard_bounces=0, updated_at=now))
 
@@ -264,7 +264,7 @@ class SubscriberQueries(StoreBase):
     def release_confirmation(self, claim: ConfirmationClaim) -> None:
         """Give back a claim whose email was not sent: the count is as it was before."""
         mine = (CS.c.subscriber_id == claim.subscriber_id) & (CS.c.last_sent_at == claim.sent_at)
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             if claim.previous is None:
                 conn.execute(delete(CS).where(mine))
             else:
@@ -423,7 +423,7 @@ class SubscriberQueries(StoreBase):
         insert, retake, _, again = self._send_statements()
         if retake_unknown:
             retake = again
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             if conn.execute(insert, {"r": run_id, "s": subscriber_id, "m": message_id,
                                      "t": now}).rowcount:
                 return True
@@ -433,7 +433,7 @@ class SubscriberQueries(StoreBase):
     def finish_send(self, run_id: int, subscriber_id: int, status: str, *, now: datetime,
                     error: str = "", attempts: int = 1) -> None:
         _, _, finish, _ = self._send_statements()
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(finish, {"r": run_id, "s": subscriber_id, "st": status, "e": error,
                                   "t": now, "a": attempts})
 
@@ -442,7 +442,7 @@ class SubscriberQueries(StoreBase):
         """A copy the relay accepted came back as a hard bounce. True the first time (the
         caller counts it); False for a copy not sent, or already bounced (a DSN delivered
         twice must not count twice)."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return bool(conn.execute(update(DS).where(
                 DS.c.run_id == run_id, DS.c.subscriber_id == subscriber_id,
                 DS.c.status.in_(("sent", "unknown")),
@@ -451,7 +451,7 @@ class SubscriberQueries(StoreBase):
     def settle_interrupted_sends(self, run_id: int, *, now: datetime) -> int:
         """Sends left "sending" by a worker that died: the message may be out, so they
         become "unknown" and are not sent again. Returns how many."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return int(conn.execute(update(DS).where(
                 DS.c.run_id == run_id, DS.c.status == "sending",
             ).values(status="unknown", updated_at=now,
@@ -472,14 +472,14 @@ class SubscriberQueries(StoreBase):
         ids = list(subscriber_ids)
         if not ids:
             return 0
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return int(conn.execute(update(DS).where(
                 DS.c.run_id == run_id, DS.c.subscriber_id.in_(ids), DS.c.status == "unknown",
             ).values(status="sent", error=note[:500], updated_at=now)).rowcount or 0)
 
     def recount_digest_run(self, run_id: int) -> int:
         """Set the run's sent_count from its copies (after resend-unknown); returns it."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             sent = int(conn.scalar(select(func.count()).select_from(DS).where(
                 DS.c.run_id == run_id, DS.c.status == "sent")) or 0)
             conn.execute(update(R).where(R.c.id == run_id).values(sent_count=sent))

@@ -53,7 +53,7 @@ class WorkerQueries(StoreBase):
 
     def forget_worker(self, worker: str) -> None:
         """A worker stopping cleanly takes its heartbeat with it."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(delete(W).where(W.c.worker == worker))
 
     def live_workers(self, now: datetime) -> list[WorkerView]:

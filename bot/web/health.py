@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import metrics
+from bot.errors import StoreError
 from bot.outlets import channel_views, preview_reason
 
 if TYPE_CHECKING:
@@ -177,7 +178,9 @@ def health_routes(get_service: GetService) -> list[Route]:
                     asyncio.to_thread(service.store.channel_states), STORE_TIMEOUT)
             except TimeoutError:
                 error = f"no answer within {STORE_TIMEOUT:g}s"
-            except Exception as exc:  # whatever the driver raises: report it, do not crash
+            except StoreError as exc:  # names the store and the driver's words
+                error = (str(exc).splitlines() or [""])[0][:300]
+            except Exception as exc:  # a bug: report it, do not crash
                 first_line = (str(exc).splitlines() or [""])[0][:200]
                 error = f"{type(exc).__name__}: {first_line}"
         healthy, body = health_report(service, states=states, store_error=error)
