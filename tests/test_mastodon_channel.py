@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from bot.channels.mastodon import LOST_ANSWER_RETRY, SAFE_RETRY_AGE, MastodonSender
+from bot.channels.mastodon_check import check_online
 from bot.channels.mastodon_platform import MastodonChannel, make_format
+from bot.config import parse_config
 from bot.errors import (
     AuthError,
     ConfigError,
@@ -336,3 +338,30 @@ async def test_the_token_never_reaches_logs_or_errors(
     assert caplog.records, "expected the requests to be logged"
     for text in (caplog.text, str(caught.value), str(lost.value), repr(sender)):
         assert TOKEN not in text
+
+
+async def test_check_online_names_the_account_and_the_instances_limit(
+        mastodon_api: FakeMastodonApi) -> None:
+    mastodon_api.max_characters = 11000
+    cfg = MastodonChannel(**mastodon_api.channel_settings())
+
+    result = await check_online("m", cfg, parse_config(""))
+
+    assert result.ok
+    assert result.message == ("ok: the token belongs to @newsroom; the instance takes posts "
+                              "of up to 11000 characters")
+    assert mastodon_api.statuses == []
+    assert make_format(cfg).limit == 11000  # remembered for the renderer
+
+
+@pytest.mark.parametrize(("status", "blocking"), [(401, True), (403, False), (503, False)])
+async def test_check_online_holds_the_channel_only_when_the_token_is_refused(
+        mastodon_api: FakeMastodonApi, status: int, blocking: bool) -> None:
+    mastodon_api.fail(status, path="/api/v1/accounts/verify_credentials",
+                      error="This action is outside the authorized scopes")
+    cfg = MastodonChannel(**mastodon_api.channel_settings())
+
+    result = await check_online("m", cfg, parse_config(""))
+
+    assert not result.ok and result.blocking is blocking
+    assert TOKEN not in result.message
