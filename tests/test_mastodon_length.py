@@ -146,3 +146,23 @@ def test_the_default_template_fits_the_instances_limit_and_carries_the_language(
     longer = render_post(make_environment(config), _article(), channel="m", cfg=cfg, fmt=fmt,
                          zone=ZoneInfo("UTC"))
     assert countable_length(split_post(longer.text).body) > 500  # the same format follows
+
+
+def test_a_template_sets_a_content_warning_per_section_and_it_counts(tmp_path: Path) -> None:
+    folder = tmp_path / "mine" / "mastodon"
+    folder.mkdir(parents=True)
+    (folder / "post.txt.j2").write_text(
+        "---\nlanguage: {{ article.language }}\n"
+        'spoiler: {{ "War, casualties" if article.section == "Environment" else "" }}\n'
+        'visibility: {{ "unlisted" if article.section == "Opinion" else "" }}\n'
+        "---\n{{ article.title }}\n\n{{ summary }}\n\n{{ link }}\n", encoding="utf-8")
+    config = parse_config(f"templates_dir: mine\nchannels: {{m: {{type: mastodon, "
+                          f"api_url: '{API}'}}}}", base_dir=tmp_path)
+    fmt = MastodonFormat(api_url=API)
+    post = render_post(make_environment(config), _article(), channel="m",
+                       cfg=config.channels["m"], fmt=fmt, zone=ZoneInfo("UTC"))
+
+    parts = split_post(post.text)
+    assert (parts.spoiler, parts.visibility, parts.problem) == ("War, casualties", "", "")
+    assert fmt.measure(post.text, with_media=False).length == countable_length(
+        parts.body, "War, casualties") <= 500

@@ -193,7 +193,7 @@ class MastodonSender:
                 replayable=True)
         log.info("%s: edited %s", self.name, platform_id)
         return Receipt(platform_id=str(status.get("id") or platform_id),
-                       url=str(status.get("url") or ""), note="edited in place",
+                       url=str(status.get("url") or ""), note="corrected in place",
                        extra={"edited_at": str(status.get("edited_at") or "")})
 
     async def account(self) -> tuple[str, InstanceRules]:
