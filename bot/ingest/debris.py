@@ -278,6 +278,12 @@ def _find_words(text: str, value: str) -> tuple[int, int] | None:
     words = re.findall(r"\w+", value)
     if not words:
         return None
+    if text.isascii() and value.isascii():
+        # Every word must be there for the pattern to match: most texts lack one, and then
+        # no pattern is compiled (one per title: the re cache cannot hold them all).
+        lowered = text.lower()
+        if any(w.lower() not in lowered for w in words):
+            return None
     pattern = r"\W*".join(re.escape(w) for w in words)
     for match in re.finditer(rf"(?<!\w){pattern}[^\w\s]*(?=\s|$)", text, re.IGNORECASE):
         rest = text[match.end():].lstrip(" :|-–—·•")
