@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,22 +63,21 @@ class Visit:
         return self.session.account.name
 
 
-@dataclass
 class Desk:
     """Everything the desk's pages share."""
 
-    config_path: Path
-    store: Store
-    secret: bytes
-    clock: Callable[[], datetime] = _utc_now
-    proxies: tuple[Network, ...] = ()
-    secure_cookie: bool = False
-    _config: Config | None = None
-    _stat: tuple[int, int] = (0, 0)
-    config_error: str = ""
-    env: jinja2.Environment = field(init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, config: Config, config_path: Path, store: Store, secret: bytes, *,
+                 clock: Callable[[], datetime] = _utc_now,
+                 proxies: tuple[Network, ...] = (), secure_cookie: bool = False) -> None:
+        self.config_path = config_path
+        self.store = store
+        self.secret = secret
+        self.clock = clock
+        self.proxies = proxies
+        self.secure_cookie = secure_cookie
+        self.config_error = ""
+        self._config = config
+        self._stat = _stat_of(config_path)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(BUNDLED_TEMPLATES / "desk")),
             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
@@ -89,18 +88,12 @@ class Desk:
 
     def config(self) -> Config:
         """config.yaml as it is now; the last good one while the file does not validate."""
-        try:
-            st = self.config_path.stat()
-            stat = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            stat = (0, 0)
-        if self._config is None or stat != self._stat:
+        stat = _stat_of(self.config_path)
+        if stat != self._stat:
             try:
                 self._config = load_config(self.config_path)
                 self.config_error = ""
             except ConfigError as exc:
-                if self._config is None:
-                    raise
                 self.config_error = str(exc)
             self._stat = stat
         return self._config
@@ -108,7 +101,7 @@ class Desk:
     def set_config(self, config: Config) -> None:
         """A configuration just validated and written (the schedule form)."""
         self._config = config
-        self._stat = (0, 0)
+        self._stat = _stat_of(self.config_path)
         self.config_error = ""
 
     # -- pages ---------------------------------------------------------------------------
@@ -190,10 +183,9 @@ def make_desk(config: Config, store: Store, config_path: Path, *,
               clock: Callable[[], datetime] = _utc_now) -> Desk:
     from bot.digest.tokens import secret_of
 
-    return Desk(config_path=config_path, store=store, secret=secret_of(config), clock=clock,
+    return Desk(config, config_path, store, secret_of(config), clock=clock,
                 proxies=tuple(parse_networks(config.web.trusted_proxies)),
-                secure_cookie=config.public_url.startswith("https://"), _config=config,
-                _stat=_stat_of(config_path))
+                secure_cookie=config.public_url.startswith("https://"))
 
 
 def _stat_of(path: Path) -> tuple[int, int]:

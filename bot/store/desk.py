@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -55,10 +56,9 @@ class ControlMessage:
     closed: bool
 
 
-def _account(row: object) -> EditorAccount:
-    r = row
-    return EditorAccount(r.id, r.name, r.role, r.session_version,  # type: ignore[attr-defined]
-                         r.password_hash, r.created_at)  # type: ignore[attr-defined]
+def _account(row: Any) -> EditorAccount:
+    return EditorAccount(row.id, row.name, row.role, row.session_version, row.password_hash,
+                         row.created_at)
 
 
 class DeskQueries(StoreBase):

@@ -5,6 +5,7 @@ one is shown again with the reason, and nothing is stored."""
 
 from __future__ import annotations
 
+from sqlalchemy.exc import NoResultFound
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -22,7 +23,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                      refused: dict[int, str] | None = None) -> Response:
         try:
             article = desk.store.get_article(article_id)
-        except Exception:  # no such row (NoResultFound)
+        except NoResultFound:
             return desk.page("message", visit, status_code=404, heading="Not found",
                              text=f"There is no article {article_id}.")
         deliveries = desk.store.deliveries_of_article(article_id)

@@ -4,7 +4,7 @@ then (window, gap, cap, budget, held, paused, awaiting approval) and its actions
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from bot import editor
 from bot.desk import actions
 from bot.desk.site import Desk, Visit, back
 from bot.models import DeliveryStatus
-from bot.plan import PlannedPost
+from bot.plan import APPROVAL_WINDOW_NOTE, PlannedPost
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class QueueRow:
             return ("approve", "hold", "post-now", "skip")
         if status is DeliveryStatus.HELD:
             return ("release", "post-now", "skip")
+        if self.post.delivery.note == APPROVAL_WINDOW_NOTE:  # goes by itself unless held
+            return ("approve", "hold", "post-now", "skip")
         return ("hold", "post-now", "skip")
 
 
@@ -50,7 +52,7 @@ def queue_rows(desk: Desk, visit: Visit, channel: str | None = None) -> list[Que
     plans = editor.plan(visit.config, desk.store, now=desk.clock(), channel=channel)
     rows = [QueueRow(p, cp.channel, cp.zone, cp.titles.get(p.delivery.article_id, "?"),
                      cp.paused) for cp in plans for p in cp.posts]
-    far = datetime.max.replace(tzinfo=visit.config.zone)
+    far = datetime.max.replace(tzinfo=UTC)  # posts with no time (held…) sort last here
     return sorted(rows, key=lambda r: (r.post.at or far, r.channel, r.id))
 
 
