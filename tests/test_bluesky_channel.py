@@ -101,6 +101,19 @@ async def test_a_thumbnail_that_is_not_an_image_is_left_out(
     assert "not a JPEG, PNG, WebP or GIF" in receipt.note
 
 
+async def test_the_front_matter_langs_are_the_posts_and_are_not_posted(
+        bluesky_api: FakeBlueskyPds, make_sender: SenderFactory) -> None:
+    sender = make_sender(langs=("en",))
+
+    await sender.send(post("---\nlangs: ar\n---\nافتتاح محطة مياه #بغداد"))
+    await sender.send(post("---\nlangs: English\n---\nNo usable language here"))
+
+    first, second = bluesky_api.posts
+    assert first.text == "افتتاح محطة مياه #بغداد"
+    assert first.record["langs"] == ["ar"] and first.faceted() == [("#بغداد", "بغداد")]
+    assert second.record["langs"] == ["en"]  # the channel's
+
+
 async def test_the_session_is_made_once_and_reused_across_posts(
         bluesky_api: FakeBlueskyPds, make_sender: SenderFactory) -> None:
     sender = make_sender()

@@ -57,7 +57,7 @@ web: {{enabled: false}}
 fetch:
   allow_private: [127.0.0.0/8]
 sources:
-  - {{id: iraq-ar, url: "{feed_url}", language: ar, fetch_pages: never}}
+  - {{id: iraq-ar, url: "{feed_url}", fetch_pages: never}}
 channels:
   bluesky-ar:
     type: bluesky
@@ -93,7 +93,7 @@ def test_once_posts_each_article_once_with_card_facets_and_langs(
     water = posts[f"{site}/ar/2026/11/water"]
     assert water.text.startswith("افتتاح محطة مياه ثانية على نهر دجلة\n\n")
     assert water.faceted() == [("#الشرق_الأوسط", "الشرق_الأوسط")]
-    assert water.record["langs"] == ["ar"]  # the source's language
+    assert water.record["langs"] == ["ar"]  # the article's (the feed's xml:lang)
     assert water.card is not None
     assert water.card["title"] == "افتتاح محطة مياه ثانية على نهر دجلة"
     thumb = bluesky_api.blobs[water.card["thumb"]["ref"]["$link"]]
@@ -122,3 +122,26 @@ def test_check_online_signs_in_and_reads_the_profile_without_posting(
     assert "Invalid identifier or password" in bad.output and "app password" in bad.output
     assert "aaaa-bbbb-cccc-dddd" not in bad.output
     assert bluesky_api.posts == []
+
+
+def test_a_corrected_headline_is_not_posted_again_and_history_says_bluesky_cannot_edit(
+        tmp_path: Path, bluesky_api: FakeBlueskyPds, feed_server: FeedServer) -> None:
+    site = "https://news.example.org"
+    image = bluesky_api.add_image("water.png", png(20, 20))
+    feed_server.add("/ar.atom", FEED.format(site=site, image=image).encode())
+    config = _config(tmp_path, bluesky_api, feed_server.url("/ar.atom"))
+    assert _once(config).returncode == 0
+    corrected = FEED.replace("افتتاح محطة مياه ثانية على نهر دجلة",
+                             "افتتاح محطة مياه ثالثة على نهر دجلة")
+    feed_server.add("/ar.atom", corrected.format(site=site, image=image).encode())
+
+    run = _once(config)
+    history = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(config), "history", "--status",
+         "skipped"],
+        env=dict(os.environ, **ENV), capture_output=True, text=True, timeout=60,
+        cwd=tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(bluesky_api.posts) == 2  # the first post stands; no second one
+    assert "cannot edit a sent post" in history.stdout, history.stdout

@@ -13,7 +13,7 @@ import pytest
 from bot.channels.bluesky import BlueskySender
 from bot.channels.bluesky_facets import find_facets
 from bot.channels.bluesky_platform import BlueskyChannel, make_format
-from bot.channels.bluesky_text import graphemes
+from bot.channels.bluesky_text import PostParts, graphemes, split_post
 from bot.config import Config
 from bot.models import Article, RenderedPost
 from bot.render import make_environment, render_post
@@ -133,8 +133,11 @@ def test_the_template_gives_title_summary_and_hashtags_and_leaves_the_link_to_th
     text = _render(_article("Oil exports reach a monthly high",
                             "Exports averaged 3.4 million barrels a day."))
 
-    assert text == ("Oil exports reach a monthly high\n\n"
+    assert text == ("---\nlangs: en\n---\nOil exports reach a monthly high\n\n"
                     "Exports averaged 3.4 million barrels a day.\n\n#Economy")
+    assert split_post(text) == PostParts("Oil exports reach a monthly high\n\n"
+                                         "Exports averaged 3.4 million barrels a day.\n\n"
+                                         "#Economy", ("en",))
 
 
 @pytest.mark.parametrize("sentence", [
@@ -143,8 +146,32 @@ def test_the_template_gives_title_summary_and_hashtags_and_leaves_the_link_to_th
     "👨‍👩‍👧‍👦 families returned to the old city today. ",
 ])
 def test_render_shortens_a_long_summary_to_300_graphemes(sentence: str) -> None:
-    text = _render(_article("Oil exports reach a monthly high", sentence * 40))
+    rendered = _render(_article("Oil exports reach a monthly high", sentence * 40))
 
+    text = split_post(rendered).body  # what is posted: the front matter is not
     assert 200 < graphemes(text) <= 300
     assert text.startswith("Oil exports reach a monthly high\n\n")
-    assert make_format(BlueskyChannel(type="bluesky")).measure(text, with_media=True).ok
+    measured = make_format(BlueskyChannel(type="bluesky")).measure(rendered, with_media=True)
+    assert measured.ok and measured.length == graphemes(text)
+
+
+@pytest.mark.parametrize(("front", "langs"), [
+    ("langs: ar", ("ar",)),
+    ("langs: en_US, pt-BR ar de", ("en-US", "pt-BR", "ar")),  # at most 3
+    ("langs: English", ()),  # a feed's word for it is not a tag: left out, not refused
+    ("langs:", ()),
+])
+def test_front_matter_gives_the_posts_langs(front: str, langs: tuple[str, ...]) -> None:
+    assert split_post(f"---\n{front}\n---\nHello") == PostParts("Hello", langs)
+
+
+def test_front_matter_with_another_key_is_a_template_problem() -> None:
+    parts = split_post("---\nvisibility: public\n---\nHello")
+
+    assert parts.body == "Hello" and "the only key is langs" in parts.problem
+    assert not make_format(BlueskyChannel(type="bluesky")).fits(
+        "---\nvisibility: public\n---\nHello", with_media=False)
+
+
+def test_text_without_a_closed_block_is_all_body() -> None:
+    assert split_post("---\nlangs: en\nHello") == PostParts("---\nlangs: en\nHello")

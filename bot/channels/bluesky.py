@@ -8,8 +8,10 @@ The access token is refreshed (``refreshSession``) shortly before it expires, an
 PDS says ``ExpiredToken``; a refresh token the PDS no longer takes means signing in again.
 
 A post is one ``app.bsky.feed.post`` record: the text, its links and hashtags as facets
-(bot/channels/bluesky_facets.py), ``langs``, and a link card (``app.bsky.embed.external``)
-whose thumbnail is the article's image uploaded as a blob (bot/channels/bluesky_card.py).
+(bot/channels/bluesky_facets.py), ``langs`` (the template's front matter gives the
+article's; else the channel's, bot/channels/bluesky_text.py), and a link card
+(``app.bsky.embed.external``) whose thumbnail is the article's image uploaded as a blob
+(bot/channels/bluesky_card.py).
 Bluesky cannot edit a record's text once out, so corrections are not sent here.
 
 What a failed send means, as dispatch needs it (``bot.errors``):
@@ -50,7 +52,7 @@ from atproto_client.request import AsyncRequest
 from bot.channels.bluesky_card import ThumbSkipped, card_text, fetch_thumb
 from bot.channels.bluesky_facets import Facet, find_facets
 from bot.channels.bluesky_platform import BlueskyChannel, post_languages
-from bot.channels.bluesky_text import text_problem
+from bot.channels.bluesky_text import split_post, text_problem
 from bot.config import Config
 from bot.errors import (
     AuthError,
@@ -120,15 +122,19 @@ class BlueskySender:
 
     async def send(self, post: RenderedPost) -> Receipt:
         """Post ``post`` (facets, langs and link card included); errors as the module says."""
-        text = post.text.strip()
+        parts = split_post(post.text)
+        if parts.problem:
+            raise PermanentError(self.name, f"not sent: the template's {parts.problem}")
+        text = parts.body
         problem = text_problem(text)
         if problem:
             raise PermanentError(self.name, f"not sent: the text is {problem}; shorten it")
+        langs = list(parts.langs or self._langs)
         notes: list[str] = []
         embed = await self._card(post, text, notes) if post.link else None
         record = models.AppBskyFeedPost.Record(
             text=text, created_at=_now_iso(), facets=_facet_models(find_facets(text)) or None,
-            langs=self._langs or None, embed=embed,
+            langs=langs or None, embed=embed,
         )
         session = await self._signed_in()
 

@@ -1,13 +1,29 @@
-"""Bluesky's length rules for a post's text: at most 300 graphemes and 3000 bytes of UTF-8.
+"""A Bluesky post's text: its length rules (at most 300 graphemes and 3000 bytes of UTF-8)
+and the front matter a template may start it with.
 
 A grapheme is what a reader sees as one character (Unicode's extended grapheme cluster, as
 Bluesky's own apps count with ``Intl.Segmenter``): an emoji built of several code points
 (a family joined by ZWJs, a flag, a skin tone) is one, and so is a letter with its
 combining marks. Python's ``len`` counts code points, so it is not used.
+
+The renderer hands a channel only the rendered text, so the article's language reaches the
+post's ``langs`` through a front-matter block at the very start of it, as Mastodon's
+templates write theirs (bot/channels/mastodon_post.py)::
+
+    ---
+    langs: ar
+    ---
+    The post's text…
+
+Only ``langs`` is read (at most 3 language tags, by commas or spaces). A value that is not a
+language tag (a feed's ``<language>English</language>``) is left out rather than refused:
+the post goes without it, and the channel's ``langs`` apply. Only the rest is posted and
+measured.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import regex
@@ -16,7 +32,57 @@ from bot.channels.base import TextMeasure
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
+MAX_LANGS = 3
+FENCE = "---"
 _GRAPHEME = regex.compile(r"\X")
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+@dataclass(frozen=True)
+class PostParts:
+    """A rendered post split into its text and the ``langs`` its front matter gave."""
+
+    body: str
+    langs: tuple[str, ...] = ()
+    problem: str = ""  # why the front matter is unusable ("" when it is fine)
+
+
+def split_post(text: str) -> PostParts:
+    """``text`` without its front matter, and the languages that block gave.
+
+    Text that does not start with ``---`` on a line of its own, or whose block is never
+    closed, has no front matter: all of it is the body.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[0].strip() != FENCE:
+        return PostParts(text.strip())
+    end = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE), 0)
+    if not end:
+        return PostParts(text.strip())
+    langs: tuple[str, ...] = ()
+    seen: set[str] = set()
+    problem = ""
+    for line in lines[1:end]:
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(":")
+        key = key.strip().lower()
+        if not colon or key != "langs":
+            problem = problem or (f"front matter line {line.strip()!r}: the only key is "
+                                  "langs (as 'langs: en')")
+        elif key in seen:
+            problem = problem or "front matter sets 'langs' twice"
+        else:
+            seen.add(key)
+            langs = language_tags(value)
+    return PostParts("\n".join(lines[end + 1:]).strip(), langs, problem)
+
+
+def language_tags(value: str) -> tuple[str, ...]:
+    """The language tags in ``value`` ("en_US, ar" → ("en-US", "ar")), at most 3, without
+    anything that is not one."""
+    tags = (t.replace("_", "-") for t in re.split(r"[,\s]+", value) if t)
+    return tuple(dict.fromkeys(t for t in tags if _LANGUAGE_TAG.match(t)))[:MAX_LANGS]
 
 
 def graphemes(text: str) -> int:
@@ -46,10 +112,13 @@ class BlueskyFormat:
     threads: bool = False
 
     def fits(self, text: str, *, with_media: bool) -> bool:
-        return not text_problem(text)
+        return self.measure(text, with_media=with_media).ok
 
     def measure(self, text: str, *, with_media: bool) -> TextMeasure:
-        return TextMeasure(graphemes(text), MAX_GRAPHEMES, "graphemes", text_problem(text))
+        """The length of the text Bluesky gets (the front matter is not posted)."""
+        parts = split_post(text)
+        return TextMeasure(graphemes(parts.body), MAX_GRAPHEMES, "graphemes",
+                           parts.problem or text_problem(parts.body))
 
     def thread_parts(self, summary_rest: str, *, reserve: str = "") -> tuple[str, ...]:
         return ()
