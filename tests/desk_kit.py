@@ -168,12 +168,18 @@ class LiveServer:
 
 
 def chromium_or_skip() -> None:
-    """Browser tests need Debian's chromium; without it they skip, except under CI, where
-    a missing browser is a failure (.ci/run installs it)."""
+    """Browser tests need Playwright (the test extra) and Debian's chromium; without them
+    they skip, except under CI, where a missing browser is a failure (.ci/run installs it)."""
+    import importlib.util
     import os
 
-    if CHROMIUM.exists():
+    problem = ""
+    if importlib.util.find_spec("playwright") is None:
+        problem = "the playwright package is not installed (pip install -e '.[test]')"
+    elif not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is not installed (apt-get install chromium)"
+    if not problem:
         return
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{CHROMIUM} is missing under CI (.ci/run installs the chromium package)")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        pytest.fail(f"browser tests cannot run under CI: {problem}")
+    pytest.skip(problem)

@@ -31,13 +31,14 @@ from tests.fakes.x_api import ENV as X_ENV
 from tests.fakes.x_api import FakeXApi
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     kit.chromium_or_skip()
-    with playwright_api.sync_playwright() as p:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=str(kit.CHROMIUM),
                                      args=kit.CHROMIUM_ARGS)
         yield launched
