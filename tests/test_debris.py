@@ -60,3 +60,22 @@ def test_a_story_that_starts_with_the_headlines_words_is_not_cut() -> None:
     known = Known(titles=("Oil exports rise",))
     line = "Oil exports rise to a record as the southern terminals reopen, the ministry said."
     assert strip_run_on(line, known) == line
+
+
+@pytest.mark.parametrize("run_on", [
+    "Oil exports hit a record By John Smith November 24, 2026 Iraq exported 3.4 million barrels "
+    "a day, the ministry said.",
+    "World Oil exports hit a record John Smith 3 hours ago Iraq exported 3.4 million barrels a "
+    "day, the ministry said.",
+    "By John Smith | Updated: Nov. 24, 2026 Iraq exported 3.4 million barrels a day, the "
+    "ministry said.",
+])
+def test_headline_byline_and_date_run_together_are_cut(run_on: str) -> None:
+    known = Known(titles=("Oil exports hit a record",), authors=("John Smith",))
+    assert strip_run_on(run_on, known) == ("Iraq exported 3.4 million barrels a day, the "
+                                           "ministry said.")
+
+
+def test_a_story_that_starts_with_the_authors_name_is_not_cut() -> None:
+    line = "John Smith said on Monday that exports rose to a record, the ministry said."
+    assert strip_run_on(line, Known(authors=("John Smith",))) == line

@@ -31,6 +31,7 @@ _DATE_LEAD = re.compile(
     rf"^(?:(?:published|updated|posted|last\s+updated)\s*(?:on|at)?\s*:?\s*)?"
     rf"(?:(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+)?"
     rf"(?:(?:{_MONTHS})\.?\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\s+(?:{_MONTHS})\.?,?\s+\d{{4}}"
+    rf"|(?:\d+|an?)\s+(?:seconds?|minutes?|mins?|hours?|hrs?|days?)\s+ago"
     rf"|\d{{4}}-\d{{2}}-\d{{2}}|\d{{4}}\s*年\s*\d{{1,2}}\s*月\s*\d{{1,2}}\s*日"
     rf"(?:\s*\d{{1,2}}\s*[時时:]\s*\d{{1,2}}\s*分?)?)"
     rf"(?:,?\s*(?:at\s+)?\d{{1,2}}[:.]\d{{2}}\s*(?:[ap]\.?m\.?)?\s*(?:[A-Z]{{2,4}})?)?\s*[|·•\-–—]?\s*",
@@ -215,7 +216,10 @@ def strip_run_on(paragraph: str, known: Known) -> str:
     text = paragraph.strip()
     for _ in range(8):
         cut = _cut_once(text, known)
-        if cut is None or cut == text:
+        if cut is None:
+            break
+        cut = cut.strip().lstrip(":|-–—·•,; ").strip()
+        if cut == text:
             break
         text = cut
     return text if text and _SENTENCE_END.search(text) else paragraph.strip()
@@ -231,6 +235,10 @@ def _cut_once(text: str, known: Known) -> str | None:
         found = _find_words(text[:160], title)
         if found and len(text[:found[0]].split()) <= _LABEL_MAX_WORDS:
             return text[found[1]:].lstrip(" :|-–—·•")
+    for author in known.authors:
+        end = _prefix_end(text, author)
+        if end:
+            return text[end:]  # "John Smith 3 hours ago Iraq exported …"
     date = _DATE_LEAD.match(text)
     if date and date.end() and date.end() < len(text):
         return text[date.end():]
