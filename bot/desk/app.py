@@ -51,8 +51,8 @@ def login_routes(desk: Desk) -> list[BaseRoute]:
         if wait:
             seconds = retry_after(wait)
             page = desk.page("login", None, status_code=429, next=target, name=name,
-                                 error="Too many failed logins. Try again in "
-                                       f"{-(-seconds // 60)} minutes.")
+                             error="Too many failed logins. Try again in "
+                                   f"{-(-seconds // 60)} minutes.")
             page.headers["Retry-After"] = str(seconds)
             return page
         account = auth.check_password(desk.store, name, password, now=now)
