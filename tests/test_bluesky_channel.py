@@ -196,6 +196,39 @@ async def test_429_on_sign_in_is_rate_limited_too(
     assert caught.value.retry_after == pytest.approx(300, abs=2)
 
 
+async def test_a_rate_limited_thumbnail_upload_holds_the_post(
+        bluesky_api: FakeBlueskyPds, make_sender: SenderFactory) -> None:
+    bluesky_api.rate_limit(reset_after=600, nsid=UPLOAD)
+    image = bluesky_api.add_image("plant.png", png(40, 21))
+
+    with pytest.raises(RateLimitedError):
+        await make_sender().send(post(link=LINK, image_url=image))
+
+    assert bluesky_api.posts == []  # not posted without its thumbnail: it waits
+
+
+async def test_a_failed_thumbnail_upload_costs_only_the_thumbnail(
+        bluesky_api: FakeBlueskyPds, make_sender: SenderFactory) -> None:
+    bluesky_api.fail(500, nsid=UPLOAD)
+    image = bluesky_api.add_image("plant.png", png(40, 21))
+
+    receipt = await make_sender().send(post(link=LINK, image_url=image))
+
+    assert bluesky_api.posts[0].card is not None and "thumb" not in bluesky_api.posts[0].card
+    assert "thumbnail upload failed" in receipt.note
+
+
+async def test_401_after_a_refresh_needs_attention(
+        bluesky_api: FakeBlueskyPds, make_sender: SenderFactory) -> None:
+    bluesky_api.fail(401, error="AuthenticationRequired", message="Token revoked", times=2)
+
+    with pytest.raises(AuthError) as caught:
+        await make_sender().send(post())
+
+    assert "refused a freshly refreshed session" in caught.value.problem
+    assert bluesky_api.count(REFRESH, 200) == 1 and bluesky_api.posts == []
+
+
 async def test_invalid_request_is_permanent_with_the_pds_words(
         bluesky_api: FakeBlueskyPds, make_sender: SenderFactory) -> None:
     bluesky_api.fail(400, error="InvalidRequest", message="Invalid app.bsky.feed.post record")

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+import pydantic
 from atproto_client import AsyncClient, models
 from atproto_client import exceptions as atp
 from atproto_client.models.blob_ref import BlobRef
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 POST_URL = "https://bsky.app/profile/{did}/post/{rkey}"
 #: Refresh the access token this long before the expiry its JWT states (clocks differ).
 REFRESH_MARGIN_SECONDS = 60.0
+SIGN_IN = "sign-in"
 _TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
 # httpx exceptions that mean the request never left this machine.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
@@ -132,10 +134,13 @@ class BlueskySender:
         langs = list(parts.langs or self._langs)
         notes: list[str] = []
         embed = await self._card(post, text, notes) if post.link else None
-        record = models.AppBskyFeedPost.Record(
-            text=text, created_at=_now_iso(), facets=_facet_models(find_facets(text)) or None,
-            langs=langs or None, embed=embed,
-        )
+        try:
+            record = models.AppBskyFeedPost.Record(
+                text=text, created_at=_now_iso(), langs=langs or None, embed=embed,
+                facets=_facet_models(find_facets(text)) or None)
+        except pydantic.ValidationError as exc:  # what the lexicon refuses, refused here
+            raise PermanentError(self.name, f"not sent: not a valid Bluesky post: "
+                                 f"{redact(str(exc.errors()[0].get('msg', exc)))}") from None
         session = await self._signed_in()
 
         async def create(auth: dict[str, str]) -> models.ComAtprotoRepoCreateRecord.Response:
@@ -205,7 +210,9 @@ class BlueskySender:
         try:
             uploaded = await self._call("thumbnail upload", upload)
         except ChannelError as exc:
-            if isinstance(exc, AuthError):
+            # A refused account or a rate limit holds the post too; anything else costs
+            # only the thumbnail.
+            if isinstance(exc, AuthError | RateLimitedError):
                 raise
             raise ThumbSkipped(f"thumbnail upload failed: {exc.problem}") from None
         return uploaded.blob
@@ -237,7 +244,7 @@ class BlueskySender:
             identifier=self._identifier, password=self._password)
         try:
             answer = await self._guarded(
-                "sign-in", self._client.com.atproto.server.create_session(data), False)
+                SIGN_IN, self._client.com.atproto.server.create_session(data), False)
         except PermanentError as exc:
             raise AuthError(self.name, f"Bluesky refused the sign-in as {self._identifier}: "
                             f"{exc.problem}; check handle and the app password") from None
@@ -304,7 +311,7 @@ def _translate(name: str, step: str, exc: Exception, *, may_have_posted: bool
             when = f"; try again in {after:.0f}s" if after is not None else ""
             return RateLimitedError(name, f"{step}: rate limited by Bluesky (429){when}",
                                     retry_after=after)
-        if error in _TOKEN_ERRORS or (status == 401 and step not in ("sign-in",)):
+        if step != SIGN_IN and (error in _TOKEN_ERRORS or status == 401):
             return _TokenRefused(error)
         if status in (401, 403) or error in ("AuthenticationRequired", "AccountTakedown",
                                              "AuthFactorTokenRequired"):
