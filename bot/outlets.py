@@ -72,8 +72,10 @@ def missing_credentials_attention(config: Config, name: str) -> str:
     missing = config.missing_credentials(name)
     if not missing:
         return ""
-    return (f"{', '.join(missing)} not set in the bot's environment; its posts wait. Set it "
-            "and restart the bot (or add preview: true to the channel to preview instead)")
+    them = "them" if len(missing) > 1 else "it"
+    return (f"{', '.join(missing)} not set in the bot's environment; its posts wait. Set "
+            f"{them} and restart the bot (or add preview: true to the channel to preview "
+            "instead)")
 
 
 def build_outlets(config: Config, *, dry_run: bool = False, echo: TextIO | None = None,

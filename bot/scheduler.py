@@ -31,7 +31,14 @@ from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import due_sources, make_fetcher, poll_source
 from bot.models import DeliveryStatus
 from bot.operations import make_dispatcher, preview_digests
-from bot.outlets import Outlet, build_outlets, channel_views, close_outlets, preview_reason
+from bot.outlets import (
+    Outlet,
+    build_outlets,
+    channel_views,
+    close_outlets,
+    missing_credentials_attention,
+    preview_reason,
+)
 from bot.reload import CHECK_EVERY, Reloader
 from bot.runlock import hold_run_lock
 from bot.settings import RuntimeSettings
@@ -134,6 +141,11 @@ class Service:
             elif outlet.attention:
                 log.error("channel %s needs attention and sends nothing: %s", name,
                           outlet.attention)
+        for name, cfg in self.config.channels.items():
+            held = "" if self.dry_run or name in self.outlets or not cfg.enabled else \
+                missing_credentials_attention(self.config, name)
+            if held:  # a digest: it is not an outlet, but is held the same way
+                log.error("channel %s needs attention and sends nothing: %s", name, held)
         try:
             await asyncio.to_thread(self.beat)
         except StoreError as exc:  # the next poll tick beats again
@@ -368,18 +380,19 @@ class Service:
             log.exception("digest %s failed", channel)
 
     def _preview_digest(self, channel: str, reason: str) -> None:
-        """A digest that cannot send (no SMTP host, --dry-run) is written to the preview
-        folder at its cron time, like any previewed post; under --dry-run nothing is
-        consumed, otherwise its articles are recorded as previewed so the next one is new."""
+        """A digest that cannot send (no SMTP host, preview: true, --dry-run) is written to
+        the preview folder at its cron time. Its articles are consumed (recorded as
+        previewed, so the next one is new) only where an editor asked for previews
+        (preview: true); one that lacks its SMTP settings keeps them for when they are set."""
         now = datetime.now(UTC)
         written = preview_digests(self.config, self.store, now=now, dry_run=self.dry_run,
                                   channels=[channel])
+        consume = not self.dry_run and self.config.channels[channel].preview
         for name, eml, count in written:
-            log.warning("digest %s is in preview mode (%s): %d articles written to %s",
-                        name, reason, count, eml)
-        # Consumed only where an editor asked for previews (preview: true); a digest that
-        # lacks its SMTP settings keeps its articles for when they are set.
-        if self.dry_run or not written or not self.config.channels[channel].preview:
+            log.warning("digest %s is not sent (%s): the %d articles it would carry are "
+                        "written to %s%s", name, reason, count, eml,
+                        "" if consume else "; they wait for the next digest that can send")
+        if not consume or not written:
             return
         for delivery_id, _ in self.store.pending_digest_deliveries(channel, now):
             self.store.set_status(delivery_id, DeliveryStatus.SKIPPED, now=now,
