@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.digest.commands import run_digest
 from bot.store import Store
-from bot.store.subscribers import DigestRun
+from bot.store.digest_runs import DigestRun
 from tests import smtp_server as kit
 from tests.smtp_server import RUN_AT, RecordingHandler, add_article, add_subscribers, free_port
 

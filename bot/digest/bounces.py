@@ -22,7 +22,7 @@ from typing import Literal
 from bot.config import Config, EmailChannel
 from bot.digest.mail_unsubscribe import parse_mail
 from bot.digest.tokens import read_verp_token, secret_of
-from bot.store.subscribers import SubscriberQueries
+from bot.store.digest_queries import DigestQueries
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _failures(message: EmailMessage) -> list[_Failure] | None:
     return None
 
 
-def bounce_by_mail(config: Config, store: SubscriberQueries, raw: bytes, *,
+def bounce_by_mail(config: Config, store: DigestQueries, raw: bytes, *,
                    now: datetime) -> BounceResult:
     """Count the hard bounce this message reports for the copy its VERP token names."""
     secret = secret_of(config)

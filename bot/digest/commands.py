@@ -48,7 +48,8 @@ from bot.digest.tokens import make_token, secret_of, unsubscribe_url
 from bot.errors import ChannelError, ConfigError, NewsbotError
 from bot.render import make_environment
 from bot.store import Store
-from bot.store.subscribers import DigestRun, Subscriber
+from bot.store.digest_runs import DigestRun
+from bot.store.subscribers import Subscriber
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from bot.digest.send import RETRY_DELAYS, DigestSender, SendReport
 from bot.digest.tokens import secret_of
 from bot.errors import NewsbotError
 from bot.store import Store
-from bot.store.subscribers import DigestRun, Subscriber
+from bot.store.digest_runs import DigestRun
+from bot.store.subscribers import Subscriber
 
 
 class ResendError(NewsbotError, LookupError):

@@ -32,7 +32,7 @@ from bot.digest.message import CopyMaker, Recipient, RenderedDigest, from_domain
 from bot.digest.smtp import SmtpSecurityError, connect, send_prepared
 from bot.digest.tokens import verp_token
 from bot.errors import ChannelError
-from bot.store.subscribers import SubscriberQueries
+from bot.store.digest_queries import DigestQueries
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ async def _finish_even_if_cancelled(work: Awaitable[T]) -> T:
 class DigestSender:
     """Sends one rendered digest run to recipients over ``pool_size`` connections."""
 
-    def __init__(self, store: SubscriberQueries, cfg: EmailChannel, rendered: RenderedDigest,
+    def __init__(self, store: DigestQueries, cfg: EmailChannel, rendered: RenderedDigest,
                  *, pool_size: int | None = None,
                  retry_delays: Sequence[float] = RETRY_DELAYS,
                  after_send: Callable[[Recipient], None] | None = None,

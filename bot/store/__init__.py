@@ -16,13 +16,13 @@ from bot.store.base import open_engine as _open_engine
 from bot.store.boundary import guard_store_errors
 from bot.store.channels import ChannelQueries, ChannelState
 from bot.store.desk import DeskQueries
+from bot.store.digest_queries import DigestQueries
 from bot.store.outbox import OutboxQueries
-from bot.store.subscribers import SubscriberQueries
 from bot.store.workers import ChannelView, WorkerQueries, WorkerView
 
 
 @guard_store_errors
-class Store(OutboxQueries, ArticleQueries, ChannelQueries, SubscriberQueries, WorkerQueries,
+class Store(OutboxQueries, ArticleQueries, ChannelQueries, DigestQueries, WorkerQueries,
             DeskQueries):
     """Every store operation, over one engine. ``with open_store(url) as store:`` closes it.
 

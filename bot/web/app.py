@@ -50,7 +50,8 @@ from bot.digest.tokens import (
 )
 from bot.render import make_environment, render_template
 from bot.store import Store
-from bot.store.subscribers import ConfirmationClaim, Subscriber
+from bot.store.confirmations import ConfirmationClaim
+from bot.store.subscribers import Subscriber
 from bot.web.headers import security_middleware
 from bot.web.health import GetService, health_routes
 from bot.web.ratelimit import RateLimiter, client_key, parse_networks, retry_after
