@@ -231,6 +231,20 @@ async def test_a_retry_after_a_lost_answer_posts_once(
     assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
 
 
+async def test_a_retry_rendered_differently_after_a_lost_answer_still_posts_once(
+        mastodon_api: FakeMastodonApi, make_sender: SenderFactory) -> None:
+    mastodon_api.hold_after_posting()
+    sender = make_sender(timeout=0.5)
+    with pytest.raises(RetryableError):
+        await sender.send(post("Dams on the Tigris"))
+
+    # Rendered again meanwhile (a longer limit learnt, a feed edit): same article, new text.
+    receipt = await sender.send(post("Dams on the Tigris: water levels fall again"))
+
+    (status,) = mastodon_api.statuses
+    assert receipt.platform_id == status.id and status.text == "Dams on the Tigris"
+
+
 async def test_different_posts_carry_different_keys(
         mastodon_api: FakeMastodonApi, make_sender: SenderFactory) -> None:
     sender = make_sender()
@@ -255,6 +269,8 @@ async def test_a_lost_answer_older_than_mastodons_key_memory_is_not_retried(
 
     assert "remembers a post's key for an hour" in caught.value.problem
     assert len(mastodon_api.requests_to("/api/v1/statuses")) == 1
+    await sender.send(post())  # a person looked and retried it (`newsbot retry`): it goes
+    assert len(mastodon_api.requests_to("/api/v1/statuses")) == 2
 
 
 async def test_an_edit_replaces_the_text_in_place_and_keeps_the_image(

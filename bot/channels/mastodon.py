@@ -138,8 +138,8 @@ class MastodonSender:
             max_redirects=5, headers={"User-Agent": user_agent},
         )
         self._lock = asyncio.Lock()
-        # Idempotency keys whose try may have posted, and since when (this process only).
-        self._uncertain: dict[str, float] = {}
+        # Article → the key of a try that may have posted it, and since when (this process).
+        self._uncertain: dict[int, tuple[str, float]] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -164,8 +164,7 @@ class MastodonSender:
                 except MediaFailure as exc:
                     notes.append(f"sent without image: {redact(str(exc))}")
                     log.warning("%s: image not attached: %s", self.name, exc)
-            key = idempotency_key(self.name, post.article_id, post.text)
-            status = await self._create(parts, key, media_id)
+            status, key = await self._create(post, parts, media_id)
         status_id = str(status.get("id") or "")
         if not status_id:
             raise UnknownOutcomeError(self.name, "Mastodon accepted the post but sent no id")
@@ -282,15 +281,23 @@ class MastodonSender:
             raise MediaFailure("the instance was still processing the image")
         return str(media["id"])
 
-    async def _create(self, parts: PostParts, key: str, media_id: str | None
-                      ) -> Mapping[str, Any]:
+    async def _create(self, post: RenderedPost, parts: PostParts, media_id: str | None
+                      ) -> tuple[Mapping[str, Any], str]:
+        """Post the status; returns it and the Idempotency-Key it went with."""
         now = self._clock()
-        since = self._uncertain.get(key)
-        if since is not None and now - since > SAFE_RETRY_AGE:
-            raise UnknownOutcomeError(
-                self.name, f"a try {(now - since) / 60:.0f} minutes ago may have posted this, "
-                "and Mastodon remembers a post's key for an hour only; not sent again. Look at "
-                "the account, and `newsbot retry` it if the post is missing")
+        key = idempotency_key(self.name, post.article_id, post.text)
+        earlier = self._uncertain.get(post.article_id)
+        if earlier is not None:
+            # A try whose answer was lost may have posted this article: repeat its key even
+            # when the text has changed since (rendered again for a limit learnt meanwhile,
+            # or a feed edit), so Mastodon answers with that status instead of a second one.
+            key, since = earlier
+            if now - since > SAFE_RETRY_AGE:
+                del self._uncertain[post.article_id]  # whoever retries it has looked
+                raise UnknownOutcomeError(
+                    self.name, f"a try {(now - since) / 60:.0f} minutes ago may have posted "
+                    "this, and Mastodon remembers a post's key for an hour only; not sent "
+                    "again. Look at the account, and `newsbot retry` it if the post is missing")
         language = parts.language or language_code(self._cfg.language or "")
         call = functools.partial(
             self._client.status_post, parts.body,
@@ -302,10 +309,10 @@ class MastodonSender:
             # repeat within the hour with the status the first request made, never a second.
             status: Mapping[str, Any] = await self._call("post", call, replayable=True)
         except AnswerLostError:
-            self._uncertain.setdefault(key, now)
+            self._uncertain.setdefault(post.article_id, (key, now))
             raise
-        self._uncertain.pop(key, None)
-        return status
+        self._uncertain.pop(post.article_id, None)
+        return status, key
 
     async def _call(self, what: str, function: Callable[..., Any], *args: Any,
                     replayable: bool, **kwargs: Any) -> Any:

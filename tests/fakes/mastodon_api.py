@@ -127,6 +127,7 @@ class FakeMastodonApi:
         self.seen: list[Seen] = []
         self.images: dict[str, tuple[bytes, str]] = {}
         self.hold_seconds = 5.0
+        self.idempotency_ttl = IDEMPOTENCY_TTL
         self.instance_requests = 0
         self._keys: dict[str, tuple[str, float]] = {}  # idempotency key → (status id, when)
         self._faults: list[tuple[str, str, Fault]] = []
@@ -280,7 +281,7 @@ class FakeMastodonApi:
         key = request.headers.get("Idempotency-Key", "")
         with self._lock:
             known = self._keys.get(key) if key else None
-        if known and time.monotonic() - known[1] < IDEMPOTENCY_TTL:
+        if known and time.monotonic() - known[1] < self.idempotency_ttl:
             return web.json_response(self._status_json(self._by_id(known[0])))
         text = str(form.get("status", ""))
         spoiler = str(form.get("spoiler_text", ""))
