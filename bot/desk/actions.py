@@ -32,6 +32,23 @@ _DELIVERY_ACTIONS: dict[str, tuple[Callable[..., Delivery], str]] = {
 DELIVERY_ACTIONS = tuple(_DELIVERY_ACTIONS)
 
 
+def buttons_for(delivery: Delivery) -> tuple[str, ...]:
+    """The actions a waiting post offers, in the order editors use them (none when it is
+    not waiting: sent, failed… are retried from the history)."""
+    from bot.models import DeliveryStatus
+    from bot.plan import APPROVAL_WINDOW_NOTE
+
+    if delivery.status is DeliveryStatus.AWAITING:
+        return ("approve", "hold", "post-now", "skip")
+    if delivery.status is DeliveryStatus.HELD:
+        return ("release", "post-now", "skip")
+    if delivery.status is not DeliveryStatus.PENDING:
+        return ()
+    if delivery.note == APPROVAL_WINDOW_NOTE:  # goes by itself unless held
+        return ("approve", "hold", "post-now", "skip")
+    return ("hold", "post-now", "skip")
+
+
 def act(store: Store, action: str, delivery_id: int, *, by: str, now: datetime
         ) -> ActionResult:
     """Do ``action`` (approve, hold, release, skip, post-now, retry) on one delivery and

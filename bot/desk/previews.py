@@ -49,6 +49,16 @@ class PostPreview:
     problem: str = ""  # rendering failed: the template error
 
     @property
+    def id(self) -> int:
+        return self.delivery.id
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        from bot.desk.actions import buttons_for
+
+        return buttons_for(self.delivery)
+
+    @property
     def editable(self) -> bool:
         return self.kind not in ("email", "removed") and self.delivery.status.value in (
             "pending", "awaiting", "held")

@@ -15,8 +15,7 @@ from starlette.routing import BaseRoute, Route
 from bot import editor
 from bot.desk import actions
 from bot.desk.site import Desk, Visit, back
-from bot.models import DeliveryStatus
-from bot.plan import APPROVAL_WINDOW_NOTE, PlannedPost
+from bot.plan import PlannedPost
 
 
 @dataclass(frozen=True)
@@ -37,15 +36,8 @@ class QueueRow:
 
     @property
     def actions(self) -> tuple[str, ...]:
-        """The buttons this post gets, in the order editors use them."""
-        status = self.post.delivery.status
-        if status is DeliveryStatus.AWAITING:
-            return ("approve", "hold", "post-now", "skip")
-        if status is DeliveryStatus.HELD:
-            return ("release", "post-now", "skip")
-        if self.post.delivery.note == APPROVAL_WINDOW_NOTE:  # goes by itself unless held
-            return ("approve", "hold", "post-now", "skip")
-        return ("hold", "post-now", "skip")
+        """The buttons this post gets."""
+        return actions.buttons_for(self.post.delivery)
 
 
 def queue_rows(desk: Desk, visit: Visit, channel: str | None = None) -> list[QueueRow]:
