@@ -64,6 +64,20 @@ def test_a_test_copys_unsubscribe_link_says_it_is_a_test(
     assert "unsubscribe/TEST-COPY-this-link-unsubscribes-nobody" in text.get_content()
 
 
+def test_the_test_copy_link_says_so_when_opened(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from bot.web.app import make_app
+
+    config = load_config(write(tmp_path, 2525) / "config.yaml")
+    with open_store(config.store_url) as store:
+        client = TestClient(make_app(config, store))
+        for method in (client.get, client.post):
+            page = method("/unsubscribe/TEST-COPY-this-link-unsubscribes-nobody")
+            assert page.status_code == 200
+            assert "it unsubscribes nobody" in page.text
+
+
 def test_an_empty_digest_is_not_sent_as_a_test_without_allow_empty(
         tmp_path: Path, server: tuple[RecordingHandler, int]) -> None:
     handler, port = server

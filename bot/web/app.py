@@ -37,7 +37,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.config import Config, EmailChannel
-from bot.digest.commands import SubscriberError, normalise_address
+from bot.digest.commands import TEST_COPY_TOKEN, SubscriberError, normalise_address
 from bot.digest.message import confirmation_message
 from bot.digest.smtp import connect
 from bot.digest.tokens import (
@@ -245,7 +245,14 @@ def make_app(config: Config, store: Store,
                 "Not subscribed", f"{now_sub.email} does not receive {cfg.title}.", 409)
         return message("Subscribed", f"{sub.email} will receive {cfg.title}. Thank you!")
 
+    def test_copy_link() -> HTMLResponse:
+        return message("A test copy's link", "This is the unsubscribe link of a test copy "
+                       "(newsbot digest send --to): it unsubscribes nobody. In the copies "
+                       "readers get, it is their own link.")
+
     async def unsubscribe_page(request: Request) -> Response:
+        if request.path_params["token"] == TEST_COPY_TOKEN:
+            return test_copy_link()
         found = claim(request.path_params["token"], "unsubscribe")
         if found is None:
             return message("Link not valid", _BAD_LINK, 400)
@@ -256,6 +263,8 @@ def make_app(config: Config, store: Store,
                     title=cfg.title, action=request.url.path)
 
     async def unsubscribe(request: Request) -> Response:
+        if request.path_params["token"] == TEST_COPY_TOKEN:
+            return test_copy_link()
         found = claim(request.path_params["token"], "unsubscribe")
         if found is None:
             return message("Link not valid", _BAD_LINK, 400)
