@@ -265,7 +265,8 @@ class MastodonSender:
                                    mime_type=media_type, description=alt or None,
                                    file_name=file_name(media_type))
         try:
-            media = await self._call("image upload", upload, replayable=True)
+            # Up to 16 MB goes up: requests' timeouts bound each read, this the whole upload.
+            media = await self._call("image upload", upload, replayable=True, requests_made=4)
             for _ in range(MEDIA_PROCESSING_POLLS):
                 if media.get("url"):
                     break
@@ -315,7 +316,7 @@ class MastodonSender:
         return status, key
 
     async def _call(self, what: str, function: Callable[..., Any], *args: Any,
-                    replayable: bool, **kwargs: Any) -> Any:
+                    replayable: bool, requests_made: int = 1, **kwargs: Any) -> Any:
         """``function`` in a worker thread, its failure translated to a channel error.
 
         ``replayable``: repeating the request cannot do anything twice, so an answer lost
@@ -326,7 +327,7 @@ class MastodonSender:
         try:
             return await asyncio.wait_for(
                 asyncio.to_thread(functools.partial(function, *args, **kwargs)),
-                self._timeout + min(5.0, self._timeout) + 1.0)
+                requests_made * (self._timeout + min(5.0, self._timeout)) + 1.0)
         except TimeoutError:
             # A backstop: requests' own connect and read timeouts normally fire first.
             raise self._lost(what, f"no answer within {self._timeout:g}s", replayable) \
