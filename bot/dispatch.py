@@ -320,7 +320,9 @@ class Dispatcher:
                         else backoff(attempts))
                 store.mark_retry(delivery.id, message, due_at=now + wait, now=now, worker=wid)
                 outcome = "rate_limited" if isinstance(exc, RateLimitedError) else "retry"
-            if not isinstance(exc, RateLimitedError):
+            if not isinstance(exc, RateLimitedError) and exc.retry_after is None:
+                # No answer (connection refused, 5xx). A deferral with its own wait (the
+                # Telegram pacer's, a 429) is the platform answering: it does not count.
                 self._count_unreachable(outlet, message, now)
         else:
             store.mark_unknown(delivery.id, message, now=now, worker=wid)

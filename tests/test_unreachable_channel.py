@@ -66,3 +66,14 @@ async def test_the_flag_clears_when_the_channel_answers_again(
     assert len(fake.sent) >= 1
     assert sqlite_store.channel_state("tg").attention == ""
 
+
+
+async def test_waits_the_platform_asked_for_do_not_count(
+        sqlite_store: Store, tmp_path: Path) -> None:
+    dispatcher, fake, clock = setup(sqlite_store, tmp_path, articles=1)
+    fake.errors.extend(RetryableError("tg", "paced: next slot in 2s", retry_after=2)
+                       for _ in range(4))
+    for _ in range(4):
+        await dispatcher.run_once()
+        clock.now += timedelta(hours=2)
+    assert sqlite_store.channel_state("tg").attention == ""
