@@ -19,7 +19,7 @@ from bot.channels.preview import PreviewChannel
 from bot.errors import TemplateError
 from bot.models import DeliveryStatus
 from bot.plan import PlannedPost, project
-from bot.render import render_post
+from bot.render import render_post, with_edited_text
 
 if TYPE_CHECKING:
     import jinja2
@@ -91,8 +91,9 @@ async def preview_channel(dispatcher: PreviewSource, name: str, report: OutcomeT
         dispatcher.previewed[delivery.id] = planned.at
         article = dispatcher.store.get_article(delivery.article_id)
         try:
-            post = render_post(dispatcher.env, article, channel=name, cfg=outlet.cfg,
-                               fmt=outlet.fmt, zone=zone)
+            post = with_edited_text(render_post(dispatcher.env, article, channel=name,
+                                                cfg=outlet.cfg, fmt=outlet.fmt, zone=zone),
+                                    delivery.edited_text)
         except TemplateError as exc:
             report.add("template_error", str(exc))
             continue

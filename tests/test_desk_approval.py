@@ -182,3 +182,28 @@ def test_newsbot_queue_marks_posts_awaiting_approval_and_newsbot_approve_lets_th
         assert store.get_delivery(tg.id).status is DeliveryStatus.PENDING
         (action,) = store.actions(delivery_id=tg.id)
         assert action.editor.startswith("cli:")
+
+
+async def test_a_dry_run_previews_the_editors_text_not_the_template(
+        tmp_path: Path) -> None:
+    import io
+
+    from bot.operations import run_cycle
+    from bot.store import open_store
+
+    (tmp_path / "feed.xml").write_text("<rss version='2.0'><channel></channel></rss>")
+    config = parse_config("store: sqlite:///n.db\n" + CONFIG.replace(
+        ", approval: required", "").replace("    approval: {window: 15m}\n", ""),
+        base_dir=tmp_path)
+    with open_store(config.store_url) as store:
+        article, _ = store.add_article(FeedItem(
+            source_id="en", guid="g1", url="https://news.example.org/1", title="Dam opens",
+            summary="The dam opened.", published=datetime.now(UTC)), now=datetime.now(UTC))
+        store.create_deliveries(article.id, plan_article(article, config,
+                                                         now=datetime.now(UTC)),
+                                now=datetime.now(UTC))
+        (tg,) = store.deliveries(channel="tg")
+        editor.edit_text(config, store, tg.id, "<b>Edited</b> by the desk", now=NOW)
+        out = io.StringIO()
+        await run_cycle(config, store, dry_run=True, echo=out)
+    assert "<b>Edited</b> by the desk" in out.getvalue()
