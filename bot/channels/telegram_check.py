@@ -36,19 +36,20 @@ async def check_online(name: str, cfg: TelegramChannel, config: Config) -> Onlin
         me = bot.bot
         try:
             found = await bot.get_chat(chat)
+            if found.type == "private":  # a person's chat: no admins, the bot may write
+                return ok(name, f"ok: @{me.username} may write to the chat")
             member = await bot.get_chat_member(chat, me.id)
         except (BadRequest, Forbidden) as exc:
             return wrong(name, redact(f"chat {cfg.chat}: {exc.message}; check chat: in "
                                       f"config.yaml and add @{me.username} to it as an admin"))
         status = str(member.status)  # PTB's enum prints as its value
-        if found.type != "private" and status not in _ADMIN:
+        if status not in _ADMIN:
             return wrong(name, f"@{me.username} is {status!r} in {cfg.chat}, not an "
                          "admin: make it an admin that may post messages")
         if found.type == "channel" and getattr(member, "can_post_messages", True) is False:
             return wrong(name, f"@{me.username} is an admin of {cfg.chat} but may not post "
                          "messages: give it that right")
-        role = "the chat" if found.type == "private" else f"an admin of {cfg.chat}"
-        return ok(name, f"ok: @{me.username} is {role}")
+        return ok(name, f"ok: @{me.username} is an admin of {cfg.chat}")
     except TelegramError as exc:
         return unreachable(name, redact(f"cannot reach Telegram at {cfg.api_url} "
                                         f"({exc.message}); check the network and api_url"))
