@@ -292,6 +292,8 @@ async def test_no_secret_in_logs_or_errors_through_refresh_401_and_timeout(
         bluesky_api: FakeBlueskyPds, make_sender: SenderFactory,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):  # a CLI test earlier in the run may have quietened them
+        caplog.set_level(logging.DEBUG, logger=name)
     sender = make_sender(timeout=0.3)
     errors: list[ChannelError] = []
     image = bluesky_api.add_image("a.png", png(8, 8))

@@ -1,5 +1,6 @@
 """End to end: `newsbot once` with a `type: bluesky` channel posts through the real pipeline
-(ingest, plan, render, dispatch) to a local PDS; `newsbot check --online` asks it first."""
+(ingest, plan, render, dispatch) to a local PDS, once, and leaves a corrected headline alone
+(history says Bluesky cannot edit); `newsbot check --online` signs in without posting."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def _once(config: Path) -> subprocess.CompletedProcess[str]:
         cwd=config.parent)
 
 
-def test_once_posts_each_article_once_with_card_facets_and_langs(
+def test_once_posts_each_article_once_with_card_facets_and_langs_and_never_edits(
         tmp_path: Path, bluesky_api: FakeBlueskyPds, feed_server: FeedServer) -> None:
     image = bluesky_api.add_image("water.png", png(200, 105))
     site = "https://news.example.org"
@@ -107,6 +108,21 @@ def test_once_posts_each_article_once_with_card_facets_and_langs(
               if s.authorization}
     assert tokens and not any(token in output for token in tokens)
 
+    # The feed corrects a headline: Bluesky cannot edit, so nothing is posted, and history
+    # says why the post still shows the old one.
+    corrected = FEED.replace("افتتاح محطة مياه ثانية", "افتتاح محطة مياه ثالثة")
+    feed_server.add("/ar.atom", corrected.format(site=site, image=image).encode())
+    third = _once(config)
+    history = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(config), "history", "--status",
+         "skipped"], env=dict(os.environ, **ENV), capture_output=True, text=True,
+        timeout=60, cwd=tmp_path)
+
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert len(bluesky_api.posts) == 2
+    assert "افتتاح محطة مياه ثالثة" in history.stdout
+    assert "correction not posted: bluesky cannot edit a sent post" in history.stdout
+
 
 def test_check_online_signs_in_and_reads_the_profile_without_posting(
         tmp_path: Path, bluesky_api: FakeBlueskyPds) -> None:
@@ -123,25 +139,3 @@ def test_check_online_signs_in_and_reads_the_profile_without_posting(
     assert "aaaa-bbbb-cccc-dddd" not in bad.output
     assert bluesky_api.posts == []
 
-
-def test_a_corrected_headline_is_not_posted_again_and_history_says_bluesky_cannot_edit(
-        tmp_path: Path, bluesky_api: FakeBlueskyPds, feed_server: FeedServer) -> None:
-    site = "https://news.example.org"
-    image = bluesky_api.add_image("water.png", png(20, 20))
-    feed_server.add("/ar.atom", FEED.format(site=site, image=image).encode())
-    config = _config(tmp_path, bluesky_api, feed_server.url("/ar.atom"))
-    assert _once(config).returncode == 0
-    corrected = FEED.replace("افتتاح محطة مياه ثانية على نهر دجلة",
-                             "افتتاح محطة مياه ثالثة على نهر دجلة")
-    feed_server.add("/ar.atom", corrected.format(site=site, image=image).encode())
-
-    run = _once(config)
-    history = subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(config), "history", "--status",
-         "skipped"],
-        env=dict(os.environ, **ENV), capture_output=True, text=True, timeout=60,
-        cwd=tmp_path)
-
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert len(bluesky_api.posts) == 2  # the first post stands; no second one
-    assert "cannot edit a sent post" in history.stdout, history.stdout
