@@ -151,6 +151,9 @@ class Dispatcher:
                 log.info("%s: %s", name, blocked)
                 report.add("waiting_on_budget")
                 return
+            # On the event loop, on purpose: the claim and the outcome writes around each send
+            # are one short transaction each (about a millisecond). Worst case, SQLite behind
+            # a long writer, the loop waits the busy timeout (bot/store/base.py).
             claimed = self.store.claim(name, now=self.clock(), worker=self.worker,
                                        lease=self.claim_lease, pick=pick)
             if not claimed:

@@ -244,6 +244,9 @@ class DigestSender:
     async def _data(self, client: aiosmtplib.SMTP, recipient: Recipient, msgid: str,
                     data: bytes, attempts: int) -> bool:
         now = self.clock()
+        # claim_send and finish_send run on the event loop: one single-row write each per
+        # copy (well under a millisecond on PostgreSQL); at worst, SQLite behind a long
+        # writer, every connection of the pool waits the busy timeout (bot/store/base.py).
         if not self.store.claim_send(self.run_id, recipient.subscriber_id, msgid, now=now,
                                      retake_unknown=self.retake_unknown):
             return False

@@ -163,6 +163,8 @@ async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: 
                 for p in plans]
 
     # One transaction for everything the poll writes (articles, deliveries, the source's row).
+    # It runs on the event loop: tens of milliseconds for a feed of hundreds of items, and at
+    # worst (SQLite behind a long writer) the busy timeout (bot/store/base.py).
     written = store.record_poll(
         source.id, [*settled, *items],
         announced=[existing is not None for existing in settled_found] + [True] * len(items),

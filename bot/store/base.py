@@ -17,14 +17,15 @@
   that is gone fails at once (pre-ping, connection refused) as a retryable StoreError, but a
   server that stops answering mid-query blocks until the OS gives up on the socket.
 
-Where that matters on the event loop: ``newsbot run`` moves the calls that may wait behind
-another writer to a thread (``asyncio.to_thread``: lease and heartbeat each tick, a feed's
-poll record, ``due_sources``). The ones left on the loop are single-row writes around a
-send, commented where they happen (dispatch's claim and outcome in bot/dispatch.py, a digest
-copy's claim_send/finish_send in bot/digest/send.py): each costs about a millisecond, and
-at worst (SQLite behind a long writer) stalls the loop for the busy timeout, during which
-no other send, poll or /healthz answer progresses. That is the reason to keep the busy
-timeout short rather than long.
+Where that matters on the event loop: ``newsbot run`` calls the lease and the heartbeat
+each tick, and ``due_sources``, in a thread (``asyncio.to_thread``), as it does /healthz's
+read and a digest's lease. The calls left on the loop are short transactions, commented
+where they happen: dispatch's claim and the outcome written after each send
+(bot/dispatch.py), a feed's poll record (bot/ingest/poll.py: one transaction, tens of
+milliseconds for hundreds of items), a digest copy's claim_send/finish_send
+(bot/digest/send.py). Each is a millisecond or so; at worst (SQLite behind a long writer) it
+stalls the loop for the busy timeout, during which no other send, poll or web answer moves.
+That is the reason to keep the busy timeout short (``NEWSBOT_SQLITE_BUSY_TIMEOUT``).
 """
 
 from __future__ import annotations
