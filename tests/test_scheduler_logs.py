@@ -3,9 +3,8 @@ logged at DEBUG, while APScheduler's other warnings (a digest run skipped) keep 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from bot.config import parse_config
 from bot.scheduler import Service
 from bot.settings import RuntimeSettings
 from bot.store import open_store
+from tests.kit import wait_until
 
 CONFIG = """
 timezone: UTC
@@ -45,11 +45,15 @@ def skips(caplog: pytest.LogCaptureFixture, job_name: str, level: int) -> int:
 async def test_a_long_poll_does_not_fill_the_log_with_skip_warnings_but_a_digest_skip_warns(
         tmp_path: Path, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pass and a store that answer only once the test has seen what it looks for: the
+    # jobs outlast as many ticks as that takes, however slow or fast the machine.
+    done = threading.Event()
+
     async def slow_pass(*_: Any, **__: Any) -> None:
-        await asyncio.sleep(1.3)  # a pass that outlasts two 0.5 s ticks
+        await wait_until(done.is_set, timeout=30)
 
     def slow_lease(*_: Any, **__: Any) -> bool:
-        time.sleep(1.3)  # a store slow to answer: the poll tick outlasts two 0.5 s ticks
+        done.wait(30)  # a store slow to answer: the poll tick outlasts the next ticks
         return True
 
     caplog.set_level(logging.DEBUG, logger="apscheduler")
@@ -66,8 +70,11 @@ async def test_a_long_poll_does_not_fill_the_log_with_skip_warnings_but_a_digest
         service.scheduler.add_job(slow_pass, IntervalTrigger(seconds=0.5), id="digest:weekly",
                                   name="Service.digest_tick", max_instances=1, coalesce=True,
                                   next_run_time=datetime.now(UTC))
-        await asyncio.sleep(1.4)
+        await wait_until(lambda: skips(caplog, "Service.poll_tick", logging.DEBUG) >= 1
+                         and skips(caplog, "Service.digest_tick", logging.WARNING) >= 1,
+                         what="a skipped poll tick and a skipped digest run")
     finally:
+        done.set()
         await service.stop(grace=timedelta(seconds=0.1))
         store.close()
     assert skips(caplog, "Service.poll_tick", logging.DEBUG) >= 1  # the overlap did happen

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from typing import Any
 
 import pytest
 
 from bot.channels import make_channel, post_format
 from bot.channels.telegram import TelegramSender, api_urls, message_url
-from bot.channels.telegram_pacing import Limits, Pacer
+from bot.channels.telegram_pacing import TELEGRAM_LIMITS, Limits, Pacer
 from bot.channels.telegram_platform import TelegramChannel
 from bot.config import parse_config
 from bot.errors import (
@@ -25,6 +24,7 @@ from bot.models import RenderedPost
 from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
 from tests.feed_server import LOOPBACK_ALLOWED
+from tests.kit import MonotonicClock, wait_until
 
 telegram_api = fake_api.telegram_api  # the fixture: a fresh server per test
 
@@ -187,14 +187,16 @@ async def test_flood_429_raises_rate_limited_with_retry_after(
 
 async def test_429_pauses_only_that_chat(telegram_api: FakeTelegramAPI) -> None:
     telegram_api.fail_next(429, chat="@busy", retry_after=30)
-    pacer = fast_pacer()
+    clock = MonotonicClock()
+    pacer = Pacer(Limits(per_chat_interval=0.0, margin=0.0, per_chat_per_window=10_000,
+                         overall_per_second=10_000), clock=clock, sleep=clock.sleep)
     busy = sender(telegram_api, chat="@busy", pacer=pacer, max_wait=5)
     calm = sender(telegram_api, chat="@calm", pacer=pacer)
     with pytest.raises(RateLimitedError):
         await busy.send(post())
-    started = time.monotonic()
     await calm.send(post())
-    assert time.monotonic() - started < 0.5
+    assert clock.waited < 0.1  # the other chat's post did not wait out @busy's 30 s
+    assert [m.chat for m in telegram_api.messages] == ["@calm"]
     requests = len(telegram_api.requests)
     with pytest.raises(RateLimitedError):  # the pause is kept locally: no request goes out
         await busy.send(post())
@@ -292,7 +294,8 @@ async def test_pool_timeout_is_retryable(telegram_api: FakeTelegramAPI) -> None:
     await channel.send(post())
     api.hang_next()
     first = asyncio.create_task(channel.send(post()))
-    await asyncio.sleep(0.1)
+    # The only connection is now taken: Telegram has the message and has not answered.
+    await wait_until(lambda: len(api.messages) == 2, what="the hanging send")
     with pytest.raises(RetryableError, match="not sent"):
         await channel.send(post())
     with pytest.raises(UnknownOutcomeError):
@@ -310,11 +313,20 @@ async def test_migrated_group_is_resent_to_the_supergroup(telegram_api: FakeTele
     assert channel.chat == -1004001
 
 
-async def test_close_is_safe_twice(telegram_api: FakeTelegramAPI) -> None:
+async def test_a_closed_channel_posts_nothing_and_says_the_post_was_not_sent(
+        telegram_api: FakeTelegramAPI) -> None:
+    # A reload closes the channels it replaces. A post handed to a closed one must not be
+    # reported "it may have been posted" (an editor would have to check the channel): it
+    # certainly was not, and dispatch can simply send it again.
     channel = sender(telegram_api)
     await channel.send(post())
     await channel.close()
-    await channel.close()
+    await channel.close()  # safe twice
+    requests = len(telegram_api.requests)
+    with pytest.raises(RetryableError, match="not sent: the channel was closed"):
+        await channel.send(post())
+    assert len(telegram_api.requests) == requests
+    assert len(telegram_api.messages) == 1
 
 
 # -- pacing against the server's flood control ------------------------------------------------
@@ -341,12 +353,13 @@ async def test_a_rejected_photo_goes_out_as_text_at_once_without_429(
         telegram_api: FakeTelegramAPI) -> None:
     # Telegram posted nothing for the photo it refused, so the text is not held a second
     # behind it: the subscriber gets the post as soon as Telegram said no to the image.
-    telegram_api.reject_photos = True
-    channel = sender(telegram_api, fast=False)
-    started = time.monotonic()
-    receipt = await channel.send(post(image_url=telegram_api.image_url()))
-    elapsed = time.monotonic() - started
-    await channel.close()
-    assert [m.method for m in telegram_api.messages] == ["sendMessage"]
+    clock = MonotonicClock()
+    with FakeTelegramAPI(clock=clock) as api:  # Telegram's flood limits, on the test's clock
+        api.reject_photos = True
+        channel = sender(api, fast=False, pacer=Pacer(clock=clock, sleep=clock.sleep))
+        receipt = await channel.send(post(image_url=api.image_url()))
+        await channel.close()
+    assert [m.method for m in api.messages] == ["sendMessage"]
     assert receipt.note.startswith("sent as text: photo rejected")
-    assert elapsed < 0.5 and telegram_api.count(429) == 0
+    # Paced only by the bot's overall rate (1/30 s), not held the chat's second.
+    assert clock.waited < TELEGRAM_LIMITS.per_chat_interval and api.count(429) == 0

@@ -177,10 +177,11 @@ class TelegramSender:
 
     async def _ensure_ready(self) -> None:
         """Initialize the bot (getMe) once; nothing is posted here, so timeouts retry."""
+        if self._closed:  # before anything is asked: its HTTP client is gone
+            raise RetryableError(self.name, "not sent: the channel was closed (a reload or "
+                                 "a stop); the post goes out with the next one")
         if self._ready:
             return
-        if self._closed:
-            raise PermanentError(self.name, "channel is closed")
         try:
             await self._bot.initialize()
         except (InvalidToken, Forbidden) as exc:

@@ -1,0 +1,84 @@
+"""What many tests share, so each test file keeps to what it is about.
+
+- ``newsroom_yaml``: a config.yaml with one source (``en``, ``feed.xml``) and the channels
+  the test is about; everything else is the defaults.
+- ``WallClock``: the wall-clock time dispatch, budgets and the web pages read, moved only by
+  the test (``clock.now = …`` or ``clock.advance(minutes=5)``).
+- ``MonotonicClock``: a monotonic clock whose ``sleep`` moves it at once, for code that
+  paces itself (the Telegram pacer): a test of waiting takes no time, and says how long the
+  code would have waited (``clock.slept``).
+- ``wait_until``: wait for a condition the code under test makes true, never for a guessed
+  number of seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+#: The instant most tests call "now" (a Tuesday, 09:00 UTC).
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+TELEGRAM = 'tg: {type: telegram, chat: "@c"}'
+
+
+def newsroom_yaml(*channels: str, timezone: str = "UTC", store: str | None = None,
+                  extra: str = "") -> str:
+    """config.yaml text: ``timezone``, ``store`` (when given), one source ``en`` reading
+    ``feed.xml``, the ``channels`` (each a YAML mapping entry, e.g. ``TELEGRAM``, indented
+    as written under ``channels:``), then ``extra`` top-level lines."""
+    lines = [f"timezone: {timezone}"]
+    if store is not None:
+        lines.append(f"store: {store}")
+    lines.append("sources: [{id: en, url: feed.xml}]")
+    lines.append("channels:")
+    for channel in channels or (TELEGRAM,):
+        lines.extend("  " + line for line in channel.strip("\n").splitlines())
+    return "\n".join(lines) + "\n" + extra
+
+
+class WallClock:
+    """A wall clock (aware datetimes, UTC) that only moves when the test moves it."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now.astimezone(UTC)
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class MonotonicClock:
+    """``time.monotonic`` and ``asyncio.sleep`` for code that takes them as arguments: a
+    sleep returns at once and moves the clock, and is remembered in ``slept``."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += max(0.0, seconds)
+
+    @property
+    def waited(self) -> float:
+        """How long the code would have waited, in all."""
+        return sum(s for s in self.slept if s > 0)
+
+
+async def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0,
+                     what: str = "the condition") -> None:
+    """Return as soon as ``condition()`` holds; fail after ``timeout`` seconds (a bound for a
+    loaded machine, not a figure the test depends on)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        await asyncio.sleep(0.01)
