@@ -325,7 +325,7 @@ class Dispatcher:
                 outcome = "rate_limited" if isinstance(exc, RateLimitedError) else "retry"
             if not isinstance(exc, RateLimitedError) and exc.retry_after is None:
                 # No answer (connection refused, 5xx). A deferral with its own wait (the
-                # Telegram pacer's, a 429) is the platform answering: it does not count.
+                # sender's own pacer, a 429) is the platform answering: it does not count.
                 self._count_unreachable(outlet, message, now)
         else:
             store.mark_unknown(delivery.id, message, now=now, worker=wid)

@@ -75,3 +75,17 @@ def test_config_loading_imports_no_platform_sdk() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.strip()
     assert out == "[]"
+
+
+@pytest.mark.parametrize("module", sorted(
+    {p.sender.partition(":")[0] for p in platforms().values()}
+    | {f"bot.channels.{kind}_platform" for kind in platforms()}))
+def test_each_platform_module_can_be_imported_first(module: str) -> None:
+    # A sender imported before anything else loads its platform module, which loads config,
+    # which asks the registry for every platform: that must not find one half-initialised.
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-1500:]
