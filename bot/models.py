@@ -111,6 +111,7 @@ class RenderedPost:
     image_alt: str = ""
     thread: tuple[str, ...] = ()  # X: continuation replies, each already valid
     subject: str = ""  # email: the subject line
+    language: str = ""  # the article's language (BCP 47), for platforms that label posts
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
             return RenderedPost(
                 channel=channel, article_id=article.id, text=text, link=article.url,
                 image_url=article.image_url if media else None, image_alt=view.image_alt,
-                thread=thread)
+                thread=thread, language=article.language)
     all_tags = tags
     if not fits(text):
         while tags and not fits(text):
@@ -248,6 +248,7 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
     return RenderedPost(
         channel=channel, article_id=article.id, text=text, link=article.url,
         image_url=article.image_url if media else None, image_alt=view.image_alt,
+        language=article.language,
     )
 
 
