@@ -24,8 +24,9 @@ What a failed send means, as dispatch needs it (``bot.errors``):
   ``RetryableError``;
 - no answer after the post was sent (read timeout, connection lost) → ``UnknownOutcomeError``.
 
-The app password and the tokens are registered with ``bot.redact`` before any request, and
-no error message is built from a request; only the PDS's error name and message are quoted.
+The app password (and the sign-in's tokens) are registered with ``bot.redact`` before they
+are sent; no log line or error message is built from a request or its headers, only from the
+PDS's error name and message.
 """
 
 from __future__ import annotations
@@ -249,6 +250,10 @@ class BlueskySender:
             raise AuthError(self.name, f"Bluesky refused the sign-in as {self._identifier}: "
                             f"{exc.problem}; check handle and the app password") from None
         log.info("%s: signed in to %s as %s", self.name, self._api_url, answer.handle)
+        # The sign-in's tokens are registered with the log redaction. Refreshed ones are not:
+        # the pattern only grows, by two tokens every two hours for as long as the bot runs,
+        # and no library here logs a request's headers or body.
+        install_redaction(answer.access_jwt, answer.refresh_jwt)
         return self._keep(answer.did, answer.handle, answer.access_jwt, answer.refresh_jwt)
 
     async def _refresh_session(self, session: _Session) -> _Session:
@@ -264,7 +269,6 @@ class BlueskySender:
         return self._keep(answer.did, answer.handle, answer.access_jwt, answer.refresh_jwt)
 
     def _keep(self, did: str, handle: str, access: str, refresh: str) -> _Session:
-        install_redaction(access, refresh)
         return _Session(str(did), str(handle), access, refresh, _jwt_expiry(access))
 
     # -- requests ---------------------------------------------------------------------------
