@@ -20,6 +20,7 @@ from bot.outlets import Outlet
 from bot.plan import Why, plan_article
 from bot.render import make_environment
 from bot.store import Store
+from tests.kit import WallClock
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 CONFIG = """
@@ -34,14 +35,6 @@ channels:
     access_secret: d
     approval: {window: 15m}
 """
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Recorder:
@@ -70,7 +63,7 @@ def _article(store: Store, config: Config) -> Article:
     return article
 
 
-def _dispatcher(store: Store, config: Config, clock: Clock) -> tuple[Dispatcher,
+def _dispatcher(store: Store, config: Config, clock: WallClock) -> tuple[Dispatcher,
                                                                      dict[str, Recorder]]:
     channels = {name: Recorder(name) for name in ("tg", "x")}
     outlets = {name: Outlet(name, config.channels[name], post_format(config.channels[name]),
@@ -86,7 +79,7 @@ def _dispatcher(store: Store, config: Config, clock: Clock) -> tuple[Dispatcher,
 async def test_a_post_awaiting_approval_is_never_sent_until_approved(
         store: Store, config: Config) -> None:
     _article(store, config)
-    clock = Clock()
+    clock = WallClock(NOW)
     dispatcher, sent = _dispatcher(store, config, clock)
     (tg,) = store.deliveries(channel="tg")
     assert tg.status is DeliveryStatus.AWAITING
@@ -103,7 +96,7 @@ async def test_a_post_awaiting_approval_is_never_sent_until_approved(
 async def test_a_post_in_its_approval_window_goes_by_itself_when_the_window_ends(
         store: Store, config: Config) -> None:
     _article(store, config)
-    clock = Clock()
+    clock = WallClock(NOW)
     dispatcher, sent = _dispatcher(store, config, clock)
     (x,) = store.deliveries(channel="x")
     assert x.status is DeliveryStatus.PENDING and x.due_at == NOW + timedelta(minutes=15)
@@ -118,7 +111,7 @@ async def test_a_post_in_its_approval_window_goes_by_itself_when_the_window_ends
 async def test_a_post_held_within_its_approval_window_does_not_go(
         store: Store, config: Config) -> None:
     _article(store, config)
-    clock = Clock()
+    clock = WallClock(NOW)
     dispatcher, sent = _dispatcher(store, config, clock)
     (x,) = store.deliveries(channel="x")
     editor.hold(store, x.id, now=NOW + timedelta(minutes=5))
@@ -130,7 +123,7 @@ async def test_a_post_held_within_its_approval_window_does_not_go(
 async def test_approving_a_post_in_its_window_lets_it_go_at_once(
         store: Store, config: Config) -> None:
     _article(store, config)
-    clock = Clock()
+    clock = WallClock(NOW)
     dispatcher, sent = _dispatcher(store, config, clock)
     (x,) = store.deliveries(channel="x")
     clock.now = NOW + timedelta(minutes=2)
@@ -142,7 +135,7 @@ async def test_approving_a_post_in_its_window_lets_it_go_at_once(
 async def test_an_edited_text_is_sent_instead_of_the_template(
         store: Store, config: Config) -> None:
     _article(store, config)
-    clock = Clock()
+    clock = WallClock(NOW)
     dispatcher, sent = _dispatcher(store, config, clock)
     (tg,) = store.deliveries(channel="tg")
     editor.edit_text(config, store, tg.id, "<b>Dam</b> opens today", now=NOW)

@@ -27,6 +27,7 @@ from bot.plan import plan_article
 from bot.render import make_environment
 from bot.store import Store
 from tests.fakes.channel import FakeChannel
+from tests.kit import WallClock
 
 CONFIG = """
 timezone: UTC
@@ -41,16 +42,8 @@ channels:
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def setup(store: Store, tmp_path: Path, articles: int = 1, extra: str = ""
-          ) -> tuple[Dispatcher, FakeChannel, Clock]:
+          ) -> tuple[Dispatcher, FakeChannel, WallClock]:
     from bot.channels.telegram import make_format
 
     config = parse_config(CONFIG + extra, base_dir=tmp_path)
@@ -61,7 +54,7 @@ def setup(store: Store, tmp_path: Path, articles: int = 1, extra: str = ""
         store.create_deliveries(article.id, plan_article(article, config, now=NOW), now=NOW)
     fake = FakeChannel()
     cfg = config.channels["tg"]
-    clock = Clock()
+    clock = WallClock(NOW)
     outlets = {"tg": Outlet("tg", cfg, make_format(cfg), fake)}
     dispatcher = Dispatcher(config=config, store=store, outlets=outlets,
                             env=make_environment(config), clock=clock)

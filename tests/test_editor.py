@@ -26,6 +26,7 @@ from bot.outlets import Outlet
 from bot.plan import Why, plan_article
 from bot.render import make_environment
 from bot.store import Store, open_store
+from tests.kit import WallClock
 
 BAGHDAD = ZoneInfo("Asia/Baghdad")
 CONFIG = """
@@ -49,18 +50,10 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=BAGHDAD)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now.astimezone(UTC)
-
-
 class RecordingChannel:
     """An in-memory Channel: remembers which article went at what (fake) time."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: WallClock) -> None:
         self.name = "tg"
         self.clock = clock
         self.sent: list[tuple[datetime, int]] = []
@@ -82,7 +75,7 @@ def add_article(store: Store, config: Config, n: int, now: datetime,
     return article
 
 
-def dispatcher(store: Store, config: Config, clock: Clock
+def dispatcher(store: Store, config: Config, clock: WallClock
                ) -> tuple[Dispatcher, RecordingChannel]:
     channel = RecordingChannel(clock)
     cfg = config.channels["tg"]
@@ -98,7 +91,7 @@ async def _no_wait(_: float) -> None:
     await asyncio.sleep(0)
 
 
-async def run_until(d: Dispatcher, clock: Clock, end: datetime) -> None:
+async def run_until(d: Dispatcher, clock: WallClock, end: datetime) -> None:
     """Tick every 10 minutes around the window, hourly at night."""
     while clock.now < end:
         await d.run_once()
@@ -117,7 +110,7 @@ async def test_a_burst_of_30_is_spread_over_the_window_by_gap_and_cap_as_planned
     for n in range(30):
         add_article(store, config, n, start.astimezone(UTC))
     (predicted,) = editor.plan(config, store, now=start.astimezone(UTC))
-    clock = Clock(start)
+    clock = WallClock(start)
     d, channel = dispatcher(store, config, clock)
     await run_until(d, clock, at("2026-11-26 13:00"))
 
@@ -140,7 +133,7 @@ async def test_a_breaking_item_jumps_the_queue_and_the_gap(store: Store, config:
     start = at("2026-11-24 08:00")
     for n in range(3):
         add_article(store, config, n, start.astimezone(UTC))
-    clock = Clock(start)
+    clock = WallClock(start)
     d, channel = dispatcher(store, config, clock)
     await d.run_once()  # 08:00: the first ordinary post
     clock.now = at("2026-11-24 08:05")
@@ -164,7 +157,7 @@ async def test_pause_and_resume_hold_across_a_restart(store_url: str, config: Co
 
     restarted = open_store(store_url)  # a new process: only the store remembers
     try:
-        d, channel = dispatcher(restarted, config, Clock(now))
+        d, channel = dispatcher(restarted, config, WallClock(now))
         await d.run_once()
         assert channel.sent == []
         (entry,) = editor.plan(config, restarted, now=now)
@@ -183,7 +176,7 @@ async def test_hold_release_skip_and_post_now(store: Store, config: Config) -> N
     editor.hold(store, ids[a.id], now=now)
     editor.skip(store, ids[b.id], now=now)
     editor.post_now(store, ids[c.id], now=now)
-    clock = Clock(at("2026-11-24 06:00"))
+    clock = WallClock(at("2026-11-24 06:00"))
     d, channel = dispatcher(store, config, clock)
     await d.run_once()
     assert [aid for _, aid in channel.sent] == [c.id]  # post-now ignores the closed window

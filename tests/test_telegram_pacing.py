@@ -34,25 +34,13 @@ from bot.plan import plan_article
 from bot.render import make_environment
 from bot.store import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+from tests.kit import MonotonicClock
 
 # PTB itself warns, inside RetryAfter(), that retry_after will become a timedelta.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
 
-class Clock:
-    """A clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def pacer(clock: Clock) -> Pacer:
+def pacer(clock: MonotonicClock) -> Pacer:
     return Pacer(Limits(margin=0.0), clock=clock, sleep=clock.sleep)
 
 
@@ -60,19 +48,19 @@ def pacer(clock: Clock) -> Pacer:
 
 
 def test_first_message_to_a_chat_goes_at_once() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     assert pacer(clock).reserve("@a").at == clock.now
 
 
 def test_messages_to_one_chat_are_a_second_apart() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     slots = [paced.reserve("@a").at for _ in range(3)]
     assert [s - clock.now for s in slots] == [0.0, 1.0, 2.0]
 
 
 def test_margin_is_added_to_a_gap_after_a_send_still_in_flight() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = Pacer(Limits(margin=0.05), clock=clock, sleep=clock.sleep)
     paced.reserve("@a")
     assert paced.reserve("@a").at - clock.now == pytest.approx(1.05)
@@ -81,7 +69,7 @@ def test_margin_is_added_to_a_gap_after_a_send_still_in_flight() -> None:
 def test_a_gap_after_an_answered_send_counts_from_the_answer_with_no_margin() -> None:
     # The store lets the next post go a second after the previous answer: the pacer agrees
     # to the instant, so it never adds a wait of its own on top.
-    clock = Clock()
+    clock = MonotonicClock()
     paced = Pacer(Limits(margin=0.05), clock=clock, sleep=clock.sleep)
     first = paced.reserve("@a")
     clock.now += 0.2  # the round trip
@@ -91,7 +79,7 @@ def test_a_gap_after_an_answered_send_counts_from_the_answer_with_no_margin() ->
 
 
 def test_twenty_first_message_in_a_minute_to_a_channel_waits_for_the_window() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     slots = [paced.reserve("@a").at for _ in range(21)]
     assert slots[19] - slots[0] == 19.0
@@ -100,7 +88,7 @@ def test_twenty_first_message_in_a_minute_to_a_channel_waits_for_the_window() ->
 
 @pytest.mark.parametrize("chat", ["@news", "-1001234567890", "-4001"])
 def test_groups_and_channels_are_held_to_twenty_a_minute(chat: str) -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     slots = [paced.reserve(chat).at for _ in range(21)]
     assert slots[20] - slots[0] == 60.0
@@ -110,7 +98,7 @@ def test_groups_and_channels_are_held_to_twenty_a_minute(chat: str) -> None:
 
 
 def test_a_private_chat_gets_one_a_second_but_no_twenty_a_minute_rule() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     slots = [paced.reserve("4242").at for _ in range(25)]
     assert [s - slots[0] for s in slots] == [float(n) for n in range(25)]
@@ -121,7 +109,7 @@ def test_a_private_chat_gets_one_a_second_but_no_twenty_a_minute_rule() -> None:
 
 def test_a_send_telegram_refused_does_not_hold_the_chat() -> None:
     # A photo Telegram would not take goes out as text at once, not a second later.
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     photo = paced.reserve("@a")
     paced.refused(photo)
@@ -130,7 +118,7 @@ def test_a_send_telegram_refused_does_not_hold_the_chat() -> None:
 
 def test_two_channels_to_one_chat_are_spaced_by_the_safety_net() -> None:
     # The store paces each configured channel alone; the bot's shared pacer sees the chat.
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     first = paced.reserve("@shared")  # channel "breaking"
     clock.now += 0.3
@@ -139,7 +127,7 @@ def test_two_channels_to_one_chat_are_spaced_by_the_safety_net() -> None:
 
 
 def test_other_chats_are_not_held_back_by_a_busy_one() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     for _ in range(5):
         paced.reserve("@busy")
@@ -147,7 +135,7 @@ def test_other_chats_are_not_held_back_by_a_busy_one() -> None:
 
 
 def test_overall_rate_stays_under_thirty_per_second() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     slots = sorted(paced.reserve(f"@chat{i}").at for i in range(90))
     assert all(b - a >= 1 / 30 - 1e-9 for a, b in itertools.pairwise(slots))
@@ -155,7 +143,7 @@ def test_overall_rate_stays_under_thirty_per_second() -> None:
 
 
 def test_429_blocks_that_chat_for_retry_after() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     paced.block("@a", 12)
     assert paced.reserve("@a").at - clock.now == 12
@@ -163,7 +151,7 @@ def test_429_blocks_that_chat_for_retry_after() -> None:
 
 
 async def test_wait_sleeps_until_the_slot() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     await paced.wait("@a")
     start = clock.now
@@ -172,7 +160,7 @@ async def test_wait_sleeps_until_the_slot() -> None:
 
 
 async def test_wait_defers_instead_of_waiting_too_long_and_frees_the_slot() -> None:
-    clock = Clock()
+    clock = MonotonicClock()
     paced = pacer(clock)
     paced.block("@a", 100)
     with pytest.raises(PacingDeferred) as caught:
@@ -201,7 +189,7 @@ TICK = 15.0  # newsbot run's dispatch tick (dispatch_every's default)
 class Rig:
     """A real dispatcher over ``store`` posting ``posts`` articles to ``chat`` on the fake."""
 
-    def __init__(self, store: Store, api: FakeTelegramAPI, clock: Clock, tmp_path: Path,
+    def __init__(self, store: Store, api: FakeTelegramAPI, clock: MonotonicClock, tmp_path: Path,
                  chat: str, posts: int) -> None:
         self.store, self.api, self.clock = store, api, clock
         config = parse_config(f"""
@@ -247,19 +235,19 @@ channels:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> MonotonicClock:
+    return MonotonicClock()
 
 
 @pytest.fixture
-def strict_api(clock: Clock) -> Iterator[FakeTelegramAPI]:
+def strict_api(clock: MonotonicClock) -> Iterator[FakeTelegramAPI]:
     """The fake Bot API server with Telegram's flood limits, on the test's clock."""
     with FakeTelegramAPI(clock=clock) as api:
         yield api
 
 
 async def test_a_burst_to_a_private_chat_is_not_held_to_twenty_a_minute(
-        store: Store, strict_api: FakeTelegramAPI, clock: Clock, tmp_path: Path) -> None:
+        store: Store, strict_api: FakeTelegramAPI, clock: MonotonicClock, tmp_path: Path) -> None:
     arrivals = await Rig(store, strict_api, clock, tmp_path, "4242", 25).run(until=25)
     assert len(arrivals) == 25 and strict_api.count(429) == 0
     # 20 a minute would put the 21st a minute after the first; a private chat gets one a
@@ -270,7 +258,7 @@ async def test_a_burst_to_a_private_chat_is_not_held_to_twenty_a_minute(
 
 
 async def test_a_burst_to_a_channel_goes_a_second_apart_and_twenty_a_minute_without_429(
-        store: Store, strict_api: FakeTelegramAPI, clock: Clock, tmp_path: Path) -> None:
+        store: Store, strict_api: FakeTelegramAPI, clock: MonotonicClock, tmp_path: Path) -> None:
     arrivals = await Rig(store, strict_api, clock, tmp_path, "@newsroom", 22).run(until=22)
     assert len(arrivals) == 22 and strict_api.count(429) == 0
     assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 1.0 - 1e-3
@@ -282,7 +270,7 @@ async def test_a_burst_to_a_channel_goes_a_second_apart_and_twenty_a_minute_with
 
 
 async def test_a_429_holds_the_chat_for_telegrams_retry_after_then_all_posts_go(
-        store: Store, strict_api: FakeTelegramAPI, clock: Clock, tmp_path: Path) -> None:
+        store: Store, strict_api: FakeTelegramAPI, clock: MonotonicClock, tmp_path: Path) -> None:
     strict_api.fail_next(429, chat="@newsroom", retry_after=5)
     arrivals = await Rig(store, strict_api, clock, tmp_path, "@newsroom", 3).run(until=3)
     assert strict_api.count(429) == 1  # the injected one; nothing else was refused

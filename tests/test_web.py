@@ -21,6 +21,7 @@ from bot.store import Store
 from bot.web.app import make_app
 from bot.web.ratelimit import RateLimiter, client_key, parse_networks
 from tests import smtp_server as kit
+from tests.kit import WallClock
 from tests.smtp_server import RUN_AT, RecordingHandler, add_article, add_subscribers
 
 digest_store = kit.digest_store  # fixtures
@@ -157,19 +158,6 @@ def test_unknown_digest_is_404(tmp_path: Path, digest_store: Store) -> None:
 # -- the subscribe form cannot be turned on someone's inbox ------------------------------
 
 
-class Clock:
-    """The app's clock, moved on by the test instead of by waiting."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 def _limited(config: Config, **web: object) -> Config:
     return config.model_copy(update={"web": Web.model_validate(web)})
 
@@ -203,7 +191,7 @@ def test_same_address_five_times_gets_one_email_and_the_same_answer_every_time(
 def test_a_second_confirmation_goes_only_after_the_cooldown(
         tmp_path: Path, digest_store: Store, smtp_server: Server) -> None:
     handler, port = smtp_server
-    clock = Clock()
+    clock = WallClock(datetime.now(UTC))
     client = TestClient(make_app(kit.make_config(tmp_path, port), digest_store, clock=clock))
     _subscribe(client, "late@example.com")
     clock.advance(minutes=9, seconds=59)
@@ -219,7 +207,7 @@ def test_a_second_confirmation_goes_only_after_the_cooldown(
 def test_at_most_three_confirmations_a_day_to_one_address(
         tmp_path: Path, digest_store: Store, smtp_server: Server) -> None:
     handler, port = smtp_server
-    clock = Clock()
+    clock = WallClock(datetime.now(UTC))
     client = TestClient(make_app(kit.make_config(tmp_path, port), digest_store, clock=clock))
     for _ in range(6):  # every 11 minutes: never in the cooldown, always within the day
         _subscribe(client, "daily@example.com")
@@ -255,7 +243,7 @@ def test_a_failed_send_does_not_start_the_cooldown(
 def test_a_client_over_the_limit_gets_429_with_retry_after_and_nothing_is_sent(
         tmp_path: Path, digest_store: Store, smtp_server: Server) -> None:
     handler, port = smtp_server
-    clock = Clock()
+    clock = WallClock(datetime.now(UTC))
     client = TestClient(make_app(kit.make_config(tmp_path, port), digest_store, clock=clock))
     for n in range(5):
         assert client.post("/subscribe/digest", data={"email": f"a{n}@example.com"}

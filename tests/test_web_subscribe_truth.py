@@ -6,7 +6,6 @@ reader who has left."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from bot.cli import cli
 from bot.store import Store
 from bot.web.app import make_app
 from tests import smtp_server as kit
+from tests.kit import WallClock
 from tests.smtp_server import RecordingHandler
 
 digest_store = kit.digest_store
@@ -25,16 +25,6 @@ smtp_server = kit.smtp_server
 Server = tuple[RecordingHandler, int]
 
 ENCODED = "=?utf-8?q?evil=40attacker.example?=@example.com"
-
-
-@dataclass
-class Clock:
-    """The app's clock, moved on by the test."""
-
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_an_address_headers_would_decode_into_another_is_refused_and_nothing_kept(
@@ -80,7 +70,7 @@ def _confirm_path(handler: RecordingHandler) -> str:
 def test_an_old_confirmation_link_after_unsubscribing_says_so_and_changes_nothing(
         tmp_path: Path, digest_store: Store, smtp_server: Server) -> None:
     handler, port = smtp_server
-    clock = Clock()
+    clock = WallClock(datetime.now(UTC))
     client = TestClient(make_app(kit.make_config(tmp_path, port), digest_store, clock=clock))
     client.post("/subscribe/digest", data={"email": "reader@example.com"})
     old_link = _confirm_path(handler)

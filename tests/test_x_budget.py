@@ -19,23 +19,16 @@ from bot.plan import plan_article
 from bot.render import make_environment
 from bot.store import Store
 from tests.fakes.x_api import FakeXApi
+from tests.kit import WallClock
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 LONG = " ".join(f"Sentence {n} of a long report on the dams of the Tigris and Euphrates."
                 for n in range(20))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 async def setup(store: Store, tmp_path: Path, x_api: FakeXApi
-                ) -> AsyncIterator[tuple[Dispatcher, Clock]]:
+                ) -> AsyncIterator[tuple[Dispatcher, WallClock]]:
     settings = x_api.channel_settings()
     config = parse_config(f"""
 timezone: Asia/Baghdad
@@ -56,7 +49,7 @@ channels:
 """, base_dir=tmp_path)
     cfg = config.channels["x-en"]
     channel = make_channel("x-en", cfg, config)
-    clock = Clock()
+    clock = WallClock(NOW)
     dispatcher = Dispatcher(config=config, store=store,
                             outlets={"x-en": Outlet("x-en", cfg, make_format(cfg), channel)},
                             env=make_environment(config), clock=clock)
@@ -73,7 +66,7 @@ def announce(store: Store, dispatcher: Dispatcher, n: int, summary: str, at: dat
 
 
 async def test_a_thread_that_would_overrun_the_budget_waits_and_cheaper_posts_go_first(
-        store: Store, x_api: FakeXApi, setup: tuple[Dispatcher, Clock]) -> None:
+        store: Store, x_api: FakeXApi, setup: tuple[Dispatcher, WallClock]) -> None:
     dispatcher, clock = setup
     for n in range(2):  # two single posts with a link: $0.40 of $0.60
         announce(store, dispatcher, n, "Short.", NOW - timedelta(minutes=10 - n))
