@@ -25,18 +25,20 @@ TELEGRAM = 'tg: {type: telegram, chat: "@c"}'
 
 
 def newsroom_yaml(*channels: str, timezone: str = "UTC", store: str | None = None,
-                  extra: str = "") -> str:
-    """config.yaml text: ``timezone``, ``store`` (when given), one source ``en`` reading
-    ``feed.xml``, the ``channels`` (each a YAML mapping entry, e.g. ``TELEGRAM``, indented
-    as written under ``channels:``), then ``extra`` top-level lines."""
+                  extra: str = "", source: str = "{id: en, url: feed.xml}") -> str:
+    """config.yaml text: ``timezone``, ``store`` (when given), the ``extra`` top-level lines,
+    one source (``en`` reading ``feed.xml``), and last the ``channels`` (each a YAML mapping
+    entry such as ``TELEGRAM``, written as if at the left margin; its keys end up indented
+    by four spaces), so a test may append keys to the last channel."""
     lines = [f"timezone: {timezone}"]
     if store is not None:
         lines.append(f"store: {store}")
-    lines.append("sources: [{id: en, url: feed.xml}]")
+    lines.extend(extra.strip("\n").splitlines())
+    lines.append(f"sources: [{source}]")
     lines.append("channels:")
     for channel in channels or (TELEGRAM,):
         lines.extend("  " + line for line in channel.strip("\n").splitlines())
-    return "\n".join(lines) + "\n" + extra
+    return "\n".join(lines) + "\n"
 
 
 class WallClock:

@@ -17,23 +17,13 @@ from bot.plan import plan_article
 from bot.store import Store, open_store
 from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+from tests.kit import newsroom_yaml
 
 telegram_api = fake_api.telegram_api
 ROOT = Path(__file__).resolve().parent.parent
 
-CONFIG = """
-timezone: UTC
-store: sqlite:///bot.db
-backfill: 2d
-sources: [{id: en, url: feed.xml}]
-channels:
-  tg:
-    type: telegram
-    chat: "@c"
-  tg-two:
-    type: telegram
-    chat: "@d"
-"""
+CONFIG = newsroom_yaml('tg: {type: telegram, chat: "@c"}', 'tg-two: {type: telegram, chat: "@d"}',
+                       store="sqlite:///bot.db", extra="backfill: 2d\n")
 
 
 @pytest.fixture

@@ -27,18 +27,15 @@ from bot.plan import plan_article
 from bot.render import make_environment
 from bot.store import Store
 from tests.fakes.channel import FakeChannel
-from tests.kit import WallClock
+from tests.kit import WallClock, newsroom_yaml
 
-CONFIG = """
-timezone: UTC
-sources: [{id: en, url: feed.xml}]
-channels:
-  tg:
-    type: telegram
-    chat: "@c"
-    token: x
-    photo: never
-"""
+CONFIG = newsroom_yaml("""
+tg:
+  type: telegram
+  chat: "@c"
+  token: x
+  photo: never
+""")
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 

@@ -18,18 +18,16 @@ from bot.outlets import Outlet
 from bot.plan import plan_article
 from bot.render import make_environment
 from bot.store import Store
+from tests.kit import newsroom_yaml
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-CONFIG = """
-timezone: UTC
-sources: [{id: en, url: feed.xml}]
-channels:
-  tg:
-    type: telegram
-    chat: "@c"
-    photo: never
-    schedule: {windows: ["08:00-20:00"], min_gap: 10m, max_per_day: 3}
-"""
+CONFIG = newsroom_yaml("""
+tg:
+  type: telegram
+  chat: "@c"
+  photo: never
+  schedule: {windows: ["08:00-20:00"], min_gap: 10m, max_per_day: 3}
+""")
 
 
 def dry_dispatcher(store: Store, tmp_path: Path, articles: int) -> tuple[Dispatcher, io.StringIO]:

@@ -14,15 +14,11 @@ from bot.config import parse_config
 from bot.ingest.poll import make_fetcher, poll_source
 from bot.models import Article, FeedItem
 from bot.store import NewDelivery, PollSuccess, Store
+from tests.kit import newsroom_yaml
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-CONFIG = """
-timezone: UTC
-sources: [{id: en, url: feed.xml, fetch_pages: never}]
-channels:
-  tg: {type: telegram, chat: "@c"}
-  x: {type: x}
-"""
+CONFIG = newsroom_yaml('tg: {type: telegram, chat: "@c"}', "x: {type: x}",
+                       source="{id: en, url: feed.xml, fetch_pages: never}")
 
 
 def _feed(path: Path, count: int, first: int = 0) -> None:

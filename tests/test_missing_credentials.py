@@ -15,22 +15,18 @@ from bot.store import Store, open_store
 from bot.web.health import health_report
 from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+from tests.kit import newsroom_yaml
 
 telegram_api = fake_api.telegram_api
 
-CONFIG = """
-timezone: UTC
-store: sqlite:///bot.db
-web: {enabled: false}
-sources: [{id: en, url: feed.xml}]
-channels:
-  tg:
-    type: telegram
-    token: ${TELEGRAM_BOT_TOKEN}
-    chat: "@c"
-    api_url: API
-    photo: never
-"""
+CONFIG = newsroom_yaml("""
+tg:
+  type: telegram
+  token: ${TELEGRAM_BOT_TOKEN}
+  chat: "@c"
+  api_url: API
+  photo: never
+""", store="sqlite:///bot.db", extra="web: {enabled: false}\n")
 
 async def started(path: Path, articles: int = 0) -> Service:
     config = load_config(path)

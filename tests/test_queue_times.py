@@ -14,17 +14,14 @@ from bot.config import load_config
 from bot.models import FeedItem
 from bot.plan import plan_article
 from bot.store import open_store
+from tests.kit import newsroom_yaml
 
-CONFIG = """
-timezone: Asia/Baghdad
-store: sqlite:///bot.db
-sources: [{id: en, url: feed.xml}]
-channels:
-  tg:
-    type: telegram
-    chat: "@c"
-    schedule: {min_gap: 10m, max_per_day: 2}
-"""
+CONFIG = newsroom_yaml("""
+tg:
+  type: telegram
+  chat: "@c"
+  schedule: {min_gap: 10m, max_per_day: 2}
+""", timezone="Asia/Baghdad", store="sqlite:///bot.db")
 
 
 def times_by_id(output: str) -> dict[str, str]:

@@ -18,25 +18,22 @@ from bot.plan import Why, plan_article
 from bot.reload import config_for_status
 from bot.scheduler import Service
 from bot.store import Store, open_store
+from tests.kit import newsroom_yaml
 
 # The web server is off: the SIGHUP test waits for the service's background tasks, and a
 # server on :8080 would be one of them (and would clash with any other test's).
-CONFIG = """
-timezone: UTC
-store: sqlite:///bot.db
-web: {enabled: false}
-sources: [{id: en, url: feed.xml}]
-channels:
-  tg:
-    type: telegram
-    chat: "@c"
-    preview: true
-    schedule: {max_per_day: MAX}
-  tg-2:
-    type: telegram
-    chat: "@d"
-    preview: true
-"""
+CONFIG = newsroom_yaml("""
+tg:
+  type: telegram
+  chat: "@c"
+  preview: true
+  schedule: {max_per_day: MAX}
+""", """
+tg-2:
+  type: telegram
+  chat: "@d"
+  preview: true
+""", store="sqlite:///bot.db", extra="web: {enabled: false}\n")
 
 
 def write(path: Path, text: str) -> None:

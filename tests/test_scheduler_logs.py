@@ -16,19 +16,14 @@ from bot.config import parse_config
 from bot.scheduler import Service
 from bot.settings import RuntimeSettings
 from bot.store import open_store
-from tests.kit import wait_until
+from tests.kit import TELEGRAM, newsroom_yaml, wait_until
 
-CONFIG = """
-timezone: UTC
-store: sqlite:///{tmp}/newsbot.db
-preview_dir: {tmp}/preview
-web: {{enabled: false}}
-sources: [{{id: en, url: feed.xml}}]
-channels:
-  tg:
-    type: telegram
-    chat: "@c"
-"""
+
+def config_text(tmp: Path) -> str:
+    return newsroom_yaml(TELEGRAM, store=f"sqlite:///{tmp}/newsbot.db",
+                         extra=f"preview_dir: {tmp}/preview\nweb: {{enabled: false}}")
+
+
 SKIPPED = "skipped: maximum number of running instances reached"
 
 
@@ -57,7 +52,7 @@ async def test_a_long_poll_does_not_fill_the_log_with_skip_warnings_but_a_digest
         return True
 
     caplog.set_level(logging.DEBUG, logger="apscheduler")
-    config = parse_config(CONFIG.format(tmp=tmp_path), base_dir=tmp_path)
+    config = parse_config(config_text(tmp_path), base_dir=tmp_path)
     store = open_store(config.store_url)
     monkeypatch.setattr(store, "acquire_lease", slow_lease)
     # A 1.5 s poll lease makes the poll job tick every 0.5 s (a third of the lease).

@@ -26,6 +26,7 @@ from bot.errors import StoreError
 from bot.models import FeedItem
 from bot.scheduler import Service
 from bot.store import ChannelView, open_store
+from tests.kit import newsroom_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -171,14 +172,8 @@ def test_a_postgresql_server_that_went_away_is_a_retryable_store_error(
     assert "channel_states failed" in str(error) and "s3cret" not in str(error)
 
 
-CONFIG = """
-timezone: UTC
-store: STORE
-web: {enabled: false}
-sources: [{id: en, url: feed.xml}]
-channels:
-  tg: {type: telegram, chat: "@c", preview: true}
-"""
+CONFIG = newsroom_yaml('tg: {type: telegram, chat: "@c", preview: true}', store="STORE",
+                       extra="web: {enabled: false}\n")
 
 
 async def test_the_running_bot_logs_a_locked_store_in_one_line_and_keeps_ticking(
