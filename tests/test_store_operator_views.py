@@ -24,6 +24,17 @@ def test_heartbeats_are_upserted_read_back_and_forgotten(store: Store) -> None:
     assert store.live_workers(NOW) == []
 
 
+def test_a_worker_that_died_long_ago_is_swept_away(store: Store) -> None:
+    store.heartbeat("dead:1", now=NOW - timedelta(days=2), channels={})
+    store.heartbeat("new:2", now=NOW, channels={})
+    with store.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from bot.store import schema
+        names = set(conn.scalars(select(schema.workers.c.worker)))
+    assert names == {"new:2"}
+
+
 def test_a_sources_rhythm_and_the_newest_article(store: Store) -> None:
     for n in range(3):
         store.add_article(FeedItem(source_id="en", guid=f"g{n}", url=f"https://e.org/{n}",

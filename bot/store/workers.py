@@ -20,6 +20,7 @@ W = schema.workers
 
 #: A worker that has not beaten for this long is taken for dead (it beats every poll tick).
 WORKER_STALE = timedelta(minutes=2)
+FORGET_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class WorkerQueries(StoreBase):
             if not done:
                 conn.execute(W.insert().values(worker=worker, started_at=started_at or now,
                                                seen_at=now, channels=body))
+                # A new worker also sweeps away the rows of ones that died long ago (a
+                # crash leaves its row; a clean stop removes it).
+                conn.execute(delete(W).where(W.c.seen_at < now - FORGET_AFTER))
 
     def forget_worker(self, worker: str) -> None:
         """A worker stopping cleanly takes its heartbeat with it."""
