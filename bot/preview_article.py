@@ -75,12 +75,15 @@ async def preview_article(config: Config, url_or_file: str, *, echo: TextIO,
     )
     env = make_environment(config)
     echo.write(f"{article.title}\n{url}\n"
-               f"source: {source or 'unknown (give --source ID to route by source)'}\n")
+               f"source: {source or 'unknown: routes are matched without their sources '}"
+               f"{'' if source else '(give --source ID to match them too)'}\n")
     skipped: list[str] = []
     for name, cfg in config.channels.items():
         if not cfg.enabled:
             continue
-        if not route_matches(article, cfg.route):
+        # Without a known source, a route's sources cannot be judged: the rest of it is.
+        route = cfg.route if source else cfg.route.model_copy(update={"sources": ()})
+        if not route_matches(article, route):
             skipped.append(name)
             continue
         if isinstance(cfg, EmailChannel):

@@ -38,3 +38,9 @@ def test_an_unknown_source_is_an_error(project: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), "preview",
                                       str(page), "--source", "nosuch"])
     assert result.exit_code == 2 and "no source has id 'nosuch'" in result.output
+
+
+def test_without_a_source_routes_are_matched_on_the_rest(project: Path) -> None:
+    output = preview(project)
+    assert "source: unknown" in output and "--source ID" in output
+    assert "── telegram-en (telegram)" in output and "── telegram-ar (telegram)" in output
