@@ -95,12 +95,13 @@ def sample_article(config: Config) -> tuple[Article, str]:
     url = config.store_url
     if url.startswith(prefix) and not Path(url[len(prefix):]).is_file():
         return SAMPLE, "a bundled sample article"
-    try:
-        from bot.store import open_store
+    from bot.errors import StoreError
+    from bot.store import open_store
 
+    try:
         with open_store(url) as store:
             newest = store.newest_article()
-    except Exception:  # an unreachable store must not stop `check`: fall back
+    except StoreError:  # an unreachable store must not stop `check`: fall back
         return SAMPLE, "a bundled sample article (the store did not answer)"
     if newest is None:
         return SAMPLE, "a bundled sample article"
