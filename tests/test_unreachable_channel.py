@@ -16,8 +16,9 @@ from bot.plan import plan_article
 from bot.render import make_environment
 from bot.store import Store
 from tests.fakes.x_api import FakeXApi
+from tests.kit import WallClock
 from tests.smtp_server import free_port
-from tests.test_dispatch import NOW, Clock, setup
+from tests.test_dispatch import NOW, setup
 
 
 async def test_x_at_a_dead_endpoint_needs_attention_after_three_failures(
@@ -36,7 +37,7 @@ async def test_x_at_a_dead_endpoint_needs_attention_after_three_failures(
         sqlite_store.create_deliveries(article.id, plan_article(article, config, now=NOW),
                                        now=NOW)
     sender = make_channel("x", cfg, config)
-    clock = Clock()
+    clock = WallClock(NOW)
     dispatcher = Dispatcher(config=config, store=sqlite_store,
                             outlets={"x": Outlet("x", cfg, make_format(cfg), sender)},
                             env=make_environment(config), clock=clock)
