@@ -46,6 +46,7 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from bot.channels.image_fetch import MediaFailure, fetch_image
 from bot.channels.mastodon_length import (
     InstanceRules,
     known_rules,
@@ -53,7 +54,7 @@ from bot.channels.mastodon_length import (
     rules_age,
     rules_from_instance,
 )
-from bot.channels.mastodon_media import MediaFailure, description, fetch_image, file_name
+from bot.channels.mastodon_media import description, file_name
 from bot.channels.mastodon_platform import MastodonChannel, make_format
 from bot.channels.mastodon_post import PostParts, language_code, split_post
 from bot.config import Config
@@ -258,7 +259,7 @@ class MastodonSender:
         assert post.image_url
         data, media_type = await fetch_image(self._http, post.image_url,
                                              max_bytes=rules.image_bytes,
-                                             types=rules.image_types)
+                                             types=rules.image_types, taker="the instance")
         alt = description(post.image_alt or parts.body.split("\n", 1)[0],
                           rules.description_characters)
         upload = functools.partial(self._client.media_post, io.BytesIO(data),

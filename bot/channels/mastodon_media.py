@@ -1,72 +1,17 @@
-"""An article's lead image for Mastodon: downloaded safely, described for screen readers.
+"""An article's lead image for Mastodon: its upload's file name and its description for
+screen readers.
 
-The image URL is feed content: ``http`` must be a client from ``bot.urlpolicy.untrusted_client``
-so the download (redirects included) never reaches inside the network. The instance says
-which image types and sizes it takes (``/api/v2/instance``); an image it would refuse is not
-downloaded in full. The upload itself (``POST /api/v2/media`` with its description) is the
-sender's, through Mastodon.py.
-
-Every failure is a ``MediaFailure`` whose message is fit for a delivery's note: the caller
-posts without the image rather than not at all.
+The download is ``bot.channels.image_fetch``'s, with the types and size the instance says it
+takes (``/api/v2/instance``), so an image it would refuse is not downloaded in full. The
+upload itself (``POST /api/v2/media`` with its description) is the sender's, through
+Mastodon.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Collection
-
-import httpx
-
-from bot.errors import UrlRefused
-from bot.urlpolicy import link_problem
-
-IMAGE_DEADLINE_SECONDS = 30.0
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
                "image/webp": ".webp", "image/heic": ".heic", "image/heif": ".heif",
                "image/avif": ".avif"}
-
-
-class MediaFailure(Exception):
-    """The image could not be attached; the message says why (no secrets, no URL query)."""
-
-
-async def fetch_image(
-    http: httpx.AsyncClient, url: str, *, max_bytes: int, types: Collection[str],
-    deadline: float = IMAGE_DEADLINE_SECONDS,
-) -> tuple[bytes, str]:
-    """Download an image: ``(bytes, media type)``. Refuses what is not an image of one of
-    ``types``, files over ``max_bytes``, and gives up after ``deadline`` seconds in all (a
-    server trickling bytes must not hold the post until its claim expires)."""
-    problem = link_problem(url)
-    if problem:
-        raise MediaFailure(f"image not fetched: {problem}")
-    try:
-        async with asyncio.timeout(deadline), http.stream("GET", url) as response:
-            if response.status_code != 200:
-                raise MediaFailure(f"image download failed: HTTP {response.status_code}")
-            media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if not media_type.startswith("image/"):
-                raise MediaFailure(f"image URL is not an image ({media_type or 'no type'})")
-            if media_type not in types:
-                raise MediaFailure(f"the instance does not take {media_type} images")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise MediaFailure(f"image is {int(declared)} bytes, over the instance's "
-                                   f"{max_bytes}")
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > max_bytes:
-                    raise MediaFailure(f"image is over the instance's {max_bytes} bytes")
-    except TimeoutError:
-        raise MediaFailure(f"image download took over {deadline:.0f}s; gave up") from None
-    except UrlRefused as exc:
-        raise MediaFailure(f"image not fetched: {exc.problem}") from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise MediaFailure(f"image download failed: {type(exc).__name__}") from None
-    if not data:
-        raise MediaFailure("image download failed: empty body")
-    return bytes(data), media_type
 
 
 def file_name(media_type: str) -> str:

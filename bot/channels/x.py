@@ -38,8 +38,9 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from tweepy.auth import OAuth1UserHandler
 
+from bot.channels.image_fetch import MediaFailure
 from bot.channels.x_length import normalize
-from bot.channels.x_media import MediaFailure, fetch_image, upload_image
+from bot.channels.x_media import fetch_image, upload_image
 from bot.channels.x_platform import XChannel, make_format  # noqa: F401
 from bot.config import Config
 from bot.errors import (

@@ -5,8 +5,8 @@ requests session, whose mounted adapter routes them to ``api_url`` and signs the
 1.0a (see ``bot.channels.x``). Small images use the one-shot upload; larger ones the chunked
 initialize / append / finalize sequence. Alt text goes through ``POST /2/media/metadata``.
 
-The image URL is feed content: ``http`` must be a client from ``bot.urlpolicy.untrusted_client``
-so the download (redirects included) never reaches inside the network.
+The download is ``bot.channels.image_fetch``'s: the image URL is feed content, so ``http`` must
+be a client from ``bot.urlpolicy.untrusted_client``.
 
 Every failure is a ``MediaFailure`` whose message says what went wrong in words fit for a
 delivery's note: the caller posts without the image rather than not at all.
@@ -14,17 +14,15 @@ delivery's note: the caller posts without the image rather than not at all.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import requests
 
-from bot.errors import UrlRefused
-from bot.urlpolicy import link_problem
+from bot.channels import image_fetch
+from bot.channels.image_fetch import IMAGE_DEADLINE_SECONDS, MediaFailure
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # X's limit for images
-IMAGE_DEADLINE_SECONDS = 30.0
 CHUNKED_ABOVE = 1024 * 1024
 CHUNK_SIZE = 1024 * 1024
 MAX_ALT_TEXT = 1000  # X's limit, in characters
@@ -34,47 +32,11 @@ SUPPORTED_TYPES = frozenset(
 )
 
 
-class MediaFailure(Exception):
-    """The image could not be attached; the message says why (no secrets, no URLs' query)."""
-
-
-async def fetch_image(
-    http: httpx.AsyncClient, url: str, *, max_bytes: int = MAX_IMAGE_BYTES,
-    deadline: float = IMAGE_DEADLINE_SECONDS,
-) -> tuple[bytes, str]:
-    """Download an image: ``(bytes, media type)``. Refuses non-images and files over the cap,
-    and gives up after ``deadline`` seconds in all (a server trickling bytes must not hold
-    the post until its claim expires). ``http`` should be an ``untrusted_client``: a URL
-    the policy refuses is a ``MediaFailure`` saying why."""
-    problem = link_problem(url)
-    if problem:
-        raise MediaFailure(f"image not fetched: {problem}")
-    try:
-        async with asyncio.timeout(deadline), http.stream("GET", url) as response:
-            if response.status_code != 200:
-                raise MediaFailure(f"image download failed: HTTP {response.status_code}")
-            media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if not media_type.startswith("image/"):
-                raise MediaFailure(f"image URL is not an image ({media_type or 'no type'})")
-            if media_type not in SUPPORTED_TYPES:
-                raise MediaFailure(f"X does not take {media_type} images")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise MediaFailure(f"image is {int(declared)} bytes, over the {max_bytes} cap")
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > max_bytes:
-                    raise MediaFailure(f"image is over the {max_bytes} byte cap")
-    except TimeoutError:
-        raise MediaFailure(f"image download took over {deadline:.0f}s; gave up") from None
-    except UrlRefused as exc:
-        raise MediaFailure(f"image not fetched: {exc.problem}") from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise MediaFailure(f"image download failed: {type(exc).__name__}") from None
-    if not data:
-        raise MediaFailure("image download failed: empty body")
-    return bytes(data), media_type
+async def fetch_image(http: httpx.AsyncClient, url: str, *, max_bytes: int = MAX_IMAGE_BYTES,
+                      deadline: float = IMAGE_DEADLINE_SECONDS) -> tuple[bytes, str]:
+    """Download an image X takes (``bot.channels.image_fetch.fetch_image``)."""
+    return await image_fetch.fetch_image(http, url, max_bytes=max_bytes, types=SUPPORTED_TYPES,
+                                         taker="X", deadline=deadline)
 
 
 def upload_image(
