@@ -90,6 +90,19 @@ def test_a_request_relayed_by_a_proxy_on_this_machine_is_not_local(service: Serv
     assert "worker" not in response.json() and "kicked" not in response.text
 
 
+def test_a_proxy_on_this_machine_named_in_trusted_proxies_is_not_local_even_without_headers(
+        tmp_path: Path, sqlite_store: Store) -> None:
+    # nginx's proxy_pass adds no X-Forwarded-For unless told to: the operator's
+    # web.trusted_proxies is what says the loopback peer relays the world.
+    config = parse_config(HEALTH_CONFIG + "web: {trusted_proxies: [127.0.0.1]}\n",
+                          base_dir=tmp_path)
+    relayed = Service(tmp_path / "config.yaml", config, sqlite_store, worker="newsroom-db-3:4242")
+    relayed.last_tick = datetime.now(UTC)
+    response = client(relayed, LOCAL).get("/healthz")
+    assert response.status_code == 200
+    assert "worker" not in response.json() and "newsroom-db-3" not in response.text
+
+
 def test_this_machine_sees_the_worker_and_each_channels_state(service: Service) -> None:
     body = client(service, LOCAL).get("/healthz").json()
     assert body["worker"] == "newsroom-db-3:4242"

@@ -8,8 +8,9 @@ bot unhealthy: restarting would not fix it.
 The server usually faces the internet (the subscribe pages), so anyone may ask: they get
 the coarse view only (status, store ok, scheduler alive). The detail (worker host:pid,
 leader, each channel's state with the platforms' own words, the store's error) goes only to
-a request from this machine itself (a loopback peer, with no proxy's forwarding headers, since
-a reverse proxy on this machine would relay the world from loopback); ``newsbot status``
+a request from this machine itself (a loopback peer, with no proxy's forwarding headers and
+not listed in ``web.trusted_proxies``, since a reverse proxy on this machine would relay the
+world from loopback); ``newsbot status``
 shows the same from the store.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +31,7 @@ from starlette.routing import Route
 from bot import metrics
 from bot.errors import StoreError
 from bot.outlets import channel_views, preview_reason
+from bot.web.ratelimit import Network, parse_networks
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -128,8 +130,12 @@ def health_report(service: RunningBot | None, *, now: datetime | None = None,
 _FORWARDING = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
 
 
-def asked_from_this_machine(request: Request) -> bool:
-    """True for a loopback peer that no proxy relayed (an operator's curl, a local watchdog)."""
+def asked_from_this_machine(request: Request, proxies: Sequence[Network] = ()) -> bool:
+    """True for a loopback peer that no proxy relayed (an operator's curl, a local watchdog).
+
+    A peer in ``proxies`` (``web.trusted_proxies``) relays others even when it adds no
+    forwarding header (nginx's ``proxy_pass`` adds none unless told to).
+    """
     if any(name in request.headers for name in _FORWARDING):
         return False
     peer = request.client.host if request.client else ""
@@ -139,6 +145,8 @@ def asked_from_this_machine(request: Request) -> bool:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if any(address.version == net.version and address in net for net in proxies):
+        return False
     return address.is_loopback
 
 
@@ -184,7 +192,8 @@ def health_routes(get_service: GetService) -> list[Route]:
                 first_line = (str(exc).splitlines() or [""])[0][:200]
                 error = f"{type(exc).__name__}: {first_line}"
         healthy, body = health_report(service, states=states, store_error=error)
-        if not asked_from_this_machine(request):
+        proxies = parse_networks(service.config.web.trusted_proxies) if service else ()
+        if not asked_from_this_machine(request, proxies):
             body = public_view(body)
         return JSONResponse(body, status_code=200 if healthy else 503,
                             headers={"Cache-Control": "no-store"})
