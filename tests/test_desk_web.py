@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
@@ -74,11 +76,26 @@ def test_a_forged_or_ended_session_cookie_is_no_session(
     c = kit.client(config, store, path)
     kit.log_in(c)
     cookie = c.cookies["newsbot_desk"]
-    _, version, sig = cookie.split(".")
-    c.cookies.set("newsbot_desk", f"2.{version}.{sig}", path="/desk")  # another account's id
+    _, signed = cookie.split(".", 1)
+    c.cookies.set("newsbot_desk", f"2.{signed}", path="/desk")  # another account's id
     assert c.get("/desk/").status_code == 303
     c.cookies.set("newsbot_desk", cookie, path="/desk")
     assert c.get("/desk/").status_code == 200
+
+
+def test_a_session_ends_after_a_working_day_even_where_the_browser_keeps_the_cookie(
+        project: tuple[Path, Config, Store]) -> None:
+    path, config, store = project
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
+    app = Starlette(routes=desk_routes(config, store, path, clock=lambda: now[0]))
+    c = TestClient(app, base_url=kit.BASE, follow_redirects=False)
+    kit.log_in(c)
+    now[0] += timedelta(hours=11)
+    assert c.get("/desk/").status_code == 200
+    now[0] += timedelta(hours=1, minutes=1)  # a copied cookie is worth no more than Max-Age
+    response = c.get("/desk/")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/desk/login")
 
 
 def test_a_cross_site_post_is_refused_and_changes_nothing(
@@ -172,7 +189,7 @@ def test_pages_send_csp_frame_and_referrer_headers_and_never_a_secret(
         assert kit.SECRET not in response.text
         assert "argon2" not in response.text  # no password hash either
     cookie = desk.cookies["newsbot_desk"]
-    assert cookie.count(".") == 2 and cookie.split(".")[0].isdigit()  # id.version.signature
+    assert cookie.count(".") == 3 and cookie.split(".")[0].isdigit()  # id.version.issued.sig
 
 
 def test_an_editor_may_not_open_the_schedule_or_manage_accounts(

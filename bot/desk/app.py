@@ -31,7 +31,8 @@ def _safe_next(value: str) -> str:
 
 def login_routes(desk: Desk) -> list[BaseRoute]:
     async def login_page(request: Request) -> Response:
-        session = auth.read_session(desk.secret, desk.store, request.cookies.get(auth.COOKIE))
+        session = auth.read_session(desk.secret, desk.store, request.cookies.get(auth.COOKIE),
+                                    now=desk.clock())
         if session is not None:
             return RedirectResponse(_safe_next(request.query_params.get("next", "")), 303,
                                     headers=HEADERS)
@@ -63,7 +64,7 @@ def login_routes(desk: Desk) -> list[BaseRoute]:
         desk.store.clear_login_failures(keys[0])
         response = RedirectResponse(target, 303, headers=HEADERS)
         response.headers.append("Set-Cookie", auth.set_cookie_header(
-            auth.session_value(desk.secret, account), secure=desk.secure_cookie))
+            auth.session_value(desk.secret, account, issued=now), secure=desk.secure_cookie))
         return response
 
     @desk.guard()

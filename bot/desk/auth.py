@@ -2,8 +2,9 @@
 
 - Passwords are stored as argon2id hashes (argon2-cffi's defaults, RFC 9106's second
   recommendation); a hash made with weaker parameters is upgraded at the next good login.
-- The session cookie holds only the account id and the account's session version, signed
-  with HMAC-SHA256 under a key derived from ``secret_key``. Logging out or changing the
+- The session cookie holds only the account id, the account's session version and when it
+  was issued, signed with HMAC-SHA256 under a key derived from ``secret_key``; it is refused
+  after ``SESSION_MAX_AGE``, whatever the browser keeps. Logging out or changing the
   password moves the version on in the store, which ends every session of that account on
   every worker. HttpOnly, SameSite=Lax, Secure when ``public_url`` is https.
 - Five failed logins for one account, or from one client, within 15 minutes: 429 until
@@ -70,8 +71,8 @@ def _sign(secret: bytes, purpose: str, payload: str) -> str:
     return hmac.new(_key(secret, purpose), payload.encode(), hashlib.sha256).hexdigest()
 
 
-def session_value(secret: bytes, account: EditorAccount) -> str:
-    payload = f"{account.id}.{account.session_version}"
+def session_value(secret: bytes, account: EditorAccount, *, issued: datetime) -> str:
+    payload = f"{account.id}.{account.session_version}.{int(issued.timestamp())}"
     return f"{payload}.{_sign(secret, 'session', payload)}"
 
 
@@ -82,14 +83,19 @@ class Session:
     csrf_token: str  # the form token: bound to this session, so it dies with it
 
 
-def read_session(secret: bytes, store: Store, cookie: str | None) -> Session | None:
-    """The session a cookie stands for, or None (forged, ended, or the account removed)."""
-    if not cookie or cookie.count(".") != 2:
+def read_session(secret: bytes, store: Store, cookie: str | None, *, now: datetime
+                 ) -> Session | None:
+    """The session a cookie stands for, or None (forged, ended, older than
+    ``SESSION_MAX_AGE``, or the account removed)."""
+    if not cookie or cookie.count(".") != 3:
         return None
-    ident, version, signature = cookie.split(".")
-    expected = _sign(secret, "session", f"{ident}.{version}")
+    ident, version, issued, signature = cookie.split(".")
+    expected = _sign(secret, "session", f"{ident}.{version}.{issued}")
     if not hmac.compare_digest(signature, expected) or not ident.isdigit() \
-            or not version.isdigit():
+            or not version.isdigit() or not issued.isdigit():
+        return None
+    # Max-Age only asks the browser to forget the cookie; a copy kept elsewhere ends here.
+    if not 0 <= now.timestamp() - int(issued) <= SESSION_MAX_AGE:
         return None
     account = store.get_editor_by_id(int(ident))
     if account is None or account.session_version != int(version):

@@ -125,7 +125,7 @@ class Desk:
             @functools.wraps(handler)
             async def guarded(request: Request) -> Response:
                 session = auth.read_session(self.secret, self.store,
-                                            request.cookies.get(auth.COOKIE))
+                                            request.cookies.get(auth.COOKIE), now=self.clock())
                 post = request.method == "POST"
                 if session is None:
                     if post:
