@@ -123,7 +123,7 @@ def edit_text(config: Config, store: Store, delivery_id: int, text: str, *,
 
         article = store.get_article(current.article_id)
         fmt = post_format(cfg)
-        measured = fmt.measure(text, with_media=fmt.media and bool(article.image_url))
+        measured = fmt.measure(text, with_media=fmt.media and bool(article.usable_image_url))
         if not measured.ok:
             raise EditRefused(f"{current.channel}: not saved: {measured.problem}")
     if not store.set_edited_text(delivery_id, text, now=now,

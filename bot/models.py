@@ -55,6 +55,11 @@ class Article:
     image_alt: str
     summary_html: str = ""
     image_problem: str = ""  # set when the image check failed: posts go out as text
+
+    @property
+    def usable_image_url(self) -> str | None:
+        """The lead image, unless its one check at ingest failed (then posts go as text)."""
+        return None if self.image_problem else self.image_url
     corrected_at: datetime | None = None  # the feed changed its title or summary after posting
 
 

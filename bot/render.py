@@ -175,7 +175,7 @@ def article_view(article: Article, zone: ZoneInfo) -> ArticleView:
         section=article.sections[0] if article.sections else "", author=article.author,
         language=article.language, source=article.source_id,
         published=article.published_at.astimezone(zone),
-        image_url=None if article.image_problem else article.image_url,
+        image_url=article.usable_image_url,
         image_alt=article.image_alt or article.title, rtl=is_rtl(article.language),
         updated=article.corrected_at is not None,
     )
@@ -194,7 +194,7 @@ def render_post(env: jinja2.Environment, article: Article, *, channel: str,
     name = cfg.template or default_template(cfg)
     view = article_view(article, zone)
     # An image that failed its check at ingest is never attached: the post goes as text.
-    media = fmt.media and bool(article.image_url) and not article.image_problem
+    media = fmt.media and bool(article.usable_image_url)
     tags = [t for t in dict.fromkeys(hashtag(s) for s in article.sections) if t][:fmt.hashtags]
     full = cut_summary(article.summary, cfg.summary_chars)
 

@@ -85,7 +85,7 @@ def preview_delivery(config: Config, article: Article, delivery: Delivery) -> Po
     if isinstance(cfg, EmailChannel):
         entry = Markup("<h3>{}</h3><p>{}</p>").format(article.title, article.summary)
         return PostPreview(delivery, "email", article.summary, entry, None,
-                           article.image_url, article.image_alt)
+                           article.usable_image_url, article.image_alt)
     fmt = post_format(cfg)
     try:
         rendered = render_post(make_environment(config), article, channel=delivery.channel,
@@ -94,7 +94,7 @@ def preview_delivery(config: Config, article: Article, delivery: Delivery) -> Po
         return PostPreview(delivery, cfg.type, delivery.edited_text, x_as_shown(
             delivery.edited_text), None, None, "", problem=str(exc))
     post = with_edited_text(rendered, delivery.edited_text)
-    media = post_format(cfg).media and bool(article.image_url)
+    media = post_format(cfg).media and bool(article.usable_image_url)
     shown = telegram_as_shown(post.text) if fmt.markup == "html" else x_as_shown(post.text)
     return PostPreview(delivery, cfg.type, post.text, shown,
                        fmt.measure(post.text, with_media=media), post.image_url,
@@ -105,7 +105,7 @@ def measure_text(config: Config, store: Store, delivery: Delivery, text: str) ->
     """How the platform would count ``text`` as this delivery's post (photo or not)."""
     cfg = config.channels[delivery.channel]
     article = store.get_article(delivery.article_id)
-    media = post_format(cfg).media and bool(article.image_url)
+    media = post_format(cfg).media and bool(article.usable_image_url)
     return post_format(cfg).measure(text, with_media=media)
 
 

@@ -127,7 +127,7 @@ def build_digest(channel: str, cfg: EmailChannel, articles: Sequence[Article], *
         summary = cut_summary(article.summary, min(cfg.summary_chars, DIGEST_SUMMARY_CHARS))
         groups.setdefault(key, []).append(DigestArticle(
             article=view, summary=summary, summary_html=summary_as_html(article, summary),
-            image_url=None if article.image_problem else _safe_image(article.image_url),
+            image_url=_safe_image(article.usable_image_url),
             rtl=view.rtl,
         ))
     return Digest(
