@@ -26,7 +26,8 @@ from bot.ingest.poll import make_fetcher, poll_sources
 from bot.operations import make_dispatcher
 from bot.outlets import Outlet, build_outlets, close_outlets
 from bot.store import Store, open_store
-from tests.fakes.telegram_api import FakeTelegramAPI, _Failure
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.telegram_wire import Failure
 from tests.fakes.x_api import FakeXApi, Fault
 
 FAULTS = ("429", "500", "hang")
@@ -40,13 +41,13 @@ class FlakyTelegram(FakeTelegramAPI):
         self.rng, self.rate = rng, rate
         self.log: list[tuple[float, str, str]] = []  # (monotonic, chat, fault or "ok")
 
-    def _take_failure(self, method: str, chat: str) -> _Failure | None:  # lock held
+    def _take_failure(self, method: str, chat: str) -> Failure | None:  # lock held
         fault = self.rng.choice(FAULTS) if self.rng.random() < self.rate else "ok"
         self.log.append((time.monotonic(), chat, fault))
         if fault == "hang":
             self._hangs.append((1, chat))
         elif fault != "ok":
-            return _Failure(int(fault), 1, chat, None, 1 if fault == "429" else None,
+            return Failure(int(fault), 1, chat, None, 1 if fault == "429" else None,
                             (method,))
         return super()._take_failure(method, chat)
 

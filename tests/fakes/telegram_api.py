@@ -14,9 +14,10 @@ for one chat only), ``hang_next`` (accept the message, never answer), ``migrate`
 became a supergroup), ``reject_photos``; and ``clock`` (``time.monotonic`` unless given: a
 virtual clock lets a test live through minutes of Telegram's limits in no real time).
 
-This module is the HTTP server: its lifecycle, the test switches, request parsing, the method
-handlers and the ``telegram_api`` fixture. Telegram's rules live beside it: HTML parse mode
-and UTF-16 lengths in ``telegram_html``, chats and flood control in ``telegram_chats``; the
+This module is the HTTP server: its lifecycle, the test switches, the method handlers and the
+``telegram_api`` fixture. Telegram's rules live beside it: HTML parse mode and UTF-16 lengths
+in ``telegram_html``, chats and flood control in ``telegram_chats``, request parsing and the
+answer envelope in ``telegram_wire``; the
 names tests use from those are importable from here too.
 
 This file deliberately does not import newsbot: it stands for Telegram, not for our code.
@@ -25,8 +26,6 @@ This file deliberately does not import newsbot: it stands for Telegram, not for 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import re
 import socket
 import threading
@@ -56,6 +55,7 @@ from tests.fakes.telegram_html import (
     utf16_units,
 )
 from tests.fakes.telegram_updates import ControlState, Tap, control_method, keyboard_problem
+from tests.fakes.telegram_wire import Failure, error, failure_response, ok, read_params
 
 __all__ = [  # what other files import from here, wherever it is defined
     "BOT_USERNAME",
@@ -66,7 +66,6 @@ __all__ = [  # what other files import from here, wherever it is defined
     "FakeTelegramAPI",
     "FloodLimits",
     "Tap",
-    "_Failure",
     "parse_html",
     "telegram_api",
     "utf16_units",
@@ -88,16 +87,6 @@ JPEG = bytes.fromhex(
 )
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"RIFF")
 
-_DESCRIPTIONS = {
-    400: "Bad Request: chat not found",
-    401: "Unauthorized",
-    403: "Forbidden: bot is not a member of the channel chat",
-    429: "Too Many Requests: retry after {retry_after}",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-}
-
-
 @dataclass(frozen=True)
 class Accepted:
     """A message the server accepted."""
@@ -113,16 +102,6 @@ class Accepted:
     at: float  # the server's clock (time.monotonic() by default) when it arrived
 
 
-@dataclass
-class _Failure:
-    status: int
-    count: int | None  # None: until cleared
-    chat: str | None
-    description: str | None
-    retry_after: int | None
-    methods: tuple[str, ...]
-
-
 class FakeTelegramAPI:
     """A Bot API server on 127.0.0.1. Use as a context manager or start()/stop()."""
 
@@ -136,7 +115,7 @@ class FakeTelegramAPI:
         self.messages: list[Accepted] = []
         self.requests: list[tuple[str, str | None, int]] = []  # (method, chat, HTTP status)
         self.reject_photos = False
-        self._failures: list[_Failure] = []
+        self._failures: list[Failure] = []
         self._hangs: list[tuple[int, str | None]] = []
         self._chats: dict[str, Chat] = {}
         self.unknown_chats: set[str] = set()  # getChat answers "chat not found"
@@ -208,7 +187,7 @@ class FakeTelegramAPI:
                   methods: tuple[str, ...] = ("sendmessage", "sendphoto")) -> None:
         """Answer the next ``count`` send requests (to ``chat``, if given) with ``status``."""
         with self._lock:
-            self._failures.append(_Failure(
+            self._failures.append(Failure(
                 status, count, None if chat is None else str(chat), description,
                 retry_after if retry_after is not None else (3 if status == 429 else None),
                 tuple(m.lower() for m in methods)))
@@ -271,13 +250,13 @@ class FakeTelegramAPI:
     async def _api(self, request: web.Request) -> web.StreamResponse:
         match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", request.path)
         if not match:
-            return _error(404, "Not Found")
+            return error(404, "Not Found")
         token, method = match.group(1), match.group(2).lower()
         if token != self.token:
-            return _error(401, "Unauthorized")
-        params, upload = await _params(request)
+            return error(401, "Unauthorized")
+        params, upload = await read_params(request)
         if method == "getme":
-            return _ok({"id": int(self.token.split(":")[0]), "is_bot": True,
+            return ok({"id": int(self.token.split(":")[0]), "is_bot": True,
                         "first_name": "Newsbot Test", "username": BOT_USERNAME,
                         "can_join_groups": True, "can_read_all_group_messages": False,
                         "supports_inline_queries": False})
@@ -290,7 +269,7 @@ class FakeTelegramAPI:
                 self.requests.append((method, str(params.get("chat_id", "")), response.status))
             return response
         if method not in ("sendmessage", "sendphoto"):
-            return _error(404, "Not Found: method not found")
+            return error(404, "Not Found: method not found")
         chat_key = str(params.get("chat_id", ""))
         response = await self._send(method, chat_key, params, upload)
         with self._lock:
@@ -311,53 +290,53 @@ class FakeTelegramAPI:
         """getChat and getChatMember (the bot's own membership only), for ``check --online``."""
         with self._lock:
             if chat_key in self.unknown_chats:
-                return _error(400, "Bad Request: chat not found")
+                return error(400, "Bad Request: chat not found")
             chat = self._chat(chat_key)
         status, result = chat_info(chat, method, params, bot_id=int(self.token.split(":")[0]),
                                    bot_username=BOT_USERNAME)
-        return _ok(result) if status == 200 else _error(status, str(result))
+        return ok(result) if status == 200 else error(status, str(result))
 
     async def _send(self, method: str, chat_key: str, params: dict[str, Any],
                     upload: bytes | None) -> web.Response:
         if not chat_key:
-            return _error(400, "Bad Request: chat_id is empty")
+            return error(400, "Bad Request: chat_id is empty")
         with self._lock:
             failure = self._take_failure(method, chat_key)
             chat = self._chat(chat_key)
         if failure:
-            return _failure_response(failure)
+            return failure_response(failure)
         if chat.migrated_to is not None:
-            return _error(400, "Bad Request: group chat was upgraded to a supergroup chat",
+            return error(400, "Bad Request: group chat was upgraded to a supergroup chat",
                           {"migrate_to_chat_id": chat.migrated_to})
         parse_mode = params.get("parse_mode")
         field_name = "text" if method == "sendmessage" else "caption"
         raw = str(params.get(field_name, "") or "")
         if parse_mode is not None and str(parse_mode).lower() != "html":
-            return _error(400, "Bad Request: unsupported parse_mode")
+            return error(400, "Bad Request: unsupported parse_mode")
         try:
             visible = parse_html(raw) if parse_mode else raw
         except EntityError as exc:
-            return _error(400, f"Bad Request: can't parse entities: {exc}")
+            return error(400, f"Bad Request: can't parse entities: {exc}")
         visible = visible.strip()
         if method == "sendmessage":
             if not visible:
-                return _error(400, "Bad Request: message text is empty")
+                return error(400, "Bad Request: message text is empty")
             if utf16_units(visible) > TEXT_LIMIT:
-                return _error(400, "Bad Request: message is too long")
+                return error(400, "Bad Request: message is too long")
         elif utf16_units(visible) > CAPTION_LIMIT:
-            return _error(400, "Bad Request: message caption is too long")
+            return error(400, "Bad Request: message caption is too long")
         markup = params.get("reply_markup")
         if markup is not None and keyboard_problem(markup):
-            return _error(400, keyboard_problem(markup))
+            return error(400, keyboard_problem(markup))
         photo: str | None = None
         if method == "sendphoto":
             problem, photo = await self._check_photo(params.get("photo"), upload)
             if problem:
-                return _error(400, problem)
+                return error(400, problem)
         with self._lock:
             retry_after = self._flood(chat_key, chat)
             if retry_after:
-                return _error(429, f"Too Many Requests: retry after {retry_after}",
+                return error(429, f"Too Many Requests: retry after {retry_after}",
                               {"retry_after": retry_after})
             message_id = self._next_id
             self._next_id += 1
@@ -390,7 +369,7 @@ class FakeTelegramAPI:
             message["photo"] = [{"file_id": f"AgAC{message_id}",
                                  "file_unique_id": f"AQ{message_id}",
                                  "width": 1, "height": 1, "file_size": len(JPEG)}]
-        return _ok(message)
+        return ok(message)
 
     async def _check_photo(self, photo: Any, upload: bytes | None) -> tuple[str, str | None]:
         if upload is not None:
@@ -428,7 +407,7 @@ class FakeTelegramAPI:
             self._chats[key] = chat
         return chat
 
-    def _take_failure(self, method: str, chat: str) -> _Failure | None:
+    def _take_failure(self, method: str, chat: str) -> Failure | None:
         for failure in self._failures:
             if method in failure.methods and failure.chat in (None, chat):
                 if failure.count is not None:
@@ -458,52 +437,6 @@ class FakeTelegramAPI:
         chat.times.append(now)
         self._overall.append(now)
         return 0
-
-
-async def _params(request: web.Request) -> tuple[dict[str, Any], bytes | None]:
-    params: dict[str, Any] = dict(request.query)
-    upload: bytes | None = None
-    ctype = request.content_type
-    if ctype == "application/json":
-        params.update(await request.json())
-    elif ctype == "multipart/form-data":
-        reader = await request.multipart()
-        async for part in reader:
-            if not hasattr(part, "name") or part.name is None:
-                continue
-            if part.filename is not None:  # type: ignore[union-attr]
-                upload = await part.read()  # type: ignore[union-attr]
-                params[part.name] = f"attach://{part.name}"
-            else:
-                params[part.name] = await part.text()  # type: ignore[union-attr]
-    elif request.can_read_body:
-        params.update(await request.post())
-    decoded: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, str) and value[:1] in "{[":
-            with contextlib.suppress(ValueError):
-                value = json.loads(value)
-        decoded[key] = value
-    return decoded, upload
-
-
-def _ok(result: Any) -> web.Response:
-    return web.json_response({"ok": True, "result": result})
-
-
-def _error(status: int, description: str, parameters: dict[str, Any] | None = None,
-           ) -> web.Response:
-    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return web.json_response(body, status=status)
-
-
-def _failure_response(failure: _Failure) -> web.Response:
-    description = failure.description or _DESCRIPTIONS.get(failure.status, "Error").format(
-        retry_after=failure.retry_after)
-    parameters = {"retry_after": failure.retry_after} if failure.status == 429 else None
-    return _error(failure.status, description, parameters)
 
 
 @pytest.fixture
