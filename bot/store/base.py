@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.errors import StoreError
 from bot.store.boundary import is_retryable, translate
@@ -138,9 +138,10 @@ def open_engine(url: str, *, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT) -> 
         event.listen(engine, "begin", _sqlite_begin)
     try:
         migrate(engine)
-    except OperationalError as exc:
+    except SQLAlchemyError as exc:
         engine.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        orig = getattr(exc, "orig", None)
+        reason = (str(orig if orig is not None else exc).strip().splitlines() or ["?"])[0]
         raise StoreError(f"store: cannot open {redact_url(url)}: {reason}",
                          retryable=is_retryable(exc)) from None
     return engine
