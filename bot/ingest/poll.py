@@ -66,9 +66,11 @@ def make_fetcher(config: Config) -> Fetcher:
 
 
 async def poll_source(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
-                      now: datetime) -> PollReport:
-    """Poll one source once. Never raises for the source's own trouble."""
-    state = store.source_state(source.id)
+                      now: datetime, state: SourceState | None = None) -> PollReport:
+    """Poll one source once. Never raises for the source's own trouble. ``state``: the
+    source's state if the caller has just read it (else it is read here)."""
+    if state is None:
+        state = store.source_state(source.id)
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
     deadline = Deadline.after(config.fetch.deadline.total_seconds())
     folder = not source.is_remote and is_folder_source(Path(location))
@@ -241,12 +243,14 @@ def _note(problems: list[str]) -> str:
 def due_sources(config: Config, store: Store, *, now: datetime, only_due: bool = True,
                 ids: Sequence[str] | None = None) -> list[Source]:
     """The sources to poll now: every one, or those due, or those named."""
+    states = store.source_states() if only_due else {}  # one query, however many sources
     chosen = []
     for source in config.sources:
         if ids is not None and source.id not in ids:
             continue
         if only_due:
-            due = store.source_state(source.id).next_poll_at
+            state = states.get(source.id)
+            due = state.next_poll_at if state is not None else None
             if due is not None and due > now:
                 continue
         chosen.append(source)
@@ -259,5 +263,7 @@ async def poll_sources(config: Config, store: Store, *, now: datetime, fetcher: 
     """Poll every source (or those due, or those named) concurrently; each ends by its
     own deadline, so this ends by the longest one."""
     chosen = due_sources(config, store, now=now, only_due=only_due, ids=ids)
+    states = store.source_states()
     return list(await asyncio.gather(*(
-        poll_source(s, config=config, store=store, fetcher=fetcher, now=now) for s in chosen)))
+        poll_source(s, config=config, store=store, fetcher=fetcher, now=now,
+                    state=states.get(s.id, SourceState(s.id))) for s in chosen)))

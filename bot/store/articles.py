@@ -61,6 +61,14 @@ def _words(html: str) -> str:
     return " ".join(html_to_text(html).split())
 
 
+def _row_to_state(row: Any) -> SourceState:
+    return SourceState(source_id=row.id, etag=row.etag, last_modified=row.last_modified,
+                       last_polled_at=row.last_polled_at, last_success_at=row.last_success_at,
+                       last_error=row.last_error, consecutive_errors=row.consecutive_errors,
+                       next_poll_at=row.next_poll_at, items_seen=row.items_seen,
+                       parser=row.parser, parser_note=row.parser_note)
+
+
 def _row_to_article(row: Any) -> Article:
     return _values_to_article(row.id, row._mapping)
 
@@ -151,18 +159,16 @@ class ArticleQueries(StoreBase):
             row = conn.execute(
                 select(schema.sources).where(schema.sources.c.id == source_id)
             ).first()
-        if row is None:
-            return SourceState(source_id)
-        return SourceState(source_id=row.id, etag=row.etag, last_modified=row.last_modified,
-                           last_polled_at=row.last_polled_at, last_success_at=row.last_success_at,
-                           last_error=row.last_error, consecutive_errors=row.consecutive_errors,
-                           next_poll_at=row.next_poll_at, items_seen=row.items_seen,
-                           parser=row.parser, parser_note=row.parser_note)
+        return _row_to_state(row) if row is not None else SourceState(source_id)
+
+    def source_states(self) -> dict[str, SourceState]:
+        """Every known source's state, by id, in one query (a source never polled is
+        absent: its state is ``SourceState(id)``)."""
+        with self.engine.connect() as conn:
+            return {row.id: _row_to_state(row) for row in conn.execute(select(schema.sources))}
 
     def all_source_states(self) -> list[SourceState]:
-        with self.engine.connect() as conn:
-            ids = list(conn.scalars(select(schema.sources.c.id).order_by(schema.sources.c.id)))
-        return [self.source_state(i) for i in ids]
+        return [state for _, state in sorted(self.source_states().items())]
 
     def _upsert_source(self, conn: Connection, source_id: str, values: dict[str, Any]) -> None:
         done = conn.execute(
