@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -56,7 +56,7 @@ def insert_corrections(conn: Connection, dialect: str, article_ids: Iterable[int
     for (article_id, channel), history in by_post.items():
         post = next((r for r in history if r.revision == 0), None)
         if (post is None or post.status != DeliveryStatus.SENT.value or post.sent_at is None
-                or now - _aware(post.sent_at) > policy.window):
+                or now - post.sent_at > policy.window):
             continue
         if any(r.edit_of and r.status in _WAITING for r in history):
             corrected.add(article_id)
@@ -74,7 +74,3 @@ def insert_corrections(conn: Connection, dialect: str, article_ids: Iterable[int
         conn.execute(update(schema.articles).where(schema.articles.c.id.in_(sorted(corrected)))
                      .values(corrected_at=now))
     return insert_deliveries(conn, dialect, plans, now)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
