@@ -207,3 +207,14 @@ def test_a_story_block_with_a_furniture_word_in_its_class_is_kept() -> None:
     page = extract_page(body, URL)
     assert page.lede.startswith("Four ship-to-shore gantry cranes")
     assert "Share on X" not in page.text
+
+
+def test_a_most_read_list_of_headlines_above_the_story_is_not_the_lede() -> None:
+    headlines = ["Is the Central Bank Done Raising Rates After Another Strong Jobs Report?",
+                 "Why Basra's Port Expansion Could Reshape Trade Across the Gulf Region?"]
+    body = (
+        "<html><body><article><h1>Cranes arrive</h1><p>Most Read from Gulf Wire</p>"
+        + "".join(f"<p><a href='/x'>{h}</a></p>" for h in headlines)
+        + f"<p>{html.escape(STORY)}</p><p>{SECOND}</p></article></body></html>")
+    page = extract_page(body, URL)
+    assert page.lede.startswith("Four ship-to-shore gantry cranes")

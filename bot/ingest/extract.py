@@ -73,6 +73,10 @@ _FURNITURE = re.compile(
 _SENTENCE_PUNCT = re.compile(r"[.!?؟。！？\"'”’»)]\s*$")
 _SENTENCE = re.compile(r".+?(?:[.!?؟](?:[\"'”’»)\]]*)(?=\s|$)|[。！？]|$)", re.DOTALL)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_TITLE_CASE_SMALL = frozenset({
+    "a", "an", "the", "and", "but", "or", "nor", "for", "so", "yet", "at", "by", "in", "of", "on",
+    "to", "up", "as", "via", "vs", "vs.", "per", "is", "be", "from", "with", "into", "over",
+})
 _GLUED = re.compile(r"(?<=[a-z\u0600-\u06ff][.!?])(?=[A-Z\u0600-\u06ff])")
 
 
@@ -188,9 +192,20 @@ def is_prose(paragraph: str) -> bool:
     if paragraph.startswith(("- ", "• ", "* ")):
         return False  # trafilatura's list items: key points, a list of links
     minimum = 12 if len(_CJK.findall(paragraph)) * 2 > len(paragraph) else 40
-    if len(paragraph) < minimum:
+    if len(paragraph) < minimum or _is_title_case(paragraph):
         return False
     return bool(_SENTENCE_PUNCT.search(paragraph)) or len(paragraph) >= 200
+
+
+def _is_title_case(paragraph: str) -> bool:
+    """A headline (this story's or another's, in a "Most read" list), not a sentence: every
+    word capitalised but the short ones Title Case leaves alone. A sentence always has a
+    lowercase word (its verb, at least), however many names it holds."""
+    if len(paragraph) > 160:
+        return False
+    words = [w for w in re.findall(r"[^\W\d_][\w'’.-]*", paragraph)
+             if w.lower() not in _TITLE_CASE_SMALL]
+    return len(words) >= 5 and all(w[:1].isupper() for w in words)
 
 
 def _body_lede(declared: DeclaredMeta, known: Known) -> str:
