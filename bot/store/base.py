@@ -4,18 +4,20 @@
 ``StoreError`` (``bot/store/boundary.py``). How long a call can block:
 
 - *SQLite*: a write waits for the file's write lock up to the busy timeout
-  (``DEFAULT_BUSY_TIMEOUT``, 10 s; ``NEWSBOT_SQLITE_BUSY_TIMEOUT`` for ``newsbot run``), then
-  fails with a retryable StoreError. Every write transaction takes the lock at BEGIN
+  (``DEFAULT_BUSY_TIMEOUT``, 10 s; ``NEWSBOT_SQLITE_BUSY_TIMEOUT`` for ``run`` and the CLI),
+  then fails with a retryable StoreError. Every write transaction takes the lock at BEGIN
   (``StoreBase.transaction``, BEGIN IMMEDIATE), so a write never fails half-way because
   another connection wrote since it read (SQLITE_BUSY_SNAPSHOT does not wait). Only one
   ``newsbot run`` holds a SQLite file (bot/runlock.py), so the lock is contended by that
-  process's own threads (a poll's writes, the heartbeat) and by CLI commands; those hold it for
-  milliseconds, and the 10 s bites only behind a long writer: ``subscribers import`` of a
-  large file, a migration, a backup holding the file.
+  process's own connections (the loop's writes, the lease and heartbeat in a thread) and by
+  CLI commands and the web pages; those hold it for milliseconds, and the 10 s bites only
+  behind a long writer: ``subscribers import`` of a large file, a migration, a backup.
 - *PostgreSQL*: a call waits for a pooled connection (pool 5 + 5 overflow, 30 s pool
-  timeout) and for row locks (``claim`` uses SKIP LOCKED and never waits on a row); a server
-  that is gone fails at once (pre-ping, connection refused) as a retryable StoreError, but a
-  server that stops answering mid-query blocks until the OS gives up on the socket.
+  timeout) and for row locks: ``claim`` locks the channel's row (so pacing and caps hold
+  across workers) and so waits for another worker's claim on the same channel, a transaction
+  of milliseconds; the deliveries themselves are taken with SKIP LOCKED. A server that is gone
+  fails at once (pre-ping, connection refused) as a retryable StoreError, but a server that
+  stops answering mid-query blocks until the OS gives up on the socket.
 
 Where that matters on the event loop: ``newsbot run`` calls the lease and the heartbeat
 each tick, and ``due_sources``, in a thread (``asyncio.to_thread``), as it does /healthz's
