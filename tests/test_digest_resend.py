@@ -130,7 +130,7 @@ def test_resend_unknown_refuses_a_run_that_is_open_or_abandoned(
 
 def test_test_copy_to_an_unreachable_relay_is_one_line_and_a_failure(tmp_path: Path) -> None:
     config = _config_file(tmp_path, f"sqlite:///{tmp_path / 'newsbot.db'}", free_port())
-    code, out = _invoke(config, "send", "digest", "--to", "editor@example.org")
+    code, out = _invoke(config, "send", "digest", "--to", "editor@example.org", "--allow-empty")
     assert code != 0
     assert "Traceback" not in out
     lines = _lines(out)
@@ -144,7 +144,7 @@ def test_test_copy_the_relay_refuses_is_one_line_with_its_answer(
     handler, port = smtp_server
     handler.rcpt_answers["editor@example.org"] = "550 5.1.1 no such mailbox"
     config = _config_file(tmp_path, f"sqlite:///{tmp_path / 'newsbot.db'}", port)
-    code, out = _invoke(config, "send", "digest", "--to", "editor@example.org")
+    code, out = _invoke(config, "send", "digest", "--to", "editor@example.org", "--allow-empty")
     assert code != 0 and "Traceback" not in out
     assert _lines(out) == [
         "error: digest: test copy to editor@example.org not sent: the relay at "
