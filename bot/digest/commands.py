@@ -264,7 +264,7 @@ def _recipient(config: Config, cfg: EmailChannel, secret: bytes, channel: str,
 
 
 def _render(config: Config, store: Store, channel: str, cfg: EmailChannel,
-            article_ids: list[int], scheduled_for: datetime, run_id: int
+            article_ids: list[int], scheduled_for: datetime, run: DigestRun | None
             ) -> tuple[Digest, RenderedDigest]:
     by_id = store.get_articles(article_ids)
     articles = [by_id[i] for i in article_ids if i in by_id]
@@ -273,10 +273,9 @@ def _render(config: Config, store: Store, channel: str, cfg: EmailChannel,
     # A run's Message-IDs carry its start time: stable when the run resumes or is resent,
     # never the same as another store's run of the same number. Run 0 (previews, test
     # copies) gets a random part, so a second test copy is not dropped as a repeat.
-    run = store.get_digest_run(run_id) if run_id else None
     id_part = f"{run.started_at:%Y%m%d%H%M%S%f}" if run is not None else ""
-    return digest, render_digest(make_environment(config), digest, cfg, run_id=run_id,
-                                 id_part=id_part)
+    return digest, render_digest(make_environment(config), digest, cfg,
+                                 run_id=run.id if run is not None else 0, id_part=id_part)
 
 
 async def send_run(config: Config, store: Store, run: DigestRun, *,
@@ -289,7 +288,7 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
     cfg = email_channel(config, run.channel)
     secret = secret_of(config)
     _, rendered = _render(config, store, run.channel, cfg, list(run.article_ids),
-                          run.scheduled_for, run.id)
+                          run.scheduled_for, run)
     now = datetime.now(UTC)
     reclaimed = store.reclaim_digest_articles(run, now=now)
     if reclaimed:
@@ -413,7 +412,7 @@ def next_digest(config: Config, store: Store, channel: str,
     """The next digest of ``channel`` as it stands now, rendered; nothing is recorded."""
     cfg = email_channel(config, channel)
     pending = store.pending_digest_deliveries(channel, now)[: cfg.max_articles]
-    return _render(config, store, channel, cfg, [a for _, a in pending], now, 0)
+    return _render(config, store, channel, cfg, [a for _, a in pending], now, None)
 
 
 def digest_preview(config: Config, store: Store, channel: str, out_dir: Path, *,

@@ -98,7 +98,7 @@ async def resend_unknown(config: Config, store: Store, plan: ResendPlan, *,
     cfg = email_channel(config, run.channel)
     secret = secret_of(config)
     _, rendered = _render(config, store, run.channel, cfg, list(run.article_ids),
-                          run.scheduled_for, run.id)
+                          run.scheduled_for, run)
     recipients = [_recipient(config, cfg, secret, run.channel, c.subscriber.id,
                              c.subscriber.email, salt=c.subscriber.token_salt)
                   for c in plan.to_send]
