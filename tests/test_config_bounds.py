@@ -51,7 +51,8 @@ def test_an_alias_bomb_is_refused_in_well_under_a_second_naming_the_file(
     started = time.monotonic()
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert time.monotonic() - started < 0.5
+    # Milliseconds here; the bound leaves room for a loaded machine (it used to take 20 s).
+    assert time.monotonic() - started < 2
     assert str(path) in str(caught.value)
     assert "YAML aliases" in str(caught.value) and "more than 10 MB" in str(caught.value)
 
@@ -72,7 +73,7 @@ def test_a_file_larger_than_ten_megabytes_is_refused_unparsed(tmp_path: Path) ->
     started = time.monotonic()
     with pytest.raises(ConfigError, match="larger than the 10 MB a config file may be"):
         load_config(path)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2  # refused by its size, before a byte is parsed
 
 
 def test_a_config_sharing_a_schedule_by_alias_still_loads() -> None:
