@@ -58,8 +58,9 @@ from bot.web.ratelimit import RateLimiter, client_key, parse_networks, retry_aft
 
 log = logging.getLogger(__name__)
 
-_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
-            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
+# Referrer-Policy, framing and nosniff come with every response (bot.web.headers); a page
+# holding a reader's token must not be cached either.
+_HEADERS = {"Cache-Control": "no-store"}
 _UNUSABLE = "That does not look like an email address we can write to. Please check it."
 _BAD_LINK = ("This link is not valid (it may have been altered or have expired). "
              "Nothing was changed.")
