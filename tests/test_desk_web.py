@@ -173,6 +173,26 @@ def test_a_password_change_ends_every_session(project: tuple[Path, Config, Store
     kit.log_in(phone, "eve", "a new password 2")
 
 
+def test_guessing_the_current_password_in_the_change_form_stops_after_five_tries(
+        project: tuple[Path, Config, Store]) -> None:
+    # Someone at an editor's open session must not learn the password by trying it here.
+    path, config, store = project
+    c = kit.client(config, store, path)
+    kit.log_in(c, "eve", kit.EDITOR_PASSWORD)
+    token = kit.csrf(c, "/desk/accounts")
+    for n in range(5):
+        c.post("/desk/accounts/password", headers=SAME, data={
+            "csrf": token, "current": f"guess number {n}", "new": "a new password 2",
+            "again": "a new password 2"})
+    response = c.post("/desk/accounts/password", headers=SAME, data={
+        "csrf": token, "current": kit.EDITOR_PASSWORD, "new": "a new password 2",
+        "again": "a new password 2"})
+    assert response.status_code == 303
+    assert "error=" in response.headers["location"]
+    assert "Too%20many" in response.headers["location"]
+    assert c.get("/desk/").status_code == 200  # the session goes on; the password did not change
+
+
 def test_pages_send_csp_frame_and_referrer_headers_and_never_a_secret(
         project: tuple[Path, Config, Store], desk: TestClient,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@
   every worker. HttpOnly, SameSite=Lax, Secure when ``public_url`` is https.
 - Five failed logins for one account, or from one client, within 15 minutes: 429 until
   the oldest of them is 15 minutes old. Counted in the store, so it holds across workers.
+  A wrong current password in the password-change form counts as a failed login.
 - CSRF: a POST must come from this site (``Sec-Fetch-Site: same-origin``, or an ``Origin``
   equal to the request's own) and carry the form token bound to the session.
 """

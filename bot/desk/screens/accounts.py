@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.desk import auth
 from bot.desk.site import Desk, Visit, back
+from bot.web.ratelimit import retry_after
 
 
 def routes(desk: Desk) -> list[BaseRoute]:
@@ -25,8 +26,15 @@ def routes(desk: Desk) -> list[BaseRoute]:
         form = await request.form()
         account = visit.session.account
         now = desk.clock()
+        # The login's limits: an open session must not be a way to guess the password.
+        keys = auth.login_keys(account.name, desk.client(request))
+        wait = auth.login_wait(desk.store, keys, now=now)
+        if wait:
+            return back(request, "/desk/accounts", error="Too many wrong passwords. Try "
+                        f"again in {-(-retry_after(wait) // 60)} minutes.")
         if auth.check_password(desk.store, account.name, str(form.get("current", "")),
                                now=now) is None:
+            desk.store.record_login_failure(keys, now=now)
             return back(request, "/desk/accounts", error="The current password is wrong.")
         new = str(form.get("new", ""))
         if new != str(form.get("again", "")):
