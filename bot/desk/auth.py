@@ -36,7 +36,16 @@ MIN_PASSWORD = 10
 
 _hasher = PasswordHasher()  # argon2id
 # Verifying against this when the account does not exist keeps the answer's timing the same.
-_DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+# Made on first use, not at import: one hash costs ~0.3 s of CPU, which every process that
+# imports the desk (newsbot run, the CLI) paid even when nobody logged in.
+_DUMMY_HASH = ""
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if not _DUMMY_HASH:
+        _DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+    return _DUMMY_HASH
 
 
 def hash_password(password: str) -> str:
@@ -51,7 +60,7 @@ def check_password(store: Store, name: str, password: str, *, now: datetime
     """The account when ``password`` is right (rehashing it if its parameters are old)."""
     account = store.get_editor(name)
     try:
-        _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+        _hasher.verify(account.password_hash if account else _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if account is None:
