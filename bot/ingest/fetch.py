@@ -28,7 +28,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from bot.config import Fetching
-from bot.errors import SourceError, UrlRefused
+from bot.errors import SourceError
+from bot.ingest.fetch_errors import past_deadline, status_error, too_large, worded
 from bot.ingest.urls import strip_userinfo
 from bot.urlpolicy import UrlPolicy, link_problem, untrusted_client
 
@@ -222,37 +223,11 @@ class Fetcher:
                              deadline: Deadline | None, *,
                              trusted_host: str | None) -> FetchResult:
         """``_fetch_http`` with its failures translated into ``SourceError``."""
-        shown = strip_userinfo(url)
         if deadline is None:
             deadline = Deadline.after(self.settings.deadline.total_seconds())
-        try:
+        with worded(source_id, url, timeout=self.settings.timeout.total_seconds()):
             return await self._fetch_http(url, source_id, etag, last_modified, accept, deadline,
                                           trusted_host)
-        except UrlRefused as exc:
-            raise SourceError(source_id, f"{shown} was not fetched: {exc.problem}",
-                              retryable=False) from None
-        except TimeoutError:
-            raise SourceError(
-                source_id,
-                f"{shown} did not answer within {self.settings.timeout.total_seconds():g}s; "
-                "will retry (raise fetch.timeout if the server is always this slow)",
-            ) from None
-        except httpx.TimeoutException:
-            raise SourceError(
-                source_id,
-                f"{shown} timed out after {self.settings.timeout.total_seconds():g}s; will retry "
-                "(raise fetch.timeout if the server is always this slow)",
-            ) from None
-        except httpx.ConnectError as exc:
-            raise SourceError(
-                source_id,
-                f"could not connect to {shown} ({exc or 'connection refused'}); will retry: "
-                "check the host name and that the server is up",
-            ) from None
-        except httpx.HTTPError as exc:
-            raise SourceError(
-                source_id, f"fetching {shown} failed ({type(exc).__name__}: {exc}); will retry"
-            ) from None
 
     async def _fetch_http(
         self,
@@ -318,7 +293,7 @@ class Fetcher:
                 if status == 304:
                     return self._result("not_modified", b"", current, response)
                 if status >= 400:
-                    raise _status_error(source_id, current, response)
+                    raise status_error(source_id, current, response)
                 body = await self._read_capped(response, source_id, current)
                 return self._result("ok", body, current, response)
 
@@ -332,9 +307,9 @@ class Fetcher:
             async with asyncio.timeout_at(deadline.at):
                 await semaphore.acquire()
         except TimeoutError:
-            raise _past_deadline(source_id, url, deadline, "it was still waiting for a free "
-                                 f"slot for {host} (fetch.per_host: {self.settings.per_host})"
-                                 ) from None
+            raise past_deadline(source_id, url, deadline.seconds,
+                                "it was still waiting for a free slot for "
+                                f"{host} (fetch.per_host: {self.settings.per_host})") from None
         try:
             yield
         finally:
@@ -354,21 +329,21 @@ class Fetcher:
                 yield
         except TimeoutError:
             if deadline.at < until:
-                raise _past_deadline(source_id, url, deadline,
-                                     "it was still coming in") from None
+                raise past_deadline(source_id, url, deadline.seconds,
+                                    "it was still coming in") from None
             raise
 
     async def _read_capped(self, response: httpx.Response, source_id: str, url: str) -> bytes:
         cap = self.settings.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
-            raise _too_large(source_id, url, cap, f"it declares {int(declared):,} bytes")
+            raise too_large(source_id, url, cap, f"it declares {int(declared):,} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > cap:
-                raise _too_large(source_id, url, cap, "the body kept coming")
+                raise too_large(source_id, url, cap, "the body kept coming")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -414,7 +389,7 @@ class Fetcher:
         if not file.is_file():
             raise SourceError(source_id, f"{file} is not a file", retryable=False)
         if stat.st_size > self.settings.max_bytes:
-            raise _too_large(source_id, str(file), self.settings.max_bytes, "the file is larger")
+            raise too_large(source_id, str(file), self.settings.max_bytes, "the file is larger")
         file_etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
         file_modified = formatdate(stat.st_mtime, usegmt=True)
         content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -473,36 +448,3 @@ class Fetcher:
             f"offline mode: no sample page {candidates[0]} for {strip_userinfo(url)}",
             retryable=False,
         )
-
-
-def _status_error(source_id: str, url: str, response: httpx.Response) -> SourceError:
-    status = response.status_code
-    shown = f"{strip_userinfo(url)} answered HTTP {status} {response.reason_phrase}".rstrip()
-    if status in (404, 410):
-        return SourceError(
-            source_id, f"{shown}: the URL is wrong or gone; check it", retryable=False
-        )
-    if status in (401, 403):
-        return SourceError(
-            source_id, f"{shown}: access denied; check the URL or ask the site", retryable=False
-        )
-    if status == 429 or status >= 500:
-        return SourceError(source_id, f"{shown}: the server is struggling; will retry")
-    return SourceError(source_id, f"{shown}: check the source's URL", retryable=False)
-
-
-def _past_deadline(source_id: str, url: str, deadline: Deadline, why: str) -> SourceError:
-    return SourceError(
-        source_id,
-        f"{strip_userinfo(url)} was not in within the source's {deadline.seconds:g}s "
-        f"deadline ({why}); raise fetch.source_deadline if the site is always this slow",
-    )
-
-
-def _too_large(source_id: str, url: str, cap: int, why: str) -> SourceError:
-    return SourceError(
-        source_id,
-        f"{strip_userinfo(url)} is larger than fetch.max_bytes ({cap:,} bytes; {why}): "
-        "raise fetch.max_bytes if this is expected",
-        retryable=False,
-    )
