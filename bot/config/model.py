@@ -98,13 +98,17 @@ class Smtp(FrozenModel):
     def sends_password_in_clear(self) -> bool:
         """AUTH would cross a network unencrypted. A relay on this machine is the exception:
         the password never leaves it."""
-        return bool(self.username) and self.security == "none" and not _is_loopback(self.host)
+        return bool(self.username) and self.security == "none" and not is_loopback_host(self.host)
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` (or a name under it) or a loopback address; a name that may resolve
+    anywhere is not. None (no relay configured: the channel is in preview and connects
+    nowhere) counts as this machine."""
     if host is None:
-        return True  # no relay configured: the channel is in preview and connects nowhere
-    if host.lower().rstrip(".") == "localhost":
+        return True
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -23,8 +23,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from bot.config import Config
+from bot.config.model import is_loopback_host
 from bot.errors import ConfigError
 
 _SEP = "\x1f"
@@ -147,8 +149,6 @@ def read_verp_token(secret: bytes, text: str) -> tuple[int, int] | None:
 def public_url_problem(config: Config) -> str:
     """Why the links a live digest puts in every copy would point nowhere ("" when fine):
     ``public_url`` is plain http, or a loopback address no reader can reach."""
-    from urllib.parse import urlsplit
-
     live = [name for name, cfg in config.channels.items()
             if cfg.type == "email" and cfg.enabled and not config.missing_credentials(name)
             and not cfg.preview]
@@ -159,7 +159,7 @@ def public_url_problem(config: Config) -> str:
     problems = []
     if parts.scheme != "https":
         problems.append("is not https://")
-    if host == "localhost" or host.endswith(".localhost") or _is_loopback(host):
+    if is_loopback_host(host):
         problems.append("points at this machine (a loopback address)")
     if not problems:
         return ""
@@ -167,15 +167,6 @@ def public_url_problem(config: Config) -> str:
             f"{', '.join(live)} sends live: readers' unsubscribe and confirm links would "
             "point nowhere (or in clear). Set public_url to the https:// address where "
             "`newsbot run` (or `newsbot serve`) is reachable from outside")
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def unsubscribe_url(config: Config, token: str) -> str:
