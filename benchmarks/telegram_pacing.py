@@ -10,11 +10,17 @@ per-chat pace before a post is claimed and the channel's pacer only re-checks it
 from Telegram's answers as the store does; this measures the channel on its own.
 
     .venv/bin/python benchmarks/telegram_pacing.py [--scenario even|skewed|both|private]
+    .venv/bin/python benchmarks/telegram_pacing.py --through-run [--minutes 3]
 
 "even" gives each channel 20 posts (the per-second limit binds); "skewed" gives one channel
 40 (the 20-per-minute limit binds, so it takes over a minute). "both" (the default) runs
 those two. "private" sends 30 posts to each of 3 private chats (users), which Telegram holds
 to one message a second but not to 20 a minute: about 30 s, not over a minute.
+
+``--through-run`` measures the whole bot instead (benchmarks/telegram_through_run.py): a real
+``newsbot run`` process polls local feeds that keep 3 channels' backlogs standing, for
+--minutes, and reports each channel's rate against 20 a minute, the 429s, and how long an
+article due at once takes from its poll to the chat.
 """
 
 from __future__ import annotations
@@ -112,7 +118,14 @@ async def run(name: str, counts: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=[*SCENARIOS, "both"], default="both")
+    parser.add_argument("--through-run", action="store_true",
+                        help="a standing backlog through a real `newsbot run` process")
+    parser.add_argument("--minutes", type=float, default=3.0, help="with --through-run")
     args = parser.parse_args()
+    if args.through_run:
+        from benchmarks.telegram_through_run import through_run
+
+        sys.exit(0 if through_run(args.minutes) else 1)
     names = ["even", "skewed"] if args.scenario == "both" else [args.scenario]
     for name in names:
         asyncio.run(run(name, SCENARIOS[name]))

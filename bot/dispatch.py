@@ -39,7 +39,7 @@ from bot.errors import (
 )
 from bot.models import Delivery, DeliveryStatus, Receipt, RenderedPost
 from bot.outlets import Outlet
-from bot.plan import pick_due
+from bot.plan import next_send_at, pick_due
 from bot.render import render_post, with_edited_text
 from bot.settings import RuntimeSettings
 from bot.store import Store
@@ -49,6 +49,9 @@ log = logging.getLogger("newsbot.dispatch")
 MAX_ATTEMPTS = 8
 UNREACHABLE_AFTER = 3  # failed sends in a row, without an answer, before a person is told
 _UNREACHABLE_MARK = "unreachable:"
+#: How many of a channel's first pending rows ``next_post_at`` plans with: the next post is
+#: among the first ones in claim order (priority, then due time).
+WAKE_LOOKAHEAD = 20
 Clock = Callable[[], datetime]
 
 
@@ -118,11 +121,7 @@ class Dispatcher:
             log.warning("%d deliveries were being sent when their worker stopped; they are "
                         "marked unknown (see `newsbot status`)", unknown)
         report = DispatchReport()
-        states = self.store.channel_states()
-        # A channel this worker holds (missing credentials, failed start-up check) keeps its
-        # posts pending: they are not claimed, so nothing is consumed or failed.
-        names = [n for n, o in self.outlets.items()
-                 if not (states.get(n) and states[n].paused) and not o.attention]
+        names = self.serving()
         if self.dry_run:
             from bot.dry_run import preview_channel
 
@@ -132,13 +131,48 @@ class Dispatcher:
         await asyncio.gather(*(self._channel(n, report, max_per_channel) for n in names))
         return report
 
+    def serving(self) -> list[str]:
+        """The channels a pass works on: not paused by an editor, and not held by this
+        worker (missing credentials, a failed start-up check), whose posts stay pending:
+        nothing is claimed, consumed or failed."""
+        states = self.store.channel_states()
+        return [n for n, o in self.outlets.items()
+                if not (states.get(n) and states[n].paused) and not o.attention]
+
+    def pace_of(self, outlet: Outlet) -> PlatformPace | None:
+        """The platform's flood limit for this channel; previews have none."""
+        return None if outlet.is_preview else platform_pace(outlet.cfg)
+
+    def next_post_at(self, name: str, now: datetime) -> datetime | None:
+        """When the store says ``name``'s next post may go (``now`` or earlier: at once;
+        None: nothing is waiting). Reads its first pending rows in claim order and its
+        history, as a claim would."""
+        outlet = self.outlets[name]
+        waiting = self.store.deliveries(statuses=[DeliveryStatus.PENDING], channel=name,
+                                        limit=WAKE_LOOKAHEAD)
+        if not waiting:
+            return None
+        if outlet.is_preview:
+            return min(d.due_at for d in waiting)
+        return next_send_at(self.store.channel_history(name, now), waiting, now,
+                            schedule=outlet.cfg.schedule, zone=self.config.zone_for(name),
+                            pace=self.pace_of(outlet))
+
+    async def run_channel(self, name: str, *, max_per_channel: int = 50) -> DispatchReport:
+        """One pass over one channel, as ``run_once`` makes for each. ``newsbot run`` gives
+        every channel passes of its own (bot/dispatch_loop.py), so a channel working off a
+        backlog at its platform's pace never holds up another channel's post."""
+        report = DispatchReport()
+        await self._channel(name, report, max_per_channel)
+        return report
+
     async def _channel(self, name: str, report: DispatchReport, budget: int) -> None:
         outlet = self.outlets[name]
         zone = self.config.zone_for(name)
         # Previews go as fast as they render; real channels one claim at a time so the
         # schedule's gap and cap are re-decided in the store before every post.
         limit = 50 if outlet.is_preview else 1
-        pace = None if outlet.is_preview else platform_pace(outlet.cfg)
+        pace = self.pace_of(outlet)
         pick = partial(pick_due, schedule=outlet.cfg.schedule, zone=zone, limit=limit,
                        pace=pace)
         if outlet.is_preview:

@@ -256,6 +256,36 @@ def platform_allows(history: ChannelHistory, now: datetime, pace: PlatformPace) 
         1 for t in history.recent if now - t < minute) < pace.per_minute
 
 
+def pace_allows_at(history: ChannelHistory, now: datetime, pace: PlatformPace) -> datetime:
+    """The earliest moment from ``now`` at which ``platform_allows`` says yes, as far as the
+    history shows. A post still in flight is taken as answered now (its answer starts the
+    interval), so the moment is a lower bound: the dispatcher asks the store again then."""
+    at = now
+    if history.in_flight:
+        at = now + pace.min_interval
+    if history.last_at is not None:
+        at = max(at, history.last_at + pace.min_interval)
+    if pace.per_minute is not None and len(history.recent) >= pace.per_minute:
+        # The oldest of the last ``per_minute`` posts must have left the 60 s window.
+        at = max(at, history.recent[pace.per_minute - 1] + timedelta(minutes=1))
+    return at
+
+
+def next_send_at(history: ChannelHistory, waiting: Sequence[Delivery], now: datetime, *,
+                 schedule: Schedule, zone: ZoneInfo,
+                 pace: PlatformPace | None = None) -> datetime | None:
+    """When the first of a channel's ``waiting`` (pending) posts may go: the schedule's time
+    (due times, windows, gap, daily cap; as ``project`` says) held back by the platform's
+    pace. None when nothing waits or nothing can be planned. ``newsbot run`` wakes its
+    dispatcher then, rather than at its next fixed tick."""
+    times = [p.at for p in project(history, waiting, now, schedule=schedule, zone=zone)
+             if p.at is not None]
+    if not times:
+        return None
+    at = min(times)
+    return at if pace is None else pace_allows_at(history, at, pace)
+
+
 def pick_due(history: ChannelHistory, candidates: Sequence[Delivery], now: datetime, *,
              schedule: Schedule, zone: ZoneInfo, limit: int = 1,
              pace: PlatformPace | None = None) -> list[int]:

@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Config, EmailChannel, Source, load_config
 from bot.dispatch import Dispatcher, worker_id
+from bot.dispatch_loop import DispatchLoop
 from bot.errors import StoreError
 from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import due_sources, make_fetcher, poll_source
@@ -51,9 +52,9 @@ DIGEST_CATCH_UP = timedelta(minutes=5)
 
 
 #: Jobs that tick often, for which a tick falling inside a pass still running is expected
-#: (a dispatch pass posting at Telegram's pace outlasts many ticks): the tick after the pass
-#: does the work. APScheduler warns about every such skip; for these it is logged at DEBUG.
-ROUTINE_JOBS = frozenset({"poll", "dispatch", "reload"})
+#: (a slow reload check, a digest catch-up): the tick after the pass does the work.
+#: APScheduler warns about every such skip; for these it is logged at DEBUG.
+ROUTINE_JOBS = frozenset({"poll", "reload"})
 ROUTINE_JOB_PREFIXES = ("digest-catch-up:",)
 _SKIPPED = "skipped: maximum number of running instances reached"
 
@@ -93,6 +94,7 @@ class Service:
     is_leader: bool = False
     last_tick: datetime | None = None
     reloader: Reloader | None = None
+    dispatch_loop: DispatchLoop | None = None
     # A reload swaps channels only between passes, never under a send.
     _dispatching: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Each source's poll runs on its own (source id → task), so a source whose pages are slow
@@ -128,6 +130,12 @@ class Service:
             logger=SchedulerLog(logging.getLogger("apscheduler.scheduler"), {}))
         self.reloader = Reloader(self)
         self._add_jobs()
+        # Dispatch is not an interval tick: each channel goes when the store says one of its
+        # posts may (bot/dispatch_loop.py), and at once when a poll created deliveries. The
+        # clock starts that loop, 2 s in, so a paused scheduler (tests) dispatches nothing.
+        self.scheduler.add_job(self._start_dispatching, "date", id="dispatch",
+                               run_date=datetime.now(UTC) + timedelta(seconds=2),
+                               misfire_grace_time=None)
         self.scheduler.start()
         if self.config.web.enabled:
             await self._start_web()
@@ -194,10 +202,6 @@ class Service:
         self.scheduler.add_job(self.poll_tick, IntervalTrigger(seconds=tick),
                                id="poll", misfire_grace_time=30, next_run_time=datetime.now(UTC),
                                **common)
-        every = max(1.0, self.config.dispatch_every.total_seconds())
-        self.scheduler.add_job(self.dispatch_tick, IntervalTrigger(seconds=every), id="dispatch",
-                               misfire_grace_time=int(every * 4),
-                               next_run_time=datetime.now(UTC) + timedelta(seconds=2), **common)
         self.scheduler.add_job(self.reload_tick,
                                IntervalTrigger(seconds=CHECK_EVERY.total_seconds()), id="reload",
                                misfire_grace_time=30, **common)
@@ -285,8 +289,10 @@ class Service:
         assert self.fetcher is not None
         with self._job():
             try:
-                await poll_source(source, config=self.config, store=self.store,
-                                  fetcher=self.fetcher, now=now)
+                report = await poll_source(source, config=self.config, store=self.store,
+                                           fetcher=self.fetcher, now=now)
+                if report.deliveries and self.dispatch_loop is not None:
+                    self.dispatch_loop.poke()  # due at once: posted now, not at a tick
             except StoreError as exc:  # its items are fetched again at the next poll
                 log.error("polling %s: %s", source.id, exc)
             except Exception:  # a bug must not stop the clock; the next tick tries again
@@ -303,7 +309,18 @@ class Service:
         self.store.heartbeat(self.worker, now=datetime.now(UTC), channels=self.views(),
                              started_at=self.started_at)
 
+    async def _start_dispatching(self) -> None:
+        if self.dispatch_loop is None:
+            self.dispatch_loop = DispatchLoop(
+                lambda: self.dispatcher, job=self._job, on_wake=self._ticked,
+                every=lambda: max(1.0, self.config.dispatch_every.total_seconds()))
+            self.dispatch_loop.start()
+
+    def _ticked(self) -> None:
+        self.last_tick = datetime.now(UTC)
+
     async def dispatch_tick(self) -> None:
+        """One pass over every channel now (``newsbot run`` itself uses ``dispatch_loop``)."""
         self.last_tick = datetime.now(UTC)
         try:
             with self._job():
@@ -337,8 +354,12 @@ class Service:
         dispatcher = make_dispatcher(config, self.store, outlets, dry_run=self.dry_run,
                                      settings=self.settings)
         async with self._dispatching:
+            if self.dispatch_loop is not None:
+                await self.dispatch_loop.settle()  # each channel's post in flight finishes
             old_outlets, old_config = self.outlets, self.config
             self.config, self.outlets, self.dispatcher = config, outlets, dispatcher
+            if self.dispatch_loop is not None:
+                self.dispatch_loop.resume()
             if self.scheduler is not None:
                 for job in self.scheduler.get_jobs():
                     if job.id.startswith("digest:"):
@@ -449,6 +470,8 @@ class Service:
         are cancelled and a post cut off mid-send is marked unknown), hand back claims."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()  # shutdown() would cancel the running jobs outright
+        if self.dispatch_loop is not None:
+            await self.dispatch_loop.stop()  # no new pass; the ones in progress are jobs
         if self.dispatcher is not None:
             self.dispatcher.stopping = True
         running = [t for t in self._jobs if not t.done()]
