@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
 from bot.config import Config, EmailChannel
-from bot.store import Store
+from bot.store import SourceState, Store
 
 log = logging.getLogger("newsbot.desk.alerts")
 
@@ -48,15 +48,20 @@ def open_incidents(config: Config, store: Store, *, now: datetime) -> dict[str, 
 
     found: dict[str, str] = {}
     after = config.desk.source_alert_after
+    # One read each for the states and the marks, and a write only where one changes: this
+    # runs every few seconds on the event loop, for every source.
+    states = store.source_states()
+    marks = store.desk_values(SEEN_FAILING)
     for source in config.sources:
-        state = store.source_state(source.id)
+        state = states.get(source.id) or SourceState(source.id)
         seen_key = SEEN_FAILING + source.id
         if not state.consecutive_errors:
-            store.delete_desk_value(seen_key)
+            if seen_key in marks:
+                store.delete_desk_value(seen_key)
             continue
         since = state.last_success_at
         if since is None:  # never worked: count from when it was first seen failing
-            seen = store.desk_value(seen_key)
+            seen = marks.get(seen_key)
             if not seen:
                 store.set_desk_value(seen_key, now.isoformat(), now=now)
             since = datetime.fromisoformat(seen) if seen else now
