@@ -230,7 +230,8 @@ def test_a_failed_image_is_never_a_photo_or_an_upload(channel: str) -> None:
     from zoneinfo import ZoneInfo
 
     from bot.channels import post_format
-    from bot.config import TelegramChannel, XChannel
+    from bot.channels.telegram_platform import TelegramChannel
+    from bot.channels.x_platform import XChannel
     from bot.models import Article
     from bot.render import make_environment, render_post
 

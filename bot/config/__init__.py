@@ -90,12 +90,5 @@ def __getattr__(name: str) -> object:
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value  # once: later lookups do not come here
         return value
-    # Platform settings classes live in their platform modules now; this keeps an import
-    # of one from bot.config, written before the registry, working. New code imports from
-    # bot/channels/<name>_platform.py.
-    from bot.channels.registry import platforms
-
-    for platform in platforms().values():
-        if getattr(platform.settings, "__name__", "") == name:
-            return platform.settings
+    # A platform's settings class is its platform module's: bot/channels/<name>_platform.py.
     raise AttributeError(f"module 'bot.config' has no attribute {name!r}")
