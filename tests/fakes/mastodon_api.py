@@ -38,6 +38,8 @@ import regex
 from aiohttp import web
 from twitter_text import extract_urls_with_indices
 
+from tests.fakes.served_app import ServedApp
+
 TOKEN = "mastodon-test-token-Zq84KsW1pXn0bE7yV3"
 ACCOUNT = "newsroom"
 DESCRIPTION_LIMIT = 1500
@@ -133,10 +135,7 @@ class FakeMastodonApi:
         self._faults: list[tuple[str, str, Fault]] = []
         self._next_id = 110_000_000_000_000_000
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._release: asyncio.Event | None = None
+        self._served = ServedApp("fake-mastodon-api")
 
     # ------------------------------------------------------------ switches
 
@@ -208,9 +207,9 @@ class FakeMastodonApi:
                 return _error(401, "The access token is invalid")
             response: web.StreamResponse = await handler(request)
             if fault is not None:  # the work is done; the answer is lost on the way
-                assert self._release is not None
+                assert self._served.release is not None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._release.wait(), self.hold_seconds)
+                    await asyncio.wait_for(self._served.release.wait(), self.hold_seconds)
             seen.status = response.status
             return response
         response = await handler(request)
@@ -373,56 +372,23 @@ class FakeMastodonApi:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        ready = threading.Event()
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        async def serve() -> None:
-            self._release = asyncio.Event()
-            app = web.Application(middlewares=[self._middleware], client_max_size=32 * 2**20)
-            app.router.add_get("/api/v2/instance", self._instance)
-            app.router.add_get("/api/v2/instance/", self._instance)
-            app.router.add_get("/api/v1/accounts/verify_credentials", self._verify)
-            app.router.add_post("/api/v1/statuses", self._post_status)
-            app.router.add_get("/api/v1/statuses/{id}", self._get_status)
-            app.router.add_put("/api/v1/statuses/{id}", self._edit_status)
-            app.router.add_post("/api/v2/media", self._upload)
-            app.router.add_get("/api/v1/media/{id}", self._get_media)
-            app.router.add_get("/images/{name}", self._image)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            self._runner = runner
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(serve())
-            ready.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-mastodon-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Mastodon API did not start")
+        self.base_url = self._served.start(self._app)
 
     def stop(self) -> None:
-        loop, runner = self._loop, self._runner
-        if loop is None or runner is None:
-            return
+        self._served.stop()
 
-        async def shutdown() -> None:
-            if self._release is not None:
-                self._release.set()
-            await runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        loop.close()
-        self._loop = self._runner = None
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=32 * 2**20)
+        app.router.add_get("/api/v2/instance", self._instance)
+        app.router.add_get("/api/v2/instance/", self._instance)
+        app.router.add_get("/api/v1/accounts/verify_credentials", self._verify)
+        app.router.add_post("/api/v1/statuses", self._post_status)
+        app.router.add_get("/api/v1/statuses/{id}", self._get_status)
+        app.router.add_put("/api/v1/statuses/{id}", self._edit_status)
+        app.router.add_post("/api/v2/media", self._upload)
+        app.router.add_get("/api/v1/media/{id}", self._get_media)
+        app.router.add_get("/images/{name}", self._image)
+        return app
 
 
 @pytest.fixture

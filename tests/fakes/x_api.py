@@ -35,6 +35,8 @@ from aiohttp import web
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 from twitter_text import parse_tweet
 
+from tests.fakes.served_app import ServedApp
+
 CONSUMER_KEY = "test-consumer-key-5mV7QxB2"
 CONSUMER_SECRET = "test-consumer-secret-Jq81hZkX0a"
 ACCESS_TOKEN = "1234567890-test-access-token-Pw3cYt"
@@ -122,10 +124,7 @@ class FakeXApi:
         self._faults: list[tuple[str, Fault]] = []
         self._next_id = 1_861_000_000_000_000_000
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._release: asyncio.Event | None = None
+        self._served = ServedApp("fake-x-api")
 
     # ------------------------------------------------------------ switches
 
@@ -274,9 +273,9 @@ class FakeXApi:
             fault = self._take_fault(request.path)
             if fault is not None:
                 if fault.hang:
-                    assert self._release is not None
+                    assert self._served.release is not None
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._release.wait(), self.hang_seconds)
+                        await asyncio.wait_for(self._served.release.wait(), self.hang_seconds)
                     return _problem(503, "Service Unavailable", "hung")
                 seen.status = fault.status
                 body = fault.body or {
@@ -408,56 +407,22 @@ class FakeXApi:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        ready = threading.Event()
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        async def serve() -> None:
-            self._release = asyncio.Event()
-            app = web.Application(middlewares=[self._middleware], client_max_size=32 * 2**20)
-            app.router.add_post("/2/tweets", self._create_tweet)
-            app.router.add_post("/2/media/upload", self._simple_upload)
-            app.router.add_post("/2/media/upload/initialize", self._initialize)
-            app.router.add_post("/2/media/upload/{id}/append", self._append)
-            app.router.add_post("/2/media/upload/{id}/finalize", self._finalize)
-            app.router.add_post("/2/media/metadata", self._metadata)
-            app.router.add_get("/2/users/me", self._users_me)
-            app.router.add_get("/images/{name}", self._image)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = runner.addresses[0][1]
-            self.base_url = f"http://127.0.0.1:{port}"
-            self._runner = runner
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(serve())
-            ready.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-x-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake X API did not start")
+        self.base_url = self._served.start(self._app)
 
     def stop(self) -> None:
-        loop, runner = self._loop, self._runner
-        if loop is None or runner is None:
-            return
+        self._served.stop()
 
-        async def shutdown() -> None:
-            if self._release is not None:
-                self._release.set()
-            await runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        loop.close()
-        self._loop = self._runner = None
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=32 * 2**20)
+        app.router.add_post("/2/tweets", self._create_tweet)
+        app.router.add_post("/2/media/upload", self._simple_upload)
+        app.router.add_post("/2/media/upload/initialize", self._initialize)
+        app.router.add_post("/2/media/upload/{id}/append", self._append)
+        app.router.add_post("/2/media/upload/{id}/finalize", self._finalize)
+        app.router.add_post("/2/media/metadata", self._metadata)
+        app.router.add_get("/2/users/me", self._users_me)
+        app.router.add_get("/images/{name}", self._image)
+        return app
 
 
 def _invalid(parameter: str, message: str) -> web.Response:
