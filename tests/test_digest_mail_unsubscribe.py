@@ -122,7 +122,7 @@ def _maildir_with(path: Path, messages: list[bytes]) -> mailbox.Maildir:
 
 
 def test_cli_reads_a_maildir_and_marks_what_it_handled(tmp_path: Path) -> None:
-    from bot.digest.commands import _recipient, secret_of
+    from bot.digest.commands import reader_recipient, secret_of
 
     config_path = _cli_config(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}")
     store = open_store(f"sqlite:///{tmp_path / 'cli.db'}")
@@ -135,8 +135,8 @@ def test_cli_reads_a_maildir_and_marks_what_it_handled(tmp_path: Path) -> None:
     config = load_config(config_path)
     cfg = config.channels["digest"]
     assert isinstance(cfg, EmailChannel)
-    mailto = _recipient(config, cfg, secret_of(config), "digest", sub.id, sub.email,
-                        salt=sub.token_salt).mailto
+    mailto = reader_recipient(config, cfg, secret_of(config), "digest", sub.id, sub.email,
+                              salt=sub.token_salt).mailto
     assert mailto.startswith("mailto:leave@news.example.org?subject=unsubscribe%20")
     subject = unquote(mailto.partition("subject=")[2])
     box = _maildir_with(tmp_path / "mail", [

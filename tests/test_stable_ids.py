@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from bot.config import Config, EmailChannel
-from bot.digest.commands import _recipient, subscribers_add, subscribers_remove
+from bot.digest.commands import reader_recipient, subscribers_add, subscribers_remove
 from bot.digest.mail_unsubscribe import unsubscribe_by_mail
 from bot.digest.message import Recipient
 from bot.digest.tokens import make_token, secret_of
@@ -31,7 +31,7 @@ NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 def _links(config: Config, sub_id: int, email: str, salt: str) -> Recipient:
     cfg = config.channels["digest"]
     assert isinstance(cfg, EmailChannel)
-    return _recipient(config, cfg, secret_of(config), "digest", sub_id, email, salt=salt)
+    return reader_recipient(config, cfg, secret_of(config), "digest", sub_id, email, salt=salt)
 
 
 def _path(recipient: Recipient) -> str:

@@ -255,17 +255,20 @@ def latest_fire_time(cron: str, zone: object, now: datetime,
     return found.astimezone(UTC) if found else None
 
 
-def _recipient(config: Config, cfg: EmailChannel, secret: bytes, channel: str,
-               subscriber_id: int, email: str, *, salt: str = "") -> Recipient:
+def reader_recipient(config: Config, cfg: EmailChannel, secret: bytes, channel: str,
+                     subscriber_id: int, email: str, *, salt: str = "") -> Recipient:
+    """A reader's copy's recipient: their address and their own unsubscribe link and mailto
+    (``salt`` is the subscriber row's token_salt)."""
     token = make_token(secret, "unsubscribe", channel, subscriber_id, salt=salt)
     return Recipient(subscriber_id=subscriber_id, email=email,
                      unsubscribe_url=unsubscribe_url(config, token),
                      mailto=mailto_for(cfg, token))
 
 
-def _render(config: Config, store: Store, channel: str, cfg: EmailChannel,
-            article_ids: list[int], scheduled_for: datetime, run: DigestRun | None
-            ) -> tuple[Digest, RenderedDigest]:
+def render_edition(config: Config, store: Store, channel: str, cfg: EmailChannel,
+                   article_ids: list[int], scheduled_for: datetime, run: DigestRun | None
+                   ) -> tuple[Digest, RenderedDigest]:
+    """The edition of ``article_ids`` as ``run`` sends it (None: a preview or a test copy)."""
     by_id = store.get_articles(article_ids)
     articles = [by_id[i] for i in article_ids if i in by_id]
     digest = build_digest(channel, cfg, articles, scheduled_for=scheduled_for,
@@ -287,8 +290,8 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
     started = time.monotonic()
     cfg = email_channel(config, run.channel)
     secret = secret_of(config)
-    _, rendered = _render(config, store, run.channel, cfg, list(run.article_ids),
-                          run.scheduled_for, run)
+    _, rendered = render_edition(config, store, run.channel, cfg, list(run.article_ids),
+                                 run.scheduled_for, run)
     now = datetime.now(UTC)
     reclaimed = store.reclaim_digest_articles(run, now=now)
     if reclaimed:
@@ -306,8 +309,8 @@ async def send_run(config: Config, store: Store, run: DigestRun, *,
     bounced_before: set[int] = set()
     for sub in store.iter_subscribers(run.channel, status="active"):
         if states.get(sub.id, "deferred") == "deferred":
-            recipients.append(_recipient(config, cfg, secret, run.channel, sub.id, sub.email,
-                                         salt=sub.token_salt))
+            recipients.append(reader_recipient(config, cfg, secret, run.channel, sub.id,
+                                               sub.email, salt=sub.token_salt))
             if sub.hard_bounces:
                 bounced_before.add(sub.id)
     sender = DigestSender(store, cfg, rendered, pool_size=pool_size, after_send=after_send,
@@ -412,7 +415,7 @@ def next_digest(config: Config, store: Store, channel: str,
     """The next digest of ``channel`` as it stands now, rendered; nothing is recorded."""
     cfg = email_channel(config, channel)
     pending = store.pending_digest_deliveries(channel, now)[: cfg.max_articles]
-    return _render(config, store, channel, cfg, [a for _, a in pending], now, None)
+    return render_edition(config, store, channel, cfg, [a for _, a in pending], now, None)
 
 
 def digest_preview(config: Config, store: Store, channel: str, out_dir: Path, *,
@@ -424,7 +427,8 @@ def digest_preview(config: Config, store: Store, channel: str, out_dir: Path, *,
     cfg = email_channel(config, channel)
     digest, rendered = next_digest(config, store, channel, now)
     secret = secret_of(config)
-    data = CopyMaker(rendered, cfg).make(_recipient(config, cfg, secret, channel, 0, to), now=now)
+    data = CopyMaker(rendered, cfg).make(reader_recipient(config, cfg, secret, channel, 0, to),
+                                         now=now)
     message = message_from_bytes(data, policy=policy.SMTP)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{channel}-{now.astimezone(config.zone_for(channel)):%Y%m%d-%H%M}"

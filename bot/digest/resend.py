@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.config import Config
-from bot.digest.commands import _recipient, _render, email_channel, normalise_address
+from bot.digest.commands import email_channel, normalise_address, reader_recipient, render_edition
 from bot.digest.send import RETRY_DELAYS, DigestSender, SendReport
 from bot.digest.tokens import secret_of
 from bot.errors import NewsbotError
@@ -97,10 +97,10 @@ async def resend_unknown(config: Config, store: Store, plan: ResendPlan, *,
                                     "--except)")
     cfg = email_channel(config, run.channel)
     secret = secret_of(config)
-    _, rendered = _render(config, store, run.channel, cfg, list(run.article_ids),
-                          run.scheduled_for, run)
-    recipients = [_recipient(config, cfg, secret, run.channel, c.subscriber.id,
-                             c.subscriber.email, salt=c.subscriber.token_salt)
+    _, rendered = render_edition(config, store, run.channel, cfg, list(run.article_ids),
+                                 run.scheduled_for, run)
+    recipients = [reader_recipient(config, cfg, secret, run.channel, c.subscriber.id,
+                                   c.subscriber.email, salt=c.subscriber.token_salt)
                   for c in plan.to_send]
     sender = DigestSender(store, cfg, rendered, retry_delays=retry_delays, secret=secret,
                           retake_unknown=True, clock=lambda: datetime.now(UTC))
