@@ -17,13 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 import jinja2
 
 from bot import metrics
 from bot.channels.base import EditableChannel
-from bot.channels.platform import Budget
+from bot.channels.platform import Budget, month_start, next_month_start
 from bot.channels.platform import Pace as PlatformPace
 from bot.channels.registry import platform_for
 from bot.config import ChannelConfig, Config
@@ -407,16 +406,3 @@ _EPSILON = 1e-9
 def budget_allows(spent_this_month: float, next_price: float, budget: Budget) -> bool:
     """True when spending ``next_price`` keeps this month within ``budget``."""
     return spent_this_month + next_price <= budget.monthly + _EPSILON
-
-
-def month_start(now: datetime, zone: ZoneInfo) -> datetime:
-    """Midnight on the 1st of ``now``'s month in ``zone``, as UTC."""
-    local = now.astimezone(zone)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-
-
-def next_month_start(now: datetime, zone: ZoneInfo) -> datetime:
-    """Midnight on the 1st of the month after ``now``'s, in ``zone``, as UTC."""
-    local = now.astimezone(zone)
-    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    return datetime(year, month, 1, tzinfo=zone).astimezone(UTC)

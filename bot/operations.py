@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from bot.channels.platform import month_start
 from bot.channels.registry import platform_for
 from bot.config import Config, EmailChannel
 from bot.models import Delivery, DeliveryStatus
@@ -205,8 +206,6 @@ def status(config: Config, store: Store, *, now: datetime | None = None) -> Stat
     for name, cfg in config.channels.items():
         if isinstance(cfg, EmailChannel) or platform_for(cfg).price is None:
             continue
-        from bot.dispatch import month_start
-
         posts, dollars = store.spend_since(name, month_start(now, config.zone_for(name)))
         budget = platform_for(cfg).budget(cfg)
         spend.append((name, posts, dollars, budget.monthly if budget else None))

@@ -15,8 +15,9 @@ import builtins
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from bot.channels.base import PostFormat
@@ -99,3 +100,16 @@ def load(reference: str) -> Any:
     """The function a ``"module:function"`` reference names (importing its module now)."""
     module, _, function = reference.partition(":")
     return getattr(importlib.import_module(module), function)
+
+
+def month_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight on the 1st of ``now``'s month in ``zone``, as UTC."""
+    local = now.astimezone(zone)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def next_month_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight on the 1st of the month after ``now``'s, in ``zone``, as UTC."""
+    local = now.astimezone(zone)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=zone).astimezone(UTC)

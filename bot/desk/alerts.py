@@ -44,7 +44,7 @@ class AlertChange:
 
 def open_incidents(config: Config, store: Store, *, now: datetime) -> dict[str, str]:
     """Every incident that holds now: key → what to tell the editors."""
-    from bot.dispatch import month_start
+    from bot.channels.platform import month_start
 
     found: dict[str, str] = {}
     after = config.desk.source_alert_after
