@@ -50,4 +50,6 @@ def test_the_planner_loads_no_store() -> None:
 
 def test_status_loads_neither_the_pipeline_nor_the_web() -> None:
     loaded = modules_after("import bot.operations, bot.reload, bot.cli.format")
-    assert not [m for m in loaded if m.split(".")[0] in (*HEAVY, "feedparser", "httpx")]
+    assert not [m for m in loaded if m.split(".")[0] in (
+        *HEAVY, "feedparser", "httpx", "jinja2", "prometheus_client")]
+    assert not {"bot.dispatch", "bot.render", "bot.ingest"} & loaded
