@@ -20,8 +20,8 @@ from bot.plan import APPROVAL_WINDOW_NOTE, PRIORITY_HIGH, PlannedPost, Why, proj
 from bot.store import Store
 
 __all__ = ["BulkResult", "ChannelPlan", "EditRefused", "QueueEntry", "approve", "edit_text",
-           "for_each", "history", "hold", "pause", "plan", "post_now", "queue", "release",
-           "reschedule", "resume", "retry", "select_deliveries", "skip"]
+           "for_each", "history", "hold", "known_channel", "pause", "plan", "post_now", "queue",
+           "release", "reschedule", "resume", "retry", "select_deliveries", "skip"]
 
 _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.AWAITING, DeliveryStatus.HELD)
 
@@ -29,7 +29,9 @@ _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.AWAITING, DeliveryStatus.HELD
 # ------------------------------------------------------------------ channels
 
 
-def _known_channel(config: Config, store: Store, channel: str) -> None:
+def known_channel(config: Config, store: Store, channel: str) -> None:
+    """Raise LookupError naming the channels when ``channel`` is neither configured nor in
+    the store (a removed channel's rows are kept, so it may still be named)."""
     if channel in config.channels or channel in store.counts_by_status():
         return
     names = ", ".join(sorted(config.channels)) or "none configured"
@@ -38,13 +40,13 @@ def _known_channel(config: Config, store: Store, channel: str) -> None:
 
 def pause(config: Config, store: Store, channel: str, *, now: datetime) -> None:
     """Stop posting on ``channel`` (every worker, until resumed); deliveries keep queueing."""
-    _known_channel(config, store, channel)
+    known_channel(config, store, channel)
     store.update_channel(channel, now=now, paused=True)
 
 
 def resume(config: Config, store: Store, channel: str, *, now: datetime) -> None:
     """Post on ``channel`` again; what queued meanwhile goes out under its schedule."""
-    _known_channel(config, store, channel)
+    known_channel(config, store, channel)
     store.update_channel(channel, now=now, paused=False)
 
 
@@ -197,7 +199,7 @@ def select_deliveries(config: Config, store: Store, *, channel: str | None,
                       statuses: Sequence[DeliveryStatus]) -> list[Delivery]:
     """The deliveries a bulk action (``--channel C --status failed``) would act on."""
     if channel is not None:
-        _known_channel(config, store, channel)
+        known_channel(config, store, channel)
     return store.deliveries(statuses=statuses, channel=channel)
 
 
@@ -230,7 +232,7 @@ def history(config: Config, store: Store, *, status: DeliveryStatus = DeliverySt
     """Deliveries in ``status`` (newest first), optionally of one channel and since a time.
     An unknown channel is an error, never an empty answer."""
     if channel is not None:
-        _known_channel(config, store, channel)
+        known_channel(config, store, channel)
     return store.deliveries(statuses=[status], channel=channel, since=since, limit=limit,
                             newest_first=True)
 

@@ -104,8 +104,6 @@ def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: boo
     """For digest channels that cannot send (no SMTP host, or --dry-run), write the next
     digest as it stands to the preview folder, so a newcomer sees the round-up too.
     Digests are sent only by their cron (``newsbot run``), never by ``once``."""
-    from pydantic import SecretStr
-
     from bot.digest.commands import digest_preview
     from bot.outlets import preview_reason
 
@@ -117,11 +115,7 @@ def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: boo
             continue
         if not preview_reason(config, name, dry_run=dry_run):
             continue
-        shown = config
-        if config.secret_key is None or len(config.secret_key.get_secret_value()) < 16:
-            # Links in a preview are never followed; a placeholder key keeps it renderable.
-            shown = config.model_copy(update={"secret_key": SecretStr("preview-only-" * 3)})
-        eml, _, count = digest_preview(shown, store, name,
+        eml, _, count = digest_preview(config, store, name,
                                        config.resolve_path(config.preview_dir) / name, now=now)
         if count:
             written.append((name, eml, count))

@@ -20,6 +20,7 @@ from bot.channels import post_format
 from bot.config import Config, EmailChannel
 from bot.ingest.article_file import NotAnArticle, read_article_file
 from bot.ingest.extract import extract_page
+from bot.ingest.fetch import OFFLINE_HOST, PAGE_ACCEPT
 from bot.ingest.poll import make_fetcher
 from bot.ingest.urls import canonical_url
 from bot.models import Article
@@ -47,9 +48,15 @@ async def preview_article(config: Config, url_or_file: str, *, echo: TextIO,
         raise LookupError(f"no source has id {source!r} (sources: {known})")
     is_url = url_or_file.startswith(("http://", "https://"))
     async with make_fetcher(config) as fetcher:
-        # The operator typed it, so it is trusted like a source (a local file is fine).
-        result = await fetcher.fetch_source(url_or_file, source_id="preview",
-                                            accept="text/html,application/xhtml+xml")
+        if is_url and fetcher.offline_pages is not None and (
+                urlsplit(url_or_file).hostname or "").lower() == OFFLINE_HOST:
+            # A sample's page (fetch.offline_pages): a link from the quick start's output
+            # previews as it was ingested, without the network.
+            result = await fetcher.fetch(url_or_file, source_id="preview", accept=PAGE_ACCEPT)
+        else:
+            # The operator typed it, so it is trusted like a source (a local file is fine).
+            result = await fetcher.fetch_source(url_or_file, source_id="preview",
+                                                accept=PAGE_ACCEPT)
     if is_url:
         url = canonical_url(url_or_file)
         page = extract_page(result.body, url)

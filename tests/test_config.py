@@ -114,7 +114,8 @@ def test_check_reports_missing_secret_without_printing_any_value(
     result = CliRunner().invoke(cli, ["--config", str(config), "check"])
     assert result.exit_code == 0, result.output
     assert "zq81" not in result.output and "zq82" not in result.output
-    assert "X_API_SECRET" in result.output and "PREVIEW" in result.output
+    assert "set X_ACCESS_SECRET, X_ACCESS_TOKEN, X_API_SECRET;" in result.output
+    assert "`newsbot run` holds them" in result.output
     assert "tg (telegram)" in result.output and "[live]" in result.output
 
 

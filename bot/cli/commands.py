@@ -26,7 +26,8 @@ from bot.cli.context import Context, friendly_errors, pass_ctx, setup_logging
               show_default=True)
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path, verbose: bool, log_format: str) -> None:
-    """newsbot: posts a newsroom's new articles to Telegram, X and an email digest."""
+    """newsbot: posts a newsroom's new articles to Telegram, X, Mastodon and Bluesky, and
+    sends an email digest."""
     setup_logging(verbose, log_format)
     ctx.obj = Context(config_path)
 

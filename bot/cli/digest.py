@@ -240,7 +240,11 @@ def digest_runs(ctx: Context, channel: str, limit: int) -> None:
     dc.email_channel(ctx.config, channel)
     zone = ctx.config.zone_for(channel)
     with ctx.store() as store:
-        for run in store.digest_runs(channel, limit=limit):
+        runs = store.digest_runs(channel, limit=limit)
+        if not runs:
+            click.echo(f"{channel}: no runs yet (`newsbot run` sends it on its cron; "
+                       f"`newsbot digest preview {channel}` shows the next one)")
+        for run in runs:
             counts = store.send_counts(run.id)
             detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no copies"
             click.echo(f"#{run.id} {run.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M} "

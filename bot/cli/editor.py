@@ -51,6 +51,8 @@ def plan(ctx: Context, channel: str | None) -> None:
 
     config = ctx.config
     with ctx.store() as store:
+        if channel is not None:
+            editor.known_channel(config, store, channel)  # a typo is not "nothing pending"
         plans = editor.plan(config, store, now=_now(), channel=channel)
     if not any(p.posts for p in plans):
         click.echo("nothing is waiting to be posted.")
@@ -94,6 +96,8 @@ def queue(ctx: Context, channel: str | None) -> None:
 
     config = ctx.config
     with ctx.store() as store:
+        if channel is not None:
+            editor.known_channel(config, store, channel)  # a typo is not "the queue is empty"
         entries = editor.queue(config, store, channel=channel)
     if not entries:
         click.echo("the queue is empty.")

@@ -73,8 +73,14 @@ def print_check(config: Config, *, templates_ok: bool = True) -> None:
     click.echo("\nchannels:")
     for name, cfg in config.channels.items():
         missing = config.missing_credentials(name)
-        mode = "disabled" if not cfg.enabled else (
-            f"PREVIEW: set {', '.join(missing)} to send for real" if missing else "live")
+        # What each command does with it: without its secrets `once` previews its posts
+        # but `run` holds them (needs attention), so "preview" alone would mislead.
+        mode = ("disabled" if not cfg.enabled
+                else "preview: true: posts are written to the preview folder, never sent"
+                if cfg.preview
+                else f"credentials missing: set {', '.join(missing)}; until then `newsbot "
+                     "once` previews its posts and `newsbot run` holds them" if missing
+                else "live")
         if isinstance(cfg, EmailChannel):
             target = f" from {cfg.from_}"
         else:

@@ -422,13 +422,13 @@ def digest_preview(config: Config, store: Store, channel: str, out_dir: Path, *,
                    now: datetime | None = None,
                    to: str = "preview@example.invalid") -> tuple[Path, Path, int]:
     """Write the next digest as it stands now to ``out_dir`` (.eml and .html); nothing is
-    sent or recorded. Returns (eml path, html path, article count)."""
+    sent or recorded. Its unsubscribe link is a test copy's, which unsubscribes nobody, so a
+    preview needs no ``secret_key`` (the quick start has none). Returns (eml path, html
+    path, article count)."""
     now = now or datetime.now(UTC)
     cfg = email_channel(config, channel)
     digest, rendered = next_digest(config, store, channel, now)
-    secret = secret_of(config)
-    data = CopyMaker(rendered, cfg).make(reader_recipient(config, cfg, secret, channel, 0, to),
-                                         now=now)
+    data = CopyMaker(rendered, cfg).make(recipient_of_test_copy(config, cfg, to), now=now)
     message = message_from_bytes(data, policy=policy.SMTP)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{channel}-{now.astimezone(config.zone_for(channel)):%Y%m%d-%H%M}"

@@ -1,0 +1,70 @@
+"""A new user's next steps after the quick start, on the bundled config.yaml with no
+credentials: what the README and the first run's output point to must work as they say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import cli
+
+
+def newsbot(project: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), *args])
+
+
+def test_digest_preview_works_without_a_secret_key_as_the_first_run_suggests(
+        project: Path) -> None:
+    first = newsbot(project, "once")
+    assert "`newsbot digest preview CHANNEL` shows the next one" in first.output
+    result = newsbot(project, "digest", "preview", "morning-digest")
+    assert result.exit_code == 0, result.output
+    assert "morning-digest: 13 articles" in result.output
+    (eml,) = (project / "preview").glob("morning-digest-*.eml")
+    assert b"unsubscribes-nobody" in eml.read_bytes()  # a preview's link unsubscribes no one
+
+
+def test_a_sample_article_link_previews_from_the_bundled_pages(project: Path) -> None:
+    result = newsbot(project, "preview",
+                     "https://news.example.org/en/2026/11/iraq-back-to-back-raids",
+                     "--source", "iraq-en")
+    assert result.exit_code == 0, result.output
+    assert "── telegram-en (telegram)" in result.output
+    assert "Iraqi forces are conducting consecutive offensives" in result.output
+
+
+def test_queue_and_plan_name_the_channels_when_one_is_misspelt(project: Path) -> None:
+    for command in ("queue", "plan"):
+        result = newsbot(project, command, "--channel", "telegram-fr")
+        assert result.exit_code == 2, (command, result.output)
+        assert "no channel is named 'telegram-fr'" in result.output
+        assert "telegram-en" in result.output
+
+
+def test_digest_runs_says_when_there_are_none_yet(project: Path) -> None:
+    result = newsbot(project, "digest", "runs", "morning-digest")
+    assert result.exit_code == 0, result.output
+    assert "morning-digest: no runs yet" in result.output
+
+
+def test_check_says_what_run_and_once_do_with_a_channel_without_credentials(
+        project: Path) -> None:
+    result = newsbot(project, "check")
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("  x-en (x)"))
+    assert "set X_ACCESS_SECRET, X_ACCESS_TOKEN, X_API_KEY, X_API_SECRET" in line
+    assert "`newsbot once` previews its posts and `newsbot run` holds them" in line
+
+
+def test_check_does_not_call_a_channel_in_preview_live(project: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    config = project / "config.yaml"
+    config.write_text(config.read_text().replace(
+        "    monthly_budget: 50\n", "    monthly_budget: 50\n    preview: true\n"))
+    for name in ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_SECRET"):
+        monkeypatch.setenv(name, "set-for-the-test")
+    result = newsbot(project, "check")
+    line = next(x for x in result.output.splitlines() if x.startswith("  x-en (x)"))
+    assert "[preview: true: posts are written to the preview folder, never sent]" in line
