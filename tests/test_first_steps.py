@@ -68,3 +68,14 @@ def test_check_does_not_call_a_channel_in_preview_live(project: Path,
     result = newsbot(project, "check")
     line = next(x for x in result.output.splitlines() if x.startswith("  x-en (x)"))
     assert "[preview: true: posts are written to the preview folder, never sent]" in line
+
+
+def test_check_warns_when_a_live_digest_has_no_secret_key(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_HOST", "smtp.example.org")
+    result = newsbot(project, "check")
+    assert result.exit_code == 0, result.output
+    assert ("WARNING: the digest morning-digest sends live, but secret_key is not set: its runs "
+            "will fail") in result.output
+    monkeypatch.setenv("NEWSBOT_SECRET_KEY", "a-long-enough-secret-key")
+    assert "secret_key is" not in newsbot(project, "check").output

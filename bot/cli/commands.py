@@ -163,8 +163,8 @@ def history(ctx: Context, status: str, channel: str | None, since: str | None,
 @pass_ctx
 @friendly_errors
 def serve(ctx: Context) -> None:
-    """Only the web pages: subscribe, confirm, unsubscribe, the editors' desk (and health,
-    metrics)."""
+    """Only the web pages: subscribe, confirm, unsubscribe, the editors' desk (and a /healthz
+    that answers ok; the full /healthz and /metrics are newsbot run's). Needs secret_key."""
     from bot.web.app import make_app
     from bot.web.server import make_server
 

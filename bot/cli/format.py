@@ -58,11 +58,11 @@ def print_check(config: Config, *, templates_ok: bool = True) -> None:
     """`newsbot check`: what the file means. Secret values are never printed."""
     verdict = "config OK" if templates_ok else "config.yaml is valid, but a TEMPLATE FAILS"
     click.echo(f"{verdict}: {len(config.sources)} sources, {len(config.channels)} channels")
-    from bot.digest.tokens import public_url_problem
+    from bot.digest.tokens import public_url_problem, secret_key_problem
 
-    warning = public_url_problem(config)
-    if warning:
-        click.echo(f"WARNING: {warning}")
+    for warning in (secret_key_problem(config), public_url_problem(config)):
+        if warning:
+            click.echo(f"WARNING: {warning}")
     click.echo(f"time zone: {config.timezone}   store: {redact_url(config.store_url)}")
     click.echo(f"backfill: {format_duration(config.backfill)}   preview folder: "
                f"{config.resolve_path(config.preview_dir)}")

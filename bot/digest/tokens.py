@@ -146,12 +146,28 @@ def read_verp_token(secret: bytes, text: str) -> tuple[int, int] | None:
     return run_id, subscriber_id
 
 
+def _live_digests(config: Config) -> list[str]:
+    return [name for name, cfg in config.channels.items()
+            if cfg.type == "email" and cfg.enabled and not config.missing_credentials(name)
+            and not cfg.preview]
+
+
+def secret_key_problem(config: Config) -> str:
+    """Why a live digest could not sign its copies' links ("" when fine): ``check`` says it
+    before the cron does, which would fail the run."""
+    live = _live_digests(config)
+    key = config.secret_key.get_secret_value() if config.secret_key else ""
+    if not live or len(key) >= 16:
+        return ""
+    return (f"the digest {', '.join(live)} sends live, but secret_key is "
+            f"{'too short' if key else 'not set'}: its runs will fail. Set secret_key: "
+            "${NEWSBOT_SECRET_KEY} and export NEWSBOT_SECRET_KEY (at least 16 characters)")
+
+
 def public_url_problem(config: Config) -> str:
     """Why the links a live digest puts in every copy would point nowhere ("" when fine):
     ``public_url`` is plain http, or a loopback address no reader can reach."""
-    live = [name for name, cfg in config.channels.items()
-            if cfg.type == "email" and cfg.enabled and not config.missing_credentials(name)
-            and not cfg.preview]
+    live = _live_digests(config)
     if not live:
         return ""
     parts = urlsplit(config.public_url)
