@@ -255,7 +255,18 @@ def print_history(config: Config, store: Store, rows: list[Delivery],
         words = d.last_error or d.note or "-"
         click.echo(f"#{d.id:<6} {_when(d.updated_at, config)}  {d.channel:<16} {title[:50]}")
         click.echo(f"        {words}")
-    if status in ("failed", "unknown", "skipped"):
+    if status in ("failed", "unknown", "skipped") and any(
+            not _cannot_edit(config, d) for d in rows):
         click.echo(f"\n`newsbot retry ID…` (or `--status {status} --channel C`) queues them "
                    "again" + ("; check the channel first: they may be out"
                               if status == "unknown" else "") + ".")
+    if any(_cannot_edit(config, d) for d in rows):
+        click.echo("\nA [correction] on a platform that cannot edit a sent post stays as it "
+                   "is: retrying it only fails it.")
+
+
+def _cannot_edit(config: Config, delivery: Delivery) -> bool:
+    """A correction for a channel whose platform cannot edit a sent post (X, Bluesky)."""
+    cfg = config.channels.get(delivery.channel)
+    return (delivery.is_correction and cfg is not None and not isinstance(cfg, EmailChannel)
+            and not platform_for(cfg).capabilities.edit)
