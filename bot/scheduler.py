@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.config import Config, EmailChannel, Source, load_config
+from bot.config import Config, EmailChannel, Source
 from bot.dispatch import Dispatcher, worker_id
 from bot.dispatch_loop import DispatchLoop
 from bot.errors import StoreError
@@ -41,9 +40,8 @@ from bot.outlets import (
     preview_reason,
 )
 from bot.reload import CHECK_EVERY, Reloader
-from bot.runlock import hold_run_lock
 from bot.settings import RuntimeSettings
-from bot.store import ChannelView, Store, open_store
+from bot.store import ChannelView, Store
 
 log = logging.getLogger("newsbot.run")
 POLL_LEASE = "poll"
@@ -431,7 +429,7 @@ class Service:
         from bot.errors import ConfigError
         from bot.web.app import make_app
         from bot.web.health import health_app
-        from bot.web.server import make_server
+        from bot.web.server import make_server, serve
 
         def current() -> Service:
             return self
@@ -445,20 +443,11 @@ class Service:
                         "/metrics only", exc)
             app = health_app(current)
         self._web = make_server(app, self.config.web)
-        task = asyncio.create_task(self._serve_web(self._web), name="web")
+        task = asyncio.create_task(serve(self._web, self.config.web), name="web")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         log.info("web: http://%s:%d (public address %s)", self.config.web.host,
                  self.config.web.port, self.config.public_url)
-
-    async def _serve_web(self, server: Any) -> None:
-        # uvicorn exits the process when it cannot bind; the bot must keep posting anyway.
-        try:
-            await server.serve()
-        except (SystemExit, OSError) as exc:
-            log.error("web: cannot serve on %s:%d (%s); the bot keeps running without its web "
-                      "pages: free the port or set web.port", self.config.web.host,
-                      self.config.web.port, exc)
 
     async def _stop_web(self) -> None:
         if self._web is not None:
@@ -509,47 +498,3 @@ async def _close_after(fetcher: Fetcher, polls: list[asyncio.Task[Any]]) -> None
     if polls:
         await asyncio.wait(polls)
     await fetcher.aclose()
-
-
-async def run_service(config_path: Path, *, dry_run: bool = False,
-                      stop: asyncio.Event | None = None,
-                      settings: RuntimeSettings | None = None) -> None:
-    """Run until ``stop`` is set or SIGINT/SIGTERM arrives; then shut down cleanly."""
-    config = load_config(config_path)
-    with hold_run_lock(config.store_url):
-        await _serve(config_path, config, dry_run=dry_run, stop=stop,
-                     settings=settings or RuntimeSettings())
-
-
-async def _serve(config_path: Path, config: Config, *, dry_run: bool,
-                 stop: asyncio.Event | None, settings: RuntimeSettings) -> None:
-    store = open_store(config.store_url, busy_timeout=settings.sqlite_busy_timeout)
-    if store.dialect == "sqlite":
-        # The run lock says no other process works this store: whatever is claimed was
-        # claimed by one that died (a kill, a power cut), so recover it now, not at lease end.
-        # A digest run's claims stay the run's: it resumes itself and sends only to readers
-        # without a copy; its lease goes, so that happens now rather than at lease end.
-        released, unknown = store.release_claims(None, now=datetime.now(UTC))
-        store.release_lease(POLL_LEASE, None)
-        for name, channel in config.channels.items():
-            if isinstance(channel, EmailChannel):
-                store.release_lease(f"digest:{name}", None)
-        if released or unknown:
-            log.warning("recovered after an unclean stop: %d claimed deliveries back in the "
-                        "queue; %d were being sent and are marked unknown (see `newsbot "
-                        "status`)", released, unknown)
-    service = Service(config_path, config, store, dry_run=dry_run, settings=settings)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
-        loop.add_signal_handler(signal.SIGHUP, service.request_reload)
-    try:
-        await service.start()
-        await stop.wait()
-        log.info("stopping: finishing the post in flight, handing back claimed ones")
-    finally:
-        await service.stop()
-        store.close()

@@ -20,7 +20,7 @@ from benchmarks.crash_soak import Rig, wait_for
 from bot.cli import cli
 from bot.config import load_config, parse_config
 from bot.errors import ConfigError
-from bot.scheduler import run_service
+from bot.run import run_service
 from tests.feed_server import free_port
 
 GOOD = """\

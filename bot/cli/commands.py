@@ -38,7 +38,7 @@ def cli(ctx: click.Context, config_path: Path, verbose: bool, log_format: str) -
 @friendly_errors
 def run(ctx: Context, dry_run: bool) -> None:
     """Run the bot until Ctrl-C: poll sources, post on schedule, send digests."""
-    from bot.scheduler import run_service
+    from bot.run import run_service
     from bot.settings import RuntimeSettings
 
     ctx.config  # noqa: B018 - validate before starting anything

@@ -30,3 +30,13 @@ def make_server(app: Starlette, web: Web) -> EmbeddedServer:
     config = uvicorn.Config(app, host=web.host, port=web.port, log_level="warning",
                             access_log=False, lifespan="off", proxy_headers=False)
     return EmbeddedServer(config)
+
+
+async def serve(server: EmbeddedServer, web: Web) -> None:
+    """Serve until stopped. uvicorn exits the process when it cannot bind; the bot must keep
+    posting anyway, so that is logged and the rest of the bot runs on."""
+    try:
+        await server.serve()
+    except (SystemExit, OSError) as exc:
+        log.error("web: cannot serve on %s:%d (%s); the bot keeps running without its web "
+                  "pages: free the port or set web.port", web.host, web.port, exc)
