@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import regex
 
 from bot.channels.base import TextMeasure
+from bot.channels.front_matter import read_front_matter
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
 MAX_LANGS = 3
-FENCE = "---"
 _GRAPHEME = regex.compile(r"\X")
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
@@ -48,34 +48,10 @@ class PostParts:
 
 
 def split_post(text: str) -> PostParts:
-    """``text`` without its front matter, and the languages that block gave.
-
-    Text that does not start with ``---`` on a line of its own, or whose block is never
-    closed, has no front matter: all of it is the body.
-    """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines[0].strip() != FENCE:
-        return PostParts(text.strip())
-    end = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE), 0)
-    if not end:
-        return PostParts(text.strip())
-    langs: tuple[str, ...] = ()
-    seen: set[str] = set()
-    problem = ""
-    for line in lines[1:end]:
-        if not line.strip():
-            continue
-        key, colon, value = line.partition(":")
-        key = key.strip().lower()
-        if not colon or key != "langs":
-            problem = problem or (f"front matter line {line.strip()!r}: the only key is "
-                                  "langs (as 'langs: en')")
-        elif key in seen:
-            problem = problem or "front matter sets 'langs' twice"
-        else:
-            seen.add(key)
-            langs = language_tags(value)
-    return PostParts("\n".join(lines[end + 1:]).strip(), langs, problem)
+    """``text`` without its front matter (``bot.channels.front_matter``), and the languages
+    that block gave."""
+    found = read_front_matter(text, ("langs",), example="langs: en")
+    return PostParts(found.body, language_tags(found.values.get("langs", "")), found.problem)
 
 
 def language_tags(value: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Downloading an article's lead image for a platform that uploads it (X, Mastodon).
+"""Downloading an article's lead image for a platform that uploads it (X, Mastodon, and
+Bluesky's link card thumbnail).
 
 The image URL is feed content: ``http`` must be a client from ``bot.urlpolicy.untrusted_client``
 so the download (redirects included) never reaches inside the network. Every failure is a
@@ -24,14 +25,16 @@ class MediaFailure(Exception):
 
 
 async def fetch_image(
-    http: httpx.AsyncClient, url: str, *, max_bytes: int, types: Collection[str],
-    taker: str, deadline: float = IMAGE_DEADLINE_SECONDS,
+    http: httpx.AsyncClient, url: str, *, max_bytes: int, types: Collection[str] | None,
+    taker: str, deadline: float = IMAGE_DEADLINE_SECONDS, limit_word: str = "cap",
 ) -> tuple[bytes, str]:
     """Download an image: ``(bytes, media type)``. Refuses what is not an image of one of
-    ``types`` (``taker``, the platform's name, is who does not take the others), files over
+    ``types`` (``taker``, the platform's name, is who does not take the others; ``None`` takes
+    any ``image/*``, for a caller that reads the type from the bytes), files over
     ``max_bytes``, and gives up after ``deadline`` seconds in all (a server trickling bytes
     must not hold the post until its claim expires). A URL the policy refuses is a
-    ``MediaFailure`` saying why."""
+    ``MediaFailure`` saying why. ``limit_word`` is the platform's own word for its size limit
+    in the messages ("cap"; Bluesky documents a blob "limit")."""
     problem = link_problem(url)
     if problem:
         raise MediaFailure(f"image not fetched: {problem}")
@@ -42,17 +45,17 @@ async def fetch_image(
             media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if not media_type.startswith("image/"):
                 raise MediaFailure(f"image URL is not an image ({media_type or 'no type'})")
-            if media_type not in types:
+            if types is not None and media_type not in types:
                 raise MediaFailure(f"{taker} does not take {media_type} images")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise MediaFailure(f"image is {int(declared)} bytes, over {taker}'s "
-                                   f"{max_bytes} byte cap")
+                                   f"{max_bytes} byte {limit_word}")
             data = bytearray()
             async for chunk in response.aiter_bytes():
                 data += chunk
                 if len(data) > max_bytes:
-                    raise MediaFailure(f"image is over {taker}'s {max_bytes} byte cap")
+                    raise MediaFailure(f"image is over {taker}'s {max_bytes} byte {limit_word}")
     except TimeoutError:
         raise MediaFailure(f"image download took over {deadline:.0f}s; gave up") from None
     except UrlRefused as exc:

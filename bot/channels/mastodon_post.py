@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-FENCE = "---"
+from bot.channels.front_matter import read_front_matter
+
 KEYS = ("language", "spoiler", "visibility")
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 # ISO 639-1 or 639-3, as Mastodon takes it; "en-US" and "en_us" become "en".
@@ -41,42 +42,19 @@ class PostParts:
 
 
 def split_post(text: str) -> PostParts:
-    """``text`` without its front matter, and the settings that block gave.
-
-    Text that does not start with ``---`` on a line of its own, or whose block is never
-    closed, has no front matter: all of it is the body.
-    """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    if not lines or lines[0].strip() != FENCE:
-        return PostParts(body=text.strip())
-    try:
-        end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE)
-    except StopIteration:
-        return PostParts(body=text.strip())
-    values: dict[str, str] = {}
-    problem = ""
-    for line in lines[1:end]:
-        if not line.strip():
-            continue
-        key, colon, value = line.partition(":")
-        key = key.strip().lower()
-        if not colon or key not in KEYS:
-            problem = problem or (f"front matter line {line.strip()!r}: the keys are "
-                                  f"{', '.join(KEYS)} (as 'key: value')")
-            continue
-        if key in values:
-            problem = problem or f"front matter sets {key!r} twice"
-        values[key] = " ".join(value.split())
-    visibility = values.get("visibility", "").lower()
+    """``text`` without its front matter (``bot.channels.front_matter``), and the settings
+    that block gave."""
+    found = read_front_matter(text, KEYS, example="key: value")
+    problem = found.problem
+    visibility = found.values.get("visibility", "").lower()
     if visibility and visibility not in VISIBILITIES:
         problem = problem or (f"front matter visibility {visibility!r}: use one of "
                               f"{', '.join(VISIBILITIES)}")
         visibility = ""
     return PostParts(
-        body="\n".join(lines[end + 1:]).strip(),
-        language=language_code(values.get("language", "")),
-        spoiler=values.get("spoiler", ""),
+        body=found.body,
+        language=language_code(found.values.get("language", "")),
+        spoiler=found.values.get("spoiler", ""),
         visibility=visibility,
         problem=problem,
     )

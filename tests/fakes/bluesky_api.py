@@ -43,6 +43,8 @@ import pytest
 import regex
 from aiohttp import web
 
+from tests.fakes.served_app import ServedApp
+
 HANDLE = "newsroom-test.bsky.social"
 DID = "did:plc:n3wsr00mt3stacc0unt4b2c"
 APP_PASSWORD = "k7pq-x2mw-9fzr-h4tb"
@@ -162,10 +164,7 @@ class FakeBlueskyPds:
         self._refresh: dict[str, float] = {}
         self._faults: list[tuple[str, Fault]] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._release: asyncio.Event | None = None
+        self._served = ServedApp("fake-bluesky-pds")
 
     # ------------------------------------------------------------ switches
 
@@ -271,9 +270,9 @@ class FakeBlueskyPds:
             if fault is not None and fault.hang:
                 if nsid == "com.atproto.repo.createRecord":  # the post goes out, unanswered
                     await handler(request)
-                assert self._release is not None
+                assert self._served.release is not None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._release.wait(), self.hang_seconds)
+                    await asyncio.wait_for(self._served.release.wait(), self.hang_seconds)
                 return _error(503, "Unavailable", "hung")
             if fault is not None:
                 seen.status = fault.status
@@ -417,56 +416,23 @@ class FakeBlueskyPds:
 
     # ------------------------------------------------------------ lifecycle
 
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 2**20)
+        for nsid, handler in (
+                ("com.atproto.server.createSession", self._create_session),
+                ("com.atproto.server.refreshSession", self._refresh_session),
+                ("com.atproto.repo.uploadBlob", self._upload_blob),
+                ("com.atproto.repo.createRecord", self._create_record)):
+            app.router.add_post(f"/xrpc/{nsid}", handler)
+        app.router.add_get("/xrpc/app.bsky.actor.getProfile", self._get_profile)
+        app.router.add_get("/images/{name}", self._image)
+        return app
+
     def start(self) -> None:
-        ready = threading.Event()
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        async def serve() -> None:
-            self._release = asyncio.Event()
-            app = web.Application(middlewares=[self._middleware], client_max_size=64 * 2**20)
-            for nsid, handler in (
-                    ("com.atproto.server.createSession", self._create_session),
-                    ("com.atproto.server.refreshSession", self._refresh_session),
-                    ("com.atproto.repo.uploadBlob", self._upload_blob),
-                    ("com.atproto.repo.createRecord", self._create_record)):
-                app.router.add_post(f"/xrpc/{nsid}", handler)
-            app.router.add_get("/xrpc/app.bsky.actor.getProfile", self._get_profile)
-            app.router.add_get("/images/{name}", self._image)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            self._runner = runner
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(serve())
-            ready.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-bluesky-pds", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Bluesky PDS did not start")
+        self.base_url = self._served.start(self._app)
 
     def stop(self) -> None:
-        loop, runner = self._loop, self._runner
-        if loop is None or runner is None:
-            return
-
-        async def shutdown() -> None:
-            if self._release is not None:
-                self._release.set()
-            await runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        loop.close()
-        self._loop = self._runner = None
+        self._served.stop()
 
 
 def _facet_problem(facet: Any, text: bytes) -> str:
