@@ -79,3 +79,17 @@ def test_check_warns_when_a_live_digest_has_no_secret_key(
             "will fail") in result.output
     monkeypatch.setenv("NEWSBOT_SECRET_KEY", "a-long-enough-secret-key")
     assert "secret_key is" not in newsbot(project, "check").output
+
+
+def test_once_sends_a_broken_template_to_check_not_to_failed_history(project: Path) -> None:
+    override = project / "tpl" / "telegram"
+    override.mkdir(parents=True)
+    (override / "post.html.j2").write_text("<b>{{ article.titel }}</b>\n{{ link }}\n")
+    config = project / "config.yaml"
+    config.write_text(config.read_text() + "templates_dir: tpl\n")
+    result = newsbot(project, "once")
+    assert result.exit_code == 1  # scripts still notice
+    assert "13 posts wait for a template to be fixed" in result.output
+    assert "`newsbot check` names the template" in result.output
+    assert "`newsbot history --status failed`" not in result.output
+    assert "no failed deliveries" in newsbot(project, "history", "--status", "failed").output

@@ -165,9 +165,16 @@ def print_cycle(config: Config, report: CycleReport) -> None:
     outcomes = dict(report.dispatch.outcomes)
     click.echo("· dispatch: " + (", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
                                  or "nothing was due"))
-    if report.failed_posts:
-        click.echo(f"✗ {report.failed_posts} posts did not go: `newsbot history --status "
-                   "failed` (or unknown) lists them with the platform's words", err=True)
+    # A broken template leaves its posts pending (tried again every 5 minutes), not failed:
+    # history would list none of them.
+    broken = outcomes.get("template_error", 0)
+    if report.failed_posts - broken:
+        click.echo(f"✗ {report.failed_posts - broken} posts did not go: `newsbot history "
+                   "--status failed` (or unknown) lists them with the platform's words",
+                   err=True)
+    if broken:
+        click.echo(f"✗ {broken} posts wait for a template to be fixed (they stay pending): "
+                   "`newsbot check` names the template, line and variable", err=True)
     if report.previews:
         click.echo("\nPREVIEW MODE: nothing was sent on these channels; posts were written to "
                    f"{config.resolve_path(config.preview_dir)}/<channel>/:")
