@@ -38,7 +38,8 @@ def setup_logging(verbose: bool = False, fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # httpx logs every request URL at INFO, and a Telegram URL contains the bot token.
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "telegram", "urllib3"):
+    # APScheduler announces every job it adds or runs at INFO: routine, not news.
+    for noisy in ("httpx", "httpcore", "apscheduler", "telegram", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
     from bot.redact import install_redaction
 
