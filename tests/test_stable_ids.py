@@ -16,9 +16,10 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from bot.config import Config, EmailChannel
-from bot.digest.commands import reader_recipient, subscribers_add, subscribers_remove
+from bot.digest.commands import reader_recipient
 from bot.digest.mail_unsubscribe import unsubscribe_by_mail
 from bot.digest.message import Recipient
+from bot.digest.subscriber_list import subscribers_add, subscribers_remove
 from bot.digest.tokens import make_token, secret_of
 from bot.store import Store, open_store
 from bot.store.digest_schema import subscribers

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.digest import commands as dc
+from bot.digest import subscriber_list as dc
 from bot.store import Store
 from tests import smtp_server as kit
 

@@ -1,7 +1,8 @@
-"""``newsbot subscribers …`` and ``newsbot digest …``: thin wrappers over bot.digest.commands.
+"""``newsbot subscribers …`` and ``newsbot digest …``: thin wrappers over
+bot.digest.subscriber_list and bot.digest.commands.
 
-Registered on the ``newsbot`` group by bot/cli/__init__.py. bot.digest.commands (the store,
-SMTP, templates) is imported inside each command, so ``newsbot --help`` does not load it.
+Registered on the ``newsbot`` group by bot/cli/__init__.py. The bot.digest modules (the store,
+SMTP, templates) are imported inside each command, so ``newsbot --help`` does not load them.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ def subscribers_add(ctx: Context, channel: str, email: str, pending: bool,
 @friendly_errors
 def subscribers_remove(ctx: Context, channel: str, email: str) -> None:
     """Forget EMAIL on CHANNEL entirely (its send history too)."""
-    from bot.digest import commands as dc
+    from bot.digest import subscriber_list as subs
 
-    dc.email_channel(ctx.config, channel)
+    subs.email_channel(ctx.config, channel)
     with ctx.store() as store:
-        removed = dc.subscribers_remove(store, channel, email)
+        removed = subs.subscribers_remove(store, channel, email)
     if not removed:
         click.echo(f"{email} is not a subscriber of {channel}", err=True)
         sys.exit(1)
@@ -77,11 +78,11 @@ def subscribers_remove(ctx: Context, channel: str, email: str) -> None:
 @friendly_errors
 def subscribers_list(ctx: Context, channel: str, status: str | None) -> None:
     """One line per subscriber: address, status, since."""
-    from bot.digest import commands as dc
+    from bot.digest import subscriber_list as subs
 
-    dc.email_channel(ctx.config, channel)
+    subs.email_channel(ctx.config, channel)
     with ctx.store() as store:
-        for sub in dc.subscribers_list(store, channel, status=status):
+        for sub in subs.subscribers_list(store, channel, status=status):
             since = sub.confirmed_at or sub.created_at
             click.echo(f"{sub.email}\t{sub.status}\t{since:%Y-%m-%d}" if since else sub.email)
 
@@ -92,12 +93,12 @@ def subscribers_list(ctx: Context, channel: str, status: str | None) -> None:
 @friendly_errors
 def subscribers_count(ctx: Context, channel: str | None) -> None:
     """Subscribers per digest and status."""
-    from bot.digest import commands as dc
+    from bot.digest import subscriber_list as subs
 
     if channel:
-        dc.email_channel(ctx.config, channel)
+        subs.email_channel(ctx.config, channel)
     with ctx.store() as store:
-        counts = dc.subscribers_count(store, channel)
+        counts = subs.subscribers_count(store, channel)
     if not counts:
         click.echo("no subscribers")
     for name, by_status in sorted(counts.items()):
@@ -113,12 +114,12 @@ def subscribers_count(ctx: Context, channel: str | None) -> None:
 @friendly_errors
 def subscribers_import(ctx: Context, channel: str, file: Path, pending: bool) -> None:
     """Import FILE.csv (an "email" column, or the first column)."""
-    from bot.digest import commands as dc
+    from bot.digest import subscriber_list as subs
 
-    dc.email_channel(ctx.config, channel)
+    subs.email_channel(ctx.config, channel)
     with ctx.store() as store:
-        report = dc.subscribers_import(store, channel, file,
-                                       status="pending" if pending else "active")
+        report = subs.subscribers_import(store, channel, file,
+                                         status="pending" if pending else "active")
     for line, value, why in report.invalid[:20]:
         click.echo(f"{file}:{line}: skipped {value!r}: {why}", err=True)
     if len(report.invalid) > 20:
@@ -136,15 +137,15 @@ def subscribers_import(ctx: Context, channel: str, file: Path, pending: bool) ->
 def subscribers_export(ctx: Context, channel: str, status: str | None,
                        output: Path | None) -> None:
     """CSV of CHANNEL's subscribers (email, status, dates)."""
-    from bot.digest import commands as dc
+    from bot.digest import subscriber_list as subs
 
-    dc.email_channel(ctx.config, channel)
+    subs.email_channel(ctx.config, channel)
     with ctx.store() as store:
         if output is None:
-            dc.subscribers_export(store, channel, sys.stdout, status=status)
+            subs.subscribers_export(store, channel, sys.stdout, status=status)
         else:
             with output.open("w", newline="", encoding="utf-8") as handle:
-                count = dc.subscribers_export(store, channel, handle, status=status)
+                count = subs.subscribers_export(store, channel, handle, status=status)
             click.echo(f"{count} subscribers written to {output}", err=True)
 
 
@@ -235,9 +236,9 @@ def digest_resend_unknown(ctx: Context, run_id: int, leave_out: tuple[str, ...],
 @friendly_errors
 def digest_runs(ctx: Context, channel: str, limit: int) -> None:
     """Past runs of CHANNEL: when, how many articles, copies sent, status."""
-    from bot.digest import commands as dc
+    from bot.digest import subscriber_list as subs
 
-    dc.email_channel(ctx.config, channel)
+    subs.email_channel(ctx.config, channel)
     zone = ctx.config.zone_for(channel)
     with ctx.store() as store:
         runs = store.digest_runs(channel, limit=limit)

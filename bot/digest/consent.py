@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import Config
-from bot.digest.commands import (
+from bot.digest.subscriber_list import (
     SubscriberError,
     email_channel,
     normalise_address,

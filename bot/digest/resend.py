@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.config import Config
-from bot.digest.commands import email_channel, normalise_address, reader_recipient, render_edition
+from bot.digest.commands import reader_recipient, render_edition
 from bot.digest.send import RETRY_DELAYS, DigestSender, SendReport
+from bot.digest.subscriber_list import email_channel, normalise_address
 from bot.digest.tokens import secret_of
 from bot.errors import NewsbotError
 from bot.store import Store

@@ -37,9 +37,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.config import Config, EmailChannel
-from bot.digest.commands import TEST_COPY_TOKEN, SubscriberError, normalise_address
+from bot.digest.commands import TEST_COPY_TOKEN
 from bot.digest.message import confirmation_message
 from bot.digest.smtp import connect
+from bot.digest.subscriber_list import SubscriberError, normalise_address
 from bot.digest.tokens import (
     TokenClaim,
     confirm_url,
