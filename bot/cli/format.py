@@ -273,7 +273,7 @@ def print_history(config: Config, store: Store, rows: list[Delivery],
 
 
 def _cannot_edit(config: Config, delivery: Delivery) -> bool:
-    """A correction for a channel whose platform cannot edit a sent post (X, Bluesky)."""
+    """A correction for a channel whose platform cannot edit a sent post."""
     cfg = config.channels.get(delivery.channel)
     return (delivery.is_correction and cfg is not None and not isinstance(cfg, EmailChannel)
             and not platform_for(cfg).capabilities.edit)
