@@ -354,6 +354,7 @@ class ArticleQueries(StoreBase):
         # The feed's own words decide whether its summary changed: the stored summary may be
         # the page's lede, chosen over a teaser, which the feed's teaser must not overwrite.
         summary_changed = (bool(item.summary_html) and bool(article.summary_html)
+                           and item.summary_html != article.summary_html
                            and _words(item.summary_html) != _words(article.summary_html))
         changes: dict[str, Any] = {}
         if title_changed:
