@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.channels.bluesky import BlueskySender
 from bot.channels.bluesky_platform import BlueskyChannel
-from bot.channels.online import OnlineCheck, ok, unreachable, wrong
+from bot.channels.online import OnlineCheck, not_answered, ok, wrong
 from bot.config import Config
 from bot.errors import AuthError, PermanentError, RetryableError, UnknownOutcomeError
 
@@ -18,11 +18,8 @@ async def check_online(name: str, cfg: BlueskyChannel, config: Config) -> Online
         return wrong(name, f"{exc.problem}. Use an app password (Settings → Privacy and "
                      "security → App passwords), not the account's own, in the variable "
                      "app_password: names")
-    except PermanentError as exc:
-        return wrong(name, f"{exc.problem}; check api_url ({cfg.api_url})")
-    except (RetryableError, UnknownOutcomeError) as exc:
-        return unreachable(name, f"cannot reach Bluesky at {cfg.api_url} ({exc.problem}); "
-                           "check the network and api_url")
+    except (PermanentError, RetryableError, UnknownOutcomeError) as exc:
+        return not_answered(name, exc, service="Bluesky", api_url=cfg.api_url)
     finally:
         await sender.close()
     return ok(name, f"ok: signed in as {account}")

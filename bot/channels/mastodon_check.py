@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.channels.mastodon import MastodonSender
 from bot.channels.mastodon_platform import MastodonChannel
-from bot.channels.online import OnlineCheck, ok, unreachable, wrong
+from bot.channels.online import OnlineCheck, not_answered, ok, unreachable, wrong
 from bot.config import Config
 from bot.errors import AuthError, PermanentError, RetryableError, UnknownOutcomeError
 
@@ -25,11 +25,8 @@ async def check_online(name: str, cfg: MastodonChannel, config: Config) -> Onlin
         return wrong(name, f"{exc.problem}; check the access token (Preferences → "
                      "Development → your application; it needs write:statuses and "
                      "write:media)")
-    except PermanentError as exc:
-        return wrong(name, f"{exc.problem}; check api_url ({cfg.api_url})")
-    except (RetryableError, UnknownOutcomeError) as exc:
-        return unreachable(name, f"cannot reach Mastodon at {cfg.api_url} ({exc.problem}); "
-                           "check the network and api_url")
+    except (PermanentError, RetryableError, UnknownOutcomeError) as exc:
+        return not_answered(name, exc, service="Mastodon", api_url=cfg.api_url)
     finally:
         await sender.close()
     who = f"@{account}" if account else "an account"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.channels.platform import load
 from bot.channels.registry import is_platform, platform_for
+from bot.errors import ChannelError, PermanentError
 
 if TYPE_CHECKING:
     from bot.config import ChannelConfig, Config
@@ -48,6 +49,16 @@ def wrong(channel: str, message: str) -> OnlineCheck:
 def unreachable(channel: str, message: str) -> OnlineCheck:
     """No answer (network, timeout, 5xx): nothing proves the settings wrong."""
     return OnlineCheck(channel, False, message, blocking=False)
+
+
+def not_answered(channel: str, exc: ChannelError, *, service: str,
+                 api_url: str) -> OnlineCheck:
+    """The verdict on a channel error other than refused credentials (each platform words
+    that one itself): a refusal points at api_url, anything else is no answer."""
+    if isinstance(exc, PermanentError):
+        return wrong(channel, f"{exc.problem}; check api_url ({api_url})")
+    return unreachable(channel, f"cannot reach {service} at {api_url} ({exc.problem}); "
+                       "check the network and api_url")
 
 
 async def check_channel(name: str, cfg: ChannelConfig, config: Config) -> OnlineCheck:

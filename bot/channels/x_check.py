@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.channels.online import OnlineCheck, ok, unreachable, wrong
+from bot.channels.online import OnlineCheck, not_answered, ok, wrong
 from bot.channels.x import XSender
 from bot.channels.x_platform import XChannel
 from bot.config import Config
@@ -18,11 +18,8 @@ async def check_online(name: str, cfg: XChannel, config: Config) -> OnlineCheck:
         return wrong(name, f"{exc.problem}; check the four X_* keys (the app needs read and "
                      "write permission, and the access token must be regenerated after "
                      "changing it)")
-    except PermanentError as exc:
-        return wrong(name, f"{exc.problem}; check api_url ({cfg.api_url})")
-    except (RetryableError, UnknownOutcomeError) as exc:
-        return unreachable(name, f"cannot reach X at {cfg.api_url} ({exc.problem}); check "
-                           "the network and api_url")
+    except (PermanentError, RetryableError, UnknownOutcomeError) as exc:
+        return not_answered(name, exc, service="X", api_url=cfg.api_url)
     finally:
         await sender.close()
     return ok(name, f"ok: the keys belong to @{username}" if username else "ok")
