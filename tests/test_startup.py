@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+from tests.feed_server import FeedServer
 
 # Each of these takes tens to hundreds of milliseconds to import, and no command that only
 # reads the store or prints help needs one.
@@ -53,3 +56,24 @@ def test_status_loads_neither_the_pipeline_nor_the_web() -> None:
     assert not [m for m in loaded if m.split(".")[0] in (
         *HEAVY, "feedparser", "httpx", "jinja2", "prometheus_client")]
     assert not {"bot.dispatch", "bot.render", "bot.ingest"} & loaded
+
+
+def test_a_cycle_whose_feeds_are_unchanged_loads_no_parser_extractor_or_digest(
+        feed_server: FeedServer, tmp_path: Path) -> None:
+    # `newsbot once` where every feed answers 304: nothing to parse, no page to read, no
+    # digest to preview, so none of their libraries is worth loading.
+    feed = feed_server.add("/feed.xml", "<rss version='2.0'><channel/></rss>", etag='"v1"')
+    config = tmp_path / "config.yaml"
+    config.write_text(f"store: sqlite:///{tmp_path / 'newsbot.db'}\nweb: {{enabled: false}}\n"
+                      f"sources:\n  - {{id: news, url: '{feed}'}}\nchannels: {{}}\n")
+    loaded = modules_after(
+        "import asyncio\nfrom datetime import UTC, datetime\n"
+        "from bot.config import load_config\nfrom bot.operations import run_cycle\n"
+        "from bot.store import open_store\n"
+        f"config = load_config({str(config)!r})\nstore = open_store(config.store_url)\n"
+        "now = datetime.now(UTC)\n"
+        "store.record_poll_success('news', now=now, next_poll_at=now, etag='\"v1\"')\n"
+        "report = asyncio.run(run_cycle(config, store))\n"
+        "assert [p.not_modified for p in report.polls] == [True], report.polls")
+    assert not [m for m in loaded if m.split(".")[0] in (
+        "trafilatura", "feedparser", "fastfeedparser", "aiosmtplib", "email_validator")]

@@ -8,7 +8,6 @@ from typing import Literal
 
 from bot.errors import SourceError
 from bot.ingest.debris import Known, is_debris, strip_run_on
-from bot.ingest.extract import extract_page
 from bot.ingest.fetch import PAGE_ACCEPT, Deadline, Fetcher
 from bot.ingest.teaser import clean_teaser, is_teaser
 from bot.models import FeedItem
@@ -85,6 +84,10 @@ async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str,
         return _as_fed(item), f"page for {item.url!r} not used: {exc.problem}"
     if result.status != "ok" or not result.body:
         return _as_fed(item), f"page for {item.url!r} not used: the server sent no body"
+    # Imported on the first page: trafilatura takes a third of a second to load, and a poll
+    # with fetch_pages: never (or no new item) never needs it.
+    from bot.ingest.extract import extract_page
+
     try:
         # trafilatura is CPU-bound (a few ms per page): keep the event loop responsive.
         page = await asyncio.to_thread(extract_page, result.body, result.url)

@@ -21,12 +21,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import SourceError
 from bot.ingest import parseworker
-from bot.ingest.parse import ParsedFeed, parse_feed
 from bot.ingest.urls import strip_userinfo
+
+if TYPE_CHECKING:
+    from bot.ingest.parse import ParsedFeed
 
 IN_PROCESS_BYTES = 128 * 1024  # bodies up to this size are parsed in-process
 POOL_SIZE = 2
@@ -153,5 +155,9 @@ async def parse_within(budget: float, source_id: str, body: bytes, *, url: str,
     request = {"source_id": source_id, "body": body, "url": url,
                "headers": dict(headers or {}), "language": language}
     if len(body) <= IN_PROCESS_BYTES:
+        # Imported here: the parsers (feedparser, fastfeedparser) load on the first body to
+        # parse, so a poll whose feeds all answer 304 never loads them.
+        from bot.ingest.parse import parse_feed
+
         return await asyncio.to_thread(parse_feed, **request)  # type: ignore[arg-type]
     return await asyncio.to_thread(_shared_pool().parse, budget, request)

@@ -15,7 +15,6 @@ import sys
 from typing import IO, Any
 
 from bot.errors import SourceError
-from bot.ingest.parse import parse_feed
 
 _LENGTH = struct.Struct(">I")
 
@@ -36,6 +35,9 @@ def write_message(stream: IO[bytes], message: object) -> None:
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    # Imported here, not above: the parent imports this module for its message format only.
+    from bot.ingest.parse import parse_feed
+
     replies.write(b"R")
     replies.flush()
     while (request := read_message(requests)) is not None:

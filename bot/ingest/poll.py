@@ -14,20 +14,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.config import Config, Source
 from bot.corrections import correction_policy
 from bot.errors import SourceError
-from bot.ingest.enrich import enrich, needs_page
 from bot.ingest.fetch import Deadline, Fetcher, FetchResult
-from bot.ingest.folder import is_folder_source, read_folder
-from bot.ingest.image_check import ImageChecker, check_item_images
-from bot.ingest.parse import ParsedFeed
 from bot.ingest.parsepool import parse_within
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
 from bot.store import NewDelivery, PollSuccess, SourceState, Store
+
+if TYPE_CHECKING:
+    from bot.ingest.parse import ParsedFeed
+
+# The page extractor (trafilatura), the folder reader and the image checker are imported by
+# the code that uses them: a poll whose feeds answer 304, or give no new item, or fetch no
+# page, never loads them (they cost a third of a second at start-up).
 
 log = logging.getLogger("newsbot.ingest")
 MAX_BACKOFF = timedelta(hours=6)
@@ -73,7 +77,11 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
         state = store.source_state(source.id)
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
     deadline = Deadline.after(config.fetch.deadline.total_seconds())
-    folder = not source.is_remote and is_folder_source(Path(location))
+    folder = False
+    if not source.is_remote:  # a path from config.yaml: a feed file or a folder of articles
+        from bot.ingest.folder import is_folder_source
+
+        folder = is_folder_source(Path(location))
     result: FetchResult | None
     parsed: ParsedFeed | None
     try:
@@ -119,6 +127,8 @@ async def _read_folder(source: Source, folder: Path, config: Config, state: Sour
                        ) -> tuple[FetchResult, ParsedFeed]:
     """A folder source's new files as items (``bot.ingest.folder``); files seen by the last
     good poll are not read again (a couple of seconds' margin for clocks and slow writers)."""
+    from bot.ingest.folder import read_folder
+
     since = state.last_success_at
     since_ns = int((since.timestamp() - 2) * 1e9) if since else None
     parsed = await asyncio.to_thread(
@@ -197,6 +207,10 @@ async def _enrich_by(deadline: Deadline, items: list[FeedItem], fetcher: Fetcher
     """
     # Only items whose page is fetched get a task: the rest (every item, with fetch_pages:
     # never) are settled at once; a task each cost more than parsing them.
+    if not items:
+        return []
+    from bot.ingest.enrich import enrich, needs_page
+
     fetched = [mode != "never" and (mode != "auto" or needs_page(i)) for i in items]
     tasks = {index: asyncio.create_task(enrich(i, fetcher, mode=mode, deadline=deadline))
              for index, (i, fetch) in enumerate(zip(items, fetched, strict=True)) if fetch}
@@ -226,6 +240,8 @@ async def _check_images(items: list[FeedItem], fetcher: Fetcher,
     pages (offline mode) never touch the network, so their images are taken as they are."""
     if fetcher.offline_pages is not None or not any(i.image_url for i in items):
         return items
+    from bot.ingest.image_check import ImageChecker, check_item_images
+
     seconds = max(2.0, min(IMAGE_CHECK_TIMEOUT, fetcher.settings.timeout.total_seconds(),
                            deadline.remaining()))
     async with ImageChecker(fetcher.policy, timeout=seconds,
