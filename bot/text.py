@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from html import unescape
 from html.parser import HTMLParser
 
 _PARA = "\ue000"  # sentinels from the private-use area; stripped from the input first
@@ -64,6 +65,8 @@ _SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "head", "titl
 _UNWANTED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ue000\ue001]")
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u2007\u202f]+")
 _LOOKS_LIKE_HTML = re.compile(r"<[A-Za-z/!]")
+_BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n\s*")
+_LINE_RUN = re.compile(f"{_LINE}(?: ?{_LINE})+")
 
 
 class _Collector(HTMLParser):
@@ -108,16 +111,78 @@ def html_to_text(html: str) -> str:
     if not html:
         return ""
     if "<" not in html and "&" not in html:
-        return _plain_to_text(html)
+        return plain_to_text(html)
     if not _LOOKS_LIKE_HTML.search(html):
         # Plain text (or only entities): blank lines are the author's paragraph breaks.
-        html = re.sub(r"\r?\n[ \t]*\r?\n\s*", "<p>", html).replace("\n", "<br>")
+        html = _BLANK_LINE.sub("<p>", html).replace("\n", "<br>")
+    raw = _simple_markup(html)
+    return _layout(_parsed_markup(html) if raw is None else raw)
+
+
+def _parsed_markup(html: str) -> str:
+    """The text of ``html`` with ``_PARA``/``_LINE`` where blocks and breaks were, read by the
+    standard library's HTML parser: the reference for every fast path in this module."""
     collector = _Collector()
     collector.feed(html)
     collector.close()
-    raw = "".join(collector.parts)
+    return "".join(collector.parts)
+
+
+# A start or end tag in its simplest spelling: an ASCII name, attributes each after
+# whitespace, with a quoted value or an unquoted one without quotes, "=", "<", ">", "`" or
+# "/"; an end tag without attributes. For such tags every HTMLParser (3.11 and the stricter
+# HTML5 tokenizer of later releases) finds the same tag boundaries and names, and the text
+# between two of them reaches handle_data unescaped with html.unescape, in one piece or
+# split only at "&" (which no entity spans). Anything else (comments, "<!", "<?", a stray
+# "<", script and the other raw-text elements) goes to the parser itself.
+_WS = "[ \t\n\r\f]"
+_TAG_NAME = "[A-Za-z][A-Za-z0-9]*"
+_ATTRIBUTE = (f"{_WS}+[A-Za-z_:][-A-Za-z0-9_:.]*"
+              f"(?:{_WS}*={_WS}*(?:\"[^\"]*\"|'[^']*'|[^ \t\n\r\f\"'=<>`/]+))?")
+_SIMPLE_TAG = re.compile(
+    f"<(?:/({_TAG_NAME}){_WS}*|({_TAG_NAME})(?:{_ATTRIBUTE})*{_WS}*/?)>")
+# Elements whose content some Python release reads as raw text, or that text skips: left to
+# the parser. "</br>" too (HTML5 reads it as <br>, older parsers as nothing).
+_PARSER_ONLY = _SKIP_TAGS | {"textarea", "xmp", "iframe", "noembed", "noframes", "plaintext"}
+
+
+def _simple_markup(html: str) -> str | None:
+    """``_parsed_markup(html)`` without the parser, or None when ``html`` has markup the
+    simple reading above does not cover (then only the parser may read it)."""
+    pieces = _SIMPLE_TAG.split(html)
+    texts = pieces[::3]
+    joined = "".join(texts)
+    if "<" in joined:
+        return None
+    clean = "&" not in joined and not _UNWANTED.search(joined)
+    parts: list[str] = []
+    for index in range(0, len(pieces) - 1, 3):
+        text = pieces[index]
+        if text:
+            parts.append(text if clean else _UNWANTED.sub("", unescape(text)))
+        end, start = pieces[index + 1], pieces[index + 2]
+        name = (start or end).lower()
+        if name in _BLOCK_TAGS:
+            parts.append(_PARA)
+        elif name == "br":
+            if end:
+                return None
+            parts.append(_LINE)
+        elif name in _PARSER_ONLY:
+            return None
+    text = pieces[-1]
+    if text:
+        parts.append(text if clean else _UNWANTED.sub("", unescape(text)))
+    return "".join(parts)
+
+
+def _layout(raw: str) -> str:
+    """Paragraphs and lines from the collected text: whitespace collapsed, a run of breaks a
+    paragraph break, empty lines and paragraphs dropped."""
     raw = _SPACES.sub(" ", raw)
-    raw = re.sub(f"{_LINE}(?: ?{_LINE})+", _PARA, raw)
+    if _LINE not in raw:  # the usual case: one line per block
+        return "\n\n".join(p for p in (block.strip() for block in raw.split(_PARA)) if p)
+    raw = _LINE_RUN.sub(_PARA, raw)
     paragraphs: list[str] = []
     for block in raw.split(_PARA):
         lines = [line.strip() for line in block.split(_LINE)]
@@ -127,10 +192,12 @@ def html_to_text(html: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-def _plain_to_text(text: str) -> str:
-    """html_to_text for text with no markup and no entities (most titles, authors and plain
-    summaries), without running an HTML parser: the same paragraphs and lines (a line that
-    is blank, once cleaned, ends a paragraph, as two ``<br>`` in a row do there)."""
+def plain_to_text(text: str) -> str:
+    """What ``html_to_text`` makes of ``text`` read as text, not markup: the same as
+    ``html_to_text(html.escape(text, quote=False))``, without an HTML parser (for text with
+    no "<" and no "&", the same as ``html_to_text(text)``). The same paragraphs and lines: a
+    line that is blank, once cleaned, ends a paragraph, as two ``<br>`` in a row do there.
+    tests/test_text_fast_paths.py holds the two equal."""
     paragraphs: list[str] = []
     lines: list[str] = []
     for raw in _UNWANTED.sub("", text).split("\n"):

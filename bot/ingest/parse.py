@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import feedparser
-
 from bot.errors import SourceError
 from bot.ingest.fastparse import FastParseRejected, fast_date, read_fast
 from bot.ingest.feedguard import (
@@ -186,6 +184,10 @@ def _parse_feed(
     if is_url(url):
         lowered.setdefault("content-location", url)
     lowered.setdefault("content-type", "application/xml")  # a local file: let the XML say
+    # Imported here, not at the top: a poll whose feeds all take the fast path never loads
+    # feedparser (about a tenth of a second of start-up).
+    import feedparser
+
     # Both off: html_to_text (and nh3 before any HTML reaches a digest) cleans the HTML, and
     # absolute_links resolves relative links, the same way for both parsers; feedparser's
     # own passes re-serialise every summary and cost about a third of its time.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 _TRACKING_EXACT = frozenset(
@@ -52,6 +54,18 @@ def strip_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+# An absolute http(s) URL of printable ASCII with a plain host (and maybe a port), a path
+# without ";" (urljoin re-spells path parameters) and not starting "//": urljoin returns
+# such a URL with the same parts, and urlsplit reads it as this pattern does, so its
+# canonical spelling is put together from the match (``_canonical_plain``) without either.
+# Anything else takes the general path below. (Not re.IGNORECASE: under it "s" matches "ſ",
+# in the range this pattern keeps out.)
+_OUTSIDE = r"\s\x00-\x1f\x7f-\U0010ffff"
+_PLAIN_ABSOLUTE = re.compile(
+    rf"([Hh][Tt][Tt][Pp][Ss]?)://([A-Za-z0-9.-]+)(?::([0-9]{{1,5}}))?"
+    rf"(/(?!/)[^?#;{_OUTSIDE}]*)?(?:\?([^#{_OUTSIDE}]*))?(?:#[^{_OUTSIDE}]*)?")
+
+
 def canonical_url(url: str, base: str | None = None) -> str:
     """Return the canonical spelling of ``url``.
 
@@ -62,6 +76,16 @@ def canonical_url(url: str, base: str | None = None) -> str:
     URL becomes ``/``. A string that cannot be parsed as a URL is returned stripped.
     """
     url = url.strip()
+    plain = _PLAIN_ABSOLUTE.fullmatch(url)
+    if plain is not None and (not base or _joinable(base)):
+        found = _canonical_plain(plain)
+        if found is not None:
+            return found
+    return _canonical_parsed(url, base)
+
+
+def _canonical_parsed(url: str, base: str | None) -> str:
+    """``canonical_url`` of a stripped ``url`` by urljoin and urlsplit: any URL at all."""
     if base:
         try:
             url = urljoin(base.strip(), url)
@@ -83,13 +107,46 @@ def canonical_url(url: str, base: str | None = None) -> str:
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc = f"{netloc}:{port}"
     path = parts.path or ("/" if scheme in ("http", "https") else "")
-    query = parts.query
-    if query:
-        # Filter the raw "name=value" segments so kept parameters stay byte-for-byte as linked.
-        kept = [
-            seg
-            for seg in query.split("&")
-            if seg and not _is_tracking(unquote_plus(seg.partition("=")[0]))
-        ]
-        query = "&".join(kept)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return urlunsplit((scheme, netloc, path, _without_tracking(parts.query), ""))
+
+
+def _without_tracking(query: str) -> str:
+    if not query:
+        return query
+    # Filter the raw "name=value" segments so kept parameters stay byte-for-byte as linked.
+    kept = []
+    for segment in query.split("&"):
+        name = segment.partition("=")[0]
+        if "%" in name or "+" in name:  # else unquote_plus would return it as it is
+            name = unquote_plus(name)
+        if segment and not _is_tracking(name):
+            kept.append(segment)
+    return "&".join(kept)
+
+
+@lru_cache(maxsize=256)
+def _joinable(base: str) -> bool:
+    """Whether urljoin can read ``base`` (one feed's items share it: asked once)."""
+    try:
+        urlsplit(base.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _canonical_plain(match: re.Match[str]) -> str | None:
+    """``canonical_url`` of a URL ``_PLAIN_ABSOLUTE`` matched, or None when the general
+    path must decide (a port out of range, a host of dots)."""
+    scheme, host, port, path, query = match.groups()
+    scheme = scheme.lower()
+    host = host.lower().rstrip(".")
+    if not host:
+        return None
+    if port is not None:
+        number = int(port)
+        if number > 65535:
+            return None
+        if number != _DEFAULT_PORTS[scheme]:
+            host = f"{host}:{number}"
+    query = _without_tracking(query or "")
+    return f"{scheme}://{host}{path or '/'}?{query}" if query else f"{scheme}://{host}{path or '/'}"
