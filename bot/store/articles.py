@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, or_, select, update
 
 from bot.models import Article, FeedItem, NewDelivery
 from bot.store import schema
 from bot.store.base import StoreBase
 from bot.store.corrections import CorrectionPolicy, insert_corrections
 from bot.store.outbox import insert_deliveries
+from bot.store.poll_sql import (
+    datetime_binder,
+    find_articles_sql,
+    insert_articles_sql,
+    read_article,
+    record_success_sql,
+    run,
+)
 from bot.text import html_to_text
 
 
@@ -74,26 +83,48 @@ def _row_to_article(row: Any) -> Article:
 
 
 def _keys(items: Sequence[FeedItem]) -> list[tuple[str, str]]:
-    """Each item's (url hash, guid hash): computed once per poll, used by every step."""
-    return [(_hash(i.url), _hash(i.guid)) for i in items]
+    """Each item's (url hash, guid hash), for every step of a poll."""
+    return [_item_keys(i.url, i.guid) for i in items]
 
 
-def _values(item: FeedItem, now: datetime, announced: bool,
-            keys: tuple[str, str]) -> dict[str, Any]:
-    return {
-        "source_id": item.source_id, "guid": item.guid, "guid_hash": keys[1],
-        "url": item.url, "url_hash": keys[0], "title": item.title,
-        "summary": item.summary, "summary_html": item.summary_html, "text": item.text,
-        "author": item.author, "sections": json.dumps(list(item.sections)),
-        "language": item.language, "published_at": item.published or now,
-        "discovered_at": now, "updated_at": now, "image_url": item.image_url,
-        "image_alt": item.image_alt, "image_problem": item.image_problem,
-        "announced": announced,
-    }
+@functools.lru_cache(maxsize=4096)
+def _item_keys(url: str, guid: str) -> tuple[str, str]:
+    # A poll hashes its items when it looks them up (find_articles, before enrichment) and
+    # again when it stores them (record_poll): the second time is a lookup here. 4096 holds
+    # the items of the polls in flight at once (16 feeds of up to 250 items).
+    return _hash(url), _hash(guid)
+
+
+@functools.lru_cache(maxsize=256)
+def _sections_json(sections: tuple[str, ...]) -> str:
+    return json.dumps(list(sections))  # a feed's items mostly share their sections
+
+
+def _row(item: FeedItem, announced: bool, keys: tuple[str, str],
+         bind: Callable[[datetime], Any], bound_now: Any) -> tuple[Any, ...]:
+    """A new article's values, in poll_sql.ARTICLE_COLUMNS order, bound for the driver
+    (``bound_now``: the poll's time, bound once)."""
+    return (item.source_id, item.guid, keys[1], item.url, keys[0], item.title, item.summary,
+            item.summary_html, item.text, item.author, _sections_json(item.sections),
+            item.language, bind(item.published) if item.published else bound_now, bound_now,
+            bound_now, item.image_url, item.image_alt, item.image_problem, announced)
+
+
+def _new_article(article_id: int, item: FeedItem, now: datetime) -> Article:
+    """The Article a new row holds, from the item it was stored from (published_at as the
+    feed gave it: the same instant a read gives back in UTC)."""
+    return Article(
+        id=article_id, source_id=item.source_id, guid=item.guid, url=item.url,
+        title=item.title, summary=item.summary, text=item.text, author=item.author,
+        sections=tuple(item.sections), language=item.language,
+        published_at=item.published or now, discovered_at=now, image_url=item.image_url,
+        image_alt=item.image_alt, summary_html=item.summary_html,
+        image_problem=item.image_problem, corrected_at=None,
+    )
 
 
 def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
-    """An Article from column values: a row just read, or the values just inserted."""
+    """An Article from a row just read (its column values)."""
     return Article(
         id=article_id, source_id=v["source_id"], guid=v["guid"], url=v["url"],
         title=v["title"], summary=v["summary"], text=v["text"], author=v["author"],
@@ -104,24 +135,9 @@ def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
     )
 
 
-# Statements run for every polled feed, built once: SQLAlchemy then reuses their compiled
-# form instead of building and hashing a new statement per feed (~1 ms of CPU each time).
-_A, _S = schema.articles, schema.sources
-_FIND_ONE_SOURCE = select(_A).where(or_(
-    _A.c.url_hash.in_(bindparam("urls", expanding=True)),
-    and_(_A.c.source_id == bindparam("source"),
-         _A.c.guid_hash.in_(bindparam("guids", expanding=True)))))
-_INSERT_NEW = {  # new articles; a row another worker stored meanwhile is left alone
-    postgres: (postgresql.insert(_A) if postgres else sqlite.insert(_A))
-    .on_conflict_do_nothing().returning(_A.c.id, _A.c.url_hash)
-    for postgres in (False, True)}
-_SUCCESS_COLUMNS = ("etag", "last_modified", "last_polled_at", "last_success_at", "last_error",
-                    "consecutive_errors", "next_poll_at")
-_SUCCESS, _SUCCESS_WITH_PARSER = (
-    update(_S).where(_S.c.id == bindparam("b_id")).values(
-        items_seen=_S.c.items_seen + bindparam("b_items"),
-        **{c: bindparam(f"b_{c}") for c in columns})
-    for columns in (_SUCCESS_COLUMNS, (*_SUCCESS_COLUMNS, "parser", "parser_note")))
+#: Rows per INSERT: 19,000 values, under both databases' limit on parameters (SQLite's
+#: 32,766 since 3.32, which RETURNING's 3.35 already requires; PostgreSQL's 65,535).
+_ROWS_PER_INSERT = 1000
 
 
 @dataclass(frozen=True)
@@ -187,20 +203,30 @@ class ArticleQueries(StoreBase):
                 now=now, next_poll_at=next_poll_at, etag=etag, last_modified=last_modified,
                 items=items, note=note, parser=parser, parser_note=parser_note))
 
+    def record_poll_successes(self, polls: Sequence[tuple[str, PollSuccess]]) -> None:
+        """Record many polls that worked, (source id, what it left) each, in one
+        transaction: the batch form of record_poll_success (a round of 304s)."""
+        if not polls:
+            return
+        with self.transaction() as conn:
+            self._record_successes(conn, polls)
+
     def _record_success(self, conn: Connection, source_id: str, done: PollSuccess) -> None:
-        S = schema.sources
-        values: dict[str, Any] = {
-            "etag": done.etag, "last_modified": done.last_modified,
-            "last_polled_at": done.now, "last_success_at": done.now, "last_error": done.note,
-            "consecutive_errors": 0, "next_poll_at": done.next_poll_at,
-        }
-        if done.parser:
-            values.update(parser=done.parser, parser_note=done.parser_note)
-        statement = _SUCCESS_WITH_PARSER if done.parser else _SUCCESS
-        updated = conn.execute(statement, {"b_id": source_id, "b_items": done.items,
-                                           **{f"b_{k}": v for k, v in values.items()}}).rowcount
-        if not updated:
-            conn.execute(S.insert().values(id=source_id, items_seen=done.items, **values))
+        self._record_successes(conn, [(source_id, done)])
+
+    def _record_successes(self, conn: Connection,
+                          polls: Sequence[tuple[str, PollSuccess]]) -> None:
+        # One upsert a source; a poll without a parser (a 304) keeps the last feed's.
+        bind = datetime_binder(self.dialect)
+        postgres = self.dialect == "postgresql"
+        for with_parser in (False, True):
+            rows = [(source_id, done.etag, done.last_modified, bind(done.now), bind(done.now),
+                     done.note, 0, bind(done.next_poll_at), done.items, done.parser,
+                     done.parser_note)
+                    for source_id, done in polls if bool(done.parser) is with_parser]
+            if rows:
+                run(conn, record_success_sql(postgres, with_parser),
+                    rows[0] if len(rows) == 1 else rows)
 
     def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
                             next_poll_at: datetime) -> int:
@@ -249,27 +275,20 @@ class ArticleQueries(StoreBase):
         keys = keys if keys is not None else _keys(items)
         by_url: dict[str, Article] = {}
         by_guid: dict[tuple[str, str], Article] = {}
-        A = schema.articles
+        postgres = self.dialect == "postgresql"
         for start in range(0, len(items), 400):
             chunk = range(start, min(start + 400, len(items)))
-            # Each arm must match an index (url_hash; source_id + guid_hash), or the OR
-            # turns into a scan of the whole table and ingest slows as the store grows.
             by_source: dict[str, set[str]] = {}
             for i in chunk:
                 by_source.setdefault(items[i].source_id, set()).add(keys[i][1])
             urls = {keys[i][0] for i in chunk}
-            if len(by_source) == 1:  # a feed's items: one statement, compiled once
-                ((source, hashes),) = by_source.items()
-                rows = conn.execute(_FIND_ONE_SOURCE, {"urls": list(urls), "source": source,
-                                                       "guids": list(hashes)})
-            else:
-                rows = conn.execute(select(A).where(or_(
-                    A.c.url_hash.in_(urls),
-                    *[and_(A.c.source_id == source, A.c.guid_hash.in_(hashes))
-                      for source, hashes in by_source.items()],
-                )))
-            for row in rows:
-                article = _row_to_article(row)
+            params: tuple[str, ...] = (*urls,)
+            for source, hashes in by_source.items():
+                params += (source, *hashes)
+            sql = find_articles_sql(postgres, len(urls),
+                                    tuple(len(hashes) for hashes in by_source.values()))
+            for row in run(conn, sql, params):
+                article = read_article(row)
                 by_url[row.url_hash] = article
                 by_guid[(row.source_id, row.guid_hash)] = article
         return [by_url.get(url_hash) or by_guid.get((item.source_id, guid_hash))
@@ -318,7 +337,9 @@ class ArticleQueries(StoreBase):
         if found is None:
             found = self._find_many(conn, items, keys)
         results: list[tuple[Article, bool] | None] = [None] * len(items)
-        fresh: dict[str, tuple[int, dict[str, Any]]] = {}
+        bind = datetime_binder(self.dialect)
+        bound_now = bind(now)
+        fresh: dict[str, tuple[int, tuple[Any, ...]]] = {}
         for index, (item, existing) in enumerate(zip(items, found, strict=True)):
             if existing is not None:
                 if self._refresh(conn, existing, item, now) and changed is not None:
@@ -327,14 +348,20 @@ class ArticleQueries(StoreBase):
                 continue
             if keys[index][0] in fresh:
                 continue  # the same article twice in one feed: the first one counts
-            fresh[keys[index][0]] = (index, _values(item, now, announced[index], keys[index]))
+            fresh[keys[index][0]] = (index, _row(item, announced[index], keys[index], bind,
+                                                 bound_now))
         if fresh:
-            stmt = _INSERT_NEW[self.dialect == "postgresql"]
-            ids = {row.url_hash: row.id for row in
-                   conn.execute(stmt, [v for _, v in fresh.values()])}
-            for url_hash, (index, values) in fresh.items():
+            postgres = self.dialect == "postgresql"
+            rows = [row for _, row in fresh.values()]
+            ids: dict[str, int] = {}
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                batch = rows[start:start + _ROWS_PER_INSERT]
+                sql = insert_articles_sql(postgres, len(batch))
+                for stored in run(conn, sql, tuple(chain.from_iterable(batch))):
+                    ids[stored.url_hash] = stored.id
+            for url_hash, (index, _) in fresh.items():
                 if url_hash in ids:
-                    results[index] = (_values_to_article(ids[url_hash], values), True)
+                    results[index] = (_new_article(ids[url_hash], items[index], now), True)
         # Items still unresolved: repeated in the batch, or stored by another worker meanwhile.
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:

@@ -1,0 +1,86 @@
+"""A poll's statements are the driver's own SQL (bot/store/poll_sql.py): what they store and
+read back must be what SQLAlchemy's column types store and read, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from bot.models import FeedItem
+from bot.store import PollSuccess, Store, schema
+
+NOW = datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC)
+PARIS = timezone(timedelta(hours=1))
+#: Values that a hand-written bind could get wrong: a zone other than UTC, a time without
+#: microseconds, text beyond ASCII, several sections, no image.
+ITEM = FeedItem(source_id="fr", guid="g-1", url="https://news.example.org/1",
+                title="Élection : résultats", summary="Résumé", summary_html="<p>Résumé</p>",
+                text="Texte", author="Agnès", sections=("Politique", "Régions"),
+                language="fr", published=datetime(2026, 11, 24, 8, 30, tzinfo=PARIS),
+                image_url=None, image_alt="", image_problem="")
+_COMPARED = ("source_id", "title", "summary", "summary_html", "text", "author", "sections",
+             "language", "published_at", "discovered_at", "updated_at", "image_url",
+             "image_alt", "image_problem", "announced", "corrected_at")
+
+
+def _raw_rows(store: Store) -> list[tuple[Any, ...]]:
+    """Each article's values as the driver hands them back, before any column type."""
+    with store.engine.connect() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(
+            f"SELECT {', '.join(_COMPARED)} FROM articles ORDER BY id")]
+
+
+def test_a_polled_article_is_stored_as_a_core_insert_stores_it(store: Store) -> None:
+    store.record_poll("fr", [ITEM], announced=[False], found=None, plan=lambda a: [],
+                      done=PollSuccess(now=NOW, next_poll_at=NOW, items=1))
+    with store.transaction() as conn:
+        conn.execute(schema.articles.insert().values(
+            source_id="fr", guid="g-2", guid_hash="b" * 64, url="https://news.example.org/2",
+            url_hash="a" * 64, title=ITEM.title, summary=ITEM.summary,
+            summary_html=ITEM.summary_html, text=ITEM.text, author=ITEM.author,
+            sections='["Politique", "R\\u00e9gions"]', language="fr",
+            published_at=ITEM.published, discovered_at=NOW, updated_at=NOW, image_url=None,
+            image_alt="", image_problem="", announced=False))
+    polled, core = _raw_rows(store)
+    assert polled == core
+
+
+def test_the_article_a_poll_returns_is_the_one_every_read_gives_back(store: Store) -> None:
+    written = store.record_poll("fr", [ITEM], announced=[True], found=None,
+                                plan=lambda a: [], done=PollSuccess(now=NOW, next_poll_at=NOW))
+    ((article, new),) = written.articles
+    assert new
+    assert store.get_article(article.id) == article
+    assert store.find_articles([ITEM]) == [article]
+    assert store.find_article(url=ITEM.url, source_id="fr", guid=ITEM.guid) == article
+
+
+def test_a_round_of_successes_in_one_call_leaves_each_source_as_one_call_each(
+        store: Store) -> None:
+    later = NOW + timedelta(hours=1)
+    polls = [("a", PollSuccess(now=later, next_poll_at=later + timedelta(minutes=5),
+                               etag='"a2"', items=0)),
+             ("b", PollSuccess(now=later, next_poll_at=later, items=7, parser="feedparser",
+                               parser_note="no entries", note="2 items skipped")),
+             ("new", PollSuccess(now=later, next_poll_at=later, last_modified="Tue"))]
+    for source in ("a", "b"):
+        store.record_poll_failure(source, now=NOW, error="boom", next_poll_at=NOW)
+        store.record_poll_success(source, now=NOW, next_poll_at=NOW, items=3,
+                                  parser="fastfeedparser")
+    one_by_one = {}
+    for source_id, done in polls:
+        store.record_poll_success(
+            source_id, now=done.now, next_poll_at=done.next_poll_at, etag=done.etag,
+            last_modified=done.last_modified, items=done.items, note=done.note,
+            parser=done.parser, parser_note=done.parser_note)
+        one_by_one[source_id] = store.source_state(source_id)
+    store.record_poll_successes(polls)
+    batched = store.source_states()
+    for source_id, state in one_by_one.items():
+        again = batched[source_id]
+        # items_seen grows once more; everything else is what one call left
+        assert again.items_seen == state.items_seen + dict(polls)[source_id].items
+        assert again.__dict__ | {"items_seen": 0} == state.__dict__ | {"items_seen": 0}
+    assert batched["a"].parser == "fastfeedparser"  # a 304 keeps the last feed's parser
+    assert (batched["b"].parser, batched["b"].parser_note) == ("feedparser", "no entries")
+    assert batched["new"].parser == "" and batched["new"].items_seen == 0
