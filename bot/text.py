@@ -64,6 +64,10 @@ _SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "head", "titl
 # (U+202A–U+202E, U+2066–U+2069) that can reorder what a reader sees around them.
 _UNWANTED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ue000\ue001]")
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u2007\u202f]+")
+# The runs _SPACES.sub(" ", …) would change: all but a lone " ", which it only rewrites as
+# itself (prose is mostly lone spaces, and a substitution per word is most of the cost).
+_SPACE_RUNS = re.compile(r" [ \t\r\n\f\v\u00a0\u2007\u202f]+"
+                         r"|[\t\r\n\f\v\u00a0\u2007\u202f][ \t\r\n\f\v\u00a0\u2007\u202f]*")
 _LOOKS_LIKE_HTML = re.compile(r"<[A-Za-z/!]")
 _BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n\s*")
 _LINE_RUN = re.compile(f"{_LINE}(?: ?{_LINE})+")
@@ -154,7 +158,9 @@ def _simple_markup(html: str) -> str | None:
     joined = "".join(texts)
     if "<" in joined:
         return None
-    clean = "&" not in joined and not _UNWANTED.search(joined)
+    # Printable text holds nothing _UNWANTED matches (controls, format and private-use
+    # characters are not printable): the regular expression is for text with newlines.
+    clean = "&" not in joined and (joined.isprintable() or not _UNWANTED.search(joined))
     parts: list[str] = []
     for index in range(0, len(pieces) - 1, 3):
         text = pieces[index]
@@ -176,12 +182,26 @@ def _simple_markup(html: str) -> str | None:
     return "".join(parts)
 
 
+def _collapsed_printable(text: str) -> str:
+    """``_SPACES.sub(" ", text).strip()`` for a printable ``text``: printable text has no
+    whitespace but " " (every other kind is a separator or a control, which str.isprintable
+    refuses), so there is nothing to collapse unless two spaces meet."""
+    return text.strip() if "  " not in text else " ".join(text.split())
+
+
 def _layout(raw: str) -> str:
     """Paragraphs and lines from the collected text: whitespace collapsed, a run of breaks a
     paragraph break, empty lines and paragraphs dropped."""
-    raw = _SPACES.sub(" ", raw)
     if _LINE not in raw:  # the usual case: one line per block
-        return "\n\n".join(p for p in (block.strip() for block in raw.split(_PARA)) if p)
+        kept = []
+        for block in raw.split(_PARA):
+            if block:
+                text = _collapsed_printable(block) if block.isprintable() else (
+                    _SPACE_RUNS.sub(" ", block).strip())
+                if text:
+                    kept.append(text)
+        return "\n\n".join(kept)
+    raw = _SPACE_RUNS.sub(" ", raw)
     raw = _LINE_RUN.sub(_PARA, raw)
     paragraphs: list[str] = []
     for block in raw.split(_PARA):
@@ -198,10 +218,17 @@ def plain_to_text(text: str) -> str:
     no "<" and no "&", the same as ``html_to_text(text)``). The same paragraphs and lines: a
     line that is blank, once cleaned, ends a paragraph, as two ``<br>`` in a row do there.
     tests/test_text_fast_paths.py holds the two equal."""
+    if text.isprintable():
+        # One line (a newline is not printable) with nothing _UNWANTED drops (controls,
+        # format and private-use characters are not printable either): collapsing and
+        # stripping it is all there is to do (most titles).
+        return _collapsed_printable(text)
+    if "\n" not in text:
+        return _SPACE_RUNS.sub(" ", _UNWANTED.sub("", text)).strip()
     paragraphs: list[str] = []
     lines: list[str] = []
     for raw in _UNWANTED.sub("", text).split("\n"):
-        collapsed = _SPACES.sub(" ", raw)
+        collapsed = _SPACE_RUNS.sub(" ", raw)
         line = collapsed.strip()
         if line:
             lines.append(line)
@@ -330,6 +357,15 @@ def clean_title(value: str) -> str:
     """
     if not value:
         return ""
+    if "&" not in value and value.isprintable():
+        # No entity; no control, format, private-use or surrogate character to drop (none
+        # is printable); " " the only whitespace: what the steps below come to (most titles).
+        return _collapsed_printable(value)
+    return _cleaned_title(value)
+
+
+def _cleaned_title(value: str) -> str:
+    """``clean_title`` step by step, for any string."""
     for _ in range(3):
         if not _ENTITY.search(value):
             break

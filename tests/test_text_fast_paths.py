@@ -46,12 +46,16 @@ SIMPLE = [
     '<img src="x.png" alt="<&>"/>', '<a\thref="x"\n>', '<a href = "x">', "<a b c>",
 ]
 
+# Printable text (most titles and summaries): str.isprintable lets it skip whole steps.
+PRINTABLE = ["Title", " ", "  ", "a-b", "é", "“q”", "日本", "Ω", "👩", "x" * 300, "<p>", "</p>"]
+
 
 def _strings(seed: int, count: int) -> list[str]:
     rng = random.Random(seed)
     found = []
     for _ in range(count):
-        pool = SIMPLE if rng.random() < 0.6 else PIECES
+        draw = rng.random()
+        pool = PRINTABLE if draw < 0.2 else SIMPLE if draw < 0.7 else PIECES
         found.append("".join(rng.choice(pool) for _ in range(rng.randint(0, 30))))
     return found
 
@@ -96,6 +100,12 @@ def test_plain_equals_escaping_the_text_and_reading_it_as_html(seed: int) -> Non
         assert plain(value) == reference.replace("\n\n", " "), repr(value)
         if "<" not in value and "&" not in value:
             assert text.plain_to_text(value) == text.html_to_text(value), repr(value)
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_clean_title_of_printable_text_equals_the_step_by_step_cleaning(seed: int) -> None:
+    for value in _strings(seed, 2000) + [p for p in PIECES + PRINTABLE]:
+        assert text.clean_title(value) == text._cleaned_title(value), repr(value)
 
 
 def test_simple_markup_hands_raw_text_elements_and_odd_tags_to_the_parser() -> None:

@@ -77,9 +77,9 @@ def read_fast(
     in_items = body[first.start():] if first else b""
     if b"xml:lang" in in_items:
         raise FastParseRejected("entries declare their own xml:lang")
-    if _XHTML_TITLE.search(in_items):
+    if b"xhtml" in in_items and _XHTML_TITLE.search(in_items):
         raise FastParseRejected("an XHTML title (fastfeedparser misreads it)")
-    if b"<email" in in_items or b":email" in in_items:
+    if b"email" in in_items and (b"<email" in in_items or b":email" in in_items):
         raise FastParseRejected("authors with an email (feedparser writes 'name (email)')")
     has_encoded = b"encoded" in in_items
     feed_meta: Mapping[str, Any] = parsed.get("feed") or {}
@@ -110,14 +110,15 @@ def read_fast(
             raise FastParseRejected(f"entry {position}: content:encoded was not read")
         date_value = entry.get("published") or entry.get("updated") or ""
         published = iso_to_utc(date_value) if date_value else None
-        if published is not None:
+        if published is not None and published.microsecond:
             published = published.replace(microsecond=0)  # as feedparser's time tuples
         if published is None and dates_in_items:
             raise FastParseRejected(f"entry {position}: a date fastfeedparser could not read")
         raw_title = entry.get("title") or ""
         if html_titles is None:
-            title = html_to_text(raw_title) if _LOOKS_LIKE_HTML.search(raw_title) else plain(
-                raw_title)
+            looks_like_html = ("<" in raw_title or "&" in raw_title) and (
+                _LOOKS_LIKE_HTML.search(raw_title) is not None)
+            title = html_to_text(raw_title) if looks_like_html else plain(raw_title)
         else:
             title = html_to_text(raw_title) if html_titles else plain(raw_title)
         content_html = _content_html(entry)

@@ -12,8 +12,9 @@ import re
 _ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
 _XML_ENCODING = re.compile(rb"^\s*<\?xml\b[^>]*?\bencoding\s*=\s*[\"']([A-Za-z0-9._-]+)", re.I)
 # XML forbids C0 controls other than tab, CR and LF; in UTF-8 these bytes only ever stand
-# for themselves, so dropping them cannot split a character.
-_C0_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# for themselves, so dropping them cannot split a character. (bytes.translate deletes them
+# several times faster than a regular expression finds them.)
+_C0_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE\b[^\[>]*\[(.*?)\]\s*>", re.S | re.I)
 _ENTITY_DECL = re.compile(rb"<!ENTITY\b", re.I)
@@ -48,9 +49,10 @@ def repair_utf8(body: bytes, charset: str) -> tuple[bytes, list[str]]:
             return body, []
         body = body.decode("utf-8", "ignore").encode("utf-8")
         problems.append(f"{bad:,} invalid UTF-8 byte sequence(s) dropped")
-    controls = len(_C0_BYTES.findall(body))
+    kept = body.translate(None, _C0_BYTES)
+    controls = len(body) - len(kept)
     if controls:
-        body = _C0_BYTES.sub(b"", body)
+        body = kept
         problems.append(f"{controls:,} control character(s) not allowed in XML dropped")
     return body, problems
 

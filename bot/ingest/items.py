@@ -87,7 +87,7 @@ def build_item(
         problems.append(f"{item_label(position, raw_title, ident)}: image "
                         f"{cut_summary(image_url or '', 80)!r} not used ({unusable})")
         image_url, image_alt = None, ""
-    unique_sections = tuple(dict.fromkeys(s for s in map(plain, sections) if s))
+    unique_sections = tuple(dict.fromkeys(filter(None, map(plain, sections))))
     return FeedItem(
         source_id=source_id,
         guid=guid,

@@ -58,12 +58,11 @@ def strip_userinfo(url: str) -> str:
 # without ";" (urljoin re-spells path parameters) and not starting "//": urljoin returns
 # such a URL with the same parts, and urlsplit reads it as this pattern does, so its
 # canonical spelling is put together from the match (``_canonical_plain``) without either.
-# Anything else takes the general path below. (Not re.IGNORECASE: under it "s" matches "ſ",
-# in the range this pattern keeps out.)
-_OUTSIDE = r"\s\x00-\x1f\x7f-\U0010ffff"
+# Anything else takes the general path below. (Not re.IGNORECASE: under it "s" matches "ſ".)
 _PLAIN_ABSOLUTE = re.compile(
-    rf"([Hh][Tt][Tt][Pp][Ss]?)://([A-Za-z0-9.-]+)(?::([0-9]{{1,5}}))?"
-    rf"(/(?!/)[^?#;{_OUTSIDE}]*)?(?:\?([^#{_OUTSIDE}]*))?(?:#[^{_OUTSIDE}]*)?")
+    r"([Hh][Tt][Tt][Pp][Ss]?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?"  # scheme, host, port
+    r'(/(?!/)[!"$-:<->@-~]*)?'  # path: printable ASCII but "#", ";" and "?"
+    r'(?:\?([!"$-~]*))?(?:#[!-~]*)?')  # query: printable ASCII but "#"; fragment
 
 
 def canonical_url(url: str, base: str | None = None) -> str:
