@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import event
 
 from bot.config import parse_config
-from bot.ingest.poll import make_fetcher, poll_source
+from bot.ingest.poll import make_fetcher, poll_source, poll_sources
 from bot.models import Article, FeedItem
 from bot.store import NewDelivery, PollSuccess, Store
+from tests.feed_server import FeedServer
 from tests.kit import newsroom_yaml
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -91,3 +92,30 @@ def test_a_poll_stores_new_items_plans_them_and_refreshes_known_ones(store: Stor
     assert store.get_article(first.id).title == "Story 1 (corrected)"
     state = store.source_state("en")
     assert state.items_seen == 3 and state.parser == "feedparser"
+
+
+async def test_a_round_of_feeds_that_answer_304_is_recorded_in_one_transaction(
+        feed_server: FeedServer, store: Store, tmp_path: Path) -> None:
+    feed = ("<rss version='2.0'><channel><title>t</title><item><title>Story</title>"
+            "<link>https://news.example.org/s</link><guid>s</guid></item></channel></rss>")
+    urls = {f"s{n}": feed_server.add(f"/s{n}.xml", feed, etag=f'"s{n}"') for n in range(6)}
+    config = parse_config("sources:\n" + "".join(
+        f"  - {{id: {source}, url: '{url}', fetch_pages: never}}\n"
+        for source, url in urls.items()), base_dir=tmp_path)
+    async with make_fetcher(config) as fetcher:
+        await poll_sources(config, store, now=NOW, fetcher=fetcher)  # etags stored
+        commits: list[object] = []
+        count = commits.append
+        event.listen(store.engine, "commit", count)
+        try:
+            later = NOW + timedelta(hours=2)
+            reports = await poll_sources(config, store, now=later, fetcher=fetcher)
+        finally:
+            event.remove(store.engine, "commit", count)
+    assert all(r.not_modified for r in reports)
+    assert len(commits) == 1  # not one a source
+    states = store.source_states()
+    for source in config.sources:
+        assert states[source.id].last_success_at == later
+        assert states[source.id].next_poll_at == later + source.every
+        assert states[source.id].etag == f'"{source.id}"'

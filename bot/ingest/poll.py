@@ -70,9 +70,12 @@ def make_fetcher(config: Config) -> Fetcher:
 
 
 async def poll_source(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
-                      now: datetime, state: SourceState | None = None) -> PollReport:
+                      now: datetime, state: SourceState | None = None,
+                      unchanged: list[tuple[str, PollSuccess]] | None = None) -> PollReport:
     """Poll one source once. Never raises for the source's own trouble. ``state``: the
-    source's state if the caller has just read it (else it is read here)."""
+    source's state if the caller has just read it (else it is read here). ``unchanged``:
+    where a feed that has not changed is noted for the caller to record (else it is
+    recorded here)."""
     if state is None:
         state = store.source_state(source.id)
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
@@ -91,8 +94,12 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
             result, parsed = await _fetch_feed(source, location, fetcher, state, deadline,
                                                config.fetch.parse_timeout.total_seconds())
         if result is None or parsed is None:
-            store.record_poll_success(source.id, now=now, next_poll_at=now + source.every,
-                                      etag=state.etag, last_modified=state.last_modified)
+            done = PollSuccess(now=now, next_poll_at=now + source.every, etag=state.etag,
+                               last_modified=state.last_modified)
+            if unchanged is None:
+                store.record_poll_successes([(source.id, done)])
+            else:
+                unchanged.append((source.id, done))
             return PollReport(source.id, ok=True, not_modified=True)
     except SourceError as exc:
         failures = store.record_poll_failure(
@@ -280,6 +287,13 @@ async def poll_sources(config: Config, store: Store, *, now: datetime, fetcher: 
     own deadline, so this ends by the longest one."""
     chosen = due_sources(config, store, now=now, only_due=only_due, ids=ids)
     states = store.source_states()
-    return list(await asyncio.gather(*(
-        poll_source(s, config=config, store=store, fetcher=fetcher, now=now,
-                    state=states.get(s.id, SourceState(s.id))) for s in chosen)))
+    unchanged: list[tuple[str, PollSuccess]] = []
+    try:
+        return list(await asyncio.gather(*(
+            poll_source(s, config=config, store=store, fetcher=fetcher, now=now,
+                        state=states.get(s.id, SourceState(s.id)), unchanged=unchanged)
+            for s in chosen)))
+    finally:
+        # The feeds that answered 304 are recorded together: a transaction each cost a
+        # commit each (200 feeds: 200 commits for nothing new).
+        store.record_poll_successes(unchanged)
