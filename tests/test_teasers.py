@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.config import Fetching
+from bot.ingest import teaser
 from bot.ingest.enrich import enrich
 from bot.ingest.fetch import Fetcher
 from bot.ingest.teaser import clean_teaser, is_teaser
@@ -125,3 +128,26 @@ def test_a_plain_feed_summary_is_left_as_it_is() -> None:
 
     original = item("https://x/a", "Iraqi forces keep up raids on ISIS cells, officials said.")
     assert tidy_summary(original) == original
+
+
+_PIECES = ["Forces moved on", " ", "  ", "\n", "said.", "said", ".", "..", "...", "....", "…",
+           "[…]", "[ ... ]", "(…)", "( ... )", ")", "]", "Read more", "READ MORE", "more",
+           "Continue reading", "keep reading", "read the full story", "FULL STORY", "article",
+           "Read The Rest", "The post Budget talks appeared first on Example News",
+           "THE POST X APPEARED FIRST ON Y", "The post", "appeared first on", "»", "›", "→",
+           ">", ">>", "اقرأ المزيد", "تابع القراءة", "阅读全文", "続きを読む", "ſ", "K", "x"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=8))
+def test_the_quick_check_for_a_cut_mark_never_skips_one_the_full_pattern_strips(
+        pieces: list[str]) -> None:
+    text = "".join(pieces)
+    slow = text
+    for _ in range(5):  # _strip_tail without its quick check
+        stripped = teaser._TEASER_TAIL.sub("", slow).rstrip()
+        if stripped == slow:
+            break
+        slow = stripped
+    assert teaser._strip_tail(text) == slow
+    assert clean_teaser(text) == clean_teaser(text + " ")  # the spaced path agrees too
