@@ -7,9 +7,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.config import parse_config
+from bot.errors import SourceError
 from bot.ingest.parse import parse_feed
 from bot.ingest.parsepool import IN_PROCESS_BYTES, ParserPool
+from bot.ingest.parsequeue import SerialParser
 from bot.ingest.poll import make_fetcher, poll_sources
 from bot.store import Store
 
@@ -67,3 +71,28 @@ def test_a_large_feed_parsed_in_a_worker_gives_the_same_items() -> None:
                             language="en")
     assert in_worker == in_process == again
     assert len(in_worker.items) == 200
+
+
+def test_feeds_queued_for_the_kept_parser_give_the_same_items_and_keep_their_budget() -> None:
+    # Small feeds arriving many at once are parsed in one kept process, in turn. Each still
+    # has its own budget from when its parse starts: a slow one is stopped alone, and the
+    # feed queued behind it is parsed (by a new process) within its own budget.
+    slow = _hostile(IN_PROCESS_BYTES - 1000)  # ~1 s for feedparser: over a 0.3 s budget
+    good = {"source_id": "good", "body": GOOD.encode(), "url": "https://news.example.org/f",
+            "headers": {}, "language": "en"}
+    serial = SerialParser()
+    serial.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not serial.ready and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first = serial.submit(30.0, good)
+        stopped = serial.submit(0.3, {**good, "source_id": "slow", "body": slow})
+        after = serial.submit(30.0, good)
+        assert first.result(timeout=60) == parse_feed(**good)  # type: ignore[arg-type]
+        with pytest.raises(SourceError, match=r"took more than 0\.3 s to parse"):
+            stopped.result(timeout=60)
+        assert after.result(timeout=60) == first.result()
+        assert serial.waiting == 0
+    finally:
+        serial.close()
