@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ssl
+import threading
+from collections.abc import Awaitable, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trustme
 
 from bot.config import Fetching
 from bot.errors import SourceError
-from bot.ingest.fetch import Fetcher
+from bot.ingest.fetch import Fetcher, FetchResult
 from tests.feed_server import FeedServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RSS = b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title></channel></rss>"
+
+
+Fetch = Callable[..., Awaitable[FetchResult]]
+
+
+@pytest.fixture(params=["page", "source"])
+def fetch(request: pytest.FixtureRequest) -> Fetch:
+    """Both ways a URL is fetched: as feed content (``Fetcher.fetch``, under the URL policy)
+    and as a source's own URL from config.yaml (``fetch_source``, over asyncio's sockets,
+    bot/ingest/aionet.py): each behaves the same."""
+    def call(fetcher: Fetcher, url: str, **options: Any) -> Awaitable[FetchResult]:
+        method = fetcher.fetch if request.param == "page" else fetcher.fetch_source
+        return method(url, **options)
+    return call
 
 
 def settings(**overrides: object) -> Fetching:
@@ -20,12 +42,13 @@ def settings(**overrides: object) -> Fetching:
     return Fetching.model_validate({"timeout": 2, "allow_private": ["127.0.0.0/8"], **overrides})
 
 
-async def test_ok_fetch_returns_body_headers_and_validators(feed_server: FeedServer) -> None:
+async def test_ok_fetch_returns_body_headers_and_validators(
+        fetch: Fetch, feed_server: FeedServer) -> None:
     url = feed_server.add(
         "/feed.xml", RSS, etag='"v1"', last_modified="Tue, 24 Nov 2026 06:00:00 GMT"
     )
     async with Fetcher(settings()) as fetcher:
-        result = await fetcher.fetch(url, source_id="s")
+        result = await fetch(fetcher, url, source_id="s")
     assert result.status == "ok"
     assert result.body == RSS
     assert result.url == url
@@ -35,42 +58,43 @@ async def test_ok_fetch_returns_body_headers_and_validators(feed_server: FeedSer
     assert result.header_map()["content-type"].startswith("application/rss+xml")
 
 
-async def test_user_agent_and_accept_are_sent(feed_server: FeedServer) -> None:
+async def test_user_agent_and_accept_are_sent(fetch: Fetch, feed_server: FeedServer) -> None:
     url = feed_server.add("/feed.xml", RSS)
     async with Fetcher(settings(user_agent="newsbot-test/1")) as fetcher:
-        await fetcher.fetch(url, source_id="s")
+        await fetch(fetcher, url, source_id="s")
     seen = feed_server.requests[-1].headers
     assert seen["user-agent"] == "newsbot-test/1"
     assert "application/rss+xml" in seen["accept"]
 
 
-async def test_conditional_get_with_etag_gives_not_modified(feed_server: FeedServer) -> None:
+async def test_conditional_get_with_etag_gives_not_modified(
+        fetch: Fetch, feed_server: FeedServer) -> None:
     url = feed_server.add("/feed.xml", RSS, etag='"v1"')
     async with Fetcher(settings()) as fetcher:
-        result = await fetcher.fetch(url, source_id="s", etag='"v1"')
+        result = await fetch(fetcher, url, source_id="s", etag='"v1"')
     assert result.status == "not_modified"
     assert result.body == b""
     assert feed_server.requests[-1].headers["if-none-match"] == '"v1"'
 
 
 async def test_conditional_get_with_last_modified_gives_not_modified(
-    feed_server: FeedServer,
+    fetch: Fetch, feed_server: FeedServer,
 ) -> None:
     stamp = "Tue, 24 Nov 2026 06:00:00 GMT"
     url = feed_server.add("/feed.xml", RSS, last_modified=stamp)
     async with Fetcher(settings()) as fetcher:
-        result = await fetcher.fetch(url, source_id="s", last_modified=stamp)
+        result = await fetch(fetcher, url, source_id="s", last_modified=stamp)
     assert result.status == "not_modified"
 
 
 @pytest.mark.parametrize("status", [404, 410])
 async def test_gone_is_a_permanent_error_naming_the_url(
-    feed_server: FeedServer, status: int
+    fetch: Fetch, feed_server: FeedServer, status: int
 ) -> None:
     url = feed_server.add("/missing.xml", b"nope", status=status)
     async with Fetcher(settings()) as fetcher:
         with pytest.raises(SourceError) as caught:
-            await fetcher.fetch(url, source_id="iraq-en")
+            await fetch(fetcher, url, source_id="iraq-en")
     assert caught.value.retryable is False
     assert f"HTTP {status}" in str(caught.value)
     assert url in str(caught.value)
@@ -78,84 +102,88 @@ async def test_gone_is_a_permanent_error_naming_the_url(
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_server_errors_are_retryable(feed_server: FeedServer, status: int) -> None:
+async def test_server_errors_are_retryable(
+        fetch: Fetch, feed_server: FeedServer, status: int) -> None:
     url = feed_server.add("/feed.xml", b"oops", status=status)
     async with Fetcher(settings()) as fetcher:
         with pytest.raises(SourceError) as caught:
-            await fetcher.fetch(url, source_id="s")
+            await fetch(fetcher, url, source_id="s")
     assert caught.value.retryable is True
     assert f"HTTP {status}" in str(caught.value)
 
 
-async def test_a_slow_server_times_out_as_retryable(feed_server: FeedServer) -> None:
+async def test_a_slow_server_times_out_as_retryable(fetch: Fetch, feed_server: FeedServer) -> None:
     url = feed_server.add("/slow.xml", RSS, delay=2.0)
     async with Fetcher(settings(timeout=0.3)) as fetcher:
         with pytest.raises(SourceError) as caught:
-            await fetcher.fetch(url, source_id="s")
+            await fetch(fetcher, url, source_id="s")
     assert caught.value.retryable is True
     assert "0.3s" in str(caught.value)
     assert url in str(caught.value)
 
 
-async def test_connection_refused_is_retryable(closed_port_url: str) -> None:
+async def test_connection_refused_is_retryable(fetch: Fetch, closed_port_url: str) -> None:
     async with Fetcher(settings()) as fetcher:
         with pytest.raises(SourceError) as caught:
-            await fetcher.fetch(closed_port_url, source_id="s")
+            await fetch(fetcher, closed_port_url, source_id="s")
     assert caught.value.retryable is True
     assert "could not connect" in str(caught.value)
 
 
-async def test_a_body_over_the_cap_is_aborted_while_streaming(feed_server: FeedServer) -> None:
+async def test_a_body_over_the_cap_is_aborted_while_streaming(
+        fetch: Fetch, feed_server: FeedServer) -> None:
     url = feed_server.add_huge("/huge.xml", 50_000_000)
     async with Fetcher(settings(max_bytes=100_000)) as fetcher:
         with pytest.raises(SourceError) as caught:
-            await fetcher.fetch(url, source_id="s")
+            await fetch(fetcher, url, source_id="s")
     assert "max_bytes" in str(caught.value)
     assert caught.value.retryable is False
 
 
 async def test_a_declared_length_over_the_cap_is_refused_before_reading(
-    feed_server: FeedServer,
+    fetch: Fetch, feed_server: FeedServer,
 ) -> None:
     url = feed_server.add("/big.xml", b"x" * 200_000)
     async with Fetcher(settings(max_bytes=100_000)) as fetcher:
         with pytest.raises(SourceError, match="declares 200,000 bytes"):
-            await fetcher.fetch(url, source_id="s")
+            await fetch(fetcher, url, source_id="s")
 
 
-async def test_redirects_are_followed_to_the_final_url(feed_server: FeedServer) -> None:
+async def test_redirects_are_followed_to_the_final_url(
+        fetch: Fetch, feed_server: FeedServer) -> None:
     final = feed_server.add("/new.xml", RSS)
     start = feed_server.redirect("/old.xml", "/new.xml", status=301)
     async with Fetcher(settings()) as fetcher:
-        result = await fetcher.fetch(start, source_id="s")
+        result = await fetch(fetcher, start, source_id="s")
     assert result.url == final
     assert result.body == RSS
 
 
-async def test_a_redirect_loop_is_a_permanent_error(feed_server: FeedServer) -> None:
+async def test_a_redirect_loop_is_a_permanent_error(fetch: Fetch, feed_server: FeedServer) -> None:
     start = feed_server.redirect("/a.xml", "/b.xml")
     feed_server.redirect("/b.xml", "/a.xml")
     async with Fetcher(settings()) as fetcher:
         with pytest.raises(SourceError, match="redirects in a loop") as caught:
-            await fetcher.fetch(start, source_id="s")
+            await fetch(fetcher, start, source_id="s")
     assert caught.value.retryable is False
 
 
-async def test_too_many_redirects_is_an_error(feed_server: FeedServer) -> None:
+async def test_too_many_redirects_is_an_error(fetch: Fetch, feed_server: FeedServer) -> None:
     for n in range(4):
         feed_server.redirect(f"/r{n}", f"/r{n + 1}")
     feed_server.add("/r4", RSS)
     async with Fetcher(settings(max_redirects=2)) as fetcher:
         with pytest.raises(SourceError, match="more than 2 times"):
-            await fetcher.fetch(feed_server.url("/r0"), source_id="s")
+            await fetch(fetcher, feed_server.url("/r0"), source_id="s")
 
 
-async def test_userinfo_never_appears_in_error_messages(feed_server: FeedServer) -> None:
+async def test_userinfo_never_appears_in_error_messages(
+        fetch: Fetch, feed_server: FeedServer) -> None:
     feed_server.add("/missing.xml", b"", status=404)
     url = feed_server.url("/missing.xml").replace("http://", "http://editor:hunter2@")
     async with Fetcher(settings()) as fetcher:
         with pytest.raises(SourceError) as caught:
-            await fetcher.fetch(url, source_id="s")
+            await fetch(fetcher, url, source_id="s")
     assert "hunter2" not in str(caught.value)
 
 
@@ -198,13 +226,72 @@ async def test_offline_mode_refuses_other_hosts() -> None:
     assert caught.value.retryable is False
 
 
-async def test_per_host_limit_caps_concurrent_requests(feed_server: FeedServer) -> None:
+async def test_per_host_limit_caps_concurrent_requests(
+        fetch: Fetch, feed_server: FeedServer) -> None:
     import asyncio
 
     url = feed_server.add("/slow.xml", RSS, delay=0.2)
     async with Fetcher(settings(per_host=1)) as fetcher:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await asyncio.gather(*(fetcher.fetch(url, source_id="s") for _ in range(3)))
+        await asyncio.gather(*(fetch(fetcher, url, source_id="s") for _ in range(3)))
         elapsed = loop.time() - started
     assert elapsed >= 0.55  # three 0.2 s answers, one at a time
+
+
+async def test_a_source_over_https_is_fetched_with_its_certificate_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                     daemon=True).start()
+    url = f"https://localhost:{server.server_address[1]}/feed.xml"
+    try:
+        with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+            async with Fetcher(settings()) as fetcher:  # the system's CAs: not this one
+                await fetcher.fetch_source(url, source_id="s")
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+        async with Fetcher(settings()) as fetcher:
+            result = await fetcher.fetch_source(url, source_id="s")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "could not connect" in str(caught.value) and caught.value.retryable
+    assert result.status == "ok" and result.body == RSS
+
+
+class _Feed(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(RSS)))
+        self.end_headers()
+        self.wfile.write(RSS)
+
+
+async def test_a_feed_that_has_not_changed_leaves_its_connection_for_the_next_poll() -> None:
+    # HTTP/1.1 keep-alive: polling unchanged feeds must not open a connection each time.
+    connections = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/feed.xml"
+    async with server, Fetcher(settings()) as fetcher:
+        results = [await fetcher.fetch_source(url, source_id="s", etag='"v1"')
+                   for _ in range(3)]
+    assert [r.status for r in results] == ["not_modified"] * 3
+    assert connections == 1
