@@ -7,9 +7,13 @@ imported everything.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.feed_server import FeedServer
 
@@ -23,6 +27,61 @@ def modules_after(code: str) -> set[str]:
                           "print(json.dumps(sorted(sys.modules)))"],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     return set(json.loads(out.splitlines()[-1]))
+
+
+def run_newsbot(project: Path, *args: str) -> dict[str, Any]:
+    """Run ``newsbot ARGS`` (its entry point, bot.cli.main) in a fresh interpreter against
+    ``project``; what it had loaded at exit, and the garbage collector's state then."""
+    report = project / "exit.json"
+    code = ("import atexit, gc, json, sys\n"
+            "def report():\n"
+            f"    with open({str(report)!r}, 'w') as out:\n"
+            "        json.dump({'modules': sorted(sys.modules), 'gc_enabled': gc.isenabled(),\n"
+            "                   'frozen': gc.get_freeze_count()}, out)\n"
+            "atexit.register(report)\n"
+            f"sys.argv = ['newsbot', *{list(args)!r}]\n"
+            "from bot.cli import main\n"
+            "main()\n")
+    env = {**os.environ, "NEWSBOT_CONFIG": str(project / "config.yaml")}
+    subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True,
+                   text=True, timeout=60, check=True)
+    data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+    return data
+
+
+# What a read-only view of the store never needs: the pipeline's libraries (HTTP, feed
+# parsing, templates, metrics), the other commands' modules, and the PostgreSQL dialect for a
+# SQLite store.
+NOT_FOR_VIEWS = (*HEAVY, "feedparser", "fastfeedparser", "httpx", "jinja2", "prometheus_client",
+                 "lxml", "nh3", "aiosqlite", "mailbox")
+NOT_FOR_VIEWS_BOT = ("bot.dispatch", "bot.render", "bot.ingest", "bot.outlets", "bot.digest",
+                     "bot.web", "bot.desk", "bot.cli.digest", "bot.cli.desk")
+
+
+@pytest.mark.parametrize("command", ["status", "queue"])
+def test_a_view_of_the_store_loads_only_the_config_and_the_store(project: Path,
+                                                                 command: str) -> None:
+    loaded = set(run_newsbot(project, command)["modules"])
+    assert "bot.store" in loaded  # it did run
+    assert not [m for m in loaded if m.split(".")[0] in NOT_FOR_VIEWS]
+    assert not [m for m in loaded for b in NOT_FOR_VIEWS_BOT if m == b or m.startswith(b + ".")]
+
+
+def test_help_loads_no_command_module_and_no_event_loop(project: Path) -> None:
+    loaded = set(run_newsbot(project, "--help")["modules"])
+    assert not {"asyncio", "bot.cli.digest", "bot.cli.desk", "bot.cli.editor"} & loaded
+
+
+def test_a_quick_view_runs_without_the_cycle_collector_and_skips_it_at_exit(
+        project: Path) -> None:
+    state = run_newsbot(project, "status")
+    assert not state["gc_enabled"] and state["frozen"] > 0
+
+
+def test_other_commands_turn_the_cycle_collector_back_on(project: Path) -> None:
+    # `newsbot run` may work for weeks: its reference cycles must be collected.
+    state = run_newsbot(project, "check")
+    assert state["gc_enabled"] and state["frozen"] == 0
 
 
 def test_importing_the_cli_loads_no_platform_extraction_mail_or_web_library() -> None:

@@ -2,12 +2,12 @@
 and friends.
 
 Every command takes ``--config PATH`` (or ``NEWSBOT_CONFIG``). Errors an editor can fix are
-printed as one clear message with a non-zero exit, never a traceback.
+printed as one clear message with a non-zero exit, never a traceback. asyncio is imported by
+the commands that run an event loop: ``status`` and ``--help`` have none.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from datetime import UTC, datetime
@@ -15,10 +15,12 @@ from pathlib import Path
 
 import click
 
+from bot.cli.collector import resume_unless_quick
 from bot.cli.context import Context, friendly_errors, pass_ctx, setup_logging
+from bot.cli.lazy import LazyGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="NEWSBOT_CONFIG",
               default=Path("config.yaml"), show_default=True, help="The editors' config file.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG (secrets stay redacted).")
@@ -28,6 +30,7 @@ from bot.cli.context import Context, friendly_errors, pass_ctx, setup_logging
 def cli(ctx: click.Context, config_path: Path, verbose: bool, log_format: str) -> None:
     """newsbot: posts a newsroom's new articles to Telegram, X, Mastodon and Bluesky, and
     sends an email digest."""
+    resume_unless_quick(ctx.invoked_subcommand)
     setup_logging(verbose, log_format)
     ctx.obj = Context(config_path)
 
@@ -38,6 +41,8 @@ def cli(ctx: click.Context, config_path: Path, verbose: bool, log_format: str) -
 @friendly_errors
 def run(ctx: Context, dry_run: bool) -> None:
     """Run the bot until Ctrl-C: poll sources, post on schedule, send digests."""
+    import asyncio
+
     from bot.run import run_service
     from bot.settings import RuntimeSettings
 
@@ -54,6 +59,8 @@ def run(ctx: Context, dry_run: bool) -> None:
 @friendly_errors
 def once(ctx: Context, dry_run: bool) -> None:
     """One cycle: poll every source, dispatch what is due, then exit."""
+    import asyncio
+
     from bot.cli.format import print_cycle
     from bot.operations import run_cycle
     from bot.runlock import hold_run_lock
@@ -90,6 +97,8 @@ def check(ctx: Context, online: bool) -> None:
     if any(t.error for t in templates):
         sys.exit(1)
     if online:
+        import asyncio
+
         from bot.channels.online import check_channels
         from bot.cli.format import print_online
 
@@ -109,6 +118,8 @@ def check(ctx: Context, online: bool) -> None:
 def preview(ctx: Context, url_or_file: str, source: str) -> None:
     """Fetch one article (page URL or file) and print what each channel that takes it
     would get, the digest's entry included."""
+    import asyncio
+
     from bot.preview_article import preview_article
 
     asyncio.run(preview_article(ctx.config, url_or_file, echo=sys.stdout, source=source))
@@ -165,6 +176,8 @@ def history(ctx: Context, status: str, channel: str | None, since: str | None,
 def serve(ctx: Context) -> None:
     """Only the web pages: subscribe, confirm, unsubscribe, the editors' desk (and a /healthz
     that answers ok; the full /healthz and /metrics are newsbot run's). Needs secret_key."""
+    import asyncio
+
     from bot.web.app import make_app
     from bot.web.server import make_server
 
