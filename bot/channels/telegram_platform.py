@@ -1,23 +1,25 @@
 """Telegram as the core sees it: its settings, length rules, pace and capabilities.
 
 No python-telegram-bot import here: config loading imports this module. The sender is
-bot/channels/telegram.py, loaded on the first send.
+bot/channels/telegram.py, loaded on the first send; the HTML parser that measures a post
+(telegram_html) is loaded on the first measurement, and the limits come without the pacer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr
 
-from bot.channels import telegram_html
-from bot.channels.base import TextMeasure
 from bot.channels.platform import Capabilities, Pace, Platform
-from bot.channels.telegram_pacing import TELEGRAM_LIMITS, is_private_chat
+from bot.channels.telegram_limits import TELEGRAM_LIMITS, is_private_chat
 from bot.config.base import Duration
 from bot.config.channel import ChannelSettings
+
+if TYPE_CHECKING:
+    from bot.channels.base import TextMeasure
 
 
 class TelegramChannel(ChannelSettings):
@@ -43,10 +45,14 @@ class TelegramFormat:
 
     def fits(self, text: str, *, with_media: bool) -> bool:
         """True when ``text`` is valid Telegram HTML within the text or caption limit."""
+        from bot.channels import telegram_html
+
         return telegram_html.fits(text, caption=with_media)
 
     def measure(self, text: str, *, with_media: bool) -> TextMeasure:
         """Visible length after Telegram's parsing, against the text or caption limit."""
+        from bot.channels import telegram_html
+
         return telegram_html.measure(text, caption=with_media)
 
     def thread_parts(self, summary_rest: str, *, reserve: str = "") -> tuple[str, ...]:

@@ -10,7 +10,6 @@ import click
 from bot.channels.registry import platform_for
 from bot.config import Config, EmailChannel, Schedule, Smtp
 from bot.durations import format_duration
-from bot.store.base import redact_url
 
 if TYPE_CHECKING:  # the operations pull in the whole pipeline; `status` must not
     from bot.channels.online import OnlineCheck
@@ -59,6 +58,7 @@ def print_check(config: Config, *, templates_ok: bool = True) -> None:
     verdict = "config OK" if templates_ok else "config.yaml is valid, but a TEMPLATE FAILS"
     click.echo(f"{verdict}: {len(config.sources)} sources, {len(config.channels)} channels")
     from bot.digest.tokens import public_url_problem, secret_key_problem
+    from bot.store.base import redact_url
 
     for warning in (secret_key_problem(config), public_url_problem(config)):
         if warning:

@@ -12,10 +12,8 @@ says which variable is missing, never its value.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
-import ssl
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -65,6 +63,8 @@ class Smtp(FrozenModel):
         load the bundle now: a wrong path should stop ``newsbot check``, not the 07:00 run."""
         if not value:
             return None
+        import ssl  # only a config with a ca_file needs it here
+
         base = Path((info.context or {}).get("base_dir", "."))
         path = Path(value).expanduser()
         path = path if path.is_absolute() else base / path
@@ -394,5 +394,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _did_you_mean(word: str, options: Any) -> str:
+    import difflib  # only a config with a mistake needs it
+
     close = difflib.get_close_matches(word, list(options), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
