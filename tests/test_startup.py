@@ -65,6 +65,7 @@ def test_a_view_of_the_store_loads_only_the_config_and_the_store(project: Path,
     assert "bot.store" in loaded  # it did run
     assert not [m for m in loaded if m.split(".")[0] in NOT_FOR_VIEWS]
     assert not [m for m in loaded for b in NOT_FOR_VIEWS_BOT if m == b or m.startswith(b + ".")]
+    assert "sqlalchemy.dialects.postgresql" not in loaded
 
 
 def test_help_loads_no_command_module_and_no_event_loop(project: Path) -> None:

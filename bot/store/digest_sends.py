@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 
-from bot.store.base import StoreBase
+from bot.store.base import StoreBase, dialect_insert
 from bot.store.digest_schema import digest_sends, subscribers
 from bot.store.schema import UTCDateTime
-from bot.store.subscribers import Subscriber, dialect_insert, subscriber_of
+from bot.store.subscribers import Subscriber, subscriber_of
 
 S = subscribers
 DS = digest_sends

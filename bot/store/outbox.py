@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.models import ChannelHistory, Delivery, DeliveryStatus, NewDelivery, Receipt
 from bot.store import schema
-from bot.store.base import StoreBase
+from bot.store.base import StoreBase, dialect_insert
 
 D = schema.deliveries
 #: ``claimed_by`` of the deliveries a digest run carries: ``digest-run:<run id>``. Those claims
@@ -50,8 +49,7 @@ def insert_deliveries(conn: Connection, dialect: str, plans: Iterable[tuple[int,
     } for article_id, p in plans]
     if not rows:
         return 0
-    dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = dialect_insert(D).on_conflict_do_nothing(
+    stmt = dialect_insert(dialect)(D).on_conflict_do_nothing(
         index_elements=["article_id", "channel", "revision"]).returning(D.c.id)
     return len(conn.execute(stmt, rows).all())
 
@@ -131,9 +129,8 @@ class OutboxQueries(StoreBase):
         return [by_id[i] for i in chosen if i in by_id]
 
     def ensure_channel_row(self, channel: str, now: datetime) -> None:
-        dialect_insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         with self.transaction() as conn:
-            conn.execute(dialect_insert(schema.channel_state).values(
+            conn.execute(dialect_insert(self.dialect)(schema.channel_state).values(
                 channel=channel, paused=False, attention="", chat_override="", updated_at=now,
             ).on_conflict_do_nothing(index_elements=["channel"]))
 

@@ -16,10 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.models import SUBSCRIBER_STATUSES
-from bot.store.base import StoreBase
+from bot.store.base import StoreBase, dialect_insert
 from bot.store.digest_schema import confirmation_sends, digest_sends, subscribers
 
 S = subscribers
@@ -49,11 +48,6 @@ def subscriber_of(row: Any) -> Subscriber:
                       hard_bounces=row.hard_bounces, created_at=row.created_at,
                       confirmed_at=row.confirmed_at, unsubscribed_at=row.unsubscribed_at,
                       token_salt=row.token_salt)
-
-
-def dialect_insert(dialect: str) -> Any:
-    """The INSERT with ON CONFLICT for this store's dialect."""
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 class SubscriberQueries(StoreBase):
