@@ -26,7 +26,6 @@ from bot.store.poll_sql import (
     record_success_sql,
     run,
 )
-from bot.text import html_to_text
 
 
 def _hash(value: str) -> str:
@@ -67,6 +66,8 @@ class SourceState:
 
 def _words(html: str) -> str:
     """A feed summary's words alone: a change of markup or spacing is not a correction."""
+    from bot.text import html_to_text  # a poll's write needs it; a read of the store does not
+
     return " ".join(html_to_text(html).split())
 
 
