@@ -132,41 +132,53 @@ def _parsed_markup(html: str) -> str:
     return "".join(collector.parts)
 
 
-# A start or end tag in its simplest spelling: an ASCII name, attributes each after
-# whitespace, with a quoted value or an unquoted one without quotes, "=", "<", ">", "`" or
-# "/"; an end tag without attributes. For such tags every HTMLParser (3.11 and the stricter
-# HTML5 tokenizer of later releases) finds the same tag boundaries and names, and the text
-# between two of them reaches handle_data unescaped with html.unescape, in one piece or
-# split only at "&" (which no entity spans). Anything else (comments, "<!", "<?", a stray
-# "<", script and the other raw-text elements) goes to the parser itself.
+# A start or end tag in its simplest spelling: a name of ASCII letters, digits and "-.:_",
+# attributes each after whitespace, with a quoted value or an unquoted one without quotes,
+# "=", "<", ">", "`" or "/"; an end tag without attributes; or a comment without "--" or
+# ">" inside (WordPress marks every block with one). For these every HTMLParser (3.11 and
+# the HTML5 tokenizer of later releases) finds the same boundaries and tag names, and the
+# text between two of them reaches handle_data unescaped with html.unescape, in one piece
+# or split only at "&" (which no entity spans). Anything else ("<!" and "<?" declarations,
+# a stray "<", script and the other raw-text elements) goes to the parser itself.
 _WS = "[ \t\n\r\f]"
-_TAG_NAME = "[A-Za-z][A-Za-z0-9]*"
+_TAG_NAME = "[A-Za-z][-.A-Za-z0-9:_]*"
 _ATTRIBUTE = (f"{_WS}+[A-Za-z_:][-A-Za-z0-9_:.]*"
               f"(?:{_WS}*={_WS}*(?:\"[^\"]*\"|'[^']*'|[^ \t\n\r\f\"'=<>`/]+))?")
-_SIMPLE_TAG = re.compile(
-    f"<(?:/({_TAG_NAME}){_WS}*|({_TAG_NAME})(?:{_ATTRIBUTE})*{_WS}*/?)>")
+_SIMPLE_TAG = re.compile(f"<(?:/({_TAG_NAME}){_WS}*|({_TAG_NAME})(?:{_ATTRIBUTE})*{_WS}*/?"
+                         "|!--(?:[^->]|-(?=[^->]))*--)>")
 # Elements whose content some Python release reads as raw text, or that text skips: left to
-# the parser. "</br>" too (HTML5 reads it as <br>, older parsers as nothing).
+# the parser, unless the element is empty (its end tag right after its start tag, as in
+# "<iframe …></iframe>"), which every reading makes nothing of. "</br>" too (HTML5 reads
+# it as <br>, older parsers as nothing).
 _PARSER_ONLY = _SKIP_TAGS | {"textarea", "xmp", "iframe", "noembed", "noframes", "plaintext"}
 
 
 def _simple_markup(html: str) -> str | None:
     """``_parsed_markup(html)`` without the parser, or None when ``html`` has markup the
     simple reading above does not cover (then only the parser may read it)."""
-    pieces = _SIMPLE_TAG.split(html)
-    texts = pieces[::3]
-    joined = "".join(texts)
+    pieces = _SIMPLE_TAG.split(html)  # text, (end tag name, start tag name, text)...
+    joined = "".join(pieces[::3])
     if "<" in joined:
         return None
     # Printable text holds nothing _UNWANTED matches (controls, format and private-use
-    # characters are not printable): the regular expression is for text with newlines.
-    clean = "&" not in joined and (joined.isprintable() or not _UNWANTED.search(joined))
+    # characters are not printable); only a piece with an entity may gain such a character.
+    dirty = not joined.isprintable() and _UNWANTED.search(joined) is not None
     parts: list[str] = []
-    for index in range(0, len(pieces) - 1, 3):
+    index, last = 0, len(pieces) - 1
+    while True:
         text = pieces[index]
-        if text:
-            parts.append(text if clean else _UNWANTED.sub("", unescape(text)))
+        if "&" in text:
+            parts.append(_UNWANTED.sub("", unescape(text)))
+        elif dirty:
+            parts.append(_UNWANTED.sub("", text))
+        elif text:
+            parts.append(text)
+        if index == last:
+            return "".join(parts)
         end, start = pieces[index + 1], pieces[index + 2]
+        index += 3
+        if start is None and end is None:
+            continue  # a comment
         name = (start or end).lower()
         if name in _BLOCK_TAGS:
             parts.append(_PARA)
@@ -175,11 +187,10 @@ def _simple_markup(html: str) -> str | None:
                 return None
             parts.append(_LINE)
         elif name in _PARSER_ONLY:
-            return None
-    text = pieces[-1]
-    if text:
-        parts.append(text if clean else _UNWANTED.sub("", unescape(text)))
-    return "".join(parts)
+            if (end or index == last or pieces[index] or name == "plaintext"  # never ends
+                    or (pieces[index + 1] or "").lower() != name):
+                return None
+            index += 3  # an empty element: nothing inside to read or to skip
 
 
 def _collapsed_printable(text: str) -> str:
@@ -192,24 +203,22 @@ def _collapsed_printable(text: str) -> str:
 def _layout(raw: str) -> str:
     """Paragraphs and lines from the collected text: whitespace collapsed, a run of breaks a
     paragraph break, empty lines and paragraphs dropped."""
-    if _LINE not in raw:  # the usual case: one line per block
-        kept = []
-        for block in raw.split(_PARA):
-            if block:
-                text = _collapsed_printable(block) if block.isprintable() else (
-                    _SPACE_RUNS.sub(" ", block).strip())
-                if text:
-                    kept.append(text)
-        return "\n\n".join(kept)
-    raw = _SPACE_RUNS.sub(" ", raw)
-    raw = _LINE_RUN.sub(_PARA, raw)
-    paragraphs: list[str] = []
+    if _LINE in raw:
+        # Spaces first: a run of breaks may have a space between them.
+        raw = _LINE_RUN.sub(_PARA, _SPACE_RUNS.sub(" ", raw))
+    kept = []
     for block in raw.split(_PARA):
-        lines = [line.strip() for line in block.split(_LINE)]
-        text = "\n".join(line for line in lines if line)
+        if not block:
+            continue
+        if _LINE in block:
+            text = "\n".join([line for line in map(str.strip, block.split(_LINE)) if line])
+        elif block.isprintable():
+            text = _collapsed_printable(block)
+        else:
+            text = _SPACE_RUNS.sub(" ", block).strip()
         if text:
-            paragraphs.append(text)
-    return "\n\n".join(paragraphs)
+            kept.append(text)
+    return "\n\n".join(kept)
 
 
 def plain_to_text(text: str) -> str:

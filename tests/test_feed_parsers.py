@@ -4,6 +4,8 @@ test_feed_golden.py.)"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,19 @@ from bot.ingest.parse import FASTFEEDPARSER, FEEDPARSER, parse_feed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 URL = "https://news.example.org/feeds/news.xml"
+
+
+def test_a_feed_fastfeedparser_reads_does_not_load_feedparser() -> None:
+    # feedparser takes ~50 ms to import: a poll whose feeds all take the fast path never
+    # needs it. A fresh interpreter, since this one has long since imported it.
+    code = ("import sys\nfrom pathlib import Path\nfrom bot.ingest.parse import parse_feed\n"
+            f"body = Path({str(FEEDS / 'rss20_all_namespaces.xml')!r}).read_bytes()\n"
+            f"parsed = parse_feed('s', body, url={URL!r})\n"
+            "print(parsed.parser, len(parsed.items), 'feedparser' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out[0] == FASTFEEDPARSER and int(out[1]) > 0
+    assert out[2] == "False"
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fastfeedparser", "feedparser"])

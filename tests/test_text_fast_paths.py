@@ -34,6 +34,11 @@ PIECES = [
     "<style>p{}</style>", "<title>t</title>", "<head>", "<textarea>", "</textarea>",
     "<template>", "<noscript>", "<my-tag>", "<o:p>", "</o:p>", "<x\u00a0y>", "<p\u00a0>",
     "<p\x00>", "<p\n>", "< p>", "<p", '<a href="x', "<1>", "<>", "</>", "<a/b>", "<br / >",
+    "<!---->", "<!-->", "<!--->", "<!-- a -- b -->", "<!-- a --->", "<!-- a --!>", "<!-- > -->",
+    "<!--<p>-->", "<!-- wp:image {\"id\":1} -->", "<!--", "-->", "--", "<o:p>", "</x.y>",
+    "<my-tag a=b>", "<x_y/>", "<p:q\x00>", "<a@b>", '<iframe src="x"></iframe>',
+    "<script></script>", "<plaintext></plaintext>", "<iframe></IFRAME>", "<iframe/></iframe>",
+    "<title></title>", "<iframe>x</iframe>", "<script><p></script>", "</iframe>", "<iframe>",
 ]
 # The pieces the fast reading accepts: strings of these alone exercise it rather than the
 # parser it hands everything else to.
@@ -44,6 +49,9 @@ SIMPLE = [
     "<br>", "<br/>", "<br />", '<div class="x">', "</div>", "<b>", "</i >", "<li>",
     '<a href="http://x/?a=1&amp;b=2">', "<a href='y'>", "<a href=z>", '<a title="a>b">',
     '<img src="x.png" alt="<&>"/>', '<a\thref="x"\n>', '<a href = "x">', "<a b c>",
+    "<!---->", "<!-- a -->", "<!-- wp:paragraph -->", "<!--<p>-->", "-->", "-", "<o:p>",
+    "</o:p>", "<my-tag>", "</x.y >", '<iframe src="x" title="a"></iframe>', "<script></script>",
+    "<title></title>", "<iframe/></IFRAME>", "<iframe>", "</iframe>",
 ]
 
 # Printable text (most titles and summaries): str.isprintable lets it skip whole steps.
@@ -110,5 +118,7 @@ def test_clean_title_of_printable_text_equals_the_step_by_step_cleaning(seed: in
 
 def test_simple_markup_hands_raw_text_elements_and_odd_tags_to_the_parser() -> None:
     for value in ("<script>x</script>", "a<title>t</title>", "<textarea>b</textarea>",
-                  "a</br>b", "a < b <p>", "<!-- c --><p>", "<p\u00a0>x", '<a href="x"title="y">'):
+                  "a</br>b", "a < b <p>", "<!-- a -- b --><p>", "<!--->", "<p\u00a0>x",
+                  '<a href="x"title="y">', "<!doctype html>", "<iframe>x</iframe>",
+                  "<plaintext></plaintext>", "<script></style>"):
         assert text._simple_markup(value) is None, value
