@@ -45,6 +45,8 @@ def _is_tracking(name: str) -> bool:
 
 def strip_userinfo(url: str) -> str:
     """Return ``url`` without any ``user:password@`` part, for messages and logs."""
+    if "@" not in url:  # the usual case: no netloc could hold one
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:
