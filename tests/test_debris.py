@@ -3,8 +3,13 @@ sentences that look like furniture but are not."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from bot.ingest import debris
 from bot.ingest.debris import Known, is_byline, is_debris, strip_run_on
 
 KNOWN = Known(titles=("Border guards tighten watch on Syrian frontier",), authors=("Staff",),
@@ -79,3 +84,33 @@ def test_headline_byline_and_date_run_together_are_cut(run_on: str) -> None:
 def test_a_story_that_starts_with_the_authors_name_is_not_cut() -> None:
     line = "John Smith said on Monday that exports rose to a record, the ministry said."
     assert strip_run_on(line, Known(authors=("John Smith",))) == line
+
+
+
+_WORDS = ["Iraq", "News", "border", "Guards", "By", "Jane", "ſ", "K", "Ä", "é", "2026"]
+_GAPS = [" ", "  ", " | ", ": ", "-", ".", ", ", "—", ""]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_WORDS), st.sampled_from(_GAPS)), max_size=8),
+       st.integers(0, 4), st.sampled_from([str.lower, str.upper, str.title, str]),
+       st.sampled_from(["", "Iraq ", "x"]))
+@example([("ſ", " "), ("News", "")], 1, str.upper, "")  # "S" matches "ſ" under IGNORECASE
+def test_the_quick_prefix_check_agrees_with_the_full_word_match(
+        pieces: list[tuple[str, str]], taken: int, case: Callable[[str], str],
+        before: str) -> None:
+    # The value is the text's first words in another case (a headline run into a lede), or
+    # the text has something before them.
+    text = before + "".join(word + gap for word, gap in pieces)
+    value = case(" ".join(word for word, _ in pieces[:taken]))
+    found = debris._find_words(text[: len(value) + 40], value)
+    assert debris._prefix_end(text, value) == (found[1] if found and found[0] == 0 else 0)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("s News: the lede.", "ſ"), ("ſ News: the lede.", "S"), ("K News", "k"),
+    ("k News", "K"), ("IRAQ NEWS Border", "iraq news"), ("Iraqi News", "Iraq"),
+])
+def test_the_quick_prefix_check_follows_the_patterns_case_rules(text: str, value: str) -> None:
+    found = debris._find_words(text[: len(value) + 40], value)
+    assert debris._prefix_end(text, value) == (found[1] if found and found[0] == 0 else 0)

@@ -9,6 +9,7 @@ shapes such lines take in English, Arabic, Chinese and Japanese.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -273,8 +274,18 @@ def _cut_byline(text: str, known: Known) -> str | None:
 
 
 def _prefix_end(text: str, value: str) -> int:
+    words = _words(value)
+    if words and text.isascii() and value.isascii() and \
+            text[:len(words[0])].lower() != words[0].lower():
+        return 0  # a match at the start must begin with the first word (ASCII: no case quirks)
     found = _find_words(text[: len(value) + 40], value)
     return found[1] if found and found[0] == 0 else 0
+
+
+@functools.lru_cache(maxsize=1024)
+def _words(value: str) -> tuple[str, ...]:
+    # A title is looked for several times in its own item's text: split it once.
+    return tuple(re.findall(r"\w+", value))
 
 
 def _find_words(text: str, value: str) -> tuple[int, int] | None:
@@ -283,7 +294,7 @@ def _find_words(text: str, value: str) -> tuple[int, int] | None:
     Found only when what follows is not the rest of a sentence that happens to start with the
     same words (a lowercase word); trailing punctuation (``?``, ``:``, ``|``) is included.
     """
-    words = re.findall(r"\w+", value)
+    words = _words(value)
     if not words:
         return None
     if text.isascii() and value.isascii():
