@@ -57,6 +57,12 @@ def _as_fed(item: FeedItem) -> FeedItem:
     return dataclasses.replace(item, summary=cleaned, summary_html="")
 
 
+def as_fed(item: FeedItem) -> FeedItem:
+    """What ``enrich`` gives with mode "never": the feed's summary tidied
+    (``tidy_summary``), a teaser's end made clean."""
+    return _as_fed(tidy_summary(item))
+
+
 async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str,
                  deadline: Deadline | None = None) -> tuple[FeedItem, str | None]:
     """Return ``item`` completed from its page, and a problem string if the page failed.
@@ -70,9 +76,9 @@ async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str,
     extraction failures never raise: the reason is the second value. ``deadline``: the
     source's (see ``Fetcher.fetch``); a page not in by then is such a failure.
     """
-    item = tidy_summary(item)
     if mode == "never":
-        return _as_fed(item), None
+        return as_fed(item), None
+    item = tidy_summary(item)
     if mode == "auto" and not needs_page(item):
         return item, None
     if mode not in ("auto", "always"):

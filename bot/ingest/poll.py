@@ -216,7 +216,7 @@ async def _enrich_by(deadline: Deadline, items: list[FeedItem], fetcher: Fetcher
     # never) are settled at once; a task each cost more than parsing them.
     if not items:
         return []
-    from bot.ingest.enrich import enrich, needs_page
+    from bot.ingest.enrich import as_fed, enrich, needs_page
 
     fetched = [mode != "never" and (mode != "auto" or needs_page(i)) for i in items]
     tasks = {index: asyncio.create_task(enrich(i, fetcher, mode=mode, deadline=deadline))
@@ -231,7 +231,9 @@ async def _enrich_by(deadline: Deadline, items: list[FeedItem], fetcher: Fetcher
     done: list[tuple[FeedItem, str | None]] = []
     for index, item in enumerate(items):
         task = tasks.get(index)
-        if task is None:
+        if task is None and mode == "never":
+            done.append((as_fed(item), None))  # as enrich() would, without a coroutine each
+        elif task is None:
             done.append(await enrich(item, fetcher, mode=mode, deadline=deadline))
         elif task.cancelled():
             done.append((item, f"page for {item.url!r} not used: not ready within the "
