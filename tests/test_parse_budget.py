@@ -11,6 +11,7 @@ import pytest
 
 from bot.config import parse_config
 from bot.errors import SourceError
+from bot.ingest.enrich import as_fed
 from bot.ingest.parse import parse_feed
 from bot.ingest.parsepool import IN_PROCESS_BYTES, ParserPool
 from bot.ingest.parsequeue import SerialParser
@@ -89,10 +90,35 @@ def test_feeds_queued_for_the_kept_parser_give_the_same_items_and_keep_their_bud
         first = serial.submit(30.0, good)
         stopped = serial.submit(0.3, {**good, "source_id": "slow", "body": slow})
         after = serial.submit(30.0, good)
-        assert first.result(timeout=60) == parse_feed(**good)  # type: ignore[arg-type]
+        assert first.result(timeout=60).feed == parse_feed(**good)  # type: ignore[arg-type]
         with pytest.raises(SourceError, match=r"took more than 0\.3 s to parse"):
             stopped.result(timeout=60)
         assert after.result(timeout=60) == first.result()
         assert serial.waiting == 0
     finally:
         serial.close()
+
+
+def test_a_parser_process_gives_the_items_as_a_never_source_stores_them() -> None:
+    # fetch_pages: never stores new items as enrich.as_fed makes them; the parser process
+    # works that out beside the parse, the same as the event loop would.
+    items = "".join(
+        f"<item><title>Story {n}</title><link>https://news.example.org/{n}</link>"
+        f"<description>{summary}</description></item>"
+        for n, summary in enumerate([
+            "Ministers met on Tuesday to discuss the budget, officials said.",
+            "Ministers met on Tuesday to discuss the budget and the second such... Read more »",
+            "Story 2\n\nMinisters met on Tuesday to discuss the budget, officials said."]))
+    body = f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
+    request = {"source_id": "s", "body": body, "url": "https://news.example.org/feed.xml",
+               "headers": {}, "language": "en"}
+    pool = ParserPool(size=1)
+    try:
+        parsed = pool.run(30.0, {**request, "as_fed": True})
+        plain = pool.run(30.0, request)
+    finally:
+        pool.close()
+    assert parsed.as_fed is not None and plain.as_fed is None
+    assert [ready or item for ready, item in zip(parsed.as_fed, parsed.feed.items, strict=True)
+            ] == [as_fed(item) for item in parsed.feed.items]
+    assert parsed.as_fed[0] is None and parsed.as_fed[1] is not None  # unchanged, cleaned

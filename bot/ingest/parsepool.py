@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.errors import SourceError
 from bot.ingest import parseworker
+from bot.ingest.parseworker import Parsed
 from bot.ingest.urls import strip_userinfo
 
 if TYPE_CHECKING:
@@ -131,6 +132,10 @@ class ParserPool:
     def parse(self, budget: float, request: Mapping[str, Any]) -> ParsedFeed:
         """Parse in a worker process (blocking: call it from a thread). Raises SourceError
         when the parse overruns ``budget`` seconds (the worker is killed) or fails."""
+        return self.run(budget, request).feed
+
+    def run(self, budget: float, request: Mapping[str, Any]) -> Parsed:
+        """``parse``, with the items as fed when the request asks (``parseworker.Parsed``)."""
         source_id, shown = request["source_id"], strip_userinfo(request["url"])
         if not self._slots.acquire(timeout=budget):
             raise SourceError(source_id, f"{shown}: no parser was free within {budget:g} s "
@@ -163,7 +168,7 @@ class ParserPool:
         if status == "error":
             error_source, problem, retryable = value
             raise SourceError(error_source, problem, retryable=retryable)
-        result: ParsedFeed = value
+        result: Parsed = value
         return result
 
     def warm_up(self) -> None:
@@ -208,18 +213,19 @@ def _close_pool() -> None:
 
 
 async def parse_within(budget: float, source_id: str, body: bytes, *, url: str,
-                       headers: Mapping[str, str] | None = None,
-                       language: str = "") -> ParsedFeed:
+                       headers: Mapping[str, str] | None = None, language: str = "",
+                       as_fed: bool = False) -> Parsed:
     """``parse_feed`` that gives up after ``budget`` seconds with a SourceError, never
-    blocking the event loop."""
+    blocking the event loop. ``as_fed``: a parser process also works out each item as
+    ``enrich.as_fed`` makes it (an in-process parse leaves that to the caller)."""
     global _in_process, _contended
     request = {"source_id": source_id, "body": body, "url": url,
                "headers": dict(headers or {}), "language": language}
     pool, serial = _shared()
     if len(body) > IN_PROCESS_BYTES:
-        return await asyncio.to_thread(pool.parse, budget, request)
+        return await asyncio.to_thread(pool.run, budget, {**request, "as_fed": as_fed})
     if serial.ready and serial.waiting < QUEUE_MAX:
-        return await asyncio.wrap_future(serial.submit(budget, request))
+        return await asyncio.wrap_future(serial.submit(budget, {**request, "as_fed": as_fed}))
     # Imported here: the parsers (feedparser, fastfeedparser) load on the first body to
     # parse, so a poll whose feeds all answer 304 never loads them.
     from bot.ingest.parse import parse_feed
@@ -230,6 +236,6 @@ async def parse_within(budget: float, source_id: str, body: bytes, *, url: str,
             _contended += 1
             if _contended >= QUEUE_AFTER:
                 serial.start()  # feeds keep queueing up: the next go to a parser process
-        return await asyncio.to_thread(parse_feed, **request)  # type: ignore[arg-type]
+        return Parsed(await asyncio.to_thread(parse_feed, **request))  # type: ignore[arg-type]
     finally:
         _in_process -= 1

@@ -20,16 +20,14 @@ import queue
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.ingest.parsepool import ParserPool, WorkerNotStarted
-
-if TYPE_CHECKING:
-    from bot.ingest.parse import ParsedFeed
+from bot.ingest.parseworker import Parsed, parse
 
 log = logging.getLogger("newsbot.ingest")
 
-_Job = tuple[float, dict[str, Any], "Future[ParsedFeed]"]
+_Job = tuple[float, dict[str, Any], "Future[Parsed]"]
 
 
 class SerialParser:
@@ -62,10 +60,11 @@ class SerialParser:
             self._started = True
         threading.Thread(target=self._feed, name="newsbot-parser", daemon=True).start()
 
-    def submit(self, budget: float, request: Mapping[str, Any]) -> Future[ParsedFeed]:
-        """Queue one feed (``parse_feed``'s keyword arguments); its future gives the
-        ``ParsedFeed`` or raises the parse's ``SourceError``. Call only when ``ready``."""
-        future: Future[ParsedFeed] = Future()
+    def submit(self, budget: float, request: Mapping[str, Any]) -> Future[Parsed]:
+        """Queue one feed (``parse_feed``'s keyword arguments, and ``as_fed``); its future
+        gives the ``Parsed`` feed or raises the parse's ``SourceError``. Call only when
+        ``ready``."""
+        future: Future[Parsed] = Future()
         with self._lock:
             self._waiting += 1
         self._jobs.put((budget, dict(request), future))
@@ -96,12 +95,10 @@ class SerialParser:
                 with self._lock:
                     self._waiting -= 1
 
-    def _parse(self, budget: float, request: dict[str, Any]) -> ParsedFeed:
+    def _parse(self, budget: float, request: dict[str, Any]) -> Parsed:
         try:
-            return self._pool.parse(budget, request)
+            return self._pool.run(budget, request)
         except WorkerNotStarted:
             # The process that replaced a stopped one did not start: this feed is parsed as
             # it would have been without this queue (in-process, without a budget).
-            from bot.ingest.parse import parse_feed
-
-            return parse_feed(**request)
+            return parse(request)

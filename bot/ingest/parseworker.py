@@ -12,11 +12,41 @@ from __future__ import annotations
 import pickle
 import struct
 import sys
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
 
 from bot.errors import SourceError
 
+if TYPE_CHECKING:
+    from bot.ingest.parse import ParsedFeed
+    from bot.models import FeedItem
+
 _LENGTH = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed feed and, when the request asked for it (``"as_fed": True``), each item as
+    ``enrich.as_fed`` makes it (None: unchanged), worked out here beside the parse so the
+    event loop need not (a source with fetch_pages: never stores its new items that way)."""
+
+    feed: ParsedFeed
+    as_fed: tuple[FeedItem | None, ...] | None = None
+
+
+def parse(request: dict[str, Any]) -> Parsed:
+    """``parse_feed`` on the request's arguments, and its items as fed if asked."""
+    from bot.ingest.parse import parse_feed
+
+    wanted = request.pop("as_fed", False)
+    feed = parse_feed(**request)
+    if not wanted:
+        return Parsed(feed)
+    from bot.ingest.enrich import as_fed
+
+    settled = [as_fed(item) for item in feed.items]
+    return Parsed(feed, tuple(None if s is item else s
+                              for s, item in zip(settled, feed.items, strict=True)))
 
 
 def read_message(stream: IO[bytes]) -> Any | None:
@@ -35,18 +65,23 @@ def write_message(stream: IO[bytes], message: object) -> None:
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    # Imported here, not above: the parent imports this module for its message format only.
-    from bot.ingest.parse import parse_feed
+    # Imported before the ready byte (the parent imports this module for its message format
+    # only): a worker's start-up never counts against a feed's budget.
+    import bot.ingest.enrich
+    import bot.ingest.parse  # noqa: F401
 
     replies.write(b"R")
     replies.flush()
     while (request := read_message(requests)) is not None:
         try:
-            reply: tuple[str, object] = ("ok", parse_feed(**request))
+            reply: tuple[str, object] = ("ok", parse(request))
         except SourceError as exc:  # parse_feed turns every other failure into one
             reply = ("error", (exc.source_id, exc.problem, exc.retryable))
         write_message(replies, reply)
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    # Served by the importable module, not __main__, so its replies unpickle in the parent.
+    from bot.ingest import parseworker
+
+    parseworker.serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -22,6 +22,7 @@ from bot.corrections import correction_policy
 from bot.errors import SourceError
 from bot.ingest.fetch import Deadline, Fetcher, FetchResult
 from bot.ingest.parsepool import parse_within
+from bot.ingest.parseworker import Parsed
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
 from bot.store import NewDelivery, PollSuccess, SourceState, Store
@@ -86,7 +87,7 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
 
         folder = is_folder_source(Path(location))
     result: FetchResult | None
-    parsed: ParsedFeed | None
+    parsed: Parsed | None
     try:
         if folder:
             result, parsed = await _read_folder(source, Path(location), config, state)
@@ -109,13 +110,14 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
         metrics.SOURCE_ERRORS.labels(source.id).inc()
         return PollReport(source.id, ok=False, error=str(exc))
     return await _store_poll(source, config=config, store=store, fetcher=fetcher, now=now,
-                             result=result, parsed=parsed, deadline=deadline,
-                             pages="never" if folder else source.fetch_pages)
+                             result=result, parsed=parsed.feed, deadline=deadline,
+                             pages="never" if folder else source.fetch_pages,
+                             as_fed=parsed.as_fed)
 
 
 async def _fetch_feed(source: Source, location: str, fetcher: Fetcher, state: SourceState,
                       deadline: Deadline, parse_timeout: float
-                      ) -> tuple[FetchResult | None, ParsedFeed | None]:
+                      ) -> tuple[FetchResult | None, Parsed | None]:
     """The source's feed fetched and parsed; ``(None, None)`` when it has not changed."""
     result = await fetcher.fetch_source(location, source_id=source.id,
                                         etag=state.etag or None,
@@ -126,12 +128,13 @@ async def _fetch_feed(source: Source, location: str, fetcher: Fetcher, state: So
     # Parsing is CPU-bound (a hostile feed at the size cap could take a minute): off the
     # event loop, and stopped at fetch.parse_timeout (parsepool.py).
     parsed = await parse_within(parse_timeout, source.id, result.body, url=result.url,
-                                headers=result.header_map(), language=source.language)
+                                headers=result.header_map(), language=source.language,
+                                as_fed=source.fetch_pages == "never")
     return result, parsed
 
 
 async def _read_folder(source: Source, folder: Path, config: Config, state: SourceState
-                       ) -> tuple[FetchResult, ParsedFeed]:
+                       ) -> tuple[FetchResult, Parsed]:
     """A folder source's new files as items (``bot.ingest.folder``); files seen by the last
     good poll are not read again (a couple of seconds' margin for clocks and slow writers)."""
     from bot.ingest.folder import read_folder
@@ -141,33 +144,38 @@ async def _read_folder(source: Source, folder: Path, config: Config, state: Sour
     parsed = await asyncio.to_thread(
         read_folder, source.id, folder, public_url=config.public_url,
         max_bytes=config.fetch.max_bytes, language=source.language, since_ns=since_ns)
-    return FetchResult("ok", b"", str(folder)), parsed
+    return FetchResult("ok", b"", str(folder)), Parsed(parsed)
 
 
 async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
                       now: datetime, result: FetchResult, parsed: ParsedFeed,
-                      deadline: Deadline, pages: str) -> PollReport:
+                      deadline: Deadline, pages: str,
+                      as_fed: tuple[FeedItem | None, ...] | None = None) -> PollReport:
     """Store what one poll found: new items enriched (``pages``: the fetch_pages mode), their
-    images checked, articles and deliveries written, the source's row updated."""
+    images checked, articles and deliveries written, the source's row updated. ``as_fed``:
+    each item as ``enrich.as_fed`` makes it (None: unchanged), if the parser worked it out."""
     problems = list(parsed.problems)
     cutoff = now - config.backfill
     fresh: list[FeedItem] = []
+    ready: list[FeedItem] | None = [] if as_fed is not None and pages == "never" else None
     known = backfilled = 0
     stored = store.find_articles(parsed.items)  # the feed's guids and URLs: one query
     settled: list[FeedItem] = []  # known (refreshed, never re-announced) or too old
     settled_found: list[Article | None] = []
-    for item, existing in zip(parsed.items, stored, strict=True):
+    for index, (item, existing) in enumerate(zip(parsed.items, stored, strict=True)):
         if existing is not None:
             known += 1
         elif item.published is not None and item.published < cutoff:
             backfilled += 1
         else:
             fresh.append(item)
+            if ready is not None and as_fed is not None:
+                ready.append(as_fed[index] or item)
             continue
         settled.append(item)
         settled_found.append(existing)
 
-    enriched = await _enrich_by(deadline, fresh, fetcher, mode=pages)
+    enriched = await _enrich_by(deadline, fresh, fetcher, mode=pages, ready=ready)
     items: list[FeedItem] = []
     for item, problem in enriched:
         if problem:
@@ -208,10 +216,14 @@ async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: 
 
 
 async def _enrich_by(deadline: Deadline, items: list[FeedItem], fetcher: Fetcher, *,
-                     mode: str) -> list[tuple[FeedItem, str | None]]:
+                     mode: str, ready: list[FeedItem] | None = None
+                     ) -> list[tuple[FeedItem, str | None]]:
     """Each item completed from its page, or as the feed gave it (with the reason) when its
     page was not in by the deadline: a slow site costs its items their ledes, never the items.
+    ``ready``: with mode "never", the items as ``enrich.as_fed`` makes them, already.
     """
+    if mode == "never" and ready is not None:
+        return [(item, None) for item in ready]
     # Only items whose page is fetched get a task: the rest (every item, with fetch_pages:
     # never) are settled at once; a task each cost more than parsing them.
     if not items:
