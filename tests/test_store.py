@@ -111,7 +111,8 @@ def test_reopening_the_store_applies_no_migration_twice(store_url: str) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("url", ["nonsense", "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+@pytest.mark.parametrize("url", ["nonsense", "postgresql+psycopg://nobody@127.0.0.1:1/none",
+                                 "postgresql+psycopg2://nobody@127.0.0.1:1/none"])
 def test_a_bad_store_url_is_a_clear_error(url: str) -> None:
     from bot.errors import StoreError
     from bot.store import open_store

@@ -143,6 +143,10 @@ def open_engine(url: str, *, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT) -> 
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_driver_name() != "psycopg":
+            # A poll's statements are psycopg's own SQL (bot/store/poll_sql.py).
+            raise StoreError(f"store: {redact_url(url)}: PostgreSQL is reached through psycopg; "
+                             "use postgresql+psycopg://user@host/dbname")
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
     try:
         engine = create_engine(parsed, **kwargs)
