@@ -92,7 +92,7 @@ def _keys(items: Sequence[FeedItem]) -> list[tuple[str, str]]:
 def _item_keys(url: str, guid: str) -> tuple[str, str]:
     # A poll hashes its items when it looks them up (find_articles, before enrichment) and
     # again when it stores them (record_poll): the second time is a lookup here. 4096 holds
-    # the items of the polls in flight at once (16 feeds of up to 250 items).
+    # the items of the polls in flight at once (16 feeds of 250); beyond, a hash is redone.
     return _hash(url), _hash(guid)
 
 
@@ -217,13 +217,14 @@ class ArticleQueries(StoreBase):
 
     def _record_successes(self, conn: Connection,
                           polls: Sequence[tuple[str, PollSuccess]]) -> None:
-        # One upsert a source; a poll without a parser (a 304) keeps the last feed's.
+        # One upsert a source; a poll without a parser (a 304) keeps the last feed's, and a
+        # source seen for the first time starts with none.
         bind = datetime_binder(self.dialect)
         postgres = self.dialect == "postgresql"
         for with_parser in (False, True):
             rows = [(source_id, done.etag, done.last_modified, bind(done.now), bind(done.now),
                      done.note, 0, bind(done.next_poll_at), done.items, done.parser,
-                     done.parser_note)
+                     done.parser_note if with_parser else "")
                     for source_id, done in polls if bool(done.parser) is with_parser]
             if rows:
                 run(conn, record_success_sql(postgres, with_parser),
