@@ -17,8 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.channels.base import EditableChannel
@@ -39,9 +38,11 @@ from bot.errors import (
 from bot.models import Delivery, DeliveryStatus, Receipt, RenderedPost
 from bot.outlets import Outlet
 from bot.plan import next_send_at, pick_due
-from bot.render import render_post, with_edited_text
 from bot.settings import RuntimeSettings
 from bot.store import Store
+
+if TYPE_CHECKING:
+    import jinja2
 
 log = logging.getLogger("newsbot.dispatch")
 
@@ -95,7 +96,8 @@ class Dispatcher:
     config: Config
     store: Store
     outlets: dict[str, Outlet]
-    env: jinja2.Environment
+    #: The templates' environment; None: built on the first render (``environment``).
+    env: jinja2.Environment | None = None
     worker: str = field(default_factory=worker_id)
     clock: Clock = utcnow
     #: How long a claim stays this worker's without news (RuntimeSettings.claim_lease).
@@ -111,6 +113,15 @@ class Dispatcher:
     # at UNREACHABLE_AFTER the channel is flagged, as a refused token is, so a dead api_url
     # is not left to retry quietly for hours.
     unreachable: Counter[str] = field(default_factory=Counter)
+
+    def environment(self) -> jinja2.Environment:
+        """The environment every post renders in, built when a post is first rendered: a
+        pass with nothing due (a quiet `newsbot once`) never loads Jinja2 and the templates."""
+        if self.env is None:
+            from bot.render import make_environment
+
+            self.env = make_environment(self.config)
+        return self.env
 
     async def run_once(self, *, max_per_channel: int = 50) -> DispatchReport:
         """One pass over every channel; returns what happened."""
@@ -211,7 +222,9 @@ class Dispatcher:
         article = store.get_article(delivery.article_id)
         try:
             note = self.config.corrections.note if delivery.is_correction else ""
-            post = render_post(self.env, article, channel=outlet.name, cfg=outlet.cfg,
+            from bot.render import render_post, with_edited_text
+
+            post = render_post(self.environment(), article, channel=outlet.name, cfg=outlet.cfg,
                                fmt=outlet.fmt, zone=self.config.zone_for(outlet.name),
                                note=note)
             post = with_edited_text(post, delivery.edited_text)

@@ -39,8 +39,7 @@ class PreviewSource(Protocol):
     def store(self) -> Store: ...
     @property
     def outlets(self) -> Mapping[str, Outlet]: ...
-    @property
-    def env(self) -> jinja2.Environment: ...
+    def environment(self) -> jinja2.Environment: ...
     @property
     def clock(self) -> Callable[[], datetime]: ...
     @property
@@ -91,7 +90,7 @@ async def preview_channel(dispatcher: PreviewSource, name: str, report: OutcomeT
         dispatcher.previewed[delivery.id] = planned.at
         article = dispatcher.store.get_article(delivery.article_id)
         try:
-            post = with_edited_text(render_post(dispatcher.env, article, channel=name,
+            post = with_edited_text(render_post(dispatcher.environment(), article, channel=name,
                                                 cfg=outlet.cfg, fmt=outlet.fmt, zone=zone),
                                     delivery.edited_text)
         except TemplateError as exc:

@@ -57,11 +57,10 @@ def make_dispatcher(config: Config, store: Store, outlets: dict[str, Outlet], *,
                     dry_run: bool = False, settings: RuntimeSettings | None = None
                     ) -> Dispatcher:
     from bot.dispatch import Dispatcher
-    from bot.render import make_environment
 
     settings = settings or RuntimeSettings()
-    return Dispatcher(config=config, store=store, outlets=outlets,
-                      env=make_environment(config), dry_run=dry_run,
+    # The templates' environment is built on the first render (Dispatcher.environment).
+    return Dispatcher(config=config, store=store, outlets=outlets, dry_run=dry_run,
                       claim_lease=settings.claim_lease)
 
 
