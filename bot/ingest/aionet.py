@@ -223,8 +223,9 @@ class SourcePool(httpcore.AsyncConnectionPool):
     for each idle one, counts the pool again (``len([c.is_idle() for c in connections])``:
     the length of the pool, as it happens, not the number idle). With 16 connections to one
     feed server that is 256 calls a sweep, a quarter of a warm poll's fetching CPU. The sweep
-    below is httpcore 1.0's (BSD-3-Clause, encode/httpcore), with that count taken once: the
-    same connections are closed, reused and opened, in the same order.
+    below is httpcore 1.0's (BSD-3-Clause, encode/httpcore), with that count taken once and
+    the first available (or idle) connection found without listing them all: the same
+    connections are closed, reused and opened, in the same order.
     """
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None, max_connections: int | None,
@@ -252,22 +253,18 @@ class SourcePool(httpcore.AsyncConnectionPool):
         queued_requests = [request for request in self._requests if request.is_queued()]
         for pool_request in queued_requests:
             origin = pool_request.request.url.origin
-            available_connections = [
-                connection for connection in self._connections
-                if connection.can_handle_request(origin) and connection.is_available()
-            ]
-            idle_connections = [
-                connection for connection in self._connections if connection.is_idle()
-            ]
-            if available_connections:
-                connection = available_connections[0]
-                pool_request.assign_to_connection(connection)
+            available = next((connection for connection in self._connections
+                              if connection.can_handle_request(origin)
+                              and connection.is_available()), None)
+            if available is not None:
+                pool_request.assign_to_connection(available)
             elif len(self._connections) < self._max_connections:
                 connection = self.create_connection(origin)
                 self._connections.append(connection)
                 pool_request.assign_to_connection(connection)
-            elif idle_connections:
-                connection = idle_connections[0]
+            elif (idle := next((connection for connection in self._connections
+                                if connection.is_idle()), None)) is not None:
+                connection = idle
                 self._connections.remove(connection)
                 closing_connections.append(connection)
                 connection = self.create_connection(origin)
