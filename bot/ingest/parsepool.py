@@ -1,22 +1,15 @@
-"""Parsing under a time budget: a feed that takes too long is stopped, never waited for.
+"""Parser processes that can be stopped: a feed that takes too long is killed, never waited for.
 
-Small feeds (nearly all: tens of items, tens of KB) are parsed in-process, in a thread: that
-costs ~5 ms, where starting another process would cost more than the parse, and a small body
-bounds the worst case (feedparser at ~25 µs per element: well under a second for
-``IN_PROCESS_BYTES``). When many arrive at once (a poll of hundreds of feeds), they go to one
-kept parser process instead, so parsing runs beside the event loop on another core
-(``parsequeue.py``). Larger bodies go to a pool of parser processes (``parseworker.py``),
-started on first need and kept; one that overruns ``fetch.parse_timeout`` is killed and
+A pool of processes (``parseworker.py``), started on first need and kept, each parsing one
+feed at a time. One that overruns its budget (``fetch.parse_timeout``) is killed and
 replaced, and the feed fails with the reason (so the source backs off, and a hostile feed
-costs at most the budget of CPU per poll).
+costs at most the budget of CPU per poll). Which feed is parsed where is
+``parsebudget.py``'s choice.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import contextlib
-import os
 import select
 import subprocess
 import sys
@@ -32,17 +25,10 @@ from bot.ingest.urls import strip_userinfo
 
 if TYPE_CHECKING:
     from bot.ingest.parse import ParsedFeed
-    from bot.ingest.parsequeue import SerialParser
 
 IN_PROCESS_BYTES = 128 * 1024  # bodies up to this size are parsed in-process
 POOL_SIZE = 2
 _START_TIMEOUT = 60.0  # seconds for a new worker's imports (a loaded machine is slow)
-#: Small feeds parsed in-process while others waited their turn, after which the parser
-#: process for small feeds starts: a poll of a few feeds parses them sooner than a process
-#: starts (~0.2 s of CPU), so it starts only once feeds keep queueing up.
-QUEUE_AFTER = 16
-#: Small feeds waiting for that process beyond which the next is parsed in-process.
-QUEUE_MAX = 64
 
 
 class WorkerNotStarted(RuntimeError):
@@ -184,58 +170,3 @@ class ParserPool:
             live, self._live, self._idle = self._live, set(), []
         for worker in live:
             worker.kill()
-
-
-_pool: ParserPool | None = None
-_serial: SerialParser | None = None
-_pool_pid = 0  # the process that started the workers (a forked child starts its own)
-_pool_lock = threading.Lock()
-_in_process = 0  # small feeds waiting for, or in, an in-process parse
-_contended = 0  # small feeds parsed in-process while another was waiting or in its parse
-
-
-def _shared() -> tuple[ParserPool, SerialParser]:
-    from bot.ingest.parsequeue import SerialParser
-
-    global _pool, _serial, _pool_pid
-    with _pool_lock:
-        if _pool is None or _serial is None or _pool_pid != os.getpid():
-            _pool, _serial, _pool_pid = ParserPool(), SerialParser(), os.getpid()
-        return _pool, _serial
-
-
-@atexit.register
-def _close_pool() -> None:
-    if _pool_pid == os.getpid():
-        for kept in (_pool, _serial):
-            if kept is not None:
-                kept.close()
-
-
-async def parse_within(budget: float, source_id: str, body: bytes, *, url: str,
-                       headers: Mapping[str, str] | None = None, language: str = "",
-                       as_fed: bool = False) -> Parsed:
-    """``parse_feed`` that gives up after ``budget`` seconds with a SourceError, never
-    blocking the event loop. ``as_fed``: a parser process also works out each item as
-    ``enrich.as_fed`` makes it (an in-process parse leaves that to the caller)."""
-    global _in_process, _contended
-    request = {"source_id": source_id, "body": body, "url": url,
-               "headers": dict(headers or {}), "language": language}
-    pool, serial = _shared()
-    if len(body) > IN_PROCESS_BYTES:
-        return await asyncio.to_thread(pool.run, budget, {**request, "as_fed": as_fed})
-    if serial.ready and serial.waiting < QUEUE_MAX:
-        return await asyncio.wrap_future(serial.submit(budget, {**request, "as_fed": as_fed}))
-    # Imported here: the parsers (feedparser, fastfeedparser) load on the first body to
-    # parse, so a poll whose feeds all answer 304 never loads them.
-    from bot.ingest.parse import parse_feed
-
-    _in_process += 1
-    try:
-        if _in_process > 1:
-            _contended += 1
-            if _contended >= QUEUE_AFTER:
-                serial.start()  # feeds keep queueing up: the next go to a parser process
-        return Parsed(await asyncio.to_thread(parse_feed, **request))  # type: ignore[arg-type]
-    finally:
-        _in_process -= 1

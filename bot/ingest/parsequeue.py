@@ -1,6 +1,6 @@
 """Many small feeds parsed in one kept parser process, in arrival order, off the event loop.
 
-A small feed parsed in-process (``parsepool``) holds the GIL for its ~4 ms, and on a poll of
+A small feed parsed in-process (``parsebudget``) holds the GIL for its few ms, and on a poll of
 hundreds of feeds that is time the event loop (fetching, storing) waits for. When feeds
 queue up to be parsed, ``SerialParser`` starts one parser process (``parseworker.py``; its
 ~0.2 s of imports overlap the fetches) and, once it is ready, takes the small feeds one at a

@@ -1,5 +1,5 @@
 """A parser process: ``python -m bot.ingest.parseworker`` reads requests on stdin and writes
-``ParsedFeed``s on stdout, one at a time, for ``parsepool.ParserPool``.
+``Parsed`` feeds on stdout, one at a time, for ``parsepool.ParserPool``.
 
 Each message is a 4-byte big-endian length and a pickle. Only the parent that started this
 process writes to it: pickles never cross a trust boundary. One byte, written once the

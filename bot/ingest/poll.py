@@ -21,7 +21,7 @@ from bot.config import Config, Source
 from bot.corrections import correction_policy
 from bot.errors import SourceError
 from bot.ingest.fetch import Deadline, Fetcher, FetchResult
-from bot.ingest.parsepool import parse_within
+from bot.ingest.parsebudget import parse_within
 from bot.ingest.parseworker import Parsed
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
@@ -126,7 +126,7 @@ async def _fetch_feed(source: Source, location: str, fetcher: Fetcher, state: So
     if result.status == "not_modified":
         return None, None
     # Parsing is CPU-bound (a hostile feed at the size cap could take a minute): off the
-    # event loop, and stopped at fetch.parse_timeout (parsepool.py).
+    # event loop, and stopped at fetch.parse_timeout (parsebudget.py).
     parsed = await parse_within(parse_timeout, source.id, result.body, url=result.url,
                                 headers=result.header_map(), language=source.language,
                                 as_fed=source.fetch_pages == "never")
