@@ -5,51 +5,118 @@ importing this module has no side effects on other code using prometheus-client 
 read values with ``REGISTRY.get_sample_value``. Counters are per process: with several
 workers, scrape each one (Prometheus sums them). The queue depth comes from the store at
 scrape time, so every worker reports the same, shared figure.
+
+prometheus-client is imported, and the registry and its metrics built, the first time one of
+them is touched (``metrics.DELIVERIES``, ``observe_delivery``, ``exposition``): a ``newsbot
+once`` whose feeds are all unchanged bumps no counter, so it never pays for the library. The
+names below are the same objects whichever way they are reached, built once per process.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Awaitable, Iterable, Iterator
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client.core import Metric
+
+    REGISTRY: CollectorRegistry
+    ARTICLES_INGESTED: Counter
+    SOURCE_ERRORS: Counter
+    DELIVERIES: Counter
+    SEND_SECONDS: Histogram
+    RATE_LIMITED: Counter
+    DIGEST_RECIPIENTS_SENT: Counter
 
 #: The content type of ``exposition()``'s answer.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-REGISTRY = CollectorRegistry(auto_describe=True)
 
-ARTICLES_INGESTED = Counter(
-    "newsbot_articles_ingested", "New articles stored by polling, by source", ["source"],
-    registry=REGISTRY,
-)
-SOURCE_ERRORS = Counter(
-    "newsbot_source_errors", "Polls of a source that failed (fetch or parse)", ["source"],
-    registry=REGISTRY,
-)
-DELIVERIES = Counter(
-    "newsbot_deliveries",
-    "Delivery attempts by channel and outcome (sent, failed, unknown, retry, rate_limited, "
-    "duplicate, previewed, template_error, claim_lost)",
-    ["channel", "outcome"], registry=REGISTRY,
-)
-SEND_SECONDS = Histogram(
-    "newsbot_send_seconds",
-    "Time to deliver one post that reached the platform (render, send, record), by channel",
-    ["channel"], registry=REGISTRY,
-    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-)
-RATE_LIMITED = Counter(
-    "newsbot_rate_limited", "Sends the platform refused with 429 (rate limited), by channel",
-    ["channel"], registry=REGISTRY,
-)
-DIGEST_RECIPIENTS_SENT = Counter(
-    "newsbot_digest_recipients_sent", "Digest emails accepted by the SMTP server, by channel",
-    ["channel"], registry=REGISTRY,
-)
+@dataclass(frozen=True)
+class _Metrics:
+    registry: CollectorRegistry
+    articles_ingested: Counter
+    source_errors: Counter
+    deliveries: Counter
+    send_seconds: Histogram
+    rate_limited: Counter
+    digest_recipients_sent: Counter
+
+
+# The module's public names for the fields of _Metrics.
+_PUBLIC = {"REGISTRY": "registry", "ARTICLES_INGESTED": "articles_ingested",
+           "SOURCE_ERRORS": "source_errors", "DELIVERIES": "deliveries",
+           "SEND_SECONDS": "send_seconds", "RATE_LIMITED": "rate_limited",
+           "DIGEST_RECIPIENTS_SENT": "digest_recipients_sent"}
+
+_built: _Metrics | None = None
+_building = threading.Lock()
+
+
+def _build() -> _Metrics:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    registry = CollectorRegistry(auto_describe=True)
+    return _Metrics(
+        registry=registry,
+        articles_ingested=Counter(
+            "newsbot_articles_ingested", "New articles stored by polling, by source",
+            ["source"], registry=registry,
+        ),
+        source_errors=Counter(
+            "newsbot_source_errors", "Polls of a source that failed (fetch or parse)",
+            ["source"], registry=registry,
+        ),
+        deliveries=Counter(
+            "newsbot_deliveries",
+            "Delivery attempts by channel and outcome (sent, failed, unknown, retry, "
+            "rate_limited, duplicate, previewed, template_error, claim_lost)",
+            ["channel", "outcome"], registry=registry,
+        ),
+        send_seconds=Histogram(
+            "newsbot_send_seconds",
+            "Time to deliver one post that reached the platform (render, send, record), "
+            "by channel",
+            ["channel"], registry=registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+        ),
+        rate_limited=Counter(
+            "newsbot_rate_limited",
+            "Sends the platform refused with 429 (rate limited), by channel",
+            ["channel"], registry=registry,
+        ),
+        digest_recipients_sent=Counter(
+            "newsbot_digest_recipients_sent",
+            "Digest emails accepted by the SMTP server, by channel",
+            ["channel"], registry=registry,
+        ),
+    )
+
+
+def _metrics() -> _Metrics:
+    """The registry and its metrics, built by the first caller; threads that race here wait
+    for that one, so there is never a second registry with its own counts."""
+    global _built
+    if _built is None:
+        with _building:
+            if _built is None:
+                built = _build()
+                # Later reads of metrics.NAME find a plain module attribute: no lookup here.
+                globals().update({name: getattr(built, field) for name, field in _PUBLIC.items()})
+                _built = built
+    return _built
+
+
+def __getattr__(name: str) -> object:
+    field = _PUBLIC.get(name)
+    if field is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_metrics(), field)
+
 
 # Outcomes where a request went to the platform: their duration is a send latency.
 _SENT_TO_PLATFORM = frozenset({"sent", "failed", "unknown", "retry", "rate_limited", "duplicate"})
@@ -59,11 +126,12 @@ async def observe_delivery(channel: str, delivering: Awaitable[str]) -> str:
     """Await one delivery (``Dispatcher.deliver``), count its outcome and time it."""
     started = time.perf_counter()
     outcome = await delivering
-    DELIVERIES.labels(channel, outcome).inc()
+    metrics = _metrics()
+    metrics.deliveries.labels(channel, outcome).inc()
     if outcome in _SENT_TO_PLATFORM:
-        SEND_SECONDS.labels(channel).observe(time.perf_counter() - started)
+        metrics.send_seconds.labels(channel).observe(time.perf_counter() - started)
     if outcome == "rate_limited":
-        RATE_LIMITED.labels(channel).inc()
+        metrics.rate_limited.labels(channel).inc()
     return outcome
 
 
@@ -71,14 +139,19 @@ class CountsByStatus(Protocol):
     def counts_by_status(self) -> dict[str, dict[str, int]]: ...
 
 
-class QueueDepth(Collector):
-    """``newsbot_queue_depth{channel}``: pending deliveries, read from the store per scrape."""
+class QueueDepth:
+    """``newsbot_queue_depth{channel}``: pending deliveries, read from the store per scrape.
+
+    A prometheus-client collector (its ``Collector`` is a protocol: ``collect`` is all it
+    asks for), so defining this class does not load the library."""
 
     def __init__(self, store: CountsByStatus, channels: Iterable[str] = ()) -> None:
         self.store = store
         self.channels = tuple(channels)
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         counts = self.store.counts_by_status()
         gauge = GaugeMetricFamily(
             "newsbot_queue_depth",
@@ -96,16 +169,18 @@ def exposition(store: CountsByStatus | None = None, channels: Iterable[str] = ()
     """The Prometheus text format: this process's counters, the store's queue depth
     (when ``store`` is given; configured ``channels`` show 0 when empty) and ``extra``
     families computed by the caller (e.g. the scheduler's liveness)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
     scrape = CollectorRegistry(auto_describe=False)
     if store is not None:
         scrape.register(QueueDepth(store, channels))
     families = list(extra)
     if families:
         scrape.register(_Fixed(families))
-    return generate_latest(REGISTRY) + generate_latest(scrape)
+    return generate_latest(_metrics().registry) + generate_latest(scrape)
 
 
-class _Fixed(Collector):
+class _Fixed:
     def __init__(self, families: list[Metric]) -> None:
         self.families = families
 

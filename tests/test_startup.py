@@ -127,10 +127,11 @@ def test_status_loads_neither_the_pipeline_nor_the_web() -> None:
     assert not {"bot.dispatch", "bot.render", "bot.ingest"} & loaded
 
 
-def test_a_cycle_whose_feeds_are_unchanged_loads_no_parser_extractor_digest_or_templates(
+def test_a_cycle_whose_feeds_are_unchanged_loads_no_parser_extractor_digest_templates_or_metrics(
         feed_server: FeedServer, tmp_path: Path) -> None:
     # `newsbot once` where every feed answers 304: nothing to parse, no page to read, no
-    # digest to preview and no post to render, so none of their libraries is worth loading.
+    # digest to preview, no post to render and no counter to bump, so none of their
+    # libraries is worth loading.
     feed = feed_server.add("/feed.xml", "<rss version='2.0'><channel/></rss>", etag='"v1"')
     config = tmp_path / "config.yaml"
     config.write_text(f"store: sqlite:///{tmp_path / 'newsbot.db'}\nweb: {{enabled: false}}\n"
@@ -146,4 +147,4 @@ def test_a_cycle_whose_feeds_are_unchanged_loads_no_parser_extractor_digest_or_t
         "assert [p.not_modified for p in report.polls] == [True], report.polls")
     assert not [m for m in loaded if m.split(".")[0] in (
         "trafilatura", "feedparser", "fastfeedparser", "aiosmtplib", "email_validator",
-        "jinja2")]
+        "jinja2", "prometheus_client")]
