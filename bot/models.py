@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 #: A digest reader's states (bot/store/subscribers.py); here so the CLI's choices need no store.
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
@@ -61,6 +62,24 @@ class Article:
         """The lead image, unless its one check at ingest failed (then posts go as text)."""
         return None if self.image_problem else self.image_url
     corrected_at: datetime | None = None  # the feed changed its title or summary after posting
+
+
+_new_object = object.__new__
+_set = object.__setattr__
+
+
+def article_of(fields: dict[str, Any]) -> Article:
+    """The Article ``Article(**fields)`` makes, built in one step. ``fields`` names every
+    field once and becomes the article's own dict (pass a new one).
+
+    The generated ``__init__`` of a frozen dataclass sets each of its 17 fields through
+    ``object.__setattr__`` (~3 µs an article: 0.03 s of the event loop for a poll of 10,000
+    new items). Article has no ``__post_init__``, slots or default factories, so its fields
+    are its instance dict and nothing else: the result is as frozen, equal and hashable as
+    the constructor's (tests/test_store_poll_sql.py holds the store's to the constructor)."""
+    article: Article = _new_object(Article)
+    _set(article, "__dict__", fields)
+    return article
 
 
 class DeliveryStatus(StrEnum):

@@ -3,10 +3,13 @@ read back must be what SQLAlchemy's column types store and read, on SQLite and P
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, fields
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from bot.models import FeedItem
+import pytest
+
+from bot.models import Article, FeedItem
 from bot.store import PollSuccess, Store, schema
 
 NOW = datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC)
@@ -53,6 +56,24 @@ def test_the_article_a_poll_returns_is_the_one_every_read_gives_back(store: Stor
     assert store.get_article(article.id) == article
     assert store.find_articles([ITEM]) == [article]
     assert store.find_article(url=ITEM.url, source_id="fr", guid=ITEM.guid) == article
+
+
+def test_the_articles_a_poll_builds_are_frozen_articles_as_the_constructor_makes_them(
+        store: Store) -> None:
+    # A poll builds its new and found articles without Article's generated __init__
+    # (models.article_of): each must still be an Article with every field, equal to and
+    # hashed as the constructor's, and frozen.
+    written = store.record_poll("fr", [ITEM], announced=[True], found=None,
+                                plan=lambda a: [], done=PollSuccess(now=NOW, next_poll_at=NOW))
+    ((new, _),) = written.articles
+    (found,) = store.find_articles([ITEM])
+    for built in (new, found):
+        assert type(built) is Article
+        assert set(vars(built)) == {f.name for f in fields(Article)}
+        rebuilt = Article(**vars(built))
+        assert built == rebuilt and hash(built) == hash(rebuilt)
+        with pytest.raises(FrozenInstanceError):
+            built.title = "changed"  # type: ignore[misc]
 
 
 def test_a_round_of_successes_in_one_call_leaves_each_source_as_one_call_each(

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from bot.models import Article, FeedItem, NewDelivery
+from bot.models import Article, FeedItem, NewDelivery, article_of
 from bot.store import schema
 from bot.store.base import StoreBase
 from bot.store.corrections import CorrectionPolicy, insert_corrections
@@ -114,14 +114,15 @@ def _row(item: FeedItem, announced: bool, keys: tuple[str, str],
 def _new_article(article_id: int, item: FeedItem, now: datetime) -> Article:
     """The Article a new row holds, from the item it was stored from (published_at as the
     feed gave it: the same instant a read gives back in UTC)."""
-    return Article(
-        id=article_id, source_id=item.source_id, guid=item.guid, url=item.url,
-        title=item.title, summary=item.summary, text=item.text, author=item.author,
-        sections=tuple(item.sections), language=item.language,
-        published_at=item.published or now, discovered_at=now, image_url=item.image_url,
-        image_alt=item.image_alt, summary_html=item.summary_html,
-        image_problem=item.image_problem, corrected_at=None,
-    )
+    return article_of({
+        "id": article_id, "source_id": item.source_id, "guid": item.guid, "url": item.url,
+        "title": item.title, "summary": item.summary, "text": item.text,
+        "author": item.author, "sections": tuple(item.sections), "language": item.language,
+        "published_at": item.published or now, "discovered_at": now,
+        "image_url": item.image_url, "image_alt": item.image_alt,
+        "summary_html": item.summary_html, "image_problem": item.image_problem,
+        "corrected_at": None,
+    })
 
 
 def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult
 
-from bot.models import Article
+from bot.models import Article, article_of
 from bot.store.schema import aware_utc, naive_utc
 
 #: The columns a new article's row binds, in the order of ``article_row``'s values.
@@ -126,9 +126,16 @@ def read_article(row: Sequence[Any]) -> Article:
     (article_id, source_id, guid, _, url, _, title, summary, summary_html, text, author,
      sections, language, published_at, discovered_at, image_url, image_alt, image_problem,
      corrected_at) = row
-    return Article(
-        id=article_id, source_id=source_id, guid=guid, url=url, title=title, summary=summary,
-        text=text, author=author, sections=tuple(json.loads(sections)), language=language,
-        published_at=aware_utc(published_at), discovered_at=aware_utc(discovered_at),
-        image_url=image_url, image_alt=image_alt, summary_html=summary_html,
-        image_problem=image_problem, corrected_at=aware_utc(corrected_at))
+    return article_of({
+        "id": article_id, "source_id": source_id, "guid": guid, "url": url, "title": title,
+        "summary": summary, "text": text, "author": author,
+        "sections": _sections(sections), "language": language,
+        "published_at": aware_utc(published_at), "discovered_at": aware_utc(discovered_at),
+        "image_url": image_url, "image_alt": image_alt, "summary_html": summary_html,
+        "image_problem": image_problem, "corrected_at": aware_utc(corrected_at)})
+
+
+@functools.lru_cache(maxsize=256)
+def _sections(stored: str) -> tuple[str, ...]:
+    # A feed's articles mostly share their sections: each JSON list is read once.
+    return tuple(json.loads(stored))
