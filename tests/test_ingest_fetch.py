@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import ssl
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -239,29 +239,67 @@ async def test_per_host_limit_caps_concurrent_requests(
     assert elapsed >= 0.55  # three 0.2 s answers, one at a time
 
 
-async def test_a_source_over_https_is_fetched_with_its_certificate_checked(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+@contextlib.contextmanager
+def https_feed_server(ca: trustme.CA) -> Iterator[int]:
+    """A feed server on loopback whose certificate, from ``ca``, names localhost only;
+    its port."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(context)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
                      daemon=True).start()
-    url = f"https://localhost:{server.server_address[1]}/feed.xml"
     try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_source_over_https_is_fetched_with_its_certificate_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    with https_feed_server(ca) as port:
+        url = f"https://localhost:{port}/feed.xml"
         with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED") as caught:
             async with Fetcher(settings()) as fetcher:  # the system's CAs: not this one
                 await fetcher.fetch_source(url, source_id="s")
         monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
         async with Fetcher(settings()) as fetcher:
             result = await fetcher.fetch_source(url, source_id="s")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert "could not connect" in str(caught.value) and caught.value.retryable
     assert result.status == "ok" and result.body == RSS
+
+
+async def test_the_ca_bundle_is_loaded_at_the_first_https_source_and_names_are_checked(
+        feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loading CAs costs a warm poll of plain-http feeds ~20 ms of CPU for nothing, so it
+    # waits for an https source; from then on certificates are checked as ever.
+    loaded: list[str] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def spy(context: ssl.SSLContext, cafile: Any = None, *args: Any, **kwargs: Any) -> None:
+        loaded.append(str(cafile))
+        load(context, cafile, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    plain = feed_server.add("/feed.xml", RSS)
+    with https_feed_server(ca) as port:
+        async with Fetcher(settings()) as fetcher:
+            before = await fetcher.fetch_source(plain, source_id="plain")
+            assert loaded == []
+            secure = await fetcher.fetch_source(f"https://localhost:{port}/feed.xml",
+                                                source_id="secure")
+            with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+                # The same certificate, reached by an address it does not name.
+                await fetcher.fetch_source(f"https://127.0.0.1:{port}/feed.xml",
+                                           source_id="by-address")
+    assert before.body == RSS and secure.body == RSS
+    assert loaded == [str(tmp_path / "ca.pem")]
 
 
 class _Feed(BaseHTTPRequestHandler):

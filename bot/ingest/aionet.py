@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpcore
@@ -228,12 +228,31 @@ class SourcePool(httpcore.AsyncConnectionPool):
     connections are closed, reused and opened, in the same order.
     """
 
-    def __init__(self, *, ssl_context: ssl.SSLContext | None, max_connections: int | None,
-                 max_keepalive_connections: int | None, keepalive_expiry: float | None
-                 ) -> None:
-        super().__init__(ssl_context=ssl_context, max_connections=max_connections,
+    def __init__(self, *, ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
+                 max_connections: int | None, max_keepalive_connections: int | None,
+                 keepalive_expiry: float | None) -> None:
+        """``ssl_context``: the TLS context, or how to build it. Built, it waits for the first
+        https request: loading a CA bundle is ~20 ms of CPU, which a poll of plain-http
+        feeds has no use for."""
+        built: ssl.SSLContext | None = None
+        self._build_ssl_context: Callable[[], ssl.SSLContext] | None = None
+        if isinstance(ssl_context, ssl.SSLContext):
+            built = ssl_context
+        else:
+            self._build_ssl_context = ssl_context
+        super().__init__(ssl_context=built, max_connections=max_connections,
                          max_keepalive_connections=max_keepalive_connections,
                          keepalive_expiry=keepalive_expiry, network_backend=AsyncioBackend())
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        # Before the request joins the pool: every https connection the pool opens gets this
+        # context (httpcore would otherwise fall back to its own, certifi only), and a
+        # context that cannot be built (an unreadable SSL_CERT_FILE) fails this request
+        # alone, with nothing of the pool's to unwind. The event loop's one thread builds it.
+        if self._ssl_context is None and request.url.scheme in (b"https", b"wss"):
+            assert self._build_ssl_context is not None
+            self._ssl_context = self._build_ssl_context()
+        return await super().handle_async_request(request)
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
         closing_connections = []
