@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.models import Article, FeedItem
+from bot.models import Article, DeliveryStatus, FeedItem, NewDelivery
 from bot.store import PollSuccess, Store, schema
+from bot.store.outbox import insert_deliveries
 
 NOW = datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=1))
@@ -56,6 +57,26 @@ def test_the_article_a_poll_returns_is_the_one_every_read_gives_back(store: Stor
     assert store.get_article(article.id) == article
     assert store.find_articles([ITEM]) == [article]
     assert store.find_article(url=ITEM.url, source_id="fr", guid=ITEM.guid) == article
+
+
+def test_a_planned_delivery_is_stored_as_a_core_insert_stores_it(store: Store) -> None:
+    article, _ = store.add_article(ITEM, now=NOW)
+    due = datetime(2026, 11, 24, 10, 0, 0, 5, tzinfo=PARIS)
+    plan = NewDelivery(channel="tg", due_at=due, priority=5, status=DeliveryStatus.AWAITING,
+                       note="approval: « attendre »", revision=2, edit_of="m-1")
+    with store.transaction() as conn:
+        assert insert_deliveries(conn, store.dialect, [(article.id, plan)], NOW) == 1
+        # the same (article, channel, revision) again: the row is kept as it was
+        assert insert_deliveries(conn, store.dialect, [(article.id, plan)], NOW) == 0
+        conn.execute(schema.deliveries.insert().values(
+            article_id=article.id, channel="x", status="awaiting", priority=5, due_at=due,
+            attempts=0, note=plan.note, created_at=NOW, updated_at=NOW, revision=2,
+            edit_of="m-1"))
+    columns = [c.name for c in schema.deliveries.columns if c.name not in ("id", "channel")]
+    with store.engine.connect() as conn:
+        planned, core = (tuple(row) for row in conn.exec_driver_sql(
+            f"SELECT {', '.join(columns)} FROM deliveries ORDER BY id"))
+    assert planned == core
 
 
 def test_the_articles_a_poll_builds_are_frozen_articles_as_the_constructor_makes_them(

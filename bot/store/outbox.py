@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
@@ -17,6 +18,12 @@ from sqlalchemy import Connection, and_, func, select, update
 from bot.models import ChannelHistory, Delivery, DeliveryStatus, NewDelivery, Receipt
 from bot.store import schema
 from bot.store.base import StoreBase, dialect_insert
+from bot.store.poll_sql import (
+    DELIVERY_ROWS_PER_INSERT,
+    datetime_binder,
+    insert_deliveries_sql,
+    run,
+)
 
 D = schema.deliveries
 #: ``claimed_by`` of the deliveries a digest run carries: ``digest-run:<run id>``. Those claims
@@ -42,16 +49,25 @@ def insert_deliveries(conn: Connection, dialect: str, plans: Iterable[tuple[int,
                       now: datetime) -> int:
     """Insert (article id, plan) rows in one statement, in the caller's transaction; a row
     for an (article, channel) that already has one is kept as it is. Returns how many are new."""
-    rows = [{
-        "article_id": article_id, "channel": p.channel, "status": p.status.value,
-        "priority": p.priority, "due_at": p.due_at, "attempts": 0, "note": p.note,
-        "created_at": now, "updated_at": now, "revision": p.revision, "edit_of": p.edit_of,
-    } for article_id, p in plans]
-    if not rows:
-        return 0
-    stmt = dialect_insert(dialect)(D).on_conflict_do_nothing(
-        index_elements=["article_id", "channel", "revision"]).returning(D.c.id)
-    return len(conn.execute(stmt, rows).all())
+    # The driver's own SQL (poll_sql.py): a poll of 10,000 new items for two channels spent
+    # ~0.65 s of CPU binding 20,000 rows through the Core statement's column types.
+    bind = datetime_binder(dialect)
+    bound_now = bind(now)
+    rows = [(article_id, p.channel, p.status.value, p.priority, bind(p.due_at), p.note,
+             p.revision, p.edit_of, bound_now, bound_now, *_DELIVERY_DEFAULTS)
+            for article_id, p in plans]
+    postgres = dialect == "postgresql"
+    new = 0
+    for start in range(0, len(rows), DELIVERY_ROWS_PER_INSERT):
+        batch = rows[start:start + DELIVERY_ROWS_PER_INSERT]
+        sql = insert_deliveries_sql(postgres, len(batch))
+        new += len(run(conn, sql, tuple(chain.from_iterable(batch))).all())
+    return new
+
+
+#: What a Core insert stores in the columns a new delivery leaves to their defaults
+#: (poll_sql.DELIVERY_COLUMNS after edit_of, created_at and updated_at).
+_DELIVERY_DEFAULTS = (0, "", "", "", "", 0.0, "")
 
 
 #: Chooses which of a channel's due candidates may go now: (history, candidates, now) → ids.

@@ -37,6 +37,15 @@ _READ_COLUMNS = ("id", "source_id", "guid", "guid_hash", "url", "url_hash", "tit
                  "summary", "summary_html", "text", "author", "sections", "language",
                  "published_at", "discovered_at", "image_url", "image_alt", "image_problem",
                  "corrected_at")
+#: The columns a new delivery's row binds, in the order of ``delivery_row``'s values: the
+#: planner's, then those a Core insert fills from the columns' defaults (schema.deliveries),
+#: so the row is the one SQLAlchemy would have stored.
+DELIVERY_COLUMNS = ("article_id", "channel", "status", "priority", "due_at", "note",
+                    "revision", "edit_of", "created_at", "updated_at", "attempts",
+                    "claimed_by", "last_error", "receipt_id", "receipt_url", "cost",
+                    "edited_text")
+#: Rows per delivery INSERT: 17,000 values, under both databases' limit on parameters.
+DELIVERY_ROWS_PER_INSERT = 1000
 _SUCCESS_COLUMNS = ("id", "etag", "last_modified", "last_polled_at", "last_success_at",
                     "last_error", "consecutive_errors", "next_poll_at", "items_seen", "parser",
                     "parser_note")
@@ -93,6 +102,16 @@ def insert_articles_sql(postgres: bool, rows: int) -> str:
     values = ", ".join(f"({_take(marks, len(ARTICLE_COLUMNS))})" for _ in range(rows))
     return (f"INSERT INTO articles ({', '.join(ARTICLE_COLUMNS)}) VALUES {values} "
             "ON CONFLICT DO NOTHING RETURNING id, url_hash")
+
+
+@functools.lru_cache(maxsize=64)
+def insert_deliveries_sql(postgres: bool, rows: int) -> str:
+    """New deliveries, ``rows`` of them; an (article, channel, revision) that already has
+    a row keeps it. Returns each new row's id."""
+    marks = _marks(postgres)
+    values = ", ".join(f"({_take(marks, len(DELIVERY_COLUMNS))})" for _ in range(rows))
+    return (f"INSERT INTO deliveries ({', '.join(DELIVERY_COLUMNS)}) VALUES {values} "
+            "ON CONFLICT (article_id, channel, revision) DO NOTHING RETURNING id")
 
 
 @functools.lru_cache(maxsize=64)
