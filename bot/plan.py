@@ -29,6 +29,7 @@ from bot.models import Article, ChannelHistory, Delivery, DeliveryStatus, NewDel
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PRIORITY_HIGH = 10  # at or above: skips windows and the gap, never the daily cap
 PRIORITY_OVERFLOW = -1  # queued beyond max_per_poll: goes after the channel's other posts
+_ONE_DAY = timedelta(days=1)
 _HORIZON_DAYS = 400  # quiet dates can close a channel for long; beyond this, "no window"
 
 
@@ -55,6 +56,8 @@ def route_matches(article: Article, route: Route) -> bool:
         lang = article.language.split("-")[0].casefold()
         if lang not in {x.split("-")[0].casefold() for x in route.languages}:
             return False
+    if not route.include and not route.exclude:
+        return True  # no words to look for: the text is not needed (most routes)
     text = f"{article.title} {article.summary}"
     if route.include and not any(_contains_phrase(text, p) for p in route.include):
         return False
@@ -89,7 +92,7 @@ def plan_article(article: Article, config: Config, *, now: datetime,
             continue
         schedule = cfg.schedule
         urgent = is_priority(article, schedule)
-        base = max(article.published_at, article.discovered_at - timedelta(days=1))
+        base = max(article.published_at, article.discovered_at - _ONE_DAY)
         due = now if urgent else max(now, base + schedule.delay)
         plans.append(_with_approval(NewDelivery(channel=name, due_at=due,
                                                 priority=PRIORITY_HIGH if urgent else 0),
