@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
@@ -22,6 +21,7 @@ from bot.store.poll_sql import (
     datetime_binder,
     find_articles_sql,
     insert_articles_sql,
+    insert_rows,
     read_article,
     record_success_sql,
     run,
@@ -135,11 +135,6 @@ def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
         image_url=v["image_url"], image_alt=v["image_alt"], summary_html=v["summary_html"],
         image_problem=v["image_problem"], corrected_at=v.get("corrected_at"),
     )
-
-
-#: Rows per INSERT: 19,000 values, under both databases' limit on parameters (SQLite's
-#: 32,766 since 3.32, which RETURNING's 3.35 already requires; PostgreSQL's 65,535).
-_ROWS_PER_INSERT = 1000
 
 
 @dataclass(frozen=True)
@@ -354,14 +349,8 @@ class ArticleQueries(StoreBase):
             fresh[keys[index][0]] = (index, _row(item, announced[index], keys[index], bind,
                                                  bound_now))
         if fresh:
-            postgres = self.dialect == "postgresql"
-            rows = [row for _, row in fresh.values()]
-            ids: dict[str, int] = {}
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                batch = rows[start:start + _ROWS_PER_INSERT]
-                sql = insert_articles_sql(postgres, len(batch))
-                for stored in run(conn, sql, tuple(chain.from_iterable(batch))):
-                    ids[stored.url_hash] = stored.id
+            ids = {stored.url_hash: stored.id for stored in insert_rows(
+                conn, insert_articles_sql, [row for _, row in fresh.values()])}
             for url_hash, (index, _) in fresh.items():
                 if url_hash in ids:
                     results[index] = (_new_article(ids[url_hash], items[index], now), True)

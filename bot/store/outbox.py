@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
@@ -18,12 +17,7 @@ from sqlalchemy import Connection, and_, func, select, update
 from bot.models import ChannelHistory, Delivery, DeliveryStatus, NewDelivery, Receipt
 from bot.store import schema
 from bot.store.base import StoreBase, dialect_insert
-from bot.store.poll_sql import (
-    DELIVERY_ROWS_PER_INSERT,
-    datetime_binder,
-    insert_deliveries_sql,
-    run,
-)
+from bot.store.poll_sql import datetime_binder, insert_deliveries_sql, insert_rows
 
 D = schema.deliveries
 #: ``claimed_by`` of the deliveries a digest run carries: ``digest-run:<run id>``. Those claims
@@ -56,13 +50,7 @@ def insert_deliveries(conn: Connection, dialect: str, plans: Iterable[tuple[int,
     rows = [(article_id, p.channel, p.status.value, p.priority, bind(p.due_at), p.note,
              p.revision, p.edit_of, bound_now, bound_now, *_DELIVERY_DEFAULTS)
             for article_id, p in plans]
-    postgres = dialect == "postgresql"
-    new = 0
-    for start in range(0, len(rows), DELIVERY_ROWS_PER_INSERT):
-        batch = rows[start:start + DELIVERY_ROWS_PER_INSERT]
-        sql = insert_deliveries_sql(postgres, len(batch))
-        new += len(run(conn, sql, tuple(chain.from_iterable(batch))).all())
-    return new
+    return sum(1 for _ in insert_rows(conn, insert_deliveries_sql, rows))
 
 
 #: What a Core insert stores in the columns a new delivery leaves to their defaults
