@@ -159,6 +159,20 @@ async def test_redirects_are_followed_to_the_final_url(
     assert result.body == RSS
 
 
+async def test_a_cookie_set_on_a_redirect_is_sent_to_its_target(
+        fetch: Fetch, feed_server: FeedServer) -> None:
+    # A consent wall: the site sets a cookie and sends the reader back for the feed.
+    final = feed_server.add("/feed.xml", RSS)
+    start = feed_server.redirect("/wall", "/feed.xml")
+    feed_server.routes["/wall"].headers["Set-Cookie"] = "consent=yes; Path=/"
+    async with Fetcher(settings()) as fetcher:
+        result = await fetch(fetcher, start, source_id="s")
+        again = await fetch(fetcher, final, source_id="s")
+    assert result.url == final and again.body == RSS
+    sent = [r.headers.get("cookie") for r in feed_server.requests]
+    assert sent == [None, "consent=yes", "consent=yes"]
+
+
 async def test_a_redirect_loop_is_a_permanent_error(fetch: Fetch, feed_server: FeedServer) -> None:
     start = feed_server.redirect("/a.xml", "/b.xml")
     feed_server.redirect("/b.xml", "/a.xml")

@@ -254,17 +254,26 @@ class SourcePool(httpcore.AsyncConnectionPool):
             self._ssl_context = self._build_ssl_context()
         return await super().handle_async_request(request)
 
+    async def _close_connections(self, closing: list[AsyncConnectionInterface]) -> None:
+        # httpcore calls this after every sweep, and opens an anyio cancel scope each time
+        # even when there is nothing to close (almost always): ~10% of fetching's CPU.
+        if closing:
+            await super()._close_connections(closing)
+
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
         closing_connections = []
 
         # First we handle cleaning up any connections that are closed,
         # have expired their keep-alive, or surplus idle connections.
+        # Only an idle connection can have expired (httpcore sets a connection's expiry when
+        # it goes idle and clears it when it takes a request, and "the server hung up" is
+        # asked of idle ones only), so a busy one costs one question, not three.
         for connection in list(self._connections):
             if connection.is_closed():
                 self._connections.remove(connection)
-            elif connection.has_expired() or (
-                    connection.is_idle()
-                    and len(self._connections) > self._max_keepalive_connections):
+            elif connection.is_idle() and (
+                    connection.has_expired()
+                    or len(self._connections) > self._max_keepalive_connections):
                 self._connections.remove(connection)
                 closing_connections.append(connection)
 

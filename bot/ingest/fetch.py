@@ -95,6 +95,17 @@ class FetchResult:
         return {name.lower(): value for name, value in self.headers}
 
 
+class _CookieJar(httpx.Cookies):
+    """httpx's cookie jar (a site's cookie wall still sees its cookie on the redirect back),
+    passing over responses that set no cookie. httpx hands every response to the jar, which
+    builds urllib stand-ins for the request and response before finding no Set-Cookie
+    header: ~5% of the CPU of fetching a feed."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            super().extract_cookies(response)
+
+
 class Fetcher:
     """Fetches http(s) URLs and local files within the limits of ``fetching``.
 
@@ -187,7 +198,7 @@ class Fetcher:
         return client
 
     def _client_verifying(self, verify: ssl.SSLContext | bool) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
+        client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.timeout.total_seconds()),
             follow_redirects=False,
             headers={"User-Agent": self.settings.user_agent},
@@ -195,6 +206,8 @@ class Fetcher:
             limits=_LIMITS,
             verify=verify,
         )
+        client._cookies = _CookieJar()  # see _CookieJar; the `cookies` setter would copy it
+        return client
 
     def _semaphore(self, host: str, pool: Pool) -> asyncio.Semaphore:
         semaphore = self._hosts.get((host, pool))
