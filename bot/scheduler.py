@@ -29,6 +29,7 @@ from bot.dispatch_loop import DispatchLoop
 from bot.errors import StoreError
 from bot.ingest.fetch import Fetcher
 from bot.ingest.poll import due_sources, make_fetcher, poll_source
+from bot.ingest.pollwriter import PollWriter
 from bot.models import DeliveryStatus
 from bot.operations import make_dispatcher, preview_digests
 from bot.outlets import (
@@ -99,6 +100,7 @@ class Service:
     # holds up nobody else's new items; a tick starts only the sources not already polling.
     _source_polls: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _poll_writer: PollWriter | None = None  # the polls that finish together, stored together
     _desk_chat: asyncio.Task[None] | None = None  # the Telegram control chat (bot.desk)
     settings: RuntimeSettings = field(default_factory=RuntimeSettings)
     _jobs: set[asyncio.Task[Any]] = field(default_factory=set)  # in progress: stop() waits
@@ -287,8 +289,11 @@ class Service:
         assert self.fetcher is not None
         with self._job():
             try:
+                if self._poll_writer is None:
+                    self._poll_writer = PollWriter(self.store)
                 report = await poll_source(source, config=self.config, store=self.store,
-                                           fetcher=self.fetcher, now=now)
+                                           fetcher=self.fetcher, now=now,
+                                           writer=self._poll_writer)
                 if report.deliveries and self.dispatch_loop is not None:
                     self.dispatch_loop.poke()  # due at once: posted now, not at a tick
             except StoreError as exc:  # its items are fetched again at the next poll

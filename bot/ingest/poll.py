@@ -23,9 +23,10 @@ from bot.errors import SourceError
 from bot.ingest.fetch import Deadline, Fetcher, FetchResult
 from bot.ingest.parsebudget import parse_within
 from bot.ingest.parseworker import Parsed
+from bot.ingest.pollwriter import PollWriter
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
-from bot.store import NewDelivery, PollSuccess, SourceState, Store
+from bot.store import NewDelivery, PollRecord, PollSuccess, SourceState, Store
 
 if TYPE_CHECKING:
     from bot.ingest.parse import ParsedFeed
@@ -72,11 +73,13 @@ def make_fetcher(config: Config) -> Fetcher:
 
 async def poll_source(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
                       now: datetime, state: SourceState | None = None,
-                      unchanged: list[tuple[str, PollSuccess]] | None = None) -> PollReport:
+                      unchanged: list[tuple[str, PollSuccess]] | None = None,
+                      writer: PollWriter | None = None) -> PollReport:
     """Poll one source once. Never raises for the source's own trouble. ``state``: the
     source's state if the caller has just read it (else it is read here). ``unchanged``:
     where a feed that has not changed is noted for the caller to record (else it is
-    recorded here)."""
+    recorded here). ``writer``: the writer the polls running beside this one share, so
+    that those ready together are stored in one transaction (else one of its own)."""
     if state is None:
         state = store.source_state(source.id)
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
@@ -110,6 +113,7 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
         metrics.SOURCE_ERRORS.labels(source.id).inc()
         return PollReport(source.id, ok=False, error=str(exc))
     return await _store_poll(source, config=config, store=store, fetcher=fetcher, now=now,
+                             writer=writer or PollWriter(store),
                              result=result, parsed=parsed.feed, deadline=deadline,
                              pages="never" if folder else source.fetch_pages,
                              as_fed=parsed.as_fed)
@@ -148,7 +152,8 @@ async def _read_folder(source: Source, folder: Path, config: Config, state: Sour
 
 
 async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
-                      now: datetime, result: FetchResult, parsed: ParsedFeed,
+                      writer: PollWriter, now: datetime, result: FetchResult,
+                      parsed: ParsedFeed,
                       deadline: Deadline, pages: str,
                       as_fed: tuple[FeedItem | None, ...] | None = None) -> PollReport:
     """Store what one poll found: new items enriched (``pages``: the fetch_pages mode), their
@@ -189,10 +194,11 @@ async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: 
         return [(article.id, p) for article, plans in limit_per_poll(planned, config)
                 for p in plans]
 
-    # One transaction for everything the poll writes (articles, deliveries, the source's row).
-    # It runs on the event loop: tens of milliseconds for a feed of hundreds of items, and at
-    # worst (SQLite behind a long writer) the busy timeout (bot/store/base.py).
-    written = store.record_poll(
+    # Everything the poll writes (articles, deliveries, the source's row) is kept or undone
+    # together: a savepoint of its own in the transaction of the polls stored beside it
+    # (bot/ingest/pollwriter.py), written in the writer's thread while the loop goes on. A
+    # failure to store it is raised here, for this source alone, as record_poll raised it.
+    written = await writer.write(PollRecord(
         source.id, [*settled, *items],
         announced=[existing is not None for existing in settled_found] + [True] * len(items),
         found=[*settled_found, *[None] * len(items)], plan=plan,
@@ -200,7 +206,7 @@ async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: 
         done=PollSuccess(now=now, next_poll_at=now + source.every, etag=result.etag or "",
                          last_modified=result.last_modified or "", items=len(parsed.items),
                          note=_note(problems), parser=parsed.parser,
-                         parser_note=parsed.fallback_reason))
+                         parser_note=parsed.fallback_reason)))
     new = 0
     for _article, is_new in written.articles[len(settled):]:
         if is_new:
@@ -302,10 +308,12 @@ async def poll_sources(config: Config, store: Store, *, now: datetime, fetcher: 
     chosen = due_sources(config, store, now=now, only_due=only_due, ids=ids)
     states = store.source_states()
     unchanged: list[tuple[str, PollSuccess]] = []
+    writer = PollWriter(store)  # the polls ready together are stored together
     try:
         return list(await asyncio.gather(*(
             poll_source(s, config=config, store=store, fetcher=fetcher, now=now,
-                        state=states.get(s.id, SourceState(s.id)), unchanged=unchanged)
+                        state=states.get(s.id, SourceState(s.id)), unchanged=unchanged,
+                        writer=writer)
             for s in chosen)))
     finally:
         # The feeds that answered 304 are recorded together: a transaction each cost a

@@ -10,7 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.models import ChannelHistory, NewDelivery
-from bot.store.articles import ArticleQueries, PollSuccess, PollWrite, SourceState
+from bot.store.articles import (
+    ArticleQueries,
+    PollRecord,
+    PollSuccess,
+    PollWrite,
+    SourceState,
+)
 from bot.store.base import DEFAULT_BUSY_TIMEOUT, redact_url
 from bot.store.base import open_engine as _open_engine
 from bot.store.boundary import guard_store_errors
@@ -50,6 +56,7 @@ __all__ = [
     "ChannelState",
     "ChannelView",
     "NewDelivery",
+    "PollRecord",
     "PollSuccess",
     "PollWrite",
     "SourceState",

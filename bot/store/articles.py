@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.models import Article, FeedItem, NewDelivery, article_of
 from bot.store import schema
@@ -164,6 +165,19 @@ class PollWrite:
 Planner = Callable[[list[Article]], Iterable[tuple[int, NewDelivery]]]
 
 
+@dataclass(frozen=True)
+class PollRecord:
+    """One feed's poll, as ``record_poll`` takes it: what ``record_polls`` writes together."""
+
+    source_id: str
+    items: Sequence[FeedItem]
+    announced: Sequence[bool]
+    found: Sequence[Article | None] | None
+    plan: Planner
+    done: PollSuccess
+    corrections: CorrectionPolicy | None = None
+
+
 class ArticleQueries(StoreBase):
     # -- sources ---------------------------------------------------------------
 
@@ -315,17 +329,70 @@ class ArticleQueries(StoreBase):
         With ``corrections``, a known article whose title or summary the feed changed gets
         the edits of its posts planned too (bot/store/corrections.py).
         """
-        changed: list[int] = []
+        poll = PollRecord(source_id, items, announced=announced, found=found, plan=plan,
+                          done=done, corrections=corrections)
         with self.transaction() as conn:
-            results = self._store_items(conn, items, now=done.now, announced=announced,
-                                        found=found, changed=changed)
-            fresh = [article for (article, new), told in zip(results, announced, strict=True)
-                     if new and told]
-            deliveries = insert_deliveries(conn, self.dialect, plan(fresh), done.now)
-            if corrections is not None and changed:
-                deliveries += insert_corrections(conn, self.dialect, changed, now=done.now,
-                                                 policy=corrections)
-            self._record_success(conn, source_id, done)
+            return self._write_poll(conn, poll)
+
+    def record_polls(self, polls: Sequence[PollRecord]) -> list[PollWrite | Exception]:
+        """Many feeds' polls written in one transaction, each in a savepoint of its own: one
+        commit for them all, and a poll that fails leaves nothing of its own while the others
+        are kept. Returns, in order, what ``record_poll`` would have given each poll alone:
+        its PollWrite, or the exception it would have raised (a database's as StoreError).
+        Never raises for a poll's own failure.
+
+        Polls later in the batch see what earlier ones stored: an article two feeds carry is
+        stored by the first and found by the second, as across two transactions. Should the
+        transaction fail as a whole (its BEGIN, a savepoint the database dropped, the COMMIT),
+        the polls are written again one transaction each, so each still gets its own answer.
+        """
+        if len(polls) == 1:
+            return [self._record_alone(polls[0])]
+        outcomes: list[PollWrite | Exception | None] = [None] * len(polls)
+        try:
+            with self.transaction() as conn:
+                for index, poll in enumerate(polls):
+                    savepoint = conn.begin_nested()
+                    try:
+                        written = self._write_poll(conn, poll)
+                    except Exception as exc:  # this feed's own failure, for its poll
+                        outcomes[index] = self._poll_failure(exc)
+                        savepoint.rollback()
+                    else:
+                        savepoint.commit()
+                        outcomes[index] = written
+        except Exception:
+            # Nothing of the batch was kept: each poll not already failed on its own is
+            # written alone, as it would have been without company.
+            return [outcome if isinstance(outcome, Exception) else self._record_alone(poll)
+                    for poll, outcome in zip(polls, outcomes, strict=True)]
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _record_alone(self, poll: PollRecord) -> PollWrite | Exception:
+        try:
+            with self.transaction() as conn:
+                return self._write_poll(conn, poll)
+        except Exception as exc:
+            return self._poll_failure(exc)
+
+    def _poll_failure(self, exc: Exception) -> Exception:
+        """A poll's failure as ``record_poll`` would have raised it."""
+        if isinstance(exc, SQLAlchemyError):
+            return self._store_error(exc, "record_poll")
+        return exc
+
+    def _write_poll(self, conn: Connection, poll: PollRecord) -> PollWrite:
+        done = poll.done
+        changed: list[int] = []
+        results = self._store_items(conn, poll.items, now=done.now, announced=poll.announced,
+                                    found=poll.found, changed=changed)
+        fresh = [article for (article, new), told in zip(results, poll.announced, strict=True)
+                 if new and told]
+        deliveries = insert_deliveries(conn, self.dialect, poll.plan(fresh), done.now)
+        if poll.corrections is not None and changed:
+            deliveries += insert_corrections(conn, self.dialect, changed, now=done.now,
+                                             policy=poll.corrections)
+        self._record_success(conn, poll.source_id, done)
         return PollWrite(tuple(results), deliveries)
 
     def _store_items(self, conn: Connection, items: Sequence[FeedItem], *, now: datetime,
