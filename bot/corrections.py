@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot.channels.registry import is_platform, platform_for
 from bot.config import Config
 from bot.models import DeliveryStatus
-from bot.store.corrections import CorrectionPolicy
+from bot.store.records import CorrectionPolicy
 
 
 def correction_policy(config: Config) -> CorrectionPolicy:

@@ -39,10 +39,11 @@ from bot.models import Delivery, DeliveryStatus, Receipt, RenderedPost
 from bot.outlets import Outlet
 from bot.plan import next_send_at, pick_due
 from bot.settings import RuntimeSettings
-from bot.store import Store
 
 if TYPE_CHECKING:
     import jinja2
+
+    from bot.store import Store
 
 log = logging.getLogger("newsbot.dispatch")
 

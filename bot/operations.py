@@ -21,12 +21,14 @@ from bot.channels.registry import platform_for
 from bot.config import Config, EmailChannel
 from bot.models import Delivery, DeliveryStatus
 from bot.settings import RuntimeSettings
-from bot.store import ChannelState, SourceState, Store, WorkerView
+from bot.store import ChannelState, SourceState, WorkerView
 
 if TYPE_CHECKING:
     from bot.dispatch import Dispatcher, DispatchReport
     from bot.ingest.poll import PollReport
     from bot.outlets import Outlet
+    from bot.store import Store
+    from bot.store.light import CycleStore
 
 log = logging.getLogger("newsbot")
 
@@ -64,11 +66,13 @@ def make_dispatcher(config: Config, store: Store, outlets: dict[str, Outlet], *,
                       claim_lease=settings.claim_lease)
 
 
-async def run_cycle(config: Config, store: Store, *, dry_run: bool = False,
+async def run_cycle(config: Config, store: CycleStore, *, dry_run: bool = False,
                     echo: TextIO | None = None, now: datetime | None = None,
                     only_due: bool = False,
                     settings: RuntimeSettings | None = None) -> CycleReport:
-    """Poll the sources, then dispatch everything that is due: ``newsbot once``."""
+    """Poll the sources, then dispatch everything that is due: ``newsbot once``. The full
+    store is opened only for work (``CycleStore``): a cycle whose feeds have nothing new and
+    whose outbox has nothing due never opens it."""
     from bot.ingest.poll import make_fetcher, poll_sources
     from bot.outlets import build_outlets, close_outlets, preview_reason
 
@@ -77,18 +81,7 @@ async def run_cycle(config: Config, store: Store, *, dry_run: bool = False,
         polls = await poll_sources(config, store, now=now, fetcher=fetcher, only_due=only_due)
     outlets = build_outlets(config, dry_run=dry_run, echo=echo)
     try:
-        dispatcher = make_dispatcher(config, store, outlets, dry_run=dry_run, settings=settings)
-        report = await dispatcher.run_once()
-        # Platform pacing (e.g. one post a second per chat) lets one post per channel
-        # through a pass; keep passing while posts still go, so `once` sends all that is due.
-        deadline = asyncio.get_running_loop().time() + DRAIN_LIMIT.total_seconds()
-        while report_sent(report) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(DRAIN_PAUSE.total_seconds())
-            more = await dispatcher.run_once()
-            if not report_sent(more):
-                break
-            report.outcomes.update(more.outcomes)
-            report.errors.extend(more.errors)
+        report = await _dispatch(config, store, outlets, dry_run=dry_run, settings=settings)
     finally:
         await close_outlets(outlets)
     previews = {name: o.preview_reason for name, o in outlets.items() if o.is_preview}
@@ -98,7 +91,34 @@ async def run_cycle(config: Config, store: Store, *, dry_run: bool = False,
     return CycleReport(tuple(polls), report, previews, digests)
 
 
-def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: bool = False,
+async def _dispatch(config: Config, store: CycleStore, outlets: dict[str, Outlet], *,
+                    dry_run: bool, settings: RuntimeSettings | None) -> DispatchReport:
+    """Dispatch passes until nothing more goes (or DRAIN_LIMIT)."""
+    from bot.dispatch import DispatchReport
+
+    # One cheap question first: with no due post on these channels and no lapsed claim to
+    # recover, a pass would claim, recover and send nothing. (The dispatcher's clock is the
+    # wall clock, so the question is asked for the time the pass would run at.)
+    if not store.has_dispatch_work(list(outlets), datetime.now(UTC)):
+        return DispatchReport()
+    dispatcher = make_dispatcher(config, store.full(), outlets, dry_run=dry_run,
+                                 settings=settings)
+    report = await dispatcher.run_once()
+    # Platform pacing (e.g. one post a second per chat) lets one post per channel through a
+    # pass; keep passing while posts still go, so `once` sends all that is due.
+    deadline = asyncio.get_running_loop().time() + DRAIN_LIMIT.total_seconds()
+    while report_sent(report) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(DRAIN_PAUSE.total_seconds())
+        more = await dispatcher.run_once()
+        if not report_sent(more):
+            break
+        report.outcomes.update(more.outcomes)
+        report.errors.extend(more.errors)
+    return report
+
+
+def preview_digests(config: Config, store: CycleStore, *, now: datetime,
+                    dry_run: bool = False,
                     channels: Sequence[str] | None = None) -> tuple[tuple[str, Path, int], ...]:
     """For digest channels that cannot send (no SMTP host, or --dry-run), write the next
     digest as it stands to the preview folder, so a newcomer sees the round-up too.
@@ -117,7 +137,7 @@ def preview_digests(config: Config, store: Store, *, now: datetime, dry_run: boo
         # second of `newsbot once` that a config without one never needs.
         from bot.digest.commands import digest_preview
 
-        eml, _, count = digest_preview(config, store, name,
+        eml, _, count = digest_preview(config, store.full(), name,
                                        config.resolve_path(config.preview_dir) / name, now=now)
         if count:
             written.append((name, eml, count))

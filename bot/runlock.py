@@ -18,10 +18,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from bot.errors import NewsbotError
+from bot.store.sqlite_file import sqlite_file
 
 
 class StoreBusyError(NewsbotError, RuntimeError):
@@ -31,6 +29,12 @@ class StoreBusyError(NewsbotError, RuntimeError):
 def lock_path(store_url: str) -> Path | None:
     """The lock file for a SQLite store URL; None when no lock is needed (PostgreSQL,
     an in-memory database, a URL that is not a database URL)."""
+    plain = sqlite_file(store_url)  # the usual URL, read without loading SQLAlchemy
+    if plain is not None:
+        return plain.with_name(plain.name + ".lock")
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(store_url)
     except ArgumentError:

@@ -69,7 +69,7 @@ def once(ctx: Context, dry_run: bool) -> None:
     config = ctx.config
     # On SQLite one process at a time works the store: `once` beside a running `run` is
     # refused with the holder's name rather than racing it.
-    with hold_run_lock(config.store_url, command="once"), ctx.store() as store:
+    with hold_run_lock(config.store_url, command="once"), ctx.cycle_store() as store:
         report = asyncio.run(run_cycle(config, store, dry_run=dry_run,
                                        settings=RuntimeSettings.from_environ()))
     print_cycle(config, report)

@@ -21,6 +21,7 @@ from bot.errors import NewsbotError
 if TYPE_CHECKING:
     from bot.config import Config
     from bot.store import Store
+    from bot.store.light import LightStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -87,6 +88,16 @@ class Context:
         # NEWSBOT_SQLITE_BUSY_TIMEOUT: how long a command waits behind the bot's write lock.
         wait = RuntimeSettings.from_environ().sqlite_busy_timeout
         return open_store(self.config.store_url, busy_timeout=wait)
+
+    def cycle_store(self) -> LightStore | Store:
+        """The store for a command that may find nothing to do (``newsbot once``): on SQLite
+        it opens the full store (and loads SQLAlchemy) only when there is work
+        (bot/store/light.py)."""
+        from bot.settings import RuntimeSettings
+        from bot.store.light import open_cycle_store
+
+        wait = RuntimeSettings.from_environ().sqlite_busy_timeout
+        return open_cycle_store(self.config.store_url, busy_timeout=wait)
 
 
 def _secret_values(config: Config) -> list[str]:

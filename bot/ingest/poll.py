@@ -26,10 +26,12 @@ from bot.ingest.parseworker import Parsed
 from bot.ingest.pollwriter import PollWriter
 from bot.models import Article, FeedItem
 from bot.plan import limit_per_poll, plan_article
-from bot.store import NewDelivery, PollRecord, PollSuccess, SourceState, Store
+from bot.store import NewDelivery, PollRecord, PollSuccess, SourceState
 
 if TYPE_CHECKING:
     from bot.ingest.parse import ParsedFeed
+    from bot.store import Store
+    from bot.store.light import CycleStore
 
 # The page extractor (trafilatura), the folder reader and the image checker are imported by
 # the code that uses them: a poll whose feeds answer 304, or give no new item, or fetch no
@@ -71,17 +73,19 @@ def make_fetcher(config: Config) -> Fetcher:
     return Fetcher(config.fetch, offline, base_dir=config.base_dir)
 
 
-async def poll_source(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
-                      now: datetime, state: SourceState | None = None,
+async def poll_source(source: Source, *, config: Config, store: CycleStore,
+                      fetcher: Fetcher, now: datetime, state: SourceState | None = None,
                       unchanged: list[tuple[str, PollSuccess]] | None = None,
                       writer: PollWriter | None = None) -> PollReport:
     """Poll one source once. Never raises for the source's own trouble. ``state``: the
     source's state if the caller has just read it (else it is read here). ``unchanged``:
     where a feed that has not changed is noted for the caller to record (else it is
     recorded here). ``writer``: the writer the polls running beside this one share, so
-    that those ready together are stored in one transaction (else one of its own)."""
+    that those ready together are stored in one transaction (else one of its own). The
+    full store is asked for (``store.full()``) only by a poll that has something to write
+    beyond a 304: new items, or a failure."""
     if state is None:
-        state = store.source_state(source.id)
+        state = store.full().source_state(source.id)
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
     deadline = Deadline.after(config.fetch.deadline.total_seconds())
     folder = False
@@ -106,14 +110,14 @@ async def poll_source(source: Source, *, config: Config, store: Store, fetcher: 
                 unchanged.append((source.id, done))
             return PollReport(source.id, ok=True, not_modified=True)
     except SourceError as exc:
-        failures = store.record_poll_failure(
+        failures = store.full().record_poll_failure(
             source.id, now=now, error=exc.problem,
             next_poll_at=now + next_poll_after_failure(source.every, state.consecutive_errors + 1))
         log.error("%s (failure %d in a row)", exc, failures)
         metrics.SOURCE_ERRORS.labels(source.id).inc()
         return PollReport(source.id, ok=False, error=str(exc))
-    return await _store_poll(source, config=config, store=store, fetcher=fetcher, now=now,
-                             writer=writer or PollWriter(store),
+    return await _store_poll(source, config=config, store=store.full(), fetcher=fetcher,
+                             now=now, writer=writer or PollWriter(store),
                              result=result, parsed=parsed.feed, deadline=deadline,
                              pages="never" if folder else source.fetch_pages,
                              as_fed=parsed.as_fed)
@@ -283,7 +287,7 @@ def _note(problems: list[str]) -> str:
     return note[:NOTE_CHARS].rsplit(" ", 1)[0] + f" … ({len(problems)} notes in all; see the log)"
 
 
-def due_sources(config: Config, store: Store, *, now: datetime, only_due: bool = True,
+def due_sources(config: Config, store: CycleStore, *, now: datetime, only_due: bool = True,
                 ids: Sequence[str] | None = None) -> list[Source]:
     """The sources to poll now: every one, or those due, or those named."""
     states = store.source_states() if only_due else {}  # one query, however many sources
@@ -300,7 +304,7 @@ def due_sources(config: Config, store: Store, *, now: datetime, only_due: bool =
     return chosen
 
 
-async def poll_sources(config: Config, store: Store, *, now: datetime, fetcher: Fetcher,
+async def poll_sources(config: Config, store: CycleStore, *, now: datetime, fetcher: Fetcher,
                        only_due: bool = True, ids: Sequence[str] | None = None
                        ) -> list[PollReport]:
     """Poll every source (or those due, or those named) concurrently; each ends by its

@@ -25,8 +25,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import TYPE_CHECKING
 
-from bot.store import PollRecord, PollWrite, Store
+from bot.store import PollRecord, PollWrite
+
+if TYPE_CHECKING:
+    from bot.store.light import CycleStore
 
 #: A batch stops growing past this many items (new or known) ...
 MAX_ITEMS = 2000
@@ -41,7 +45,7 @@ class PollWriter:
     serves one store; the polls of a round (``poll_sources``) or of a running bot (the
     scheduler) share one, so that those ready together are written together."""
 
-    def __init__(self, store: Store, *, max_items: int = MAX_ITEMS,
+    def __init__(self, store: CycleStore, *, max_items: int = MAX_ITEMS,
                  max_polls: int = MAX_POLLS) -> None:
         self.store = store
         self.max_items = max_items
@@ -82,7 +86,9 @@ class PollWriter:
             while batch := self._take():
                 polls = [poll for poll, _ in batch]
                 try:
-                    outcomes = await asyncio.to_thread(self.store.record_polls, polls)
+                    # The full store, opened on the loop (a poll with news already has).
+                    full = self.store.full()
+                    outcomes = await asyncio.to_thread(full.record_polls, polls)
                 except Exception as exc:  # record_polls answers per poll: a bug, for them all
                     outcomes = [exc] * len(batch)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):

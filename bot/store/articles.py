@@ -5,64 +5,41 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.models import Article, FeedItem, NewDelivery, article_of
+from bot.models import Article, FeedItem, article_of
 from bot.store import schema
 from bot.store.base import StoreBase
-from bot.store.corrections import CorrectionPolicy, insert_corrections
+from bot.store.corrections import insert_corrections
 from bot.store.outbox import insert_deliveries
 from bot.store.poll_sql import (
+    SOURCE_STATES_SQL,
     datetime_binder,
     find_articles_sql,
     insert_articles_sql,
     insert_rows,
     read_article,
-    record_success_sql,
+    read_source_state,
     run,
+    success_rows,
+)
+from bot.store.records import (
+    CorrectionPolicy,
+    Planner,
+    PollRecord,
+    PollSuccess,
+    PollWrite,
+    SourceState,
 )
 
 
 def _hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-@dataclass(frozen=True)
-class SourceState:
-    """What the store remembers about polling one source."""
-
-    source_id: str
-    etag: str = ""
-    last_modified: str = ""
-    last_polled_at: datetime | None = None
-    last_success_at: datetime | None = None
-    # The failing poll's words; after a poll that worked, its notes (pages left out, items
-    # skipped) so `newsbot status` shows what a running bot did not tell anyone else.
-    last_error: str = ""
-    consecutive_errors: int = 0
-    next_poll_at: datetime | None = None
-    items_seen: int = 0
-    parser: str = ""  # which parser read the last feed
-    parser_note: str = ""  # why feedparser stood in for fastfeedparser, if it did
-
-    @property
-    def never_polled(self) -> bool:
-        return self.last_success_at is None
-
-    @property
-    def failing(self) -> bool:
-        return self.consecutive_errors > 0
-
-    @property
-    def note(self) -> str:
-        """What the last poll, which worked, left out and why ("" when nothing)."""
-        return "" if self.failing else self.last_error
 
 
 def _words(html: str) -> str:
@@ -138,46 +115,6 @@ def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
     )
 
 
-@dataclass(frozen=True)
-class PollSuccess:
-    """What a poll that worked leaves on its source's row."""
-
-    now: datetime
-    next_poll_at: datetime
-    etag: str = ""
-    last_modified: str = ""
-    items: int = 0  # items the feed gave, added to items_seen
-    note: str = ""  # what the poll left out and why, for `status`
-    parser: str = ""  # which parser read the feed ("" for a 304: the last one is kept)
-    parser_note: str = ""
-
-
-@dataclass(frozen=True)
-class PollWrite:
-    """What ``record_poll`` stored: each item's article and whether it is new, in order, and
-    how many deliveries were created."""
-
-    articles: tuple[tuple[Article, bool], ...]
-    deliveries: int
-
-
-#: Plans the deliveries of a poll's new announced articles: (article id, delivery) rows.
-Planner = Callable[[list[Article]], Iterable[tuple[int, NewDelivery]]]
-
-
-@dataclass(frozen=True)
-class PollRecord:
-    """One feed's poll, as ``record_poll`` takes it: what ``record_polls`` writes together."""
-
-    source_id: str
-    items: Sequence[FeedItem]
-    announced: Sequence[bool]
-    found: Sequence[Article | None] | None
-    plan: Planner
-    done: PollSuccess
-    corrections: CorrectionPolicy | None = None
-
-
 class ArticleQueries(StoreBase):
     # -- sources ---------------------------------------------------------------
 
@@ -191,8 +128,10 @@ class ArticleQueries(StoreBase):
     def source_states(self) -> dict[str, SourceState]:
         """Every known source's state, by id, in one query (a source never polled is
         absent: its state is ``SourceState(id)``)."""
+        # The driver's own SQL, shared with the light store (bot/store/light.py).
         with self.engine.connect() as conn:
-            return {row.id: _row_to_state(row) for row in conn.execute(select(schema.sources))}
+            states = (read_source_state(row) for row in run(conn, SOURCE_STATES_SQL, ()))
+            return {state.source_id: state for state in states}
 
     def all_source_states(self) -> list[SourceState]:
         return [state for _, state in sorted(self.source_states().items())]
@@ -227,18 +166,9 @@ class ArticleQueries(StoreBase):
 
     def _record_successes(self, conn: Connection,
                           polls: Sequence[tuple[str, PollSuccess]]) -> None:
-        # One upsert a source; a poll without a parser (a 304) keeps the last feed's, and a
-        # source seen for the first time starts with none.
-        bind = datetime_binder(self.dialect)
-        postgres = self.dialect == "postgresql"
-        for with_parser in (False, True):
-            rows = [(source_id, done.etag, done.last_modified, bind(done.now), bind(done.now),
-                     done.note, 0, bind(done.next_poll_at), done.items, done.parser,
-                     done.parser_note if with_parser else "")
-                    for source_id, done in polls if bool(done.parser) is with_parser]
-            if rows:
-                run(conn, record_success_sql(postgres, with_parser),
-                    rows[0] if len(rows) == 1 else rows)
+        # One upsert a source (the light store runs the same, bot/store/light.py).
+        for sql, rows in success_rows(self.dialect, polls):
+            run(conn, sql, rows[0] if len(rows) == 1 else rows)
 
     def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
                             next_poll_at: datetime) -> int:

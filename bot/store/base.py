@@ -47,9 +47,9 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from bot.errors import StoreError
 from bot.store.boundary import is_retryable, translate
 from bot.store.migrations import migrate
+from bot.store.sqlite_file import DEFAULT_BUSY_TIMEOUT, apply_pragmas
 
-#: How long a SQLite write waits for another connection's write lock before failing.
-DEFAULT_BUSY_TIMEOUT = timedelta(seconds=10)
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "StoreBase", "dialect_insert", "open_engine", "redact_url"]
 
 
 def dialect_insert(dialect: str) -> Any:
@@ -113,15 +113,7 @@ class StoreBase:
 
 
 def _sqlite_pragmas(busy_timeout: timedelta, dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets readers (newsbot status) run while the bot writes; the busy timeout turns
-    # brief lock contention into a wait instead of an error (see the module's docstring).
-    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout.total_seconds() * 1000)}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+    apply_pragmas(dbapi_conn, busy_timeout)
 
 
 def _sqlite_begin(conn: Connection) -> None:

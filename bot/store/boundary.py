@@ -27,13 +27,10 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.errors import StoreError
+from bot.store.failure import permanent_sqlite, store_failure
 
 C = TypeVar("C", bound=type)
 _calls = threading.local()  # how deep this thread is in guarded store calls
-
-#: SQLite answers these as OperationalError, but asking again gives the same answer.
-_PERMANENT_SQLITE = ("no such table", "no such column", "readonly database", "malformed",
-                     "not a database", "unable to open database file", "disk is full")
 
 
 def is_retryable(exc: SQLAlchemyError) -> bool:
@@ -44,7 +41,7 @@ def is_retryable(exc: SQLAlchemyError) -> bool:
     if isinstance(exc, (DisconnectionError, PoolTimeoutError, InterfaceError)):
         return True
     if isinstance(exc, OperationalError):
-        return not any(marker in _reason(exc).lower() for marker in _PERMANENT_SQLITE)
+        return not permanent_sqlite(_reason(exc))
     return False
 
 
@@ -58,17 +55,8 @@ def _reason(exc: SQLAlchemyError) -> str:
 def translate(exc: SQLAlchemyError, *, store: str, operation: str,
               busy_timeout: float | None = None) -> StoreError:
     """``exc`` as the StoreError a caller outside the store handles."""
-    reason = _reason(exc)
-    retryable = is_retryable(exc)
-    hint = ""
-    if "database is locked" in reason or "database is busy" in reason:
-        wait = f"{busy_timeout:g} s " if busy_timeout is not None else ""
-        hint = (f": another connection held the write lock past the {wait}busy timeout "
-                "(a long import or migration, or a second process on the file)")
-    elif retryable:
-        hint = ": tried again at the next attempt; check that the database server is running"
-    return StoreError(f"store {store}: {operation} failed: {reason}{hint}",
-                      retryable=retryable)
+    return store_failure(_reason(exc), retryable=is_retryable(exc), store=store,
+                         operation=operation, busy_timeout=busy_timeout)
 
 
 def guard_store_errors(cls: C) -> C:

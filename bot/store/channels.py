@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
 from bot.store import schema
 from bot.store.base import StoreBase
+from bot.store.records import ChannelState
 
 C = schema.channel_state
-
-
-@dataclass(frozen=True)
-class ChannelState:
-    channel: str
-    paused: bool = False
-    attention: str = ""  # non-empty: a person must look (bad token, bot removed from chat)
-    chat_override: str = ""
 
 
 class ChannelQueries(StoreBase):

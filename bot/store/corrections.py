@@ -9,8 +9,7 @@ digest's row carries the article into its next edition, marked "Updated".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, select, update
 from bot.models import DeliveryStatus, NewDelivery
 from bot.store import schema
 from bot.store.outbox import insert_deliveries
+from bot.store.records import CorrectionPolicy
 
 D = schema.deliveries
 #: A correction still waiting: a newer change rides on it (it renders the article as it is
@@ -26,16 +26,6 @@ D = schema.deliveries
 _WAITING = {DeliveryStatus.PENDING.value, DeliveryStatus.AWAITING.value,
             DeliveryStatus.HELD.value, DeliveryStatus.CLAIMED.value,
             DeliveryStatus.SENDING.value}
-
-
-@dataclass(frozen=True)
-class CorrectionPolicy:
-    """How long after a post a correction still follows it, and what each channel does:
-    ``decide(channel)`` gives the new row's status and note, or None for a channel no longer
-    configured (nothing is done for it)."""
-
-    window: timedelta
-    decide: Callable[[str], tuple[DeliveryStatus, str] | None]
 
 
 def insert_corrections(conn: Connection, dialect: str, article_ids: Iterable[int], *,

@@ -17,7 +17,14 @@ from sqlalchemy import Connection, and_, func, select, update
 from bot.models import ChannelHistory, Delivery, DeliveryStatus, NewDelivery, Receipt
 from bot.store import schema
 from bot.store.base import StoreBase, dialect_insert
-from bot.store.poll_sql import datetime_binder, insert_deliveries_sql, insert_rows
+from bot.store.poll_sql import (
+    datetime_binder,
+    dispatch_work_params,
+    dispatch_work_sql,
+    insert_deliveries_sql,
+    insert_rows,
+    run,
+)
 
 D = schema.deliveries
 #: ``claimed_by`` of the deliveries a digest run carries: ``digest-run:<run id>``. Those claims
@@ -137,6 +144,16 @@ class OutboxQueries(StoreBase):
             conn.execute(dialect_insert(self.dialect)(schema.channel_state).values(
                 channel=channel, paused=False, attention="", chat_override="", updated_at=now,
             ).on_conflict_do_nothing(index_elements=["channel"]))
+
+    def has_dispatch_work(self, channels: Sequence[str], now: datetime) -> bool:
+        """Whether a dispatch pass over ``channels`` at ``now`` could do anything: a pending
+        delivery of theirs is due, or some claim or send has outlived its lease. False means
+        a pass would claim, recover and send nothing (a quiet `newsbot once` skips it)."""
+        # The driver's own SQL, shared with the light store (bot/store/light.py).
+        with self.engine.connect() as conn:
+            found = run(conn, dispatch_work_sql(self.dialect == "postgresql", len(channels)),
+                        dispatch_work_params(self.dialect, channels, now)).first()
+        return found is not None
 
     def recover_expired(self, now: datetime) -> tuple[int, int]:
         """Return expired claims to pending; mark expired sends unknown. (released, unknown)"""

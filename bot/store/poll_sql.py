@@ -8,6 +8,10 @@ Here each statement's text is built once per shape and its values are bound as t
 statements bind them, so what is stored is the same to the byte
 (tests/test_store_poll_sql.py compares the rows).
 
+The light store (bot/store/light.py) runs the same text for the first calls of a short
+command (``SOURCE_STATES_SQL``, ``success_rows``) over a plain ``sqlite3`` connection, so
+this module imports SQLAlchemy only for its type names.
+
 SQLite takes ``?`` placeholders; PostgreSQL takes ``$1…$n`` through psycopg's RawCursor,
 which sends the text as it is, unparsed. Statements still run through
 ``Connection.exec_driver_sql``, so a driver's error leaves as SQLAlchemy's and the store's
@@ -21,12 +25,14 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, CursorResult
+from bot.models import Article, DeliveryStatus, article_of
+from bot.store.records import PollSuccess, SourceState
+from bot.store.utc import aware_utc, naive_utc
 
-from bot.models import Article, article_of
-from bot.store.schema import aware_utc, naive_utc
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, CursorResult
 
 #: The columns a new article's row binds, in the order of ``article_row``'s values.
 ARTICLE_COLUMNS = ("source_id", "guid", "guid_hash", "url", "url_hash", "title", "summary",
@@ -151,6 +157,66 @@ def record_success_sql(postgres: bool, with_parser: bool) -> str:
     return (f"INSERT INTO sources ({', '.join(_SUCCESS_COLUMNS)}) "
             f"VALUES ({_take(marks, len(_SUCCESS_COLUMNS))}) "
             f"ON CONFLICT (id) DO UPDATE SET {', '.join(updates)}")
+
+
+#: Every known source's row, in the order ``read_source_state`` takes its columns.
+SOURCE_STATES_SQL = ("SELECT id, etag, last_modified, last_polled_at, last_success_at, "
+                     "last_error, consecutive_errors, next_poll_at, items_seen, parser, "
+                     "parser_note FROM sources")
+
+
+def read_source_state(row: Sequence[Any]) -> SourceState:
+    """A SourceState from a row of ``SOURCE_STATES_SQL``: the values the full store's
+    column types give (times as aware UTC, from SQLite's text or psycopg's datetime)."""
+    (source_id, etag, last_modified, last_polled_at, last_success_at, last_error,
+     consecutive_errors, next_poll_at, items_seen, parser, parser_note) = row
+    return SourceState(source_id=source_id, etag=etag, last_modified=last_modified,
+                       last_polled_at=aware_utc(last_polled_at),
+                       last_success_at=aware_utc(last_success_at), last_error=last_error,
+                       consecutive_errors=consecutive_errors,
+                       next_poll_at=aware_utc(next_poll_at), items_seen=items_seen,
+                       parser=parser, parser_note=parser_note)
+
+
+def success_rows(dialect: str, polls: Sequence[tuple[str, PollSuccess]]
+                 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """The upserts that record ``polls`` (source id, what the poll left), as (SQL, rows)
+    for executemany: one statement for the polls that read a feed, one for those that did
+    not (a 304 keeps the last feed's parser; a source seen for the first time starts with
+    none)."""
+    bind = datetime_binder(dialect)
+    postgres = dialect == "postgresql"
+    for with_parser in (False, True):
+        rows = [(source_id, done.etag, done.last_modified, bind(done.now), bind(done.now),
+                 done.note, 0, bind(done.next_poll_at), done.items, done.parser,
+                 done.parser_note if with_parser else "")
+                for source_id, done in polls if bool(done.parser) is with_parser]
+        if rows:
+            yield record_success_sql(postgres, with_parser), rows
+
+
+@functools.lru_cache(maxsize=16)
+def dispatch_work_sql(postgres: bool, channels: int) -> str:
+    """Whether a dispatch pass would find anything to do: a pending delivery already due on
+    one of ``channels`` channels, or a claim or send whose lease has run out (which
+    ``recover_expired`` hands back). Answers one row or none; both arms are ranges of the
+    (status, due_at) index. Bind ``dispatch_work_params``."""
+    marks = _marks(postgres)
+    arms = []
+    if channels:
+        arms.append(f"EXISTS (SELECT 1 FROM deliveries WHERE status = {next(marks)} AND "
+                    f"due_at <= {next(marks)} AND channel IN ({_take(marks, channels)}))")
+    arms.append(f"EXISTS (SELECT 1 FROM deliveries WHERE status IN ({_take(marks, 2)}) AND "
+                f"claimed_until < {next(marks)})")
+    return f"SELECT 1 WHERE {' OR '.join(arms)}"
+
+
+def dispatch_work_params(dialect: str, channels: Sequence[str], now: datetime
+                         ) -> tuple[Any, ...]:
+    """The values ``dispatch_work_sql(…, len(channels))`` binds."""
+    bound_now = datetime_binder(dialect)(now)
+    due = (DeliveryStatus.PENDING.value, bound_now, *channels) if channels else ()
+    return (*due, DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value, bound_now)
 
 
 def read_article(row: Sequence[Any]) -> Article:

@@ -6,8 +6,8 @@ refuses entries over ~2.7 kB and a feed can hand us a guid of any length.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, overload
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -26,30 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-
-def naive_utc(value: datetime) -> datetime:
-    """What a UTCDateTime column stores for an aware ``value``: naive UTC."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes are ambiguous here; pass an aware one")
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-@overload
-def aware_utc(value: None) -> None: ...
-@overload
-def aware_utc(value: datetime | str) -> datetime: ...
-def aware_utc(value: Any) -> datetime | None:
-    """A UTCDateTime column's stored value as aware UTC: from the driver's datetime, or from
-    SQLite's text when the column type did not read it (text() and driver SQL)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from bot.store.utc import aware_utc, naive_utc
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,35 +8,19 @@ records what it does with each channel, and ``newsbot status`` shows that.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
 from bot.store import schema
 from bot.store.base import StoreBase
+from bot.store.records import ChannelView, WorkerView
 
 W = schema.workers
 
 #: A worker that has not beaten for this long is taken for dead (it beats every poll tick).
 WORKER_STALE = timedelta(minutes=2)
 FORGET_AFTER = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class ChannelView:
-    """One channel as one worker runs it."""
-
-    mode: str  # "live", "preview", "paused" or "needs attention"
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class WorkerView:
-    worker: str
-    started_at: datetime
-    seen_at: datetime
-    channels: dict[str, ChannelView]
 
 
 class WorkerQueries(StoreBase):

@@ -1,0 +1,187 @@
+"""The light store: a short command's first calls on SQLite, without SQLAlchemy.
+
+A warm `newsbot once` (every feed answers 304, nothing due) asks the store three things: the
+sources' states, to record the polls that found nothing new, and whether any delivery needs
+a dispatch pass. Importing SQLAlchemy costs more than the whole rest of such a run's store
+work (about 0.2 s of a 0.6 s run). So on SQLite those three are answered over a plain
+``sqlite3`` connection, with the full store's own SQL (bot/store/poll_sql.py) and the same
+pragmas (bot/store/sqlite_file.py); the first call it cannot answer opens the full store
+(bot/store/facade.py, which migrates), and from then on every call goes there.
+
+Only one of the two connections is open at a time: the light one is closed before the full
+store opens, so one process never holds two write transactions on one file. A file that does
+not exist yet, or whose schema is not the latest, goes to the full store at once (it creates
+or migrates). PostgreSQL always gets the full store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from bot.store.failure import permanent_sqlite, store_failure
+from bot.store.poll_sql import (
+    SOURCE_STATES_SQL,
+    dispatch_work_params,
+    dispatch_work_sql,
+    read_source_state,
+    success_rows,
+)
+from bot.store.records import PollSuccess, SourceState
+from bot.store.sqlite_file import DEFAULT_BUSY_TIMEOUT, apply_pragmas, sqlite_file
+
+if TYPE_CHECKING:
+    from bot.errors import StoreError
+    from bot.store.facade import Store
+
+#: Every migration's number (bot/store/migrations.py's MIGRATIONS; a test holds them equal).
+#: A store that has applied all of them needs no migration, so the light store may read it.
+SCHEMA_VERSIONS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 11})
+
+
+class CycleStore(Protocol):
+    """What a cycle asks of the store before it knows there is work: the full ``Store``
+    answers all of it, and so does the light store, which opens the full one for ``full()``.
+
+    Code that has work to store (a feed with new items, a delivery to send) asks ``full()``
+    at that moment, not before: a cycle with nothing to do never opens it."""
+
+    def source_states(self) -> dict[str, SourceState]: ...
+
+    def record_poll_successes(self, polls: Sequence[tuple[str, PollSuccess]]) -> None: ...
+
+    def has_dispatch_work(self, channels: Sequence[str], now: datetime) -> bool: ...
+
+    def full(self) -> Store: ...
+
+
+class LightStore:
+    """``CycleStore`` over one sqlite3 connection until ``full()`` is asked for."""
+
+    def __init__(self, url: str, connection: sqlite3.Connection, *,
+                 busy_timeout: timedelta) -> None:
+        self.url = url
+        self.busy_timeout = busy_timeout
+        self._connection: sqlite3.Connection | None = connection
+        self._full: Store | None = None
+
+    def source_states(self) -> dict[str, SourceState]:
+        """Every known source's state, by id, exactly as ``Store.source_states`` reads it."""
+        if self._connection is None:
+            return self.full().source_states()
+        try:
+            rows = self._connection.execute(SOURCE_STATES_SQL).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "source_states") from None
+        states = (read_source_state(row) for row in rows)
+        return {state.source_id: state for state in states}
+
+    def record_poll_successes(self, polls: Sequence[tuple[str, PollSuccess]]) -> None:
+        """As ``Store.record_poll_successes``: the same upserts, in one transaction that
+        takes the write lock at BEGIN."""
+        if self._connection is None:
+            self.full().record_poll_successes(polls)
+            return
+        if not polls:
+            return
+        connection = self._connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in success_rows("sqlite", polls):
+                    connection.executemany(sql, rows)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "record_poll_successes") from None
+
+    def has_dispatch_work(self, channels: Sequence[str], now: datetime) -> bool:
+        """As ``Store.has_dispatch_work``."""
+        if self._connection is None:
+            return self.full().has_dispatch_work(channels, now)
+        try:
+            found = self._connection.execute(
+                dispatch_work_sql(False, len(channels)),
+                dispatch_work_params("sqlite", channels, now)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "has_dispatch_work") from None
+        return found is not None
+
+    def full(self) -> Store:
+        """The full store, opened (and migrated) on the first call; the light connection is
+        closed first and not used again."""
+        if self._full is None:
+            self._close_connection()
+            from bot.store.facade import open_store
+
+            self._full = open_store(self.url, busy_timeout=self.busy_timeout)
+        return self._full
+
+    @property
+    def opened_full(self) -> bool:
+        """Whether a call needed the full store."""
+        return self._full is not None
+
+    def close(self) -> None:
+        self._close_connection()
+        if self._full is not None:
+            self._full.close()
+
+    def __enter__(self) -> LightStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _close_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _error(self, exc: sqlite3.Error, operation: str) -> StoreError:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        retryable = isinstance(exc, sqlite3.OperationalError) and not permanent_sqlite(reason)
+        return store_failure(reason, retryable=retryable, store=self.url, operation=operation,
+                             busy_timeout=self.busy_timeout.total_seconds())
+
+
+def open_cycle_store(url: str, *, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT
+                     ) -> LightStore | Store:
+    """The store for a short command that may find nothing to do: the light store on an
+    existing SQLite file whose schema is current, else the full store (``open_store``)."""
+    path = sqlite_file(url)
+    connection = _connect_if_current(path, busy_timeout) if path is not None else None
+    if connection is None:
+        from bot.store.facade import open_store
+
+        return open_store(url, busy_timeout=busy_timeout)
+    return LightStore(url, connection, busy_timeout=busy_timeout)
+
+
+def _connect_if_current(path: Path, busy_timeout: timedelta) -> sqlite3.Connection | None:
+    """A connection to ``path`` set up as the full store's are, if the file exists and has
+    every migration applied; None otherwise (the full store then creates or migrates it,
+    and reports any trouble in its words)."""
+    if not path.is_file():
+        return None
+    connection: sqlite3.Connection | None = None
+    try:
+        # Opened read-write but never created: a file removed since the check stays absent.
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
+                                     check_same_thread=False)
+        apply_pragmas(connection, busy_timeout)
+        applied = {version for (version,) in
+                   connection.execute("SELECT version FROM schema_version")}
+    except sqlite3.Error:
+        if connection is not None:
+            connection.close()
+        return None
+    if not SCHEMA_VERSIONS.issubset(applied):
+        connection.close()
+        return None
+    return connection
