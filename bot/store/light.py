@@ -59,7 +59,9 @@ class CycleStore(Protocol):
 
 
 class LightStore:
-    """``CycleStore`` over one sqlite3 connection until ``full()`` is asked for."""
+    """``CycleStore`` over one sqlite3 connection until ``full()`` is asked for. Used from
+    one thread (a command's event loop); the full store it opens may be handed to others
+    (the poll writer's thread)."""
 
     def __init__(self, url: str, connection: sqlite3.Connection, *,
                  busy_timeout: timedelta) -> None:
