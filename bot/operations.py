@@ -73,36 +73,40 @@ async def run_cycle(config: Config, store: CycleStore, *, dry_run: bool = False,
     """Poll the sources, then dispatch everything that is due: ``newsbot once``. The full
     store is opened only for work (``CycleStore``): a cycle whose feeds have nothing new and
     whose outbox has nothing due never opens it."""
+    from bot.dispatch import DispatchReport
     from bot.ingest.poll import make_fetcher, poll_sources
-    from bot.outlets import build_outlets, close_outlets, preview_reason
+    from bot.outlets import build_outlets, close_outlets, post_channels, preview_reason
 
     now = now or datetime.now(UTC)
     async with make_fetcher(config) as fetcher:
         polls = await poll_sources(config, store, now=now, fetcher=fetcher, only_due=only_due)
-    outlets = build_outlets(config, dry_run=dry_run, echo=echo)
-    try:
-        report = await _dispatch(config, store, outlets, dry_run=dry_run, settings=settings)
-    finally:
-        await close_outlets(outlets)
-    previews = {name: o.preview_reason for name, o in outlets.items() if o.is_preview}
+    channels = post_channels(config)
+    # One cheap question first: with no due post on these channels and no lapsed claim to
+    # recover, a pass would claim, recover and send nothing, so no channel is even built (a
+    # Telegram sender alone loads python-telegram-bot, 0.1-0.3 s). The dispatcher's clock is
+    # the wall clock: the question is asked for the time the pass would run at.
+    if store.has_dispatch_work(channels, datetime.now(UTC)):
+        outlets = build_outlets(config, dry_run=dry_run, echo=echo)
+        try:
+            report = await _dispatch(config, store.full(), outlets, dry_run=dry_run,
+                                     settings=settings)
+        finally:
+            await close_outlets(outlets)
+        previews = {name: o.preview_reason for name, o in outlets.items() if o.is_preview}
+    else:
+        report = DispatchReport()
+        previews = {name: reason for name in channels
+                    if (reason := preview_reason(config, name, dry_run=dry_run))}
     digests = preview_digests(config, store, now=now, dry_run=dry_run)
     for name, _, _ in digests:
         previews[name] = preview_reason(config, name, dry_run=dry_run)
     return CycleReport(tuple(polls), report, previews, digests)
 
 
-async def _dispatch(config: Config, store: CycleStore, outlets: dict[str, Outlet], *,
+async def _dispatch(config: Config, store: Store, outlets: dict[str, Outlet], *,
                     dry_run: bool, settings: RuntimeSettings | None) -> DispatchReport:
     """Dispatch passes until nothing more goes (or DRAIN_LIMIT)."""
-    from bot.dispatch import DispatchReport
-
-    # One cheap question first: with no due post on these channels and no lapsed claim to
-    # recover, a pass would claim, recover and send nothing. (The dispatcher's clock is the
-    # wall clock, so the question is asked for the time the pass would run at.)
-    if not store.has_dispatch_work(list(outlets), datetime.now(UTC)):
-        return DispatchReport()
-    dispatcher = make_dispatcher(config, store.full(), outlets, dry_run=dry_run,
-                                 settings=settings)
+    dispatcher = make_dispatcher(config, store, outlets, dry_run=dry_run, settings=settings)
     report = await dispatcher.run_once()
     # Platform pacing (e.g. one post a second per chat) lets one post per channel through a
     # pass; keep passing while posts still go, so `once` sends all that is due.

@@ -87,9 +87,8 @@ def build_outlets(config: Config, *, dry_run: bool = False, echo: TextIO | None 
     """
     outlets: dict[str, Outlet] = {}
     preview_dir = config.resolve_path(config.preview_dir)
-    for name, cfg in config.channels.items():
-        if not cfg.enabled or not is_platform(cfg):
-            continue
+    for name in post_channels(config):
+        cfg = config.channels[name]
         fmt = post_format(cfg)
         held = "" if dry_run or not hold_without_credentials else \
             missing_credentials_attention(config, name)
@@ -105,6 +104,11 @@ def build_outlets(config: Config, *, dry_run: bool = False, echo: TextIO | None 
             channel = make_channel(name, cfg, config)
         outlets[name] = Outlet(name, cfg, fmt, channel, reason)
     return outlets
+
+
+def post_channels(config: Config) -> list[str]:
+    """The channels ``build_outlets`` makes an Outlet for: every enabled post channel."""
+    return [name for name, cfg in config.channels.items() if cfg.enabled and is_platform(cfg)]
 
 
 def channel_views(config: Config, outlets: dict[str, Outlet], states: dict[str, ChannelState],

@@ -277,5 +277,6 @@ async def test_a_cycle_with_nothing_new_and_nothing_due_never_opens_the_full_sto
         assert not light.opened_full
     assert [p.not_modified for p in report.polls] == [True]
     assert not report.dispatch.outcomes
+    assert report.previews == {"tg": "credentials missing (token not set)"}
     with open_store(config.store_url) as full:
         assert full.source_states()["a"].last_polled_at == LATER
