@@ -83,8 +83,9 @@ async def run_cycle(config: Config, store: CycleStore, *, dry_run: bool = False,
     channels = post_channels(config)
     # One cheap question first: with no due post on these channels and no lapsed claim to
     # recover, a pass would claim, recover and send nothing, so no channel is even built (a
-    # Telegram sender alone loads python-telegram-bot, 0.1-0.3 s). The dispatcher's clock is
-    # the wall clock: the question is asked for the time the pass would run at.
+    # platform's sender may load its client library: a tenth of a second or more). The
+    # dispatcher's clock is the wall clock: the question is asked for the time the pass
+    # would run at.
     if store.has_dispatch_work(channels, datetime.now(UTC)):
         outlets = build_outlets(config, dry_run=dry_run, echo=echo)
         try:
