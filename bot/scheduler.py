@@ -28,6 +28,7 @@ from bot.dispatch import Dispatcher, worker_id
 from bot.dispatch_loop import DispatchLoop
 from bot.errors import StoreError
 from bot.ingest.fetch import Fetcher
+from bot.ingest.parsebudget import polling
 from bot.ingest.poll import due_sources, make_fetcher, poll_source
 from bot.ingest.pollwriter import PollWriter
 from bot.models import DeliveryStatus
@@ -287,7 +288,7 @@ class Service:
         """One source's poll, on its own: it ends by the source's deadline (bot/ingest/poll.py)
         and the ticks meanwhile go on polling the others."""
         assert self.fetcher is not None
-        with self._job():
+        with self._job(), polling(1):
             try:
                 if self._poll_writer is None:
                     self._poll_writer = PollWriter(self.store)

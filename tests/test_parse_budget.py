@@ -3,6 +3,8 @@ and is its source's error, while the other sources' items are stored as usual.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,6 +101,38 @@ def test_feeds_queued_for_the_kept_parser_give_the_same_items_and_keep_their_bud
         serial.close()
 
 
+def test_feeds_queued_while_the_parser_starts_are_parsed_by_it() -> None:
+    good = {"source_id": "good", "body": GOOD.encode(), "url": "https://news.example.org/f",
+            "headers": {}, "language": "en"}
+    serial = SerialParser()
+    serial.start()
+    try:
+        queued = [serial.submit(30.0, good) for _ in range(3)]  # it is still importing
+        assert all(q is not None and q.result(timeout=60).feed == parse_feed(**good)  # type: ignore[arg-type]
+                   for q in queued)
+        assert serial.ready and serial.waiting == 0
+    finally:
+        serial.close()
+
+
+def test_feeds_queued_for_a_parser_that_never_starts_are_parsed_in_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # No parser process can start here (no interpreter at that path): a feed that queued
+    # for it is parsed all the same, and the next is told to go elsewhere.
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    good = {"source_id": "good", "body": GOOD.encode(), "url": "https://news.example.org/f",
+            "headers": {}, "language": "en"}
+    serial = SerialParser()
+    queued = serial.submit(30.0, good)
+    serial.start()
+    try:
+        assert queued is not None
+        assert queued.result(timeout=60).feed == parse_feed(**good)  # type: ignore[arg-type]
+        assert serial.submit(30.0, good) is None and not serial.ready
+    finally:
+        serial.close()
+
+
 def test_a_parser_process_gives_the_items_as_a_never_source_stores_them() -> None:
     # fetch_pages: never stores new items as enrich.as_fed makes them; the parser process
     # works that out beside the parse, the same as the event loop would.
@@ -122,3 +156,28 @@ def test_a_parser_process_gives_the_items_as_a_never_source_stores_them() -> Non
     assert [ready or item for ready, item in zip(parsed.as_fed, parsed.feed.items, strict=True)
             ] == [as_fed(item) for item in parsed.feed.items]
     assert parsed.as_fed[0] is None and parsed.as_fed[1] is not None  # unchanged, cleaned
+
+
+@pytest.mark.parametrize(("in_flight", "starts"), [(20, True), (2, False)])
+def test_a_large_poll_starts_the_parser_process_at_its_first_feed(in_flight: int,
+                                                                   starts: bool) -> None:
+    # Many feeds polled at once will queue up to be parsed: the parser process starts with
+    # the first body, so its imports overlap the other fetches. A small poll parses in-process
+    # and never pays for a process. (A fresh interpreter: the parser state is per process.)
+    code = f"""
+import asyncio, time
+from bot.ingest import parsebudget
+async def main():
+    with parsebudget.polling({in_flight}):
+        parsed = await parsebudget.parse_within(30.0, "s", {GOOD.encode()!r},
+                                                url="https://news.example.org/f")
+    serial = parsebudget._shared()[1]
+    deadline = time.monotonic() + 60
+    while serial.started and not serial.ready and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    print(len(parsed.feed.items), serial.started, serial.ready)
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out == ["1", str(starts), str(starts)]

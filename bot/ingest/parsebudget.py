@@ -15,7 +15,8 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from bot.ingest.parsepool import IN_PROCESS_BYTES, ParserPool
 from bot.ingest.parsequeue import SerialParser
@@ -34,6 +35,7 @@ _pool_pid = 0  # the process that started the workers (a forked child starts its
 _pool_lock = threading.Lock()
 _in_process = 0  # small feeds waiting for, or in, an in-process parse
 _contended = 0  # small feeds parsed in-process while another was waiting or in its parse
+_in_flight = 0  # feeds being polled now, as the polls said (``polling``)
 
 
 def _shared() -> tuple[ParserPool, SerialParser]:
@@ -52,6 +54,22 @@ def _close_pool() -> None:
                 kept.close()
 
 
+@contextmanager
+def polling(feeds: int) -> Iterator[None]:
+    """Around a poll of ``feeds`` feeds at once. With ``QUEUE_AFTER`` or more in flight, their
+    bodies will queue up to be parsed, so the parser process starts at the first body rather
+    than after ``QUEUE_AFTER`` feeds have waited in-process: its imports (~0.2 s) overlap the
+    fetches, and fewer feeds are parsed on the event loop's core (a cold poll of 200 feeds
+    parsed 69 of them in-process before the process was ready, 0.14 s of CPU under the GIL).
+    A poll whose feeds all answer 304 parses nothing, so it still never starts one."""
+    global _in_flight
+    _in_flight += feeds
+    try:
+        yield
+    finally:
+        _in_flight -= feeds
+
+
 async def parse_within(budget: float, source_id: str, body: bytes, *, url: str,
                        headers: Mapping[str, str] | None = None, language: str = "",
                        as_fed: bool = False) -> Parsed:
@@ -62,10 +80,17 @@ async def parse_within(budget: float, source_id: str, body: bytes, *, url: str,
     request = {"source_id": source_id, "body": body, "url": url,
                "headers": dict(headers or {}), "language": language}
     pool, serial = _shared()
+    if _in_flight >= QUEUE_AFTER:
+        serial.start()  # a no-op once started
     if len(body) > IN_PROCESS_BYTES:
         return await asyncio.to_thread(pool.run, budget, {**request, "as_fed": as_fed})
-    if serial.ready and serial.waiting < QUEUE_MAX:
-        return await asyncio.wrap_future(serial.submit(budget, {**request, "as_fed": as_fed}))
+    # Once the parser process is started, small feeds queue for it, even while it is still
+    # importing: a feed parsed here instead holds the GIL the event loop needs, where the
+    # process parses on another core. Past QUEUE_MAX waiting, the next is parsed here.
+    if serial.started and serial.waiting < QUEUE_MAX:
+        queued = serial.submit(budget, {**request, "as_fed": as_fed})
+        if queued is not None:
+            return await asyncio.wrap_future(queued)
     # Imported here: the parsers (feedparser, fastfeedparser) load on the first body to
     # parse, so a poll whose feeds all answer 304 never loads them.
     from bot.ingest.parse import parse_feed

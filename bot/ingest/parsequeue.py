@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -40,12 +40,18 @@ class SerialParser:
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
+        self._failed = False  # the process did not start: submit() says so
         self._waiting = 0  # submitted, not yet answered
 
     @property
     def ready(self) -> bool:
         """True once the parser process is up (it takes feeds only then)."""
         return self._ready.is_set()
+
+    @property
+    def started(self) -> bool:
+        """True once ``start`` was called (the process may still be importing)."""
+        return self._started
 
     @property
     def waiting(self) -> int:
@@ -60,14 +66,18 @@ class SerialParser:
             self._started = True
         threading.Thread(target=self._feed, name="newsbot-parser", daemon=True).start()
 
-    def submit(self, budget: float, request: Mapping[str, Any]) -> Future[Parsed]:
+    def submit(self, budget: float, request: Mapping[str, Any]) -> Future[Parsed] | None:
         """Queue one feed (``parse_feed``'s keyword arguments, and ``as_fed``); its future
-        gives the ``Parsed`` feed or raises the parse's ``SourceError``. Call only when
-        ``ready``."""
+        gives the ``Parsed`` feed or raises the parse's ``SourceError``. Call once
+        ``started``: feeds queued while the process starts wait for it (and are parsed
+        in-process, in the feeding thread, should it not start). None when it did not
+        start: parse the feed some other way."""
         future: Future[Parsed] = Future()
         with self._lock:
+            if self._failed:
+                return None
             self._waiting += 1
-        self._jobs.put((budget, dict(request), future))
+            self._jobs.put((budget, dict(request), future))
         return future
 
     def close(self) -> None:
@@ -82,18 +92,29 @@ class SerialParser:
         except WorkerNotStarted as exc:
             if not self._closed:
                 log.warning("no parser process started (%s): feeds are parsed in-process", exc)
-            return  # never ready: nothing is ever submitted
+            with self._lock:
+                self._failed = True  # from now on submit() refuses, so the queue only drains
+            while True:  # the feeds queued while it was starting: parsed here instead
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    return
+                if job is not None:
+                    self._answer(job, lambda _budget, request: parse(request))
         self._ready.set()
         while (job := self._jobs.get()) is not None:
-            budget, request, future = job
-            try:
-                if future.set_running_or_notify_cancel():  # False: its poll gave up
-                    future.set_result(self._parse(budget, request))
-            except BaseException as exc:  # the feed's own failure, for its poll to report
-                future.set_exception(exc)
-            finally:
-                with self._lock:
-                    self._waiting -= 1
+            self._answer(job, self._parse)
+
+    def _answer(self, job: _Job, parse_one: Callable[[float, dict[str, Any]], Parsed]) -> None:
+        budget, request, future = job
+        try:
+            if future.set_running_or_notify_cancel():  # False: its poll gave up
+                future.set_result(parse_one(budget, request))
+        except BaseException as exc:  # the feed's own failure, for its poll to report
+            future.set_exception(exc)
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def _parse(self, budget: float, request: dict[str, Any]) -> Parsed:
         try:

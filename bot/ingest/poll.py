@@ -21,7 +21,7 @@ from bot.config import Config, Source
 from bot.corrections import correction_policy
 from bot.errors import SourceError
 from bot.ingest.fetch import Deadline, Fetcher, FetchResult
-from bot.ingest.parsebudget import parse_within
+from bot.ingest.parsebudget import parse_within, polling
 from bot.ingest.parseworker import Parsed
 from bot.ingest.pollwriter import PollWriter
 from bot.models import Article, FeedItem
@@ -314,11 +314,12 @@ async def poll_sources(config: Config, store: CycleStore, *, now: datetime, fetc
     unchanged: list[tuple[str, PollSuccess]] = []
     writer = PollWriter(store)  # the polls ready together are stored together
     try:
-        return list(await asyncio.gather(*(
-            poll_source(s, config=config, store=store, fetcher=fetcher, now=now,
-                        state=states.get(s.id, SourceState(s.id)), unchanged=unchanged,
-                        writer=writer)
-            for s in chosen)))
+        with polling(len(chosen)):
+            return list(await asyncio.gather(*(
+                poll_source(s, config=config, store=store, fetcher=fetcher, now=now,
+                            state=states.get(s.id, SourceState(s.id)), unchanged=unchanged,
+                            writer=writer)
+                for s in chosen)))
     finally:
         # The feeds that answered 304 are recorded together: a transaction each cost a
         # commit each (200 feeds: 200 commits for nothing new).
