@@ -42,6 +42,7 @@ from bot.outlets import (
     preview_reason,
 )
 from bot.reload import CHECK_EVERY, Reloader
+from bot.scheduler_log import SchedulerLog
 from bot.settings import RuntimeSettings
 from bot.store import ChannelView, Store
 
@@ -49,33 +50,6 @@ log = logging.getLogger("newsbot.run")
 POLL_LEASE = "poll"
 POLL_TICK = timedelta(seconds=15)
 DIGEST_CATCH_UP = timedelta(minutes=5)
-
-
-#: Jobs that tick often, for which a tick falling inside a pass still running is expected
-#: (a slow reload check, a digest catch-up): the tick after the pass does the work.
-#: APScheduler warns about every such skip; for these it is logged at DEBUG.
-ROUTINE_JOBS = frozenset({"poll", "reload"})
-ROUTINE_JOB_PREFIXES = ("digest-catch-up:",)
-_SKIPPED = "skipped: maximum number of running instances reached"
-
-
-class SchedulerLog(logging.LoggerAdapter[logging.Logger]):
-    """APScheduler's own logger, with a routine job's skipped tick at DEBUG, not WARNING.
-
-    Every other message, including a skipped digest cron run, keeps its level.
-    """
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if level == logging.WARNING and _SKIPPED in str(msg) and args \
-                and _is_routine(getattr(args[0], "id", None)):
-            level = logging.DEBUG
-        kwargs.setdefault("stacklevel", 2)  # name APScheduler's line, not this one
-        super().log(level, msg, *args, **kwargs)
-
-
-def _is_routine(job_id: object) -> bool:
-    return isinstance(job_id, str) and (
-        job_id in ROUTINE_JOBS or job_id.startswith(ROUTINE_JOB_PREFIXES))
 
 
 @dataclass
@@ -425,35 +399,15 @@ class Service:
                                   note=f"digest preview only, not sent: {reason}")
 
     async def _start_web(self) -> None:
-        """Serve the readers' pages, /healthz and /metrics from this process.
-
-        Without a secret_key the readers' pages cannot sign links, so only health and
-        metrics are served, and the log says what to set.
-        """
-        from starlette.applications import Starlette
-
-        from bot.errors import ConfigError
-        from bot.web.app import make_app
-        from bot.web.health import health_app
-        from bot.web.server import make_server, serve
+        from bot.web.server import start_pages
 
         def current() -> Service:
             return self
 
-        app: Starlette
-        try:
-            app = make_app(self.config, self.store, get_service=current,
-                           config_path=self.config_path)
-        except ConfigError as exc:
-            log.warning("web: subscribe/unsubscribe pages are off (%s); serving /healthz and "
-                        "/metrics only", exc)
-            app = health_app(current)
-        self._web = make_server(app, self.config.web)
-        task = asyncio.create_task(serve(self._web, self.config.web), name="web")
+        self._web, task = start_pages(self.config, self.store, current,
+                                      config_path=self.config_path)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        log.info("web: http://%s:%d (public address %s)", self.config.web.host,
-                 self.config.web.port, self.config.public_url)
 
     async def _stop_web(self) -> None:
         if self._web is not None:

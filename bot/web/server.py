@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.applications import Starlette
 
-from bot.config import Web
+from bot.config import Config, Web
+
+if TYPE_CHECKING:
+    from bot.store import Store
+    from bot.web.health import GetService
 
 log = logging.getLogger("newsbot.web")
 
@@ -40,3 +47,29 @@ async def serve(server: EmbeddedServer, web: Web) -> None:
     except (SystemExit, OSError) as exc:
         log.error("web: cannot serve on %s:%d (%s); the bot keeps running without its web "
                   "pages: free the port or set web.port", web.host, web.port, exc)
+
+
+def start_pages(config: Config, store: Store, get_service: GetService, *,
+                config_path: Path) -> tuple[EmbeddedServer, asyncio.Task[None]]:
+    """Serve the readers' pages, /healthz and /metrics from the running bot (``newsbot
+    run``): the server, and the task serving it until it is told to exit.
+
+    Without a secret_key the readers' pages cannot sign links, so only health and
+    metrics are served, and the log says what to set.
+    """
+    from bot.errors import ConfigError
+    from bot.web.app import make_app
+    from bot.web.health import health_app
+
+    app: Starlette
+    try:
+        app = make_app(config, store, get_service=get_service, config_path=config_path)
+    except ConfigError as exc:
+        log.warning("web: subscribe/unsubscribe pages are off (%s); serving /healthz and "
+                    "/metrics only", exc)
+        app = health_app(get_service)
+    server = make_server(app, config.web)
+    task = asyncio.create_task(serve(server, config.web), name="web")
+    log.info("web: http://%s:%d (public address %s)", config.web.host, config.web.port,
+             config.public_url)
+    return server, task
