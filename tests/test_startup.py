@@ -166,6 +166,7 @@ def test_a_warm_cycle_on_sqlite_with_nothing_new_loads_neither_sqlalchemy_nor_a_
         "channels:\n  tg: {type: telegram, chat: '@c', token: '123:not-a-real-token'}\n")
     cold = set(run_newsbot(tmp_path, "once")["modules"])
     assert "sqlalchemy" in cold  # it created the store
+    assert "prometheus_client" not in cold  # a cycle nobody scrapes keeps no counts
     warm = set(run_newsbot(tmp_path, "once")["modules"])
     assert "bot.ingest.poll" in warm  # it did poll
     assert not [m for m in warm if m.split(".")[0] in ("sqlalchemy", "telegram")]

@@ -61,6 +61,7 @@ def once(ctx: Context, dry_run: bool) -> None:
     """One cycle: poll every source, dispatch what is due, then exit."""
     import asyncio
 
+    from bot import metrics
     from bot.cli.format import print_cycle
     from bot.operations import run_cycle
     from bot.runlock import hold_run_lock
@@ -69,8 +70,10 @@ def once(ctx: Context, dry_run: bool) -> None:
     config = ctx.config
     settle()  # config and modules live until exit: out of the collector's passes
     # On SQLite one process at a time works the store: `once` beside a running `run` is
-    # refused with the holder's name rather than racing it.
-    with hold_run_lock(config.store_url, command="once"), ctx.cycle_store() as store:
+    # refused with the holder's name rather than racing it. Nobody scrapes this process's
+    # counters, which end with it: it keeps none.
+    with hold_run_lock(config.store_url, command="once"), ctx.cycle_store() as store, \
+            metrics.dropped():
         report = asyncio.run(run_cycle(config, store, dry_run=dry_run,
                                        settings=RuntimeSettings.from_environ()))
     print_cycle(config, report)

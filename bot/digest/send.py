@@ -265,7 +265,7 @@ class DigestSender:
         if recipient.subscriber_id in self.bounced_before and self.verp is None:
             self.store.reset_hard_bounces(recipient.subscriber_id, now=self.clock())
         self.report.sent += 1
-        metrics.DIGEST_RECIPIENTS_SENT.labels(self.rendered.channel).inc()
+        metrics.digest_recipient_sent(self.rendered.channel)
         return True
 
     async def _reset(self, client: aiosmtplib.SMTP) -> aiosmtplib.SMTP | None:

@@ -114,7 +114,7 @@ async def poll_source(source: Source, *, config: Config, store: CycleStore,
             source.id, now=now, error=exc.problem,
             next_poll_at=now + next_poll_after_failure(source.every, state.consecutive_errors + 1))
         log.error("%s (failure %d in a row)", exc, failures)
-        metrics.SOURCE_ERRORS.labels(source.id).inc()
+        metrics.source_failed(source.id)
         return PollReport(source.id, ok=False, error=str(exc))
     return await _store_poll(source, config=config, store=store.full(), fetcher=fetcher,
                              now=now, writer=writer or PollWriter(store),
@@ -222,7 +222,7 @@ async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: 
     deliveries = written.deliveries
     for problem in problems:
         log.warning("source %s: %s", source.id, problem)
-    metrics.ARTICLES_INGESTED.labels(source.id).inc(new)
+    metrics.articles_ingested(source.id, new)
     return PollReport(source.id, ok=True, new=new, known=known, backfilled=backfilled,
                       deliveries=deliveries, problems=tuple(problems))
 
