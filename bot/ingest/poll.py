@@ -196,6 +196,8 @@ async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: 
 
     def plan(articles: list[Article]) -> list[tuple[int, NewDelivery]]:
         planned = [(article, plan_article(article, config, now=now)) for article in articles]
+        if not any(plans for _, plans in planned):
+            return []  # no channel takes any of them (or there is none): nothing to limit
         # max_per_poll is decided over the whole poll: the newest articles keep their places.
         return [(article.id, p) for article, plans in limit_per_poll(planned, config)
                 for p in plans]

@@ -281,16 +281,18 @@ class ArticleQueries(StoreBase):
         outcomes: list[PollWrite | Exception | None] = [None] * len(polls)
         try:
             with self.transaction() as conn:
+                # The driver's own SAVEPOINT statements: SQLAlchemy's begin_nested() compiles
+                # a clause for each (a fresh name each time), 80-90 µs a feed instead of 20.
                 for index, poll in enumerate(polls):
-                    savepoint = conn.begin_nested()
+                    conn.exec_driver_sql("SAVEPOINT poll")
                     try:
                         written = self._write_poll(conn, poll)
                     except Exception as exc:  # this feed's own failure, for its poll
                         outcomes[index] = self._poll_failure(exc)
-                        savepoint.rollback()
+                        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT poll")
                     else:
-                        savepoint.commit()
                         outcomes[index] = written
+                    conn.exec_driver_sql("RELEASE SAVEPOINT poll")
         except Exception:
             # Nothing of the batch was kept: each poll not already failed on its own is
             # written alone, as it would have been without company.
