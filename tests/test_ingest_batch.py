@@ -1,5 +1,6 @@
-"""A feed's poll writes in one transaction, with a fixed number of statements however many
-items it carries: ingest costs the same per item at 10 stored articles or at a million."""
+"""A feed's poll writes all or nothing (a transaction, or a savepoint in a batch's), with a
+fixed number of statements however many items it carries: ingest costs the same per item at
+10 stored articles or at a million."""
 
 from __future__ import annotations
 
