@@ -21,14 +21,14 @@
 
 Where that matters on the event loop: ``newsbot run`` calls the lease and the heartbeat
 each tick, and ``due_sources``, in a thread (``asyncio.to_thread``), as it does /healthz's
-read and a digest's lease, and a polled feed's lookup of its items; the polls' writes go to
-a writer thread too (bot/ingest/pollwriter.py: the polls ready together share one
-transaction, each feed in a savepoint of its own). The calls left on the loop are short
-transactions, commented where they happen: dispatch's claim and the outcome written after
-each send (bot/dispatch.py), a failed poll's record (bot/ingest/poll.py), a digest copy's
-claim_send/finish_send (bot/digest/send.py). Each is a millisecond or so; at worst (SQLite
-behind a long writer) it stalls the loop for the busy timeout, during which no other send,
-poll or web answer moves. That is the reason to keep the busy timeout short
+read and a digest's lease; the polls' writes go to a writer thread too
+(bot/ingest/pollwriter.py: the polls ready together share one transaction, each feed in a
+savepoint of its own). The calls left on the loop are short transactions, commented where
+they happen: dispatch's claim and the outcome written after each send (bot/dispatch.py), a
+polled feed's lookup of its items and a failed poll's record (bot/ingest/poll.py), a digest
+copy's claim_send/finish_send (bot/digest/send.py). Each is a millisecond or so; at worst
+(SQLite behind a long writer) it stalls the loop for the busy timeout, during which no other
+send, poll or web answer moves. That is the reason to keep the busy timeout short
 (``NEWSBOT_SQLITE_BUSY_TIMEOUT``).
 """
 
