@@ -23,7 +23,8 @@ Public entry points:
 - ``untrusted_client(policy, ...)``: an ``httpx.AsyncClient`` for fetching untrusted URLs.
 - ``check_url(url, policy)``: for a URL that another party will fetch (Telegram downloads a
   photo itself), where there is no connection of ours to pin.
-- ``link_problem(url)``: the scheme and shape check alone, without DNS (links in posts).
+- ``link_problem(url)`` (``bot/linkcheck.py``, which needs no HTTP library): the scheme and
+  shape check alone, without DNS (links in posts).
 
 Refusals raise ``bot.errors.UrlRefused``, whose message names the host, the address and how to
 allow it; callers turn it into a per-item note, never a crash.
@@ -32,7 +33,6 @@ allow it; callers turn it into a per-item note, never a crash.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +43,7 @@ import httpcore
 import httpx
 
 from bot.errors import UrlRefused
+from bot.linkcheck import link_problem
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
@@ -137,45 +138,6 @@ class UrlPolicy:
 # ~100 µs it takes to parse one is skipped for nearly every item link (ingest calls this
 # for each item of each poll). Such a URL with a port in range and no IDNA label needs no
 # other check either: urlsplit finds that very host (so a scheme and a host), and cannot fail.
-# Not re.IGNORECASE: under it "ſ" and the Kelvin sign match ASCII letters, and httpx refuses
-# "http://ſ.com/".
-_PLAIN_HTTP_URL = re.compile(
-    r"[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9._~-]+)(?::([0-9]{1,5}))?(?:[/?#][!-~]*)?")
-
-
-def link_problem(url: str) -> str | None:
-    """Why ``url`` may not be fetched or linked at all (no DNS involved), or None.
-
-    Only absolute ``http``/``https`` URLs with a host pass: ``javascript:``, ``data:``,
-    ``file:``, relative URLs and bare paths such as ``/etc/passwd`` do not.
-    """
-    plain = _PLAIN_HTTP_URL.fullmatch(url)
-    if (plain is not None and "xn--" not in plain.group(1).lower()
-            and (plain.group(2) is None or int(plain.group(2)) <= 65535)):
-        return None
-    return _parsed_link_problem(url)
-
-
-def _parsed_link_problem(url: str) -> str | None:
-    """``link_problem`` by urlsplit (and httpx, for all but a plain URL): any URL at all."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError for a port that is not a number
-        if not _PLAIN_HTTP_URL.fullmatch(url) or "xn--" in parts.netloc.lower():
-            _ = httpx.URL(url).host  # what fetches it: control characters, bad IDNA …
-    except (ValueError, httpx.InvalidURL):
-        return "it is not a valid URL"
-    scheme = parts.scheme.lower()
-    if not scheme:
-        return "it is not an absolute http(s) URL"
-    if scheme not in ("http", "https"):
-        return f"its scheme is {scheme}: (only http and https URLs are fetched or linked)"
-    if not parts.hostname:
-        return "it has no host"
-    return None
-
-
 async def checked_addresses(host: str, port: int, policy: UrlPolicy) -> list[str]:
     """Resolve ``host`` and return its addresses, every one of them allowed by ``policy``.
 

@@ -177,3 +177,14 @@ def test_a_warm_cycle_on_sqlite_with_nothing_new_loads_neither_sqlalchemy_nor_a_
 _ONE_ITEM = ("<rss version='2.0'><channel><title>t</title><item><title>One</title>"
              "<link>https://news.example.org/1</link><guid>1</guid>"
              "<pubDate>Mon, 02 Jan 2017 08:00:00 +0000</pubDate></item></channel></rss>")
+
+
+def test_the_parser_process_loads_no_http_client_config_models_or_store() -> None:
+    # What a parser process imports before it says it is ready (bot/ingest/parseworker.py):
+    # it parses feed bodies and cleans their items, so a poll waits for nothing more. An
+    # HTTP client and the config models doubled its start-up, all of it before the first
+    # feed could be parsed there.
+    loaded = modules_after("import bot.ingest.enrich, bot.ingest.parse, bot.ingest.parseworker")
+    assert "fastfeedparser" in loaded  # it is ready to parse
+    assert not [m for m in loaded if m.split(".")[0] in (
+        "httpx", "httpcore", "pydantic", "sqlalchemy", "trafilatura", "jinja2")]

@@ -14,7 +14,7 @@ import random
 import pytest
 
 from bot.ingest import urls
-from bot.urlpolicy import _parsed_link_problem, link_problem
+from bot.linkcheck import _parsed_link_problem, link_problem
 
 SCHEMES = ["http", "https", "HTTP", "Https", "ftp", "javascript", "", "http:", "feed"]
 HOSTS = ["example.org", "EXAMPLE.org", "news.example.org.", "h.com:80", "h.com:443",

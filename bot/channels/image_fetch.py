@@ -15,7 +15,7 @@ from collections.abc import Collection
 import httpx
 
 from bot.errors import UrlRefused
-from bot.urlpolicy import link_problem
+from bot.linkcheck import link_problem
 
 IMAGE_DEADLINE_SECONDS = 30.0
 

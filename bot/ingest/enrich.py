@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from bot.errors import SourceError
 from bot.ingest.debris import Known, is_debris, strip_run_on
-from bot.ingest.fetch import PAGE_ACCEPT, Deadline, Fetcher
 from bot.ingest.teaser import clean_teaser, is_teaser
 from bot.models import FeedItem
+
+if TYPE_CHECKING:
+    # The parser process imports this module for ``as_fed`` alone: it fetches nothing, so
+    # it does not load the HTTP client (``enrich`` imports what it fetches with).
+    from bot.ingest.fetch import Deadline, Fetcher
 
 Mode = Literal["auto", "always", "never"]
 
@@ -83,6 +87,8 @@ async def enrich(item: FeedItem, fetcher: Fetcher, *, mode: str,
         return item, None
     if mode not in ("auto", "always"):
         raise ValueError(f"fetch_pages mode must be auto, always or never, not {mode!r}")
+    from bot.ingest.fetch import PAGE_ACCEPT
+
     try:
         result = await fetcher.fetch(item.url, source_id=item.source_id, accept=PAGE_ACCEPT,
                                      deadline=deadline)

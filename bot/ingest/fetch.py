@@ -34,7 +34,8 @@ from bot.errors import SourceError
 from bot.ingest.aionet import SourcePool
 from bot.ingest.fetch_errors import past_deadline, status_error, too_large, worded
 from bot.ingest.urls import strip_userinfo
-from bot.urlpolicy import UrlPolicy, link_problem, untrusted_client
+from bot.linkcheck import link_problem
+from bot.urlpolicy import UrlPolicy, untrusted_client
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "

@@ -25,8 +25,9 @@ import httpx
 from bot.errors import UrlRefused
 from bot.ingest.image_rules import image_refusal
 from bot.ingest.image_size import image_size
+from bot.linkcheck import link_problem
 from bot.models import FeedItem
-from bot.urlpolicy import UrlPolicy, link_problem, untrusted_client
+from bot.urlpolicy import UrlPolicy, untrusted_client
 
 log = logging.getLogger("newsbot.ingest")
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Telegram (a photo sent by URL) and X both stop at 5 MB

@@ -14,9 +14,9 @@ from typing import Any
 
 from bot.ingest.image_rules import image_refusal
 from bot.ingest.urls import canonical_url
+from bot.linkcheck import link_problem
 from bot.models import FeedItem
 from bot.text import clean_title, cut_summary, html_to_text, plain_to_text
-from bot.urlpolicy import link_problem
 
 _TITLE_FROM_SUMMARY = 90  # characters of summary used as a title when the item has none
 MAX_TITLE = 300  # characters; a longer title is cut (a post could not carry it anyway)
