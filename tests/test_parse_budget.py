@@ -115,6 +115,35 @@ def test_feeds_queued_while_the_parser_starts_are_parsed_by_it() -> None:
         serial.close()
 
 
+@pytest.mark.parametrize("pipe_room", [None, 16 * 1024])
+def test_feeds_handed_ahead_to_the_parser_come_back_whole_and_in_order(
+        monkeypatch: pytest.MonkeyPatch, pipe_room: int | None) -> None:
+    # The parser process is handed several feeds ahead of the one it parses. Feeds and
+    # replies here are larger than a pipe that cannot be enlarged holds (16 KiB): writing
+    # ahead must never wait on a worker that is itself waiting to hand back a reply.
+    if pipe_room is not None:
+        monkeypatch.setattr("bot.ingest.parsepool._pipe_room", lambda stream: pipe_room)
+    feeds = []
+    for n in range(12):
+        items = "".join(f"<item><title>Story {n}-{i} about the budget</title>"
+                        f"<link>https://news.example.org/{n}/{i}</link><guid>{n}-{i}</guid>"
+                        f"<description>{'Ministers met to discuss the budget. ' * 20}"
+                        "</description></item>" for i in range(40 + n))
+        feeds.append({"source_id": f"s{n}", "body": (
+            f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>").encode(),
+            "url": f"https://news.example.org/{n}.xml", "headers": {}, "language": "en"})
+    assert all(len(f["body"]) > 16 * 1024 for f in feeds)  # type: ignore[arg-type]
+    serial = SerialParser()
+    serial.start()
+    try:
+        queued = [serial.submit(30.0, {**f, "as_fed": True}) for f in feeds]
+        got = [q.result(timeout=120) for q in queued if q is not None]
+    finally:
+        serial.close()
+    assert [p.feed for p in got] == [parse_feed(**f) for f in feeds]  # type: ignore[arg-type]
+    assert [len(p.feed.items) for p in got] == [40 + n for n in range(12)]
+
+
 def test_feeds_queued_for_a_parser_that_never_starts_are_parsed_in_process(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # No parser process can start here (no interpreter at that path): a feed that queued

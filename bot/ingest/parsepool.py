@@ -10,13 +10,15 @@ costs at most the budget of CPU per poll). Which feed is parsed where is
 from __future__ import annotations
 
 import contextlib
+import pickle
 import select
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from bot.errors import SourceError
 from bot.ingest import parseworker
@@ -39,6 +41,48 @@ class _Overrun(Exception):
     pass
 
 
+#: How a parser process that broke shows itself to the process feeding it.
+WORKER_FAILURES = (OSError, EOFError, ValueError)
+
+
+def overrun(request: Mapping[str, Any], budget: float) -> SourceError:
+    """The feed that kept its parser process past ``budget`` seconds (the process is stopped)."""
+    return SourceError(
+        request["source_id"],
+        f"{strip_userinfo(request['url'])} took more than {budget:g} s to parse and was stopped "
+        "(a hostile or broken feed?); raise fetch.parse_timeout if the feed is sound",
+        retryable=False)
+
+
+def worker_failed(request: Mapping[str, Any], exc: BaseException) -> SourceError:
+    return SourceError(request["source_id"], f"{strip_userinfo(request['url'])}: the parser "
+                       f"process failed ({exc}); will retry")
+
+
+def parsed_from(reply: Any) -> Parsed:
+    """A worker's reply: the feed parsed, or raised as the feed's SourceError."""
+    status, value = reply
+    if status == "error":
+        error_source, problem, retryable = value
+        raise SourceError(error_source, problem, retryable=retryable)
+    result: Parsed = value
+    return result
+
+
+def _pipe_room(stream: IO[bytes]) -> int:
+    """How many bytes the pipe to a worker holds unread: as large as Linux lets a user make
+    it (1 MiB by default), so several feeds can wait in it; 16 KiB where that is unknown."""
+    try:
+        import fcntl
+
+        set_size, get_size = fcntl.F_SETPIPE_SZ, fcntl.F_GETPIPE_SZ
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(stream.fileno(), set_size, 1 << 20)
+        return int(fcntl.fcntl(stream.fileno(), get_size))
+    except (ImportError, AttributeError, OSError):
+        return 16 * 1024
+
+
 class _Worker:
     def __init__(self) -> None:
         try:
@@ -50,11 +94,16 @@ class _Worker:
         assert self.process.stdout is not None and self.process.stdin is not None
         self.replies = self.process.stdout
         self.requests = self.process.stdin
+        # Replies are read unbuffered: a buffered read could take in the start of the next
+        # reply, which select() (the wait for it) would then never see.
+        self._raw_replies = self.replies.raw  # type: ignore[attr-defined]
+        self.room = _pipe_room(self.requests)
+        self._sent: deque[int] = deque()  # the sizes of the requests not yet answered
 
     def wait_ready(self) -> None:
         """Wait for the worker's imports (its ready byte); WorkerNotStarted if none comes."""
         ready = self._wait_readable(time.monotonic() + _START_TIMEOUT)
-        if ready and self.replies.read(1) == b"R":
+        if ready and self._raw_replies.read(1) == b"R":
             return
         self.kill()
         raise WorkerNotStarted("a parser process did not start")
@@ -65,14 +114,43 @@ class _Worker:
 
     def call(self, request: Mapping[str, Any], budget: float) -> Any:
         """Send one request and wait at most ``budget`` seconds for its reply."""
-        parseworker.write_message(self.requests, dict(request))
-        if not self._wait_readable(time.monotonic() + budget):
+        self.send(request)
+        return self.receive(time.monotonic() + budget)
+
+    def send(self, request: Mapping[str, Any], *, unless_it_waits: bool = False) -> bool:
+        """Hand over one request; the worker parses its requests in the order sent.
+
+        ``unless_it_waits``: hand it over only if the pipe has room for it beside the requests
+        not yet answered (else False, nothing sent), so the write cannot wait for the worker.
+        A caller that writes ahead must not wait on a write: the worker may itself be waiting
+        for the caller to read a large reply."""
+        data = parseworker.encode_message(dict(request))
+        if unless_it_waits and self._sent and sum(self._sent) + len(data) > self.room:
+            return False
+        self.requests.write(data)
+        self.requests.flush()
+        self._sent.append(len(data))
+        return True
+
+    def receive(self, deadline: float) -> Any:
+        """The next reply, if it comes by ``deadline`` (``time.monotonic()``); else _Overrun."""
+        if not self._wait_readable(deadline):
             raise _Overrun
         # The reply is written in one go once the parse is done: reading it is quick.
-        reply = parseworker.read_message(self.replies)
-        if reply is None:
-            raise EOFError("the parser process ended")
+        header = self._read_exactly(parseworker.HEADER_SIZE)
+        reply = pickle.loads(self._read_exactly(parseworker.body_size(header)))
+        self._sent.popleft()
         return reply
+
+    def _read_exactly(self, size: int) -> bytes:
+        chunks = []
+        while size:
+            chunk = self._raw_replies.read(size)
+            if not chunk:
+                raise EOFError("the parser process ended")
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
@@ -135,27 +213,37 @@ class ParserPool:
             if worker is None:
                 worker = self._start()
             try:
-                status, value = worker.call(request, budget)
+                reply = worker.call(request, budget)
             except _Overrun:
                 self._discard(worker)
-                raise SourceError(
-                    source_id,
-                    f"{shown} took more than {budget:g} s to parse and was stopped (a hostile "
-                    "or broken feed?); raise fetch.parse_timeout if the feed is sound",
-                    retryable=False) from None
-            except (OSError, EOFError, ValueError) as exc:
+                raise overrun(request, budget) from None
+            except WORKER_FAILURES as exc:
                 self._discard(worker)
-                raise SourceError(source_id, f"{shown}: the parser process failed ({exc}); "
-                                  "will retry") from None
+                raise worker_failed(request, exc) from None
             with self._lock:
                 self._idle.append(worker)
         finally:
             self._slots.release()
-        if status == "error":
-            error_source, problem, retryable = value
-            raise SourceError(error_source, problem, retryable=retryable)
-        result: Parsed = value
-        return result
+        return parsed_from(reply)
+
+    def take(self) -> _Worker:
+        """A started worker for the caller's own use, until it gives it back (``give_back``)
+        or ``discard``s it; ``close`` stops it either way. WorkerNotStarted if none starts."""
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+        if worker is not None and worker.process.poll() is None:
+            return worker
+        if worker is not None:
+            self._discard(worker)
+        return self._start()
+
+    def give_back(self, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.append(worker)
+
+    def discard(self, worker: _Worker) -> None:
+        """Stop ``worker`` (overrun or broken) and forget it."""
+        self._discard(worker)
 
     def warm_up(self) -> None:
         """Start a worker now, so the first parse does not wait for its imports."""

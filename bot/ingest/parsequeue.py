@@ -18,16 +18,30 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from bot.ingest.parsepool import ParserPool, WorkerNotStarted
+from bot.errors import SourceError
+from bot.ingest.parsepool import (
+    WORKER_FAILURES,
+    ParserPool,
+    WorkerNotStarted,
+    _Overrun,
+    _Worker,
+    overrun,
+    parsed_from,
+    worker_failed,
+)
 from bot.ingest.parseworker import Parsed, parse
 
 log = logging.getLogger("newsbot.ingest")
 
 _Job = tuple[float, dict[str, Any], "Future[Parsed]"]
+#: Feeds handed to the parser process beyond the one it is parsing (see ``_pipeline``).
+AHEAD = 4
 
 
 class SerialParser:
@@ -92,34 +106,129 @@ class SerialParser:
         except WorkerNotStarted as exc:
             if not self._closed:
                 log.warning("no parser process started (%s): feeds are parsed in-process", exc)
-            with self._lock:
-                self._failed = True  # from now on submit() refuses, so the queue only drains
-            while True:  # the feeds queued while it was starting: parsed here instead
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    return
-                if job is not None:
-                    self._answer(job, lambda _budget, request: parse(request))
+            self._parse_the_rest_here([])
+            return
         self._ready.set()
-        while (job := self._jobs.get()) is not None:
-            self._answer(job, self._parse)
+        self._pipeline()
 
-    def _answer(self, job: _Job, parse_one: Callable[[float, dict[str, Any]], Parsed]) -> None:
-        budget, request, future = job
+    def _pipeline(self) -> None:
+        """Hand the queued feeds to the parser process, up to ``AHEAD`` beyond the one it is
+        parsing, and answer each as its reply comes. A worker that waited for each next
+        feed until this thread had taken its last reply (this process's GIL: the event loop
+        holds it most of the time) sat idle for as long as it parsed: 4.7 ms a feed one by
+        one, 3.3–3.6 ms pipelined.
+
+        Each feed's budget runs from when its parse starts: its hand-over, or the reply before
+        it, whichever is later. The feed that overruns is stopped with its process; the feeds
+        handed over behind it go to the next process, with their budgets from then."""
+        inflight: deque[_Job] = deque()  # handed over, in the worker's order
+        held: _Job | None = None  # taken from the queue, not yet handed over
+        worker = None
+        closing = False
+        parse_from = 0.0  # when the first feed in flight began its parse
+        while True:
+            while not closing and len(inflight) <= AHEAD:
+                if held is None:
+                    try:
+                        held = self._jobs.get(block=not inflight)
+                    except queue.Empty:
+                        break
+                    if held is None:
+                        closing = True
+                        break
+                    if not held[2].set_running_or_notify_cancel():  # its poll gave up
+                        held = None
+                        self._done()
+                        continue
+                if worker is None:
+                    worker = self._worker_for(inflight)
+                    if worker is None:  # none starts: the rest are parsed here
+                        self._parse_the_rest_here([*inflight, held])
+                        return
+                if not inflight:
+                    parse_from = time.monotonic()
+                try:
+                    sent = worker.send(held[1], unless_it_waits=True)
+                except WORKER_FAILURES:  # the process is gone: the feeds it had go to the next
+                    self._pool.discard(worker)
+                    worker = self._worker_for(inflight) if inflight else None
+                    if worker is None and inflight:
+                        self._parse_the_rest_here([*inflight, held])
+                        return
+                    continue
+                if not sent:
+                    break  # no room in the pipe: after the next reply
+                inflight.append(held)
+                held = None
+            if not inflight:
+                if closing:
+                    if worker is not None:
+                        self._pool.give_back(worker)
+                    return
+                continue  # (a job held back always finds room once nothing is in flight)
+            assert worker is not None
+            budget, request, future = inflight[0]
+            try:
+                reply = worker.receive(parse_from + budget)
+            except (_Overrun, *WORKER_FAILURES) as exc:
+                self._pool.discard(worker)
+                worker = None
+                inflight.popleft()
+                future.set_exception(overrun(request, budget) if isinstance(exc, _Overrun)
+                                     else worker_failed(request, exc))
+                self._done()
+                if inflight:  # handed to the stopped process: the next one parses them
+                    worker = self._worker_for(inflight)
+                    if worker is None:
+                        self._parse_the_rest_here([*inflight, *([held] if held else [])])
+                        return
+                    parse_from = time.monotonic()
+                continue
+            parse_from = time.monotonic()
+            inflight.popleft()
+            try:
+                future.set_result(parsed_from(reply))
+            except SourceError as failure:  # the feed's own failure, for its poll to report
+                future.set_exception(failure)
+            self._done()
+
+    def _worker_for(self, inflight: deque[_Job]) -> _Worker | None:
+        """A parser process with the feeds ``inflight`` handed to it again, in order (those
+        the pipe has no room for wait, in order, for the next reply); None if none starts."""
         try:
-            if future.set_running_or_notify_cancel():  # False: its poll gave up
-                future.set_result(parse_one(budget, request))
+            worker = self._pool.take()
+            for _, request, _ in inflight:
+                worker.send(request)
+        except (WorkerNotStarted, *WORKER_FAILURES):
+            return None
+        return worker
+
+    def _parse_the_rest_here(self, taken: list[_Job]) -> None:
+        """No parser process: ``taken`` (their futures running) and every feed still queued
+        are parsed in this thread, in-process, as they would have been without the queue;
+        from now on submit() refuses."""
+        with self._lock:
+            self._failed = True
+        for _, request, future in taken:
+            self._settle(future, request)
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job[2].set_running_or_notify_cancel():
+                self._settle(job[2], job[1])
+            elif job is not None:
+                self._done()
+
+    def _settle(self, future: Future[Parsed], request: dict[str, Any]) -> None:
+        try:
+            future.set_result(parse(request))
         except BaseException as exc:  # the feed's own failure, for its poll to report
             future.set_exception(exc)
         finally:
-            with self._lock:
-                self._waiting -= 1
+            self._done()
 
-    def _parse(self, budget: float, request: dict[str, Any]) -> Parsed:
-        try:
-            return self._pool.run(budget, request)
-        except WorkerNotStarted:
-            # The process that replaced a stopped one did not start: this feed is parsed as
-            # it would have been without this queue (in-process, without a budget).
-            return parse(request)
+    def _done(self) -> None:
+        with self._lock:
+            self._waiting -= 1

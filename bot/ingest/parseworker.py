@@ -58,9 +58,24 @@ def read_message(stream: IO[bytes]) -> Any | None:
     return pickle.loads(stream.read(size))
 
 
-def write_message(stream: IO[bytes], message: object) -> None:
+#: The bytes that say how long a message is.
+HEADER_SIZE = _LENGTH.size
+
+
+def body_size(header: bytes) -> int:
+    """The length of the message that ``header`` (``HEADER_SIZE`` bytes) starts."""
+    (size,) = _LENGTH.unpack(header)
+    return int(size)
+
+
+def encode_message(message: object) -> bytes:
+    """``message`` as written on the pipe (its length, then its pickle)."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)) + data)
+    return _LENGTH.pack(len(data)) + data
+
+
+def write_message(stream: IO[bytes], message: object) -> None:
+    stream.write(encode_message(message))
     stream.flush()
 
 
