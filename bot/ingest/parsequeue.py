@@ -3,14 +3,15 @@
 A small feed parsed in-process (``parsebudget``) holds the GIL for its few ms, and on a poll of
 hundreds of feeds that is time the event loop (fetching, storing) waits for. When feeds
 queue up to be parsed, ``SerialParser`` starts one parser process (``parseworker.py``; its
-~0.2 s of imports overlap the fetches) and, once it is ready, takes the small feeds one at a
-time: parsing then runs on another core, and the loop only unpickles the items (~0.15 ms a
-feed). A poll with few feeds, or none to parse (all 304), never starts it.
+~0.15 s of imports overlap the fetches) and hands it the small feeds in order, a few ahead
+of the one it is parsing (``_pipeline``): parsing then runs on another core, and the loop
+only unpickles the items (~0.15 ms a feed). A poll with few feeds, or none to parse (all
+304), never starts it.
 
 A feed's time budget (``fetch.parse_timeout``) runs from the moment its parse starts, not
 while it waits its turn; one that overruns is stopped as in the pool (the process is
-killed, the next feed gets a new one). Should no parser process start, feeds are parsed
-in-process as before.
+killed; the feeds handed over behind it go to a new one). Should no parser process start,
+feeds are parsed in-process as before.
 """
 
 from __future__ import annotations
