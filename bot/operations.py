@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bot.ingest.poll import PollReport
     from bot.outlets import Outlet
     from bot.store import Store
-    from bot.store.light import CycleStore
+    from bot.store.light import CycleStore, StatusStore
 
 log = logging.getLogger("newsbot")
 
@@ -207,7 +207,7 @@ def channel_mode(name: str, workers: Sequence[WorkerView]) -> str:
     return "; ".join(f"{', '.join(names)}: {text}" for text, names in seen.items())
 
 
-def status(config: Config, store: Store, *, now: datetime | None = None) -> StatusView:
+def status(config: Config, store: StatusStore, *, now: datetime | None = None) -> StatusView:
     """Sources with their last poll, last new article and silence; channels with their
     deliveries by state, as the running workers see them."""
     now = now or datetime.now(UTC)

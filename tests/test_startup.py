@@ -68,6 +68,16 @@ def test_a_view_of_the_store_loads_only_the_config_and_the_store(project: Path,
     assert "sqlalchemy.dialects.postgresql" not in loaded
 
 
+def test_status_on_an_existing_sqlite_store_loads_no_sqlalchemy(project: Path) -> None:
+    # The first `newsbot status` finds no store file: the full store creates and migrates
+    # it. The second reads it through the light store (bot/store/light.py), which answers
+    # every read status makes without SQLAlchemy, about half of this command's start-up.
+    assert "sqlalchemy" in set(run_newsbot(project, "status")["modules"])
+    loaded = set(run_newsbot(project, "status")["modules"])
+    assert "bot.store.status_sql" in loaded  # it did read the store
+    assert not [m for m in loaded if m.split(".")[0] == "sqlalchemy"]
+
+
 def test_help_loads_no_command_module_and_no_event_loop(project: Path) -> None:
     loaded = set(run_newsbot(project, "--help")["modules"])
     assert not {"asyncio", "bot.cli.digest", "bot.cli.desk", "bot.cli.editor"} & loaded

@@ -141,9 +141,11 @@ def status(ctx: Context, verbose: bool) -> None:
 
     # A broken edit must not blind the editor: show the configuration the bot still runs.
     config, _ = config_for_status(ctx.config_path)
-    from bot.store import open_store
+    # On an existing, current SQLite file the light store answers every read without
+    # SQLAlchemy (half of this command's start-up); anything else gets the full store.
+    from bot.store.light import open_cycle_store
 
-    store = open_store(config.store_url)
+    store = open_cycle_store(config.store_url)
     try:
         print_status(build_status(config, store), verbose=verbose)
     finally:

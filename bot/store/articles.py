@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
@@ -36,6 +36,12 @@ from bot.store.records import (
     PollWrite,
     SourceState,
 )
+from bot.store.status_sql import (
+    last_discovered_sql,
+    newest_published_sql,
+    read_rhythm,
+    source_state_sql,
+)
 
 
 def _hash(value: str) -> str:
@@ -47,14 +53,6 @@ def _words(html: str) -> str:
     from bot.text import html_to_text  # a poll's write needs it; a read of the store does not
 
     return " ".join(html_to_text(html).split())
-
-
-def _row_to_state(row: Any) -> SourceState:
-    return SourceState(source_id=row.id, etag=row.etag, last_modified=row.last_modified,
-                       last_polled_at=row.last_polled_at, last_success_at=row.last_success_at,
-                       last_error=row.last_error, consecutive_errors=row.consecutive_errors,
-                       next_poll_at=row.next_poll_at, items_seen=row.items_seen,
-                       parser=row.parser, parser_note=row.parser_note)
 
 
 def _row_to_article(row: Any) -> Article:
@@ -119,11 +117,11 @@ class ArticleQueries(StoreBase):
     # -- sources ---------------------------------------------------------------
 
     def source_state(self, source_id: str) -> SourceState:
+        # The driver's own SQL, shared with the light store (bot/store/status_sql.py).
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(schema.sources).where(schema.sources.c.id == source_id)
-            ).first()
-        return _row_to_state(row) if row is not None else SourceState(source_id)
+            postgres = conn.dialect.name == "postgresql"
+            row = run(conn, source_state_sql(postgres), (source_id,)).first()
+        return read_source_state(row) if row is not None else SourceState(source_id)
 
     def source_states(self) -> dict[str, SourceState]:
         """Every known source's state, by id, in one query (a source never polled is
@@ -420,16 +418,12 @@ class ArticleQueries(StoreBase):
                       ) -> tuple[datetime | None, list[datetime]]:
         """When ``source_id`` last gave a new article (first seen), and the publication
         times of its ``limit`` newest articles, newest first: its usual rhythm."""
-        a = schema.articles
+        # The driver's own SQL, shared with the light store (bot/store/status_sql.py).
         with self.engine.connect() as conn:
-            last = conn.scalar(select(func.max(a.c.discovered_at))
-                               .where(a.c.source_id == source_id))
-            published = list(conn.scalars(select(a.c.published_at)
-                                          .where(a.c.source_id == source_id)
-                                          .order_by(a.c.published_at.desc()).limit(limit)))
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=UTC)  # an aggregate bypasses the column's type
-        return last, published
+            postgres = conn.dialect.name == "postgresql"
+            last = run(conn, last_discovered_sql(postgres), (source_id,)).scalar()
+            published = run(conn, newest_published_sql(postgres), (source_id, limit)).all()
+        return read_rhythm(last, published)
 
     def count_articles(self) -> int:
         with self.engine.connect() as conn:

@@ -8,7 +8,9 @@ from sqlalchemy import delete, select, update
 
 from bot.store import schema
 from bot.store.base import StoreBase
+from bot.store.poll_sql import run
 from bot.store.records import ChannelState
+from bot.store.status_sql import CHANNEL_STATES_SQL, read_channel_state
 
 C = schema.channel_state
 
@@ -22,10 +24,10 @@ class ChannelQueries(StoreBase):
         return ChannelState(channel, bool(row.paused), row.attention, row.chat_override)
 
     def channel_states(self) -> dict[str, ChannelState]:
+        # The driver's own SQL, shared with the light store (bot/store/status_sql.py).
         with self.engine.connect() as conn:
-            return {r.channel: ChannelState(r.channel, bool(r.paused), r.attention,
-                                            r.chat_override)
-                    for r in conn.execute(select(C))}
+            states = (read_channel_state(row) for row in run(conn, CHANNEL_STATES_SQL, ()))
+            return {state.channel: state for state in states}
 
     def update_channel(self, channel: str, *, now: datetime, **values: object) -> None:
         """Set paused / attention / chat_override for a channel (creating its row)."""

@@ -1,5 +1,8 @@
 """The light store: a short command's first calls on SQLite, without SQLAlchemy.
 
+``newsbot status`` reads through it too (``StatusStore``): every one of its reads is answered
+here with bot/store/status_sql.py's SQL, which the full store's methods run as well.
+
 A warm `newsbot once` (every feed answers 304, nothing due) asks the store three things: the
 sources' states, to record the polls that found nothing new, and whether any delivery needs
 a dispatch pass. Importing SQLAlchemy costs more than the whole rest of such a run's store
@@ -17,11 +20,12 @@ or migrates). PostgreSQL always gets the full store.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.models import Delivery, DeliveryStatus
 from bot.store.failure import permanent_sqlite, store_failure
 from bot.store.poll_sql import (
     SOURCE_STATES_SQL,
@@ -30,8 +34,26 @@ from bot.store.poll_sql import (
     read_source_state,
     success_rows,
 )
-from bot.store.records import PollSuccess, SourceState
+from bot.store.records import ChannelState, PollSuccess, SourceState, WorkerView
 from bot.store.sqlite_file import DEFAULT_BUSY_TIMEOUT, apply_pragmas, sqlite_file
+from bot.store.status_sql import (
+    CHANNEL_STATES_SQL,
+    COUNTS_BY_STATUS_SQL,
+    deliveries_in_sql,
+    last_discovered_sql,
+    live_workers_params,
+    live_workers_sql,
+    newest_published_sql,
+    read_channel_state,
+    read_counts_by_status,
+    read_delivery,
+    read_rhythm,
+    read_spend,
+    read_worker,
+    source_state_sql,
+    spend_since_params,
+    spend_since_sql,
+)
 
 if TYPE_CHECKING:
     from bot.errors import StoreError
@@ -56,6 +78,29 @@ class CycleStore(Protocol):
     def has_dispatch_work(self, channels: Sequence[str], now: datetime) -> bool: ...
 
     def full(self) -> Store: ...
+
+
+class StatusStore(Protocol):
+    """What ``newsbot status`` (bot/operations.py ``status``) reads: the full ``Store``
+    answers it, and so does the light store, over bot/store/status_sql.py's SQL."""
+
+    def counts_by_status(self) -> dict[str, dict[str, int]]: ...
+
+    def channel_states(self) -> dict[str, ChannelState]: ...
+
+    def live_workers(self, now: datetime) -> list[WorkerView]: ...
+
+    def source_state(self, source_id: str) -> SourceState: ...
+
+    def source_rhythm(self, source_id: str, limit: int = 20
+                      ) -> tuple[datetime | None, list[datetime]]: ...
+
+    def deliveries(self, *, statuses: Iterable[DeliveryStatus] | None = None,
+                   channel: str | None = None, limit: int | None = None,
+                   newest_first: bool = False, since: datetime | None = None
+                   ) -> list[Delivery]: ...
+
+    def spend_since(self, channel: str, since: datetime) -> tuple[int, float]: ...
 
 
 class LightStore:
@@ -114,6 +159,69 @@ class LightStore:
             raise self._error(exc, "has_dispatch_work") from None
         return found is not None
 
+    # -- what `newsbot status` reads (StatusStore): each as the full store's method -------
+
+    def counts_by_status(self) -> dict[str, dict[str, int]]:
+        if self._connection is None:
+            return self.full().counts_by_status()
+        return read_counts_by_status(self._read("counts_by_status", COUNTS_BY_STATUS_SQL))
+
+    def channel_states(self) -> dict[str, ChannelState]:
+        if self._connection is None:
+            return self.full().channel_states()
+        states = map(read_channel_state, self._read("channel_states", CHANNEL_STATES_SQL))
+        return {state.channel: state for state in states}
+
+    def live_workers(self, now: datetime) -> list[WorkerView]:
+        if self._connection is None:
+            return self.full().live_workers(now)
+        rows = self._read("live_workers", live_workers_sql(False),
+                          live_workers_params("sqlite", now))
+        return [read_worker(row) for row in rows]
+
+    def source_state(self, source_id: str) -> SourceState:
+        if self._connection is None:
+            return self.full().source_state(source_id)
+        rows = self._read("source_state", source_state_sql(False), (source_id,))
+        return read_source_state(rows[0]) if rows else SourceState(source_id)
+
+    def source_rhythm(self, source_id: str, limit: int = 20
+                      ) -> tuple[datetime | None, list[datetime]]:
+        if self._connection is None:
+            return self.full().source_rhythm(source_id, limit)
+        (last,), = self._read("source_rhythm", last_discovered_sql(False), (source_id,))
+        published = self._read("source_rhythm", newest_published_sql(False), (source_id, limit))
+        return read_rhythm(last, published)
+
+    def deliveries(self, *, statuses: Iterable[DeliveryStatus] | None = None,
+                   channel: str | None = None, limit: int | None = None,
+                   newest_first: bool = False, since: datetime | None = None
+                   ) -> list[Delivery]:
+        """Deliveries in ``statuses``; any other filter or order opens the full store."""
+        if (self._connection is None or statuses is None or channel is not None or limit
+                or newest_first or since is not None):
+            return self.full().deliveries(statuses=statuses, channel=channel, limit=limit,
+                                          newest_first=newest_first, since=since)
+        values = tuple(s.value for s in statuses)
+        if not values:
+            return []
+        rows = self._read("deliveries", deliveries_in_sql(False, len(values)), values)
+        return [read_delivery(row) for row in rows]
+
+    def spend_since(self, channel: str, since: datetime) -> tuple[int, float]:
+        if self._connection is None:
+            return self.full().spend_since(channel, since)
+        (row,) = self._read("spend_since", spend_since_sql(False),
+                            spend_since_params("sqlite", channel, since))
+        return read_spend(row)
+
+    def _read(self, operation: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        assert self._connection is not None
+        try:
+            return self._connection.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc, operation) from None
+
     def full(self) -> Store:
         """The full store, opened (and migrated) on the first call; the light connection is
         closed first and not used again."""
@@ -154,8 +262,9 @@ class LightStore:
 
 def open_cycle_store(url: str, *, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT
                      ) -> LightStore | Store:
-    """The store for a short command that may find nothing to do: the light store on an
-    existing SQLite file whose schema is current, else the full store (``open_store``)."""
+    """The store for a short command that may find nothing to do (``once``) or only reads
+    (``status``): the light store on an existing SQLite file whose schema is current, else
+    the full store (``open_store``)."""
     path = sqlite_file(url)
     connection = _connect_if_current(path, busy_timeout) if path is not None else None
     if connection is None:

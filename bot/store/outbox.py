@@ -25,6 +25,15 @@ from bot.store.poll_sql import (
     insert_rows,
     run,
 )
+from bot.store.status_sql import (
+    COUNTS_BY_STATUS_SQL,
+    deliveries_in_sql,
+    read_counts_by_status,
+    read_delivery,
+    read_spend,
+    spend_since_params,
+    spend_since_sql,
+)
 
 D = schema.deliveries
 #: ``claimed_by`` of the deliveries a digest run carries: ``digest-run:<run id>``. Those claims
@@ -268,6 +277,14 @@ class OutboxQueries(StoreBase):
                    newest_first: bool = False, since: datetime | None = None
                    ) -> list[Delivery]:
         """Outbox rows; ``since``: only those sent (or last changed) at or after it."""
+        if (statuses is not None and channel is None and not limit and not newest_first
+                and since is None):
+            # What `newsbot status` asks (its unknown outcomes): the driver's own SQL,
+            # shared with the light store (bot/store/status_sql.py).
+            values = tuple(s.value for s in statuses)
+            with self.engine.connect() as conn:
+                sql = deliveries_in_sql(conn.dialect.name == "postgresql", len(values))
+                return [read_delivery(row) for row in run(conn, sql, values)] if values else []
         query = select(D)
         if statuses is not None:
             query = query.where(D.c.status.in_([s.value for s in statuses]))
@@ -286,18 +303,15 @@ class OutboxQueries(StoreBase):
 
     def counts_by_status(self) -> dict[str, dict[str, int]]:
         """{channel: {status: count}}"""
-        result: dict[str, dict[str, int]] = {}
+        # The driver's own SQL, shared with the light store (bot/store/status_sql.py).
         with self.engine.connect() as conn:
-            rows = conn.execute(select(D.c.channel, D.c.status, func.count())
-                                .group_by(D.c.channel, D.c.status))
-            for channel, status, count in rows:
-                result.setdefault(channel, {})[status] = int(count)
-        return result
+            return read_counts_by_status(run(conn, COUNTS_BY_STATUS_SQL, ()))
 
     def spend_since(self, channel: str, since: datetime) -> tuple[int, float]:
         """(posts, summed cost) sent on ``channel`` since ``since``."""
+        # The driver's own SQL, shared with the light store (bot/store/status_sql.py).
         with self.engine.connect() as conn:
-            row = conn.execute(select(func.count(), func.coalesce(func.sum(D.c.cost), 0.0))
-                               .where(D.c.channel == channel, D.c.sent_at >= since,
-                                      D.c.status == DeliveryStatus.SENT.value)).one()
-        return int(row[0]), float(row[1])
+            dialect = conn.dialect.name
+            row = run(conn, spend_since_sql(dialect == "postgresql"),
+                      spend_since_params(dialect, channel, since)).one()
+        return read_spend(row)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from bot.store import schema
 from bot.store.base import StoreBase
+from bot.store.poll_sql import run
 from bot.store.records import ChannelView, WorkerView
+from bot.store.status_sql import live_workers_params, live_workers_sql, read_worker
 
 W = schema.workers
-
-#: A worker that has not beaten for this long is taken for dead (it beats every poll tick).
-WORKER_STALE = timedelta(minutes=2)
+#: A dead worker's row (a crash leaves it) is swept away by the next new worker after this.
 FORGET_AFTER = timedelta(days=1)
 
 
@@ -45,11 +45,10 @@ class WorkerQueries(StoreBase):
             conn.execute(delete(W).where(W.c.worker == worker))
 
     def live_workers(self, now: datetime) -> list[WorkerView]:
-        """Workers seen within WORKER_STALE, oldest first."""
+        """Workers seen within ``status_sql.WORKER_STALE``, oldest first."""
+        # The driver's own SQL, shared with the light store (bot/store/status_sql.py).
         with self.engine.connect() as conn:
-            rows = conn.execute(select(W).where(W.c.seen_at >= now - WORKER_STALE)
-                                .order_by(W.c.started_at, W.c.worker)).all()
-        return [WorkerView(r.worker, r.started_at, r.seen_at,
-                           {n: ChannelView(v.get("mode", ""), v.get("why", ""))
-                            for n, v in json.loads(r.channels or "{}").items()})
-                for r in rows]
+            dialect = conn.dialect.name
+            return [read_worker(row) for row in run(
+                conn, live_workers_sql(dialect == "postgresql"),
+                live_workers_params(dialect, now))]
