@@ -11,13 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.config import Config, EmailChannel
 from bot.durations import format_duration
 from bot.models import Delivery, DeliveryStatus
 from bot.plan import APPROVAL_WINDOW_NOTE, PRIORITY_HIGH, PlannedPost, Why, project
-from bot.store import Store
+
+if TYPE_CHECKING:
+    # Annotations only: ``newsbot queue`` runs this module without loading SQLAlchemy.
+    from bot.store import Store
+    from bot.store.light import QueueStore
 
 __all__ = ["BulkResult", "ChannelPlan", "EditRefused", "QueueEntry", "approve", "edit_text",
            "for_each", "history", "hold", "known_channel", "pause", "plan", "post_now", "queue",
@@ -29,7 +34,7 @@ _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.AWAITING, DeliveryStatus.HELD
 # ------------------------------------------------------------------ channels
 
 
-def known_channel(config: Config, store: Store, channel: str) -> None:
+def known_channel(config: Config, store: QueueStore, channel: str) -> None:
     """Raise LookupError naming the channels when ``channel`` is neither configured nor in
     the store (a removed channel's rows are kept, so it may still be named)."""
     if channel in config.channels or channel in store.counts_by_status():
@@ -258,7 +263,7 @@ def _zone(config: Config, channel: str) -> ZoneInfo:
     return config.zone_for(channel) if channel in config.channels else config.zone
 
 
-def queue(config: Config, store: Store, *, channel: str | None = None,
+def queue(config: Config, store: QueueStore, *, channel: str | None = None,
           now: datetime | None = None) -> list[QueueEntry]:
     """Pending and held deliveries, by channel then in the order the store claims them,
     each with the time ``plan`` expects it to go (never the raw earliest due time, which
@@ -286,7 +291,7 @@ class ChannelPlan:
     titles: dict[int, str]
 
 
-def plan(config: Config, store: Store, *, now: datetime,
+def plan(config: Config, store: QueueStore, *, now: datetime,
          channel: str | None = None) -> list[ChannelPlan]:
     """For each channel, its pending posts with the expected local send time and why."""
     waiting = store.deliveries(statuses=_WAITING, channel=channel)

@@ -78,6 +78,16 @@ def test_status_on_an_existing_sqlite_store_loads_no_sqlalchemy(project: Path) -
     assert not [m for m in loaded if m.split(".")[0] == "sqlalchemy"]
 
 
+def test_queue_on_an_existing_sqlite_store_loads_no_sqlalchemy(project: Path) -> None:
+    # As status: the first run creates the store through the full store; the second reads
+    # it through the light store, which answers every read `newsbot queue` makes.
+    assert "sqlalchemy" in set(run_newsbot(project, "queue")["modules"])
+    for args in (["queue"], ["queue", "--channel", "telegram-en"]):
+        loaded = set(run_newsbot(project, *args)["modules"])
+        assert "bot.store.queue_sql" in loaded  # it did read the store
+        assert not [m for m in loaded if m.split(".")[0] == "sqlalchemy"], args
+
+
 def test_help_loads_no_command_module_and_no_event_loop(project: Path) -> None:
     loaded = set(run_newsbot(project, "--help")["modules"])
     assert not {"asyncio", "bot.cli.digest", "bot.cli.desk", "bot.cli.editor"} & loaded

@@ -90,9 +90,9 @@ class Context:
         return open_store(self.config.store_url, busy_timeout=wait)
 
     def cycle_store(self) -> LightStore | Store:
-        """The store for a command that may find nothing to do (``newsbot once``): on SQLite
-        it opens the full store (and loads SQLAlchemy) only when there is work
-        (bot/store/light.py)."""
+        """The store for a command that may find nothing to do (``newsbot once``) or only reads
+        (``newsbot queue``): on SQLite it opens the full store (and loads SQLAlchemy) only
+        when a call needs it (bot/store/light.py)."""
         from bot.settings import RuntimeSettings
         from bot.store.light import open_cycle_store
 

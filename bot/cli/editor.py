@@ -95,7 +95,9 @@ def queue(ctx: Context, channel: str | None) -> None:
     from bot.plan import PRIORITY_HIGH
 
     config = ctx.config
-    with ctx.store() as store:
+    # On an existing, current SQLite file the light store answers every read without
+    # SQLAlchemy (about half of this command's start-up); anything else gets the full store.
+    with ctx.cycle_store() as store:
         if channel is not None:
             editor.known_channel(config, store, channel)  # a typo is not "the queue is empty"
         entries = editor.queue(config, store, channel=channel)

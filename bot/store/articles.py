@@ -19,8 +19,10 @@ from bot.store.corrections import insert_corrections
 from bot.store.outbox import insert_deliveries
 from bot.store.poll_sql import (
     SOURCE_STATES_SQL,
+    articles_by_id_sql,
     datetime_binder,
     find_articles_sql,
+    id_chunks,
     insert_articles_sql,
     insert_rows,
     read_article,
@@ -400,11 +402,12 @@ class ArticleQueries(StoreBase):
         return _row_to_article(row)
 
     def get_articles(self, ids: list[int]) -> dict[int, Article]:
-        if not ids:
-            return {}
+        # The driver's own SQL, shared with the light store (bot/store/light.py).
         with self.engine.connect() as conn:
-            rows = conn.execute(select(schema.articles).where(schema.articles.c.id.in_(ids)))
-            return {row.id: _row_to_article(row) for row in rows}
+            postgres = conn.dialect.name == "postgresql"
+            return {article.id: article for chunk in id_chunks(ids)
+                    for article in map(read_article, run(
+                        conn, articles_by_id_sql(postgres, len(chunk)), chunk))}
 
     def newest_article(self) -> Article | None:
         """The article discovered last (a realistic sample for `newsbot check`)."""

@@ -1,7 +1,8 @@
 """The light store: a short command's first calls on SQLite, without SQLAlchemy.
 
 ``newsbot status`` reads through it too (``StatusStore``): every one of its reads is answered
-here with bot/store/status_sql.py's SQL, which the full store's methods run as well.
+here with bot/store/status_sql.py's SQL, which the full store's methods run as well. So does
+``newsbot queue`` (``QueueStore``; a channel's history is bot/store/queue_sql.py's).
 
 A warm `newsbot once` (every feed answers 304, nothing due) asks the store three things: the
 sources' states, to record the polls that found nothing new, and whether any delivery needs
@@ -25,15 +26,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.models import Delivery, DeliveryStatus
+from bot.models import Article, ChannelHistory, Delivery, DeliveryStatus
 from bot.store.failure import permanent_sqlite, store_failure
 from bot.store.poll_sql import (
     SOURCE_STATES_SQL,
+    articles_by_id_sql,
     dispatch_work_params,
     dispatch_work_sql,
+    id_chunks,
+    read_article,
     read_source_state,
     success_rows,
 )
+from bot.store.queue_sql import history_params, history_sql, read_history
 from bot.store.records import ChannelState, PollSuccess, SourceState, WorkerView
 from bot.store.sqlite_file import DEFAULT_BUSY_TIMEOUT, apply_pragmas, sqlite_file
 from bot.store.status_sql import (
@@ -101,6 +106,24 @@ class StatusStore(Protocol):
                    ) -> list[Delivery]: ...
 
     def spend_since(self, channel: str, since: datetime) -> tuple[int, float]: ...
+
+
+class QueueStore(Protocol):
+    """What ``newsbot queue`` (bot/editor.py ``queue``, ``plan`` and ``known_channel``)
+    reads: the full ``Store`` answers it, and so does the light store."""
+
+    def counts_by_status(self) -> dict[str, dict[str, int]]: ...
+
+    def channel_states(self) -> dict[str, ChannelState]: ...
+
+    def deliveries(self, *, statuses: Iterable[DeliveryStatus] | None = None,
+                   channel: str | None = None, limit: int | None = None,
+                   newest_first: bool = False, since: datetime | None = None
+                   ) -> list[Delivery]: ...
+
+    def get_articles(self, ids: list[int]) -> dict[int, Article]: ...
+
+    def channel_history(self, channel: str, now: datetime) -> ChannelHistory: ...
 
 
 class LightStore:
@@ -197,16 +220,36 @@ class LightStore:
                    channel: str | None = None, limit: int | None = None,
                    newest_first: bool = False, since: datetime | None = None
                    ) -> list[Delivery]:
-        """Deliveries in ``statuses``; any other filter or order opens the full store."""
-        if (self._connection is None or statuses is None or channel is not None or limit
-                or newest_first or since is not None):
+        """Deliveries in ``statuses``, of one ``channel`` or all; any other filter or order
+        opens the full store."""
+        if (self._connection is None or statuses is None or limit or newest_first
+                or since is not None):
             return self.full().deliveries(statuses=statuses, channel=channel, limit=limit,
                                           newest_first=newest_first, since=since)
         values = tuple(s.value for s in statuses)
         if not values:
             return []
-        rows = self._read("deliveries", deliveries_in_sql(False, len(values)), values)
+        params = values if channel is None else (*values, channel)
+        rows = self._read("deliveries",
+                          deliveries_in_sql(False, len(values), channel is not None), params)
         return [read_delivery(row) for row in rows]
+
+    # -- what `newsbot queue` reads besides (QueueStore) ------------------------------------
+
+    def get_articles(self, ids: list[int]) -> dict[int, Article]:
+        if self._connection is None:
+            return self.full().get_articles(ids)
+        return {article.id: article for chunk in id_chunks(ids) for article in map(
+            read_article, self._read("get_articles", articles_by_id_sql(False, len(chunk)),
+                                     chunk))}
+
+    def channel_history(self, channel: str, now: datetime) -> ChannelHistory:
+        if self._connection is None:
+            return self.full().channel_history(channel, now)
+        sent, flying, maybe = (
+            self._read("channel_history", sql, params) for sql, params in
+            zip(history_sql(False), history_params("sqlite", channel, now), strict=True))
+        return read_history(channel, sent, flying, maybe)
 
     def spend_since(self, channel: str, since: datetime) -> tuple[int, float]:
         if self._connection is None:
@@ -263,8 +306,8 @@ class LightStore:
 def open_cycle_store(url: str, *, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT
                      ) -> LightStore | Store:
     """The store for a short command that may find nothing to do (``once``) or only reads
-    (``status``): the light store on an existing SQLite file whose schema is current, else
-    the full store (``open_store``)."""
+    (``status``, ``queue``): the light store on an existing SQLite file whose schema is
+    current, else the full store (``open_store``)."""
     path = sqlite_file(url)
     connection = _connect_if_current(path, busy_timeout) if path is not None else None
     if connection is None:

@@ -25,6 +25,7 @@ from bot.store.poll_sql import (
     insert_rows,
     run,
 )
+from bot.store.queue_sql import history_params, history_sql, read_history
 from bot.store.status_sql import (
     COUNTS_BY_STATUS_SQL,
     deliveries_in_sql,
@@ -41,7 +42,6 @@ D = schema.deliveries
 #: a dead worker's claims ever hands them back.
 DIGEST_RUN_CLAIM = "digest-run:"
 _NOT_A_DIGEST_RUN = D.c.claimed_by.not_like(f"{DIGEST_RUN_CLAIM}%")
-_IN_FLIGHT = (DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value)
 
 
 def row_to_delivery(row: Any) -> Delivery:
@@ -94,22 +94,12 @@ class OutboxQueries(StoreBase):
     # -- claiming --------------------------------------------------------------
 
     def history(self, conn: Connection, channel: str, now: datetime) -> ChannelHistory:
-        since = now - timedelta(days=8)
-        sent = conn.execute(
-            select(D.c.sent_at).where(D.c.channel == channel, D.c.sent_at >= since,
-                                      D.c.status == DeliveryStatus.SENT.value)
-        ).scalars().all()
-        flying = conn.execute(
-            select(D.c.updated_at).where(D.c.channel == channel, D.c.status.in_(_IN_FLIGHT))
-        ).scalars().all()
-        # A post whose outcome is unknown may have gone out (and may still arrive): it counts
-        # against gaps, caps and the platform's pace from when it was given up on.
-        maybe = conn.execute(
-            select(D.c.updated_at).where(D.c.channel == channel, D.c.updated_at >= since,
-                                         D.c.status == DeliveryStatus.UNKNOWN.value)
-        ).scalars().all()
-        times = sorted([t for t in sent if t] + list(flying) + list(maybe), reverse=True)
-        return ChannelHistory(channel=channel, recent=tuple(times), in_flight=len(flying))
+        # The driver's own SQL, shared with the light store (bot/store/queue_sql.py).
+        sent, flying, maybe = (
+            run(conn, sql, params).all() for sql, params in
+            zip(history_sql(self.dialect == "postgresql"),
+                history_params(self.dialect, channel, now), strict=True))
+        return read_history(channel, sent, flying, maybe)
 
     def channel_history(self, channel: str, now: datetime) -> ChannelHistory:
         """``history`` in a connection of its own, for readers (plan, --dry-run)."""
@@ -277,14 +267,17 @@ class OutboxQueries(StoreBase):
                    newest_first: bool = False, since: datetime | None = None
                    ) -> list[Delivery]:
         """Outbox rows; ``since``: only those sent (or last changed) at or after it."""
-        if (statuses is not None and channel is None and not limit and not newest_first
-                and since is None):
-            # What `newsbot status` asks (its unknown outcomes): the driver's own SQL,
-            # shared with the light store (bot/store/status_sql.py).
+        if statuses is not None and not limit and not newest_first and since is None:
+            # What `newsbot status` (its unknown outcomes), `queue` and `plan` ask: the
+            # driver's own SQL, shared with the light store (bot/store/status_sql.py).
             values = tuple(s.value for s in statuses)
+            if not values:
+                return []
             with self.engine.connect() as conn:
-                sql = deliveries_in_sql(conn.dialect.name == "postgresql", len(values))
-                return [read_delivery(row) for row in run(conn, sql, values)] if values else []
+                sql = deliveries_in_sql(conn.dialect.name == "postgresql", len(values),
+                                        channel is not None)
+                params = values if channel is None else (*values, channel)
+                return [read_delivery(row) for row in run(conn, sql, params)]
         query = select(D)
         if statuses is not None:
             query = query.where(D.c.status.in_([s.value for s in statuses]))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -145,6 +145,20 @@ def find_articles_sql(postgres: bool, urls: int, guids: tuple[int, ...]) -> str:
     return f"SELECT {', '.join(_READ_COLUMNS)} FROM articles WHERE {' OR '.join(arms)}"
 
 
+@functools.lru_cache(maxsize=8)
+def articles_by_id_sql(postgres: bool, ids: int) -> str:
+    """Articles by id, ``ids`` of them (``newsbot queue`` and ``plan`` read their titles)."""
+    return (f"SELECT {', '.join(_READ_COLUMNS)} FROM articles "
+            f"WHERE id IN ({_take(_marks(postgres), ids)})")
+
+
+def id_chunks(ids: Iterable[int], size: int = 500) -> list[tuple[int, ...]]:
+    """``ids`` without repeats, in tuples of at most ``size`` for ``articles_by_id_sql``
+    (SQLite's old limit is 999 variables): a long queue reads its titles in a few queries."""
+    unique = tuple(dict.fromkeys(ids))
+    return [unique[start:start + size] for start in range(0, len(unique), size)]
+
+
 @functools.lru_cache(maxsize=4)
 def record_success_sql(postgres: bool, with_parser: bool) -> str:
     """A source's row after a poll that worked, made if missing: ``items_seen`` grows by the
@@ -220,7 +234,7 @@ def dispatch_work_params(dialect: str, channels: Sequence[str], now: datetime
 
 
 def read_article(row: Sequence[Any]) -> Article:
-    """An Article from a row of ``find_articles_sql``."""
+    """An Article from a row of ``find_articles_sql`` or ``articles_by_id_sql``."""
     (article_id, source_id, guid, _, url, _, title, summary, summary_html, text, author,
      sections, language, published_at, discovered_at, image_url, image_alt, image_problem,
      corrected_at) = row

@@ -103,12 +103,14 @@ _DELIVERY_READ_COLUMNS = ("id", "article_id", "channel", "status", "due_at", "at
                           "revision")
 
 
-@functools.lru_cache(maxsize=8)
-def deliveries_in_sql(postgres: bool, statuses: int) -> str:
-    """Deliveries in ``statuses`` states (bind their values), in the outbox's order: by
-    channel, highest priority first, then due time."""
+@functools.lru_cache(maxsize=16)
+def deliveries_in_sql(postgres: bool, statuses: int, channel: bool = False) -> str:
+    """Deliveries in ``statuses`` states (bind their values), of one channel if ``channel``
+    (bind its name after them), in the outbox's order: by channel, highest priority first,
+    then due time."""
+    of_channel = f" AND channel = {_marks(postgres, 1, statuses + 1)}" if channel else ""
     return (f"SELECT {', '.join(_DELIVERY_READ_COLUMNS)} FROM deliveries "
-            f"WHERE status IN ({_marks(postgres, statuses)}) "
+            f"WHERE status IN ({_marks(postgres, statuses)}){of_channel} "
             "ORDER BY channel, priority DESC, due_at, id")
 
 
