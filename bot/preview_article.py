@@ -20,7 +20,8 @@ from bot.channels import post_format
 from bot.config import Config, EmailChannel
 from bot.ingest.article_file import NotAnArticle, read_article_file
 from bot.ingest.extract import extract_page
-from bot.ingest.fetch import OFFLINE_HOST, PAGE_ACCEPT
+from bot.ingest.fetch import PAGE_ACCEPT
+from bot.ingest.fetch_files import OFFLINE_HOST
 from bot.ingest.poll import make_fetcher
 from bot.ingest.urls import canonical_url
 from bot.models import Article

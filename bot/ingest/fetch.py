@@ -4,6 +4,9 @@ feedparser's own fetching has no size cap and no async, so bytes come from here 
 conditional GET, a time limit, a size cap, a redirect cap and a per-host concurrency limit) and
 go to the parser together with the response headers.
 
+Local files and the offline sample pages are read by ``bot.ingest.fetch_files``; the result
+type is ``bot.ingest.fetched.FetchResult``.
+
 Two kinds of URL come here. A source's own URL or path is config.yaml's, so it is trusted: it
 may be a local file or on a private network. Everything else (an item's link, a redirect from a
 source to another host) is feed content, fetched only under the outbound-URL policy
@@ -15,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import mimetypes
 import os
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from email.utils import formatdate
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -33,6 +34,8 @@ from bot.config import Fetching
 from bot.errors import SourceError
 from bot.ingest.aionet import SourcePool
 from bot.ingest.fetch_errors import past_deadline, status_error, too_large, worded
+from bot.ingest.fetch_files import read_file, read_sample_page
+from bot.ingest.fetched import FetchResult as FetchResult  # what fetching returns
 from bot.ingest.urls import strip_userinfo
 from bot.linkcheck import link_problem
 from bot.urlpolicy import UrlPolicy, untrusted_client
@@ -42,9 +45,6 @@ FEED_ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
-
-#: Host whose pages are served from ``offline_pages`` (the bundled samples link there).
-OFFLINE_HOST = "news.example.org"
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -76,24 +76,6 @@ class Deadline:
 
     def remaining(self) -> float:
         return max(0.0, self.at - asyncio.get_running_loop().time())
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """A fetched body (``status="ok"``), or the server's word that it has not changed."""
-
-    status: Literal["ok", "not_modified"]
-    body: bytes
-    url: str  # final URL after redirects (or the file path for local files)
-    content_type: str = ""
-    encoding: str | None = None  # the charset the headers declared, if any
-    etag: str | None = None
-    last_modified: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def header_map(self) -> dict[str, str]:
-        """The response headers with lowercased names (what ``parse_feed`` accepts)."""
-        return {name.lower(): value for name, value in self.headers}
 
 
 class _CookieJar(httpx.Cookies):
@@ -432,81 +414,12 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
     ) -> FetchResult:
-        """Read a local file as if it were fetched (same size cap, same errors).
-
-        The file's size and modification time stand in for an ETag, so polling an unchanged
-        file gives ``status="not_modified"``.
-        """
-        file = Path(path).expanduser()
-        if not file.is_absolute() and self.base_dir is not None:
-            file = self.base_dir / file
-        try:
-            stat = await asyncio.to_thread(file.stat)
-        except FileNotFoundError:
-            raise SourceError(
-                source_id, f"no such file {file}: check the source's path", retryable=False
-            ) from None
-        except OSError as exc:
-            raise SourceError(source_id, f"cannot read {file}: {exc.strerror}") from None
-        if not file.is_file():
-            raise SourceError(source_id, f"{file} is not a file", retryable=False)
-        if stat.st_size > self.settings.max_bytes:
-            raise too_large(source_id, str(file), self.settings.max_bytes, "the file is larger")
-        file_etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
-        file_modified = formatdate(stat.st_mtime, usegmt=True)
-        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        headers: tuple[tuple[str, str], ...] = (
-            ("content-type", content_type),
-            ("etag", file_etag),
-            ("last-modified", file_modified),
-        )
-        if etag == file_etag:
-            return FetchResult(
-                "not_modified",
-                b"",
-                str(file),
-                content_type,
-                None,
-                file_etag,
-                file_modified,
-                headers,
-            )
-        try:
-            body = await asyncio.to_thread(file.read_bytes)
-        except OSError as exc:
-            raise SourceError(source_id, f"cannot read {file}: {exc.strerror}") from None
-        return FetchResult(
-            "ok", body, str(file), content_type, None, file_etag, file_modified, headers
-        )
+        """Read a local file as if it were fetched (same size cap, same errors); an
+        unchanged file gives ``status="not_modified"`` (``bot.ingest.fetch_files``)."""
+        return await read_file(path, source_id, base_dir=self.base_dir,
+                               max_bytes=self.settings.max_bytes, etag=etag)
 
     async def _fetch_offline(self, url: str, source_id: str) -> FetchResult:
-        parts = urlsplit(url)
         assert self.offline_pages is not None
-        if (parts.hostname or "").lower() != OFFLINE_HOST:
-            raise SourceError(
-                source_id,
-                f"offline mode: {strip_userinfo(url)} is not on {OFFLINE_HOST}, so it cannot be "
-                "served from the sample pages; run without offline pages to fetch it",
-                retryable=False,
-            )
-        segment = unquote(parts.path.rstrip("/").rpartition("/")[2]) or "index"
-        candidates = [self.offline_pages / f"{segment}.html", self.offline_pages / segment]
-        for page in candidates:
-            if page.name and "/" not in segment and page.is_file():
-                result = await self.fetch_local(page, source_id)
-                content_type = "text/html; charset=utf-8" if page.suffix == ".html" else ""
-                return FetchResult(
-                    "ok",
-                    result.body,
-                    url,  # relative links in the page resolve against its URL, not the file
-                    content_type or result.content_type,
-                    "utf-8" if content_type else None,
-                    result.etag,
-                    result.last_modified,
-                    (("content-type", content_type or result.content_type),),
-                )
-        raise SourceError(
-            source_id,
-            f"offline mode: no sample page {candidates[0]} for {strip_userinfo(url)}",
-            retryable=False,
-        )
+        return await read_sample_page(url, source_id, self.offline_pages,
+                                      max_bytes=self.settings.max_bytes)
