@@ -9,6 +9,7 @@
   code would have waited (``clock.slept``).
 - ``wait_until``: wait for a condition the code under test makes true, never for a guessed
   number of seconds.
+- ``open_light_store``: the light store (bot/store/light.py) on an existing SQLite file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.store.light import LightStore
 
 #: The instant most tests call "now" (a Tuesday, 09:00 UTC).
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -84,3 +90,13 @@ async def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:g} s")
         await asyncio.sleep(0.01)
+
+
+def open_light_store(path: Path) -> LightStore:
+    """The light store on the SQLite file at ``path``, which must exist and be current (else
+    ``open_cycle_store`` would give the full store, and this fails)."""
+    from bot.store.light import LightStore, open_cycle_store
+
+    store = open_cycle_store(f"sqlite:///{path}")
+    assert isinstance(store, LightStore)
+    return store

@@ -21,6 +21,7 @@ from bot.store import PollSuccess, Store, migrations, open_store
 from bot.store.light import SCHEMA_VERSIONS, LightStore, open_cycle_store
 from bot.store.sqlite_file import sqlite_file
 from tests.feed_server import FeedServer
+from tests.kit import open_light_store
 
 # In the past: a cycle's dispatch runs on the wall clock, so its posts must be due by then.
 NOW = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=123456)
@@ -38,12 +39,6 @@ def _rows(path: Path, table: str) -> list[tuple[Any, ...]]:
 
 def _versions(path: Path) -> set[int]:
     return {row[0] for row in _rows(path, "schema_version")}
-
-
-def _light(path: Path) -> LightStore:
-    store = open_cycle_store(_url(path))
-    assert isinstance(store, LightStore)
-    return store
 
 
 @pytest.fixture
@@ -64,7 +59,7 @@ def db(tmp_path: Path) -> Path:
 def test_the_light_store_reads_every_source_state_as_the_full_store_does(db: Path) -> None:
     with open_store(_url(db)) as full:
         expected = full.source_states()
-    with _light(db) as light:
+    with open_light_store(db) as light:
         states = light.source_states()
         assert not light.opened_full
     assert states == expected
@@ -92,7 +87,7 @@ def test_the_light_store_records_polls_byte_for_byte_as_the_full_store_does(
     ]
     with open_store(_url(db)) as full:
         full.record_poll_successes(polls)
-    with _light(twin) as light:
+    with open_light_store(twin) as light:
         light.record_poll_successes(polls)
         assert not light.opened_full
     assert _rows(twin, "sources") == _rows(db, "sources")
@@ -148,7 +143,7 @@ def test_the_light_store_tells_whether_dispatch_has_work_as_the_full_store_does(
     with open_store(_url(db)) as full:
         _prepare(full, setup)
         assert full.has_dispatch_work(channels, LATER) is work
-    with _light(db) as light:
+    with open_light_store(db) as light:
         assert light.has_dispatch_work(channels, LATER) is work
         assert not light.opened_full
 
@@ -248,7 +243,7 @@ async def test_a_cycle_hands_over_to_the_full_store_when_one_feed_has_news(
     assert [p.new for p in first.polls] == [1, 1, 1]
     feed_server.add("/c.xml", _rss("c1", "c2"), etag='"c2"')
 
-    with _light(tmp_path / "newsbot.db") as light:
+    with open_light_store(tmp_path / "newsbot.db") as light:
         second = await run_cycle(config, light, now=LATER)
         assert light.opened_full
         full = light.full()
@@ -272,7 +267,7 @@ async def test_a_cycle_with_nothing_new_and_nothing_due_never_opens_the_full_sto
         "channels:\n  tg: {type: telegram, chat: '@c'}\n", base_dir=tmp_path)
     with open_cycle_store(config.store_url) as cold:
         await run_cycle(config, cold, now=NOW)
-    with _light(tmp_path / "newsbot.db") as light:
+    with open_light_store(tmp_path / "newsbot.db") as light:
         report = await run_cycle(config, light, now=LATER)
         assert not light.opened_full
     assert [p.not_modified for p in report.polls] == [True]

@@ -18,7 +18,8 @@ from bot.config import parse_config
 from bot.models import ChannelHistory, DeliveryStatus, FeedItem, NewDelivery, Receipt
 from bot.plan import PRIORITY_HIGH
 from bot.store import Store, open_store
-from bot.store.light import LightStore, open_cycle_store
+from bot.store.light import LightStore
+from tests.kit import open_light_store
 
 NOW = datetime.now(UTC).replace(microsecond=123456)
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.AWAITING, DeliveryStatus.HELD)
@@ -71,14 +72,8 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def _light(path: Path) -> LightStore:
-    store = open_cycle_store(f"sqlite:///{path}")
-    assert isinstance(store, LightStore)
-    return store
-
-
 def test_the_light_store_reads_everything_queue_needs_as_the_full_store_does(db: Path) -> None:
-    with open_store(f"sqlite:///{db}") as full, _light(db) as light:
+    with open_store(f"sqlite:///{db}") as full, open_light_store(db) as light:
         for channel in (None, "tg", "x", "gone", "none"):
             assert (light.deliveries(statuses=WAITING, channel=channel)
                     == full.deliveries(statuses=WAITING, channel=channel)), channel
@@ -99,7 +94,7 @@ def test_the_light_store_reads_everything_queue_needs_as_the_full_store_does(db:
         assert light.channel_states() == full.channel_states()
         assert not light.opened_full
     # And the data were there to compare (not a comparison of empty answers):
-    with _light(db) as light:
+    with open_light_store(db) as light:
         rows = light.deliveries(statuses=WAITING, channel="tg")
         assert {d.status for d in rows} == set(WAITING)
         assert rows[0].priority == PRIORITY_HIGH and rows[-1].priority == -1
@@ -120,7 +115,7 @@ def test_the_queue_and_plan_views_are_the_same_through_both_stores(db: Path,
         with open_store(config.store_url) as full:
             expected = (editor.queue(config, full, channel=channel, now=NOW),
                         editor.plan(config, full, now=NOW, channel=channel))
-        with _light(db) as light:
+        with open_light_store(db) as light:
             views = (editor.queue(config, light, channel=channel, now=NOW),
                      editor.plan(config, light, now=NOW, channel=channel))
             assert not light.opened_full

@@ -16,8 +16,9 @@ from bot.config import parse_config
 from bot.models import DeliveryStatus, FeedItem, NewDelivery, Receipt
 from bot.operations import status
 from bot.store import Store, open_store
-from bot.store.light import LightStore, open_cycle_store
+from bot.store.light import LightStore
 from bot.store.records import ChannelView
+from tests.kit import open_light_store
 
 NOW = datetime.now(UTC).replace(microsecond=654321)
 CONFIG = """\
@@ -87,15 +88,9 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def _light(path: Path) -> LightStore:
-    store = open_cycle_store(f"sqlite:///{path}")
-    assert isinstance(store, LightStore)
-    return store
-
-
 def test_the_light_store_reads_everything_status_needs_as_the_full_store_does(db: Path) -> None:
     since = NOW - timedelta(days=30)
-    with open_store(f"sqlite:///{db}") as full, _light(db) as light:
+    with open_store(f"sqlite:///{db}") as full, open_light_store(db) as light:
         for source in ("feed", "quiet", "broken", "new"):
             assert light.source_state(source) == full.source_state(source), source
             assert light.source_rhythm(source) == full.source_rhythm(source), source
@@ -111,7 +106,7 @@ def test_the_light_store_reads_everything_status_needs_as_the_full_store_does(db
             assert light.spend_since(channel, since) == full.spend_since(channel, since)
         assert not light.opened_full
     # And the data were there to compare (not a comparison of empty answers):
-    with _light(db) as light:
+    with open_light_store(db) as light:
         assert light.counts_by_status()["tg"] == {"failed": 1, "pending": 7, "sent": 3,
                                                   "unknown": 1}
         assert [w.worker for w in light.live_workers(NOW)] == ["w1", "w2"]
@@ -133,7 +128,7 @@ def test_the_status_view_is_the_same_through_both_stores(db: Path, tmp_path: Pat
     config = parse_config(CONFIG.format(url=f"sqlite:///{db}"), base_dir=tmp_path)
     with open_store(config.store_url) as full:
         expected = status(config, full, now=NOW)
-    with _light(db) as light:
+    with open_light_store(db) as light:
         view = status(config, light, now=NOW)
         assert not light.opened_full
     assert view == expected
@@ -143,7 +138,7 @@ def test_the_status_view_is_the_same_through_both_stores(db: Path, tmp_path: Pat
 def test_a_read_status_does_not_answer_opens_the_full_store(db: Path) -> None:
     with open_store(f"sqlite:///{db}") as full:
         expected = full.deliveries(channel="x", newest_first=True, limit=3)
-    with _light(db) as light:
+    with open_light_store(db) as light:
         assert light.deliveries(channel="x", newest_first=True, limit=3) == expected
         assert light.opened_full
         # and every later read goes there too, with the same answers
