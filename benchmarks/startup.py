@@ -1,4 +1,4 @@
-"""Start-up benchmark: how long `newsbot --help`, `newsbot status` and `newsbot queue` take
+"""Start-up benchmark: how long `newsbot --help`, `status`, `queue` and `plan` take
 as whole processes (interpreter start, imports, the command, exit).
 
 Builds a throwaway copy of the quick-start folder (config.yaml and the example feeds), fills
@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSBOT = Path(sys.executable).parent / "newsbot"
-COMMANDS = (("--help",), ("status",), ("queue",))
+COMMANDS = (("--help",), ("status",), ("queue",), ("plan",))
 
 
 def run(folder: Path, args: tuple[str, ...], env: dict[str, str]) -> float:

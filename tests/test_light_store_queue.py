@@ -128,11 +128,11 @@ def test_the_queue_and_plan_views_are_the_same_through_both_stores(db: Path,
 
 
 def _invoke(db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opener: Any,
-            *args: str) -> Any:
+            *args: str, command: str = "queue") -> Any:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(url=f"sqlite:///{db}"), encoding="utf-8")
     monkeypatch.setattr(bot.store.light, "open_cycle_store", opener)
-    return CliRunner().invoke(cli, ["--config", str(config), "queue", *args])
+    return CliRunner().invoke(cli, ["--config", str(config), command, *args])
 
 
 @pytest.mark.parametrize("args", [[], ["--channel", "tg"], ["--channel", "gone"],
@@ -180,3 +180,30 @@ def test_every_store_answers_the_queue_reads_with_typed_values(store: Store) -> 
     history = store.channel_history("tg", NOW + timedelta(days=1))
     assert history == ChannelHistory("tg", (NOW,), 0) and history.recent[0].tzinfo is UTC
     assert store.channel_history("tg", NOW + timedelta(days=9)).recent == ()
+
+
+@pytest.mark.parametrize("args", [[], ["--channel", "x"], ["--channel", "gone"],
+                                  ["--channel", "nope"]])
+def test_newsbot_plan_prints_the_same_through_both_stores(
+        db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    opened: list[LightStore | Store] = []
+    light_open = bot.store.light.open_cycle_store
+
+    def recording(url: str, **kwargs: Any) -> LightStore | Store:
+        opened.append(light_open(url, **kwargs))
+        return opened[-1]
+
+    light = _invoke(db, tmp_path, monkeypatch, recording, *args, command="plan")
+    assert isinstance(opened[-1], LightStore) and not opened[-1].opened_full
+    full = _invoke(db, tmp_path, monkeypatch, lambda url, **kwargs: open_store(url, **kwargs),
+                   *args, command="plan")
+    assert light.exit_code == full.exit_code, light.output
+    assert light.output == full.output
+    if args[-1:] == ["nope"]:
+        assert light.exit_code != 0 and "no channel is named 'nope'" in light.output
+        return
+    assert light.exit_code == 0, light.output
+    if args[-1:] == ["x"]:
+        assert "PAUSED" in light.output and "#" in light.output  # its posts, listed
+    if args[-1:] == ["gone"]:
+        assert "REMOVED from config.yaml" in light.output

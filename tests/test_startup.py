@@ -78,11 +78,14 @@ def test_status_on_an_existing_sqlite_store_loads_no_sqlalchemy(project: Path) -
     assert not [m for m in loaded if m.split(".")[0] == "sqlalchemy"]
 
 
-def test_queue_on_an_existing_sqlite_store_loads_no_sqlalchemy(project: Path) -> None:
+@pytest.mark.parametrize("command", ["queue", "plan"])
+def test_queue_and_plan_on_an_existing_sqlite_store_load_no_sqlalchemy(project: Path,
+                                                                       command: str) -> None:
     # As status: the first run creates the store through the full store; the second reads
-    # it through the light store, which answers every read `newsbot queue` makes.
-    assert "sqlalchemy" in set(run_newsbot(project, "queue")["modules"])
-    for args in (["queue"], ["queue", "--channel", "telegram-en"]):
+    # it through the light store, which answers every read `newsbot queue` and `newsbot
+    # plan` make.
+    assert "sqlalchemy" in set(run_newsbot(project, command)["modules"])
+    for args in ([command], [command, "--channel", "telegram-en"]):
         loaded = set(run_newsbot(project, *args)["modules"])
         assert "bot.store.queue_sql" in loaded  # it did read the store
         assert not [m for m in loaded if m.split(".")[0] == "sqlalchemy"], args

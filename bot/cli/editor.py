@@ -50,7 +50,9 @@ def plan(ctx: Context, channel: str | None) -> None:
     from bot.plan import Why
 
     config = ctx.config
-    with ctx.store() as store:
+    # The same reads as `newsbot queue`: on an existing, current SQLite file the light store
+    # answers them without SQLAlchemy (bot/store/light.py); anything else gets the full store.
+    with ctx.cycle_store() as store:
         if channel is not None:
             editor.known_channel(config, store, channel)  # a typo is not "nothing pending"
         plans = editor.plan(config, store, now=_now(), channel=channel)
