@@ -11,7 +11,8 @@ import pytest
 
 from bot.models import Article, DeliveryStatus, FeedItem, NewDelivery
 from bot.store import PollSuccess, Store, schema
-from bot.store.outbox import insert_deliveries
+from bot.store.driver import AlchemyExecutor
+from bot.store.poll_sql import insert_deliveries
 
 NOW = datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=1))
@@ -65,9 +66,9 @@ def test_a_planned_delivery_is_stored_as_a_core_insert_stores_it(store: Store) -
     plan = NewDelivery(channel="tg", due_at=due, priority=5, status=DeliveryStatus.AWAITING,
                        note="approval: « attendre »", revision=2, edit_of="m-1")
     with store.transaction() as conn:
-        assert insert_deliveries(conn, store.dialect, [(article.id, plan)], NOW) == 1
+        assert insert_deliveries(AlchemyExecutor(conn), [(article.id, plan)], NOW) == 1
         # the same (article, channel, revision) again: the row is kept as it was
-        assert insert_deliveries(conn, store.dialect, [(article.id, plan)], NOW) == 0
+        assert insert_deliveries(AlchemyExecutor(conn), [(article.id, plan)], NOW) == 0
         conn.execute(schema.deliveries.insert().values(
             article_id=article.id, channel="x", status="awaiting", priority=5, due_at=due,
             attempts=0, note=plan.note, created_at=NOW, updated_at=NOW, revision=2,

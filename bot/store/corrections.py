@@ -9,18 +9,24 @@ digest's row carries the article into its next edition, marked "Updated".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Connection, select, update
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bot.models import DeliveryStatus, NewDelivery
-from bot.store import schema
-from bot.store.outbox import insert_deliveries
+from bot.store.poll_sql import (
+    datetime_binder,
+    id_chunks,
+    insert_deliveries,
+    mark_corrected_sql,
+    post_history_sql,
+)
 from bot.store.records import CorrectionPolicy
+from bot.store.utc import aware_utc
 
-D = schema.deliveries
+if TYPE_CHECKING:
+    from bot.store.driver import Executor
+
 #: A correction still waiting: a newer change rides on it (it renders the article as it is
 #: when sent), so no second row is added.
 _WAITING = {DeliveryStatus.PENDING.value, DeliveryStatus.AWAITING.value,
@@ -28,19 +34,20 @@ _WAITING = {DeliveryStatus.PENDING.value, DeliveryStatus.AWAITING.value,
             DeliveryStatus.SENDING.value}
 
 
-def insert_corrections(conn: Connection, dialect: str, article_ids: Iterable[int], *,
-                       now: datetime, policy: CorrectionPolicy) -> int:
+def insert_corrections(ex: Executor, article_ids: Iterable[int], *, now: datetime,
+                       policy: CorrectionPolicy) -> int:
     """Plan the edits of the posts of ``article_ids`` whose feed entry just changed, in the
     caller's transaction; mark those articles corrected. Returns how many rows were added."""
     ids = sorted(set(article_ids))
     if not ids or policy.window <= timedelta(0):
         return 0
-    rows = conn.execute(
-        select(D.c.id, D.c.article_id, D.c.channel, D.c.status, D.c.revision, D.c.receipt_id,
-               D.c.sent_at, D.c.edit_of).where(D.c.article_id.in_(ids))).all()
-    by_post: dict[tuple[int, str], list[Any]] = {}
-    for row in rows:
-        by_post.setdefault((row.article_id, row.channel), []).append(row)
+    # The driver's own SQL (bot/store/poll_sql.py), so the light store runs this too.
+    postgres = ex.dialect == "postgresql"
+    by_post: dict[tuple[int, str], list[_Delivery]] = {}
+    for chunk in id_chunks(ids):
+        for row in ex.rows(post_history_sql(postgres, len(chunk)), chunk):
+            delivery = _Delivery.read(row)
+            by_post.setdefault((delivery.article_id, delivery.channel), []).append(delivery)
     plans: list[tuple[int, NewDelivery]] = []
     corrected: set[int] = set()
     for (article_id, channel), history in by_post.items():
@@ -60,7 +67,27 @@ def insert_corrections(conn: Connection, dialect: str, article_ids: Iterable[int
         plans.append((article_id, NewDelivery(channel=channel, due_at=now, status=status,
                                               note=note, revision=revision, edit_of=edit_of)))
         corrected.add(article_id)
-    if corrected:
-        conn.execute(update(schema.articles).where(schema.articles.c.id.in_(sorted(corrected)))
-                     .values(corrected_at=now))
-    return insert_deliveries(conn, dialect, plans, now)
+    bound_now = datetime_binder(ex.dialect)(now)
+    for chunk in id_chunks(sorted(corrected)):
+        ex.execute(mark_corrected_sql(postgres, len(chunk)), (bound_now, *chunk))
+    return insert_deliveries(ex, plans, now)
+
+
+class _Delivery(NamedTuple):
+    """A row of ``post_history_sql`` (poll_sql.POST_HISTORY_COLUMNS)."""
+
+    id: int
+    article_id: int
+    channel: str
+    status: str
+    revision: int
+    receipt_id: str
+    sent_at: datetime | None  # aware UTC, as the column type reads it
+    edit_of: str
+
+    @classmethod
+    def read(cls, row: Sequence[Any]) -> _Delivery:
+        (delivery_id, article_id, channel, status, revision, receipt_id, sent_at,
+         edit_of) = row
+        return cls(delivery_id, article_id, channel, status, revision, receipt_id,
+                   aware_utc(sent_at), edit_of)

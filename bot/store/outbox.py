@@ -17,12 +17,11 @@ from sqlalchemy import Connection, and_, func, select, update
 from bot.models import ChannelHistory, Delivery, DeliveryStatus, NewDelivery, Receipt
 from bot.store import schema
 from bot.store.base import StoreBase, dialect_insert
+from bot.store.driver import AlchemyExecutor
 from bot.store.poll_sql import (
-    datetime_binder,
     dispatch_work_params,
     dispatch_work_sql,
-    insert_deliveries_sql,
-    insert_rows,
+    insert_deliveries,
     run,
 )
 from bot.store.queue_sql import history_params, history_sql, read_history
@@ -55,25 +54,6 @@ def row_to_delivery(row: Any) -> Delivery:
     )
 
 
-def insert_deliveries(conn: Connection, dialect: str, plans: Iterable[tuple[int, NewDelivery]],
-                      now: datetime) -> int:
-    """Insert (article id, plan) rows in one statement, in the caller's transaction; a row
-    for an (article, channel) that already has one is kept as it is. Returns how many are new."""
-    # The driver's own SQL (poll_sql.py): a poll of 10,000 new items for two channels spent
-    # ~0.65 s of CPU binding 20,000 rows through the Core statement's column types.
-    bind = datetime_binder(dialect)
-    bound_now = bind(now)
-    rows = [(article_id, p.channel, p.status.value, p.priority, bind(p.due_at), p.note,
-             p.revision, p.edit_of, bound_now, bound_now, *_DELIVERY_DEFAULTS)
-            for article_id, p in plans]
-    return sum(1 for _ in insert_rows(conn, insert_deliveries_sql, rows))
-
-
-#: What a Core insert stores in the columns a new delivery leaves to their defaults
-#: (poll_sql.DELIVERY_COLUMNS after edit_of, created_at and updated_at).
-_DELIVERY_DEFAULTS = (0, "", "", "", "", 0.0, "")
-
-
 #: Chooses which of a channel's due candidates may go now: (history, candidates, now) → ids.
 Picker = Callable[[ChannelHistory, Sequence[Delivery], datetime], Sequence[int]]
 
@@ -89,7 +69,7 @@ class OutboxQueries(StoreBase):
                                now: datetime) -> int:
         """The batch form of create_deliveries: (article id, plan) pairs, one transaction."""
         with self.transaction() as conn:
-            return insert_deliveries(conn, self.dialect, plans, now)
+            return insert_deliveries(AlchemyExecutor(conn), plans, now)
 
     # -- claiming --------------------------------------------------------------
 
