@@ -30,7 +30,6 @@ from bot.store import NewDelivery, PollRecord, PollSuccess, SourceState
 
 if TYPE_CHECKING:
     from bot.ingest.parse import ParsedFeed
-    from bot.store import Store
     from bot.store.light import CycleStore
 
 # The page extractor (trafilatura), the folder reader and the image checker are imported by
@@ -81,11 +80,10 @@ async def poll_source(source: Source, *, config: Config, store: CycleStore,
     source's state if the caller has just read it (else it is read here). ``unchanged``:
     where a feed that has not changed is noted for the caller to record (else it is
     recorded here). ``writer``: the writer the polls running beside this one share, so
-    that those ready together are stored in one transaction (else one of its own). The
-    full store is asked for (``store.full()``) only by a poll that has something to write
-    beyond a 304: new items, or a failure."""
+    that those ready together are stored in one transaction (else one of its own). All of
+    it is ``CycleStore``'s: on SQLite the light store writes it without SQLAlchemy."""
     if state is None:
-        state = store.full().source_state(source.id)
+        state = store.source_state(source.id)
     location = source.url if source.is_remote else str(config.resolve_path(source.url))
     deadline = Deadline.after(config.fetch.deadline.total_seconds())
     folder = False
@@ -110,13 +108,13 @@ async def poll_source(source: Source, *, config: Config, store: CycleStore,
                 unchanged.append((source.id, done))
             return PollReport(source.id, ok=True, not_modified=True)
     except SourceError as exc:
-        failures = store.full().record_poll_failure(
+        failures = store.record_poll_failure(
             source.id, now=now, error=exc.problem,
             next_poll_at=now + next_poll_after_failure(source.every, state.consecutive_errors + 1))
         log.error("%s (failure %d in a row)", exc, failures)
         metrics.source_failed(source.id)
         return PollReport(source.id, ok=False, error=str(exc))
-    return await _store_poll(source, config=config, store=store.full(), fetcher=fetcher,
+    return await _store_poll(source, config=config, store=store, fetcher=fetcher,
                              now=now, writer=writer or PollWriter(store),
                              result=result, parsed=parsed.feed, deadline=deadline,
                              pages="never" if folder else source.fetch_pages,
@@ -155,7 +153,7 @@ async def _read_folder(source: Source, folder: Path, config: Config, state: Sour
     return FetchResult("ok", b"", str(folder)), Parsed(parsed)
 
 
-async def _store_poll(source: Source, *, config: Config, store: Store, fetcher: Fetcher,
+async def _store_poll(source: Source, *, config: Config, store: CycleStore, fetcher: Fetcher,
                       writer: PollWriter, now: datetime, result: FetchResult,
                       parsed: ParsedFeed,
                       deadline: Deadline, pages: str,

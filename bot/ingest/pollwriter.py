@@ -86,9 +86,8 @@ class PollWriter:
             while batch := self._take():
                 polls = [poll for poll, _ in batch]
                 try:
-                    # The full store, opened on the loop (a poll with news already has).
-                    full = self.store.full()
-                    outcomes = await asyncio.to_thread(full.record_polls, polls)
+                    # The light store writes on a connection of its own (bot/store/light.py).
+                    outcomes = await asyncio.to_thread(self.store.record_polls, polls)
                 except Exception as exc:  # record_polls answers per poll: a bug, for them all
                     outcomes = [exc] * len(batch)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):

@@ -14,14 +14,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.models import Article, FeedItem
 from bot.store import schema
 from bot.store.base import StoreBase
-from bot.store.driver import AlchemyExecutor
+from bot.store.driver import AlchemyExecutor, run
 from bot.store.poll_sql import (
     SOURCE_STATES_SQL,
     articles_by_id_sql,
     id_chunks,
     read_article,
     read_source_state,
-    run,
 )
 from bot.store.poll_write import (
     find_many,

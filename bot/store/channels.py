@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, update
 
 from bot.store import schema
 from bot.store.base import StoreBase
-from bot.store.poll_sql import run
+from bot.store.driver import run
 from bot.store.records import ChannelState
 from bot.store.status_sql import CHANNEL_STATES_SQL, read_channel_state
 

@@ -14,10 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.store.poll_sql import run
-
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, CursorResult
 
 Params = tuple[Any, ...]
 
@@ -43,9 +41,28 @@ class Executor(Protocol):
         ...
 
 
+def run(conn: Connection, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
+        ) -> CursorResult[Any]:
+    """Run ``sql`` (placeholders from bot/store/poll_sql.py) with one tuple of values, or a list of
+    them (executemany)."""
+    if conn.dialect.name != "postgresql":
+        return conn.exec_driver_sql(sql, params)
+    import psycopg
+
+    # exec_driver_sql asks the connection for a cursor; for this statement that is a
+    # RawCursor, which takes $n placeholders as they are (the next statement gets the usual).
+    raw: Any = conn.connection.dbapi_connection
+    usual = raw.cursor_factory
+    raw.cursor_factory = psycopg.RawCursor
+    try:
+        return conn.exec_driver_sql(sql, params)
+    finally:
+        raw.cursor_factory = usual
+
+
 class AlchemyExecutor:
     """The full store's connection: SQLite's ``?`` or psycopg's ``$n`` (through
-    ``poll_sql.run``), errors raised as SQLAlchemy's for the store's boundary to translate."""
+    ``run``), errors raised as SQLAlchemy's for the store's boundary to translate."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

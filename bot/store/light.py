@@ -12,21 +12,33 @@ work (about 0.2 s of a 0.6 s run). So on SQLite those three are answered over a 
 pragmas (bot/store/sqlite_file.py); the first call it cannot answer opens the full store
 (bot/store/facade.py, which migrates), and from then on every call goes there.
 
-Only one of the two connections is open at a time: the light one is closed before the full
-store opens, so one process never holds two write transactions on one file. A file that does
-not exist yet, or whose schema is not the latest, goes to the full store at once (it creates
-or migrates). PostgreSQL always gets the full store.
+A cold `newsbot once` (every item new) writes its polls here too: the feed's look-up, the
+group commit's batches (``record_polls``, each feed in a savepoint), a failed poll. That is
+bot/store/poll_write.py, the code the full store runs, over ``sqlite3`` (bot/store/driver.py).
+
+The light store's connections and the full store's are never open together: the light ones
+are closed before the full store opens, so the process never holds a light write transaction
+beside a full one on the same file. The light store has at most two, as the full store's pool
+would: the loop's (look-ups, a failed poll, the 304s) and the poll writer's thread's (its
+batches), so the loop reads only what is committed, never a batch still being written.
+``full()`` waits for a batch being written to finish before it closes them.
+
+A file that does not exist yet, or whose schema is not the latest, goes to the full store at
+once (it creates or migrates). PostgreSQL always gets the full store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.models import Article, ChannelHistory, Delivery, DeliveryStatus
+from bot.models import Article, ChannelHistory, Delivery, DeliveryStatus, FeedItem
+from bot.store.driver import SqliteExecutor
 from bot.store.failure import permanent_sqlite, store_failure
 from bot.store.poll_sql import (
     SOURCE_STATES_SQL,
@@ -36,10 +48,17 @@ from bot.store.poll_sql import (
     id_chunks,
     read_article,
     read_source_state,
-    success_rows,
 )
+from bot.store.poll_write import find_many, record_failure, record_successes, write_polls
 from bot.store.queue_sql import history_params, history_sql, read_history
-from bot.store.records import ChannelState, PollSuccess, SourceState, WorkerView
+from bot.store.records import (
+    ChannelState,
+    PollRecord,
+    PollSuccess,
+    PollWrite,
+    SourceState,
+    WorkerView,
+)
 from bot.store.sqlite_file import DEFAULT_BUSY_TIMEOUT, apply_pragmas, sqlite_file
 from bot.store.status_sql import (
     CHANNEL_STATES_SQL,
@@ -73,12 +92,21 @@ class CycleStore(Protocol):
     """What a cycle asks of the store before it knows there is work: the full ``Store``
     answers all of it, and so does the light store, which opens the full one for ``full()``.
 
-    Code that has work to store (a feed with new items, a delivery to send) asks ``full()``
-    at that moment, not before: a cycle with nothing to do never opens it."""
+    Code that needs more (a delivery to send, a digest) asks ``full()`` at that moment, not
+    before: a cycle that only polls (no channel has a post due) never opens it."""
 
     def source_states(self) -> dict[str, SourceState]: ...
 
+    def source_state(self, source_id: str) -> SourceState: ...
+
     def record_poll_successes(self, polls: Sequence[tuple[str, PollSuccess]]) -> None: ...
+
+    def find_articles(self, items: Sequence[FeedItem]) -> list[Article | None]: ...
+
+    def record_polls(self, polls: Sequence[PollRecord]) -> list[PollWrite | Exception]: ...
+
+    def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
+                            next_poll_at: datetime) -> int: ...
 
     def has_dispatch_work(self, channels: Sequence[str], now: datetime) -> bool: ...
 
@@ -127,16 +155,20 @@ class QueueStore(Protocol):
 
 
 class LightStore:
-    """``CycleStore`` over one sqlite3 connection until ``full()`` is asked for. Used from
-    one thread (a command's event loop); the full store it opens may be handed to others
-    (the poll writer's thread)."""
+    """``CycleStore`` over sqlite3 until ``full()`` is asked for. Used from a command's event
+    loop, and ``record_polls`` from the poll writer's thread too (on a connection of its
+    own); the full store it opens may be handed to others."""
 
     def __init__(self, url: str, connection: sqlite3.Connection, *,
                  busy_timeout: timedelta) -> None:
         self.url = url
         self.busy_timeout = busy_timeout
-        self._connection: sqlite3.Connection | None = connection
+        self._connection: sqlite3.Connection | None = connection  # the loop's
+        self._writer: sqlite3.Connection | None = None  # the poll writer's, once it writes
         self._full: Store | None = None
+        # Held while the writer's connection writes a batch, and while the store switches
+        # to the full one (which closes the connections).
+        self._lock = threading.Lock()
 
     def source_states(self) -> dict[str, SourceState]:
         """Every known source's state, by id, exactly as ``Store.source_states`` reads it."""
@@ -157,18 +189,56 @@ class LightStore:
             return
         if not polls:
             return
-        connection = self._connection
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in success_rows("sqlite", polls):
-                    connection.executemany(sql, rows)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+            with _transaction(self._connection) as ex:
+                record_successes(ex, polls)
         except sqlite3.Error as exc:
             raise self._error(exc, "record_poll_successes") from None
+
+    # -- what a poll with news writes (bot/store/poll_write.py, as the full store) ---------
+
+    def find_articles(self, items: Sequence[FeedItem]) -> list[Article | None]:
+        """As ``Store.find_articles``: on the loop's connection, which sees only what is
+        committed (never the writer's batch in progress, as with the full store's pool)."""
+        if self._connection is None:
+            return self.full().find_articles(items)
+        try:
+            return find_many(SqliteExecutor(self._connection), items)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "find_articles") from None
+
+    def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
+                            next_poll_at: datetime) -> int:
+        """As ``Store.record_poll_failure``."""
+        if self._connection is None:
+            return self.full().record_poll_failure(source_id, now=now, error=error,
+                                                   next_poll_at=next_poll_at)
+        try:
+            with _transaction(self._connection) as ex:
+                return record_failure(ex, source_id, now=now, error=error,
+                                      next_poll_at=next_poll_at)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "record_poll_failure") from None
+
+    def record_polls(self, polls: Sequence[PollRecord]) -> list[PollWrite | Exception]:
+        """As ``Store.record_polls`` (the same code), on the writer's own connection: called
+        from the poll writer's thread while the loop goes on with the light one."""
+        with self._lock:
+            if self._full is None and self._connection is not None:
+                if self._writer is None:
+                    try:
+                        self._writer = _connect(self.url, self.busy_timeout)
+                    except sqlite3.Error as exc:
+                        return [self._error(exc, "record_poll")] * len(polls)
+                writer = self._writer
+                return write_polls(lambda: _transaction(writer), self._poll_failure, polls)
+        return self.full().record_polls(polls)
+
+    def _poll_failure(self, exc: Exception) -> Exception:
+        """A poll's failure as ``Store.record_poll`` would have raised it."""
+        if isinstance(exc, sqlite3.Error):
+            return self._error(exc, "record_poll")
+        return exc
 
     def has_dispatch_work(self, channels: Sequence[str], now: datetime) -> bool:
         """As ``Store.has_dispatch_work``."""
@@ -266,14 +336,15 @@ class LightStore:
             raise self._error(exc, operation) from None
 
     def full(self) -> Store:
-        """The full store, opened (and migrated) on the first call; the light connection is
-        closed first and not used again."""
-        if self._full is None:
-            self._close_connection()
-            from bot.store.facade import open_store
+        """The full store, opened (and migrated) on the first call; the light connections are
+        closed first (after the batch the writer may be writing) and not used again."""
+        with self._lock:
+            if self._full is None:
+                self._close_connections()
+                from bot.store.facade import open_store
 
-            self._full = open_store(self.url, busy_timeout=self.busy_timeout)
-        return self._full
+                self._full = open_store(self.url, busy_timeout=self.busy_timeout)
+            return self._full
 
     @property
     def opened_full(self) -> bool:
@@ -281,7 +352,8 @@ class LightStore:
         return self._full is not None
 
     def close(self) -> None:
-        self._close_connection()
+        with self._lock:
+            self._close_connections()
         if self._full is not None:
             self._full.close()
 
@@ -291,14 +363,21 @@ class LightStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _close_connection(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+    def _close_connections(self) -> None:
+        for connection in (self._connection, self._writer):
+            if connection is not None:
+                connection.close()
+        self._connection = self._writer = None
 
     def _error(self, exc: sqlite3.Error, operation: str) -> StoreError:
+        """``exc`` as the full store words SQLAlchemy's wrapping of it (boundary.py)."""
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        retryable = isinstance(exc, sqlite3.OperationalError) and not permanent_sqlite(reason)
+        retryable = (
+            isinstance(exc, sqlite3.InterfaceError)
+            or (isinstance(exc, sqlite3.OperationalError) and not permanent_sqlite(reason))
+            # SQLAlchemy's SQLite dialect takes this one for a lost connection
+            or (isinstance(exc, sqlite3.ProgrammingError)
+                and "Cannot operate on a closed database." in str(exc)))
         return store_failure(reason, retryable=retryable, store=self.url, operation=operation,
                              busy_timeout=self.busy_timeout.total_seconds())
 
@@ -317,6 +396,40 @@ def open_cycle_store(url: str, *, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT
     return LightStore(url, connection, busy_timeout=busy_timeout)
 
 
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[SqliteExecutor]:
+    """A write transaction that takes the write lock at BEGIN, as the full store's
+    (``StoreBase.transaction``); rolled back on any exception."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield SqliteExecutor(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the first error is the one to tell
+                connection.execute("ROLLBACK")
+        raise
+
+
+def _open(path: Path, busy_timeout: timedelta) -> sqlite3.Connection:
+    """A connection to the existing file ``path``, set up as the full store's are."""
+    # Opened read-write but never created: a file removed since the check stays absent.
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
+                                 check_same_thread=False)
+    try:
+        apply_pragmas(connection, busy_timeout)
+    except sqlite3.Error:
+        connection.close()
+        raise
+    return connection
+
+
+def _connect(url: str, busy_timeout: timedelta) -> sqlite3.Connection:
+    path = sqlite_file(url)
+    assert path is not None  # a light store's URL is a plain file's
+    return _open(path, busy_timeout)
+
+
 def _connect_if_current(path: Path, busy_timeout: timedelta) -> sqlite3.Connection | None:
     """A connection to ``path`` set up as the full store's are, if the file exists and has
     every migration applied; None otherwise (the full store then creates or migrates it,
@@ -325,10 +438,7 @@ def _connect_if_current(path: Path, busy_timeout: timedelta) -> sqlite3.Connecti
         return None
     connection: sqlite3.Connection | None = None
     try:
-        # Opened read-write but never created: a file removed since the check stays absent.
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
-                                     check_same_thread=False)
-        apply_pragmas(connection, busy_timeout)
+        connection = _open(path, busy_timeout)
         applied = {version for (version,) in
                    connection.execute("SELECT version FROM schema_version")}
     except sqlite3.Error:

@@ -17,12 +17,11 @@ from sqlalchemy import Connection, and_, func, select, update
 from bot.models import ChannelHistory, Delivery, DeliveryStatus, NewDelivery, Receipt
 from bot.store import schema
 from bot.store.base import StoreBase, dialect_insert
-from bot.store.driver import AlchemyExecutor
+from bot.store.driver import AlchemyExecutor, run
 from bot.store.poll_sql import (
     dispatch_work_params,
     dispatch_work_sql,
     insert_deliveries,
-    run,
 )
 from bot.store.queue_sql import history_params, history_sql, read_history
 from bot.store.status_sql import (

@@ -13,9 +13,10 @@ command (``SOURCE_STATES_SQL``, ``success_rows``) over a plain ``sqlite3`` conne
 this module imports SQLAlchemy only for its type names.
 
 SQLite takes ``?`` placeholders; PostgreSQL takes ``$1…$n`` through psycopg's RawCursor,
-which sends the text as it is, unparsed. Statements still run through
-``Connection.exec_driver_sql``, so a driver's error leaves as SQLAlchemy's and the store's
-boundary (bot/store/boundary.py) translates it as it does any other.
+which sends the text as it is, unparsed (bot/store/driver.py ``run``). In the full store,
+statements still run through ``Connection.exec_driver_sql``, so a driver's error leaves as
+SQLAlchemy's and the store's boundary (bot/store/boundary.py) translates it as it does any
+other; the light store words sqlite3's the same way.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from bot.store.records import PollSuccess, SourceState
 from bot.store.utc import aware_utc, naive_utc
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, CursorResult
-
     from bot.store.driver import Executor
 
 #: The columns a new article's row binds, in the order of ``article_row``'s values.
@@ -72,25 +71,6 @@ def datetime_binder(dialect: str) -> Callable[[datetime], Any]:
     """How ``dialect``'s driver takes a UTCDateTime column's value: the text SQLAlchemy
     writes for SQLite, the naive UTC datetime for psycopg."""
     return _sqlite_datetime if dialect == "sqlite" else naive_utc
-
-
-def run(conn: Connection, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
-        ) -> CursorResult[Any]:
-    """Run ``sql`` (placeholders from this module) with one tuple of values, or a list of
-    them (executemany)."""
-    if conn.dialect.name != "postgresql":
-        return conn.exec_driver_sql(sql, params)
-    import psycopg
-
-    # exec_driver_sql asks the connection for a cursor; for this statement that is a
-    # RawCursor, which takes $n placeholders as they are (the next statement gets the usual).
-    raw: Any = conn.connection.dbapi_connection
-    usual = raw.cursor_factory
-    raw.cursor_factory = psycopg.RawCursor
-    try:
-        return conn.exec_driver_sql(sql, params)
-    finally:
-        raw.cursor_factory = usual
 
 
 def insert_rows(ex: Executor, sql_for: Callable[[bool, int], str],

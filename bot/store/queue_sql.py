@@ -3,7 +3,7 @@
 ``newsbot queue`` and ``newsbot plan`` read each channel's history to say when its posts
 are expected to go; a dispatch pass reads it inside its claim transaction to pace them. The
 light store (bot/store/light.py) runs this text over a plain ``sqlite3`` connection and the
-full store (bot/store/outbox.py ``history``) through ``poll_sql.run``, each row read here:
+full store (bot/store/outbox.py ``history``) through ``driver.run``, each row read here:
 the planner sees one history whichever store answered (tests/test_light_store_queue.py).
 
 Bind the parameters ``history_params`` gives, in order, to the three statements of

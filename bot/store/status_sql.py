@@ -3,10 +3,10 @@
 ``newsbot status`` on SQLite spent about 0.2 s of its 0.4 s importing SQLAlchemy to run
 these few SELECTs. The light store (bot/store/light.py) runs this text over a plain
 ``sqlite3`` connection, and the full store's methods run the same text through
-``poll_sql.run``, each row read by the same function here: the two cannot drift apart
+``driver.run``, each row read by the same function here: the two cannot drift apart
 (tests/test_light_store_status.py compares their answers on one file).
 
-SQLite takes ``?`` placeholders; PostgreSQL takes ``$1…$n`` (poll_sql.run's RawCursor).
+SQLite takes ``?`` placeholders; PostgreSQL takes ``$1…$n`` (driver.run's RawCursor).
 Times are bound with ``poll_sql.datetime_binder`` and read with ``aware_utc``, as a
 UTCDateTime column would.
 """

@@ -14,7 +14,7 @@ from sqlalchemy import delete, update
 
 from bot.store import schema
 from bot.store.base import StoreBase
-from bot.store.poll_sql import run
+from bot.store.driver import run
 from bot.store.records import ChannelView, WorkerView
 from bot.store.status_sql import live_workers_params, live_workers_sql, read_worker
 
