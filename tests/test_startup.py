@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +30,10 @@ def modules_after(code: str) -> set[str]:
     return set(json.loads(out.splitlines()[-1]))
 
 
-def run_newsbot(project: Path, *args: str) -> dict[str, Any]:
+def run_newsbot(project: Path, *args: str, status: int = 0) -> dict[str, Any]:
     """Run ``newsbot ARGS`` (its entry point, bot.cli.main) in a fresh interpreter against
-    ``project``; what it had loaded at exit, and the garbage collector's state then."""
+    ``project``, which must exit with ``status``; what it had loaded at exit, and the garbage
+    collector's state then."""
     report = project / "exit.json"
     code = ("import atexit, gc, json, sys\n"
             "def report():\n"
@@ -43,8 +45,9 @@ def run_newsbot(project: Path, *args: str) -> dict[str, Any]:
             "from bot.cli import main\n"
             "main()\n")
     env = {**os.environ, "NEWSBOT_CONFIG": str(project / "config.yaml")}
-    subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True,
-                   text=True, timeout=60, check=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == status, done.stderr[-2000:]
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     return data
 
@@ -195,6 +198,36 @@ def test_a_warm_cycle_on_sqlite_with_nothing_new_loads_neither_sqlalchemy_nor_a_
     assert not [m for m in warm if m.split(".")[0] in ("sqlalchemy", "telegram")]
     asked = [r.headers.get("if-none-match") for r in feed_server.requests if r.path == "/0.xml"]
     assert asked == [None, '"v0"']  # and the second run asked for it as unchanged
+
+
+def test_a_cold_cycle_on_an_existing_sqlite_store_stores_every_item_without_sqlalchemy(
+        feed_server: FeedServer, tmp_path: Path) -> None:
+    # Every item new, no channel: the light store looks each feed's items up, writes the
+    # round's batches (a savepoint a feed) and the failed feed's record over sqlite3, with
+    # the full store's own code (bot/store/poll_write.py); SQLAlchemy is never imported.
+    feeds = [feed_server.add(f"/{n}.xml", _items(n, 30), etag=f'"v{n}"') for n in range(4)]
+    sources = ", ".join(f"{{id: s{n}, url: '{url}', fetch_pages: never}}"
+                        for n, url in enumerate(feeds))
+    (tmp_path / "config.yaml").write_text(
+        f"store: sqlite:///{tmp_path / 'newsbot.db'}\nbackfill: 3650d\n"
+        f"web: {{enabled: false}}\nsources: [{sources}, "
+        f"{{id: gone, url: '{feed_server.url('/missing.xml')}'}}]\nchannels: {{}}\n")
+    assert "sqlalchemy" in set(run_newsbot(tmp_path, "status")["modules"])  # creates it
+    loaded = set(run_newsbot(tmp_path, "once", status=1)["modules"])  # 1: a source failed
+    assert "bot.store.poll_write" in loaded  # it did write
+    assert not [m for m in loaded if m.split(".")[0] == "sqlalchemy"]
+    with sqlite3.connect(tmp_path / "newsbot.db") as db:
+        guids = {guid for (guid,) in db.execute("SELECT guid FROM articles")}
+        sources_seen = dict(db.execute("SELECT id, consecutive_errors FROM sources"))
+    assert guids == {f"{n}-{i}" for n in range(4) for i in range(30)}
+    assert sources_seen == {"s0": 0, "s1": 0, "s2": 0, "s3": 0, "gone": 1}
+
+
+def _items(feed: int, count: int) -> str:
+    return ("<rss version='2.0'><channel><title>t</title>" + "".join(
+        f"<item><title>Story {feed}-{i}</title><link>https://news.example.org/{feed}/{i}</link>"
+        f"<guid>{feed}-{i}</guid><pubDate>Mon, 30 Nov 2026 08:00:00 +0000</pubDate></item>"
+        for i in range(count)) + "</channel></rss>")
 
 
 _ONE_ITEM = ("<rss version='2.0'><channel><title>t</title><item><title>One</title>"

@@ -3,16 +3,17 @@ read back must be what SQLAlchemy's column types store and read, on SQLite and P
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, fields
+from dataclasses import FrozenInstanceError, fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from bot.models import Article, DeliveryStatus, FeedItem, NewDelivery
+from bot.models import Article, DeliveryStatus, FeedItem, NewDelivery, Receipt
 from bot.store import PollSuccess, Store, schema
 from bot.store.driver import AlchemyExecutor
 from bot.store.poll_sql import insert_deliveries
+from bot.store.records import CorrectionPolicy
 
 NOW = datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=1))
@@ -127,3 +128,55 @@ def test_a_round_of_successes_in_one_call_leaves_each_source_as_one_call_each(
     assert batched["a"].parser == "fastfeedparser"  # a 304 keeps the last feed's parser
     assert (batched["b"].parser, batched["b"].parser_note) == ("feedparser", "no entries")
     assert batched["new"].parser == "" and batched["new"].items_seen == 0
+
+
+def test_a_refreshed_and_corrected_article_is_stored_as_core_updates_store_it(
+        store: Store) -> None:
+    # Two twins: a poll refreshes and corrects the first (driver SQL: poll_sql's
+    # refresh_article_sql and mark_corrected_sql), Core updates the second with the same
+    # values; the driver must hand back the same values for both.
+    twin = replace(ITEM, guid="g-2", url="https://news.example.org/2")
+    (first, _), (second, _) = store.add_articles([ITEM, twin], now=NOW, announced=[True, True])
+    store.create_deliveries(first.id, [NewDelivery("tg", NOW)], now=NOW)
+    (delivery,) = store.deliveries()
+    store.mark_sent(delivery.id, Receipt(platform_id="m-1"), now=NOW, worker="")
+    later = NOW + timedelta(minutes=7, microseconds=5)
+    changed = replace(ITEM, title="Élection : résultats définitifs", summary="Résumé 2",
+                      summary_html="<p>Résumé 2</p>", image_url="https://news.example.org/i",
+                      image_alt="Urne", image_problem="")
+    policy = CorrectionPolicy(window=timedelta(days=1),
+                              decide=lambda channel: (DeliveryStatus.PENDING, ""))
+    written = store.record_poll("fr", [changed], announced=[True], found=None,
+                                plan=lambda a: [], corrections=policy,
+                                done=PollSuccess(now=later, next_poll_at=later))
+    assert written.deliveries == 1  # the edit
+    with store.transaction() as conn:
+        conn.execute(schema.articles.update().where(schema.articles.c.id == second.id).values(
+            title=changed.title, summary=changed.summary, summary_html=changed.summary_html,
+            image_url=changed.image_url, image_alt="Urne", image_problem="",
+            updated_at=later, corrected_at=later))
+    polled, core = _raw_rows(store)
+    assert polled == core
+    assert store.get_article(first.id).corrected_at == later
+
+
+def test_a_failed_poll_is_stored_as_core_statements_store_it(store: Store) -> None:
+    # poll_sql.record_failure_sql against what Core's insert (the columns' defaults filled
+    # in) and update store for the same failures.
+    later = NOW + timedelta(hours=1)
+    assert store.record_poll_failure("a", now=NOW, error="HTTP 500", next_poll_at=later) == 1
+    assert store.record_poll_failure("a", now=later, error="Délai dépassé",
+                                     next_poll_at=later) == 2
+    sources = schema.sources
+    with store.transaction() as conn:
+        conn.execute(sources.insert().values(id="b", last_polled_at=NOW, last_error="HTTP 500",
+                                             consecutive_errors=1, next_poll_at=later))
+        conn.execute(sources.update().where(sources.c.id == "b").values(
+            last_polled_at=later, last_error="Délai dépassé", consecutive_errors=2,
+            next_poll_at=later))
+    columns = [c.name for c in sources.columns if c.name != "id"]
+    with store.engine.connect() as conn:
+        failed, core = (tuple(row) for row in conn.exec_driver_sql(
+            f"SELECT {', '.join(columns)} FROM sources ORDER BY id"))
+    assert failed == core
+    assert store.source_state("a").consecutive_errors == 2
