@@ -8,9 +8,9 @@ Here each statement's text is built once per shape and its values are bound as t
 statements bind them, so what is stored is the same to the byte
 (tests/test_store_poll_sql.py compares the rows).
 
-The light store (bot/store/light.py) runs the same text for the first calls of a short
-command (``SOURCE_STATES_SQL``, ``success_rows``) over a plain ``sqlite3`` connection, so
-this module imports SQLAlchemy only for its type names.
+The light store (bot/store/light.py) runs the same text over a plain ``sqlite3`` connection:
+a short command's first calls (``SOURCE_STATES_SQL``, ``success_rows``) and a cold poll's
+writes (bot/store/poll_write.py). This module never imports SQLAlchemy.
 
 SQLite takes ``?`` placeholders; PostgreSQL takes ``$1…$n`` through psycopg's RawCursor,
 which sends the text as it is, unparsed (bot/store/driver.py ``run``). In the full store,
