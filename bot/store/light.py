@@ -23,8 +23,9 @@ would: the loop's (look-ups, a failed poll, the 304s) and the poll writer's thre
 batches), so the loop reads only what is committed, never a batch still being written.
 ``full()`` waits for a batch being written to finish before it closes them.
 
-A file that does not exist yet, or whose schema is not the latest, goes to the full store at
-once (it creates or migrates). PostgreSQL always gets the full store.
+A file that does not exist yet is made here, without SQLAlchemy, as the full store's
+migrations would make it (bot/store/fresh_sqlite.py); one whose schema is not the latest goes
+to the full store at once (it migrates). PostgreSQL always gets the full store.
 """
 
 from __future__ import annotations
@@ -385,9 +386,13 @@ class LightStore:
 def open_cycle_store(url: str, *, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT
                      ) -> LightStore | Store:
     """The store for a short command that may find nothing to do (``once``) or only reads
-    (``status``, ``queue``): the light store on an existing SQLite file whose schema is
-    current, else the full store (``open_store``)."""
+    (``status``, ``queue``): the light store on a SQLite file whose schema is current (made
+    first if there is none), else the full store (``open_store``)."""
     path = sqlite_file(url)
+    if path is not None and not path.exists():
+        from bot.store.fresh_sqlite import create_store_file
+
+        create_store_file(path, url, busy_timeout)
     connection = _connect_if_current(path, busy_timeout) if path is not None else None
     if connection is None:
         from bot.store.facade import open_store
