@@ -125,7 +125,8 @@ def test_threads_creating_one_store_at_once_all_open_the_same_valid_store(
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".new")] == []
 
 
-@pytest.mark.parametrize("where", ["missing/dir/newsbot.db", "a-file/newsbot.db"])
+@pytest.mark.parametrize("where", ["missing/dir/newsbot.db", "a-file/newsbot.db",
+                                   "missing/a#b@c:d/news bot+1.db"])
 def test_a_directory_that_cannot_hold_the_store_fails_in_the_full_stores_words(
         tmp_path: Path, where: str) -> None:
     (tmp_path / "a-file").write_text("not a directory")

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from bot.errors import StoreError
 from bot.store.failure import permanent_sqlite
@@ -36,6 +37,7 @@ PERSISTENT_PRAGMAS = ("journal_mode", "page_size", "auto_vacuum", "encoding", "u
                       "application_id")
 _GENERATED = Path(__file__).with_name("fresh_sqlite_schema.py")
 REGENERATE = "python -m bot.store.fresh_sqlite --write"
+_PLAIN = "sqlite:///"
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def create_store_file(path: Path, url: str, busy_timeout: timedelta) -> None:
     files at the path, no hard links on this file system) it does nothing, and the caller's
     full store creates it as it always has."""
     if any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm")):
-        # A -wal left by a removed store would be replayed into the new file on open; the
-        # full store's create (and SQLite's own recovery) deals with that as it always did.
+        # A -wal left by a removed store could be replayed into a file linked into its place;
+        # that rare case keeps the path it always had (the full store creates the file).
         return
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.new")
     try:
@@ -113,11 +115,13 @@ def _build(connection: sqlite3.Connection, busy_timeout: timedelta) -> None:
 
 
 def _cannot_open(url: str, exc: sqlite3.Error) -> StoreError:
-    # The full store's words (bot/store/base.py open_engine): a plain sqlite:/// URL has no
-    # password to hide, so it is shown as given.
+    # The full store's words (bot/store/base.py open_engine), with the URL as SQLAlchemy
+    # renders a plain sqlite:/// one: no password to hide, the path percent-quoted but for
+    # " +/" (so "#", "@" and ":" are shown escaped, as there).
+    shown = _PLAIN + quote(url[len(_PLAIN):], safe=" +/")
     reason = (str(exc).strip().splitlines() or ["?"])[0]
     retryable = isinstance(exc, sqlite3.OperationalError) and not permanent_sqlite(reason)
-    return StoreError(f"store: cannot open {url}: {reason}", retryable=retryable)
+    return StoreError(f"store: cannot open {shown}: {reason}", retryable=retryable)
 
 
 def read_schema(path: Path) -> StoreSchema:

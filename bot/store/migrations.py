@@ -1,7 +1,9 @@
 """Numbered migrations, each run once, in a transaction, at start.
 
 Append a new ``(number, function)`` to MIGRATIONS for every schema change; never edit one that
-has shipped. Each function receives a Connection inside the migration's transaction.
+has shipped. Each function receives a Connection inside the migration's transaction. Then add
+its number to bot/store/light.py's SCHEMA_VERSIONS and regenerate what a new SQLite store is
+made from (``python -m bot.store.fresh_sqlite --write``); tests fail until both are done.
 """
 
 from __future__ import annotations
