@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import httpcore
-from httpcore._async.interfaces import AsyncConnectionInterface
 
 #: Bytes received and not yet read past which the socket is not read until they are.
 _PAUSE_AT = 1024 * 1024
@@ -213,90 +212,3 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-
-class SourcePool(httpcore.AsyncConnectionPool):
-    """httpcore's connection pool over ``AsyncioBackend``, with its per-request sweep of the
-    pool made linear.
-
-    On every request (and every response closed) httpcore's pool sweeps its connections and,
-    for each idle one, counts the pool again (``len([c.is_idle() for c in connections])``:
-    the length of the pool, as it happens, not the number idle). With 16 connections to one
-    feed server that is 256 calls a sweep, a quarter of a warm poll's fetching CPU. The sweep
-    below is httpcore 1.0's (BSD-3-Clause, encode/httpcore), with that count taken once and
-    the first available (or idle) connection found without listing them all: the same
-    connections are closed, reused and opened, in the same order.
-    """
-
-    def __init__(self, *, ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
-                 max_connections: int | None, max_keepalive_connections: int | None,
-                 keepalive_expiry: float | None) -> None:
-        """``ssl_context``: the TLS context, or how to build it. Built, it waits for the first
-        https request: loading a CA bundle is ~20 ms of CPU, which a poll of plain-http
-        feeds has no use for."""
-        built: ssl.SSLContext | None = None
-        self._build_ssl_context: Callable[[], ssl.SSLContext] | None = None
-        if isinstance(ssl_context, ssl.SSLContext):
-            built = ssl_context
-        else:
-            self._build_ssl_context = ssl_context
-        super().__init__(ssl_context=built, max_connections=max_connections,
-                         max_keepalive_connections=max_keepalive_connections,
-                         keepalive_expiry=keepalive_expiry, network_backend=AsyncioBackend())
-
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        # Before the request joins the pool: every https connection the pool opens gets this
-        # context (httpcore would otherwise fall back to its own, certifi only), and a
-        # context that cannot be built (an unreadable SSL_CERT_FILE) fails this request
-        # alone, with nothing of the pool's to unwind. The event loop's one thread builds it.
-        if self._ssl_context is None and request.url.scheme in (b"https", b"wss"):
-            assert self._build_ssl_context is not None
-            self._ssl_context = self._build_ssl_context()
-        return await super().handle_async_request(request)
-
-    async def _close_connections(self, closing: list[AsyncConnectionInterface]) -> None:
-        # httpcore calls this after every sweep, and opens an anyio cancel scope each time
-        # even when there is nothing to close (almost always): ~10% of fetching's CPU.
-        if closing:
-            await super()._close_connections(closing)
-
-    def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
-        closing_connections = []
-
-        # First we handle cleaning up any connections that are closed,
-        # have expired their keep-alive, or surplus idle connections.
-        # Only an idle connection can have expired (httpcore sets a connection's expiry when
-        # it goes idle and clears it when it takes a request, and "the server hung up" is
-        # asked of idle ones only), so a busy one costs one question, not three.
-        for connection in list(self._connections):
-            if connection.is_closed():
-                self._connections.remove(connection)
-            elif connection.is_idle() and (
-                    connection.has_expired()
-                    or len(self._connections) > self._max_keepalive_connections):
-                self._connections.remove(connection)
-                closing_connections.append(connection)
-
-        # Assign queued requests to connections.
-        queued_requests = [request for request in self._requests if request.is_queued()]
-        for pool_request in queued_requests:
-            origin = pool_request.request.url.origin
-            available = next((connection for connection in self._connections
-                              if connection.can_handle_request(origin)
-                              and connection.is_available()), None)
-            if available is not None:
-                pool_request.assign_to_connection(available)
-            elif len(self._connections) < self._max_connections:
-                connection = self.create_connection(origin)
-                self._connections.append(connection)
-                pool_request.assign_to_connection(connection)
-            elif (idle := next((connection for connection in self._connections
-                                if connection.is_idle()), None)) is not None:
-                connection = idle
-                self._connections.remove(connection)
-                closing_connections.append(connection)
-                connection = self.create_connection(origin)
-                self._connections.append(connection)
-                pool_request.assign_to_connection(connection)
-
-        return closing_connections

@@ -32,7 +32,7 @@ import httpx
 
 from bot.config import Fetching
 from bot.errors import SourceError
-from bot.ingest.aionet import SourcePool
+from bot.ingest.aiopool import SourcePool
 from bot.ingest.fetch_errors import past_deadline, status_error, too_large, worded
 from bot.ingest.fetch_files import read_file, read_sample_page
 from bot.ingest.fetched import FetchResult as FetchResult  # what fetching returns
@@ -150,8 +150,9 @@ class Fetcher:
 
     def _sources_client(self) -> httpx.AsyncClient:
         """The client for the sources' own hosts: httpx's, with its pool replaced by
-        ``SourcePool``, whose feeds go over asyncio's own sockets (bot/ingest/aionet.py):
-        anyio's layer and httpcore's pool sweep cost half the CPU of fetching. Everything else
+        ``SourcePool``, whose feeds go over asyncio's own sockets (bot/ingest/aionet.py) and
+        primitives (bot/ingest/aiopool.py): anyio's layer, locks and events and httpcore's
+        pool sweep cost over half the CPU of fetching. Everything else
         (the limits, proxies from the environment, which httpx mounts apart) stays httpx's.
 
         httpx builds a TLS context with the client, loading certifi's CA bundle: ~20 ms of
