@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import httpcore
 import httpx
@@ -124,8 +124,8 @@ async def test_a_request_cancelled_mid_body_closes_its_connection_and_the_pool_g
 class _SlowToClose(AsyncioStream):
     """A connection whose close takes a while (a TLS goodbye, say)."""
 
-    closing = asyncio.Event()
-    closed: list[bool] = []
+    closing: ClassVar[asyncio.Event] = asyncio.Event()
+    closed: ClassVar[list[bool]] = []
 
     async def aclose(self) -> None:
         type(self).closing.set()
