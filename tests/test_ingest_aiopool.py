@@ -242,3 +242,53 @@ def test_fetching_never_loads_anyios_asyncio_backend() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.split() == ["<rss>", "False"]
+
+
+def client_over(pool: SourcePool) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport()
+    transport._pool = pool
+    return httpx.AsyncClient(transport=transport, timeout=5)
+
+
+async def test_idle_connections_are_reused_beyond_keepalive_closed_and_expired_replaced() -> None:
+    gate = asyncio.Event()
+
+    async def answer(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readuntil(b"\r\n\r\n"):
+            await gate.wait()
+            writer.write(NOT_MODIFIED)
+            await writer.drain()
+
+    pool = SourcePool(ssl_context=httpx.create_ssl_context, max_connections=10,
+                      max_keepalive_connections=2, keepalive_expiry=0.2)
+    async with serving(answer) as server, client_over(pool) as client:
+        three = asyncio.gather(*(client.get(server.url) for _ in range(3)))
+        await asyncio.sleep(0.1)
+        gate.set()
+        assert [r.status_code for r in await three] == [304] * 3
+        # Three connections, one past max_keepalive_connections: closed once idle.
+        assert server.connections == 3 and len(pool.connections) == 2
+        await asyncio.wait_for(asyncio.wait([asyncio.create_task(e.wait())
+                                             for e in server.ended.values()],
+                                            return_when=asyncio.FIRST_COMPLETED), 5)
+        await client.get(server.url)
+        assert server.connections == 3  # an idle one was reused
+        await asyncio.sleep(0.3)  # past keepalive_expiry
+        await client.get(server.url)
+        assert server.connections == 4 and len(pool.connections) == 1
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    async def answer(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(NOT_MODIFIED)
+        await writer.drain()
+        writer.close()  # one answer a connection
+
+    pool = SourcePool(ssl_context=httpx.create_ssl_context, max_connections=10,
+                      max_keepalive_connections=10, keepalive_expiry=5)
+    async with serving(answer) as server, client_over(pool) as client:
+        for _ in range(3):
+            assert (await client.get(server.url)).status_code == 304
+            await asyncio.sleep(0.05)
+    assert server.connections == 3

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 import types
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Generator
 from typing import Any
@@ -43,6 +44,10 @@ from bot.ingest.aionet import AsyncioBackend
 #: httpcore's own HTTP/1.1 code logs each step here at DEBUG and reports them to httpx's
 #: "trace" extension; while either is listening, its own code runs (``_HTTP11Connection``).
 _HTTP11_LOG = logging.getLogger("httpcore.http11")
+#: Where a connection stands for a sweep of the pool (``_Connection.swept``).
+_BUSY, _IDLE, _EXPIRED, _GONE = range(4)
+_IDLE_STATE = HTTPConnectionState.IDLE
+_CLOSED_STATE = HTTPConnectionState.CLOSED
 
 
 async def shielded(work: Coroutine[Any, Any, None]) -> None:
@@ -141,7 +146,9 @@ class SourcePool(httpcore.AsyncConnectionPool):
                          max_keepalive_connections=max_keepalive_connections,
                          keepalive_expiry=keepalive_expiry, network_backend=AsyncioBackend())
 
-    def create_connection(self, origin: httpcore.Origin) -> AsyncConnectionInterface:
+    _connections: list[_Connection]  # type: ignore[assignment]  # create_connection's only
+
+    def create_connection(self, origin: httpcore.Origin) -> _Connection:
         # No proxy here (httpx mounts proxies as transports of their own), no HTTP/2, no
         # Unix socket: httpcore's plain connection, on asyncio's primitives.
         return _Connection(origin=origin, ssl_context=self._ssl_context,
@@ -189,11 +196,11 @@ class SourcePool(httpcore.AsyncConnectionPool):
             await self._close_connections(self._assign_requests_to_connections())
             raise exc from None
         assert isinstance(response.stream, AsyncIterable)
-        return httpcore.Response(
-            status=response.status, headers=response.headers,
-            content=_PoolByteStream(stream=response.stream, pool_request=pool_request,
-                                    pool=self),
-            extensions=response.extensions)
+        # httpcore builds a second Response around the same status, headers and extensions
+        # (checking each header again); the body is all that changes.
+        response.stream = _PoolByteStream(stream=response.stream, pool_request=pool_request,
+                                          pool=self)
+        return response
 
     async def _close_connections(self, closing: list[AsyncConnectionInterface]) -> None:
         # httpcore calls this after every sweep, and shields it even when there is nothing
@@ -202,43 +209,48 @@ class SourcePool(httpcore.AsyncConnectionPool):
             await shielded(_close_all(closing))
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
-        closing_connections = []
+        # httpcore's sweep, in the same order with the same outcome: the closed connections
+        # leave the pool; the idle ones whose keep-alive is over, whose server hung up, or
+        # beyond max_keepalive are closed; then each queued request gets the first idle
+        # connection to its origin, else a new connection while there is room, else the
+        # first idle connection is closed to make room for a new one. Where httpcore asks
+        # each connection three or four questions (two calls deep each) and walks the pool
+        # again per queued request, each connection here is asked once (``swept``), and
+        # only an idle connection is available: this pool speaks HTTP/1.1 only (httpcore's
+        # "available" is "idle" for HTTP/1.1).
+        closing_connections: list[AsyncConnectionInterface] = []
+        connections = self._connections
+        idle: list[_Connection] = []
+        now = time.monotonic()
+        for connection in list(connections):
+            state = connection.swept(now)
+            if state == _GONE:
+                connections.remove(connection)
+            elif state != _BUSY:
+                if state == _EXPIRED or len(connections) > self._max_keepalive_connections:
+                    connections.remove(connection)
+                    closing_connections.append(connection)
+                else:
+                    idle.append(connection)
 
-        # First we handle cleaning up any connections that are closed,
-        # have expired their keep-alive, or surplus idle connections.
-        # Only an idle connection can have expired (httpcore sets a connection's expiry when
-        # it goes idle and clears it when it takes a request, and "the server hung up" is
-        # asked of idle ones only), so a busy one costs one question, not three.
-        for connection in list(self._connections):
-            if connection.is_closed():
-                self._connections.remove(connection)
-            elif connection.is_idle() and (
-                    connection.has_expired()
-                    or len(self._connections) > self._max_keepalive_connections):
-                self._connections.remove(connection)
-                closing_connections.append(connection)
-
-        # Assign queued requests to connections.
-        queued_requests = [request for request in self._requests if request.is_queued()]
-        for pool_request in queued_requests:
+        for pool_request in [request for request in self._requests
+                             if request.connection is None]:
             origin = pool_request.request.url.origin
-            available = next((connection for connection in self._connections
-                              if connection.can_handle_request(origin)
-                              and connection.is_available()), None)
+            available = next((c for c in idle if c._origin == origin), None)
             if available is not None:
                 pool_request.assign_to_connection(available)
-            elif len(self._connections) < self._max_connections:
-                connection = self.create_connection(origin)
-                self._connections.append(connection)
-                pool_request.assign_to_connection(connection)
-            elif (idle := next((connection for connection in self._connections
-                                if connection.is_idle()), None)) is not None:
-                connection = idle
-                self._connections.remove(connection)
-                closing_connections.append(connection)
-                connection = self.create_connection(origin)
-                self._connections.append(connection)
-                pool_request.assign_to_connection(connection)
+                continue
+            if len(connections) < self._max_connections:
+                pass
+            elif idle:
+                closed = idle.pop(0)
+                connections.remove(closed)
+                closing_connections.append(closed)
+            else:
+                continue  # it waits for a connection to come free
+            connection = self.create_connection(origin)
+            connections.append(connection)
+            pool_request.assign_to_connection(connection)
 
         return closing_connections
 
@@ -298,6 +310,25 @@ class _Connection(AsyncHTTPConnection):
             self._connect_failed = True
             raise exc
         return await self._connection.handle_async_request(request)
+
+    def swept(self, now: float) -> int:
+        """Where this connection stands for a sweep of the pool: gone (closed, or its
+        connect failed: httpcore's is_closed), expired (idle, and its keep-alive is over or
+        its server hung up: has_expired), idle, or busy (connecting, or in a request)."""
+        inner = self._connection
+        if type(inner) is _HTTP11Connection:
+            state = inner._state
+            if state is _IDLE_STATE:
+                if ((inner._expire_at is not None and now > inner._expire_at)
+                        or inner._network_stream.get_extra_info("is_readable")):
+                    return _EXPIRED
+                return _IDLE
+            return _GONE if state is _CLOSED_STATE else _BUSY
+        if self.is_closed():
+            return _GONE
+        if self.is_idle():
+            return _EXPIRED if self.has_expired() else _IDLE
+        return _BUSY
 
 
 class _HTTP11Connection(AsyncHTTP11Connection):
