@@ -17,10 +17,8 @@ otherwise, checked again on every redirect hop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import ssl
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -285,69 +283,97 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        # Feeds and pages queue for a host apart: one source's slow pages on a site never
+        # hold up another source's feed on the same site.
+        pool: Pool = "page" if trusted_host is None else "feed"
+        timeout = self.settings.timeout.total_seconds()
+        loop = asyncio.get_running_loop()
         seen = [url]
         current = url
         while True:
             host = (urlsplit(current).hostname or "").lower()
-            # The whole exchange (headers and body) shares one limit, so a server that drips
-            # bytes cannot hold a worker forever; waiting for the host's turn counts against
-            # the deadline, so ten pages queued on one slow site end when the source's time does.
-            # Feeds and pages queue for a host apart: one source's slow pages on a site
-            # never hold up another source's feed on the same site.
-            pool: Pool = "page" if trusted_host is None else "feed"
-            async with (
-                self._slot(host, pool, source_id, current, deadline),
-                self._time_limit(source_id, current, deadline),
-                self._http(trusted=host == trusted_host).stream(
-                    "GET", current, headers=headers) as response,
-            ):
-                status = response.status_code
-                if status in _REDIRECTS and "location" in response.headers:
-                    target = urljoin(current, response.headers["location"])
-                    if target in seen:
-                        raise SourceError(
-                            source_id,
-                            f"{strip_userinfo(url)} redirects in a loop ("
-                            + " → ".join(strip_userinfo(u) for u in [*seen, target])
-                            + "): the server is misconfigured; ask its owner or use another URL",
-                            retryable=False,
-                        )
-                    if len(seen) > self.settings.max_redirects:
-                        raise SourceError(
-                            source_id,
-                            f"{strip_userinfo(url)} redirected more than "
-                            f"{self.settings.max_redirects} times (last to "
-                            f"{strip_userinfo(target)}): use the final URL or raise "
-                            "fetch.max_redirects",
-                            retryable=False,
-                        )
-                    if urlsplit(target).scheme.lower() not in ("http", "https"):
-                        raise SourceError(
-                            source_id,
-                            f"{strip_userinfo(current)} redirects to a non-http URL "
-                            f"({strip_userinfo(target)})",
-                            retryable=False,
-                        )
-                    seen.append(target)
-                    current = target
-                    continue
-                if status == 304:
-                    # A 304 has no body, but until it is read to its end httpx takes the
-                    # connection for unfinished and closes it: a warm poll of 200 feeds
-                    # opened 200 connections. Read, it goes back to the pool for the next.
-                    await response.aread()
-                    return self._result("not_modified", b"", current, response)
-                if status >= 400:
-                    raise status_error(source_id, current, response)
-                body = await self._read_capped(response, source_id, current)
-                return self._result("ok", body, current, response)
+            client = self._http(trusted=host == trusted_host)
+            # Waiting for the host's turn counts against the deadline, so ten pages queued on
+            # one slow site end when the source's time does. Then the whole exchange (headers
+            # and body) shares one limit, so a server that drips bytes cannot hold a worker
+            # forever. (Written out rather than as context managers of our own: each costs
+            # a generator and a dozen calls, for every feed of every poll.)
+            semaphore = await self._slot(host, pool, source_id, current, deadline)
+            try:
+                until = loop.time() + timeout
+                try:
+                    async with asyncio.timeout_at(min(until, deadline.at)):
+                        response = await client.send(
+                            client.build_request("GET", current, headers=headers),
+                            stream=True)
+                        try:
+                            answer = await self._answer(response, url, current, seen,
+                                                        source_id)
+                        finally:
+                            await response.aclose()
+                except TimeoutError:
+                    if deadline.at < until:
+                        raise past_deadline(source_id, current, deadline.seconds,
+                                            "it was still coming in") from None
+                    raise  # fetch.timeout: worded by _fetch_checked
+            finally:
+                semaphore.release()
+            if isinstance(answer, FetchResult):
+                return answer
+            seen.append(answer)
+            current = answer
 
-    @contextlib.asynccontextmanager
+    async def _answer(self, response: httpx.Response, url: str, current: str, seen: list[str],
+                      source_id: str) -> FetchResult | str:
+        """What ``current``'s response says: the fetch's result, or where it redirects to
+        (``url``: the URL first asked for; ``seen``: every URL asked for since)."""
+        status = response.status_code
+        if status in _REDIRECTS and "location" in response.headers:
+            target = urljoin(current, response.headers["location"])
+            if target in seen:
+                raise SourceError(
+                    source_id,
+                    f"{strip_userinfo(url)} redirects in a loop ("
+                    + " → ".join(strip_userinfo(u) for u in [*seen, target])
+                    + "): the server is misconfigured; ask its owner or use another URL",
+                    retryable=False,
+                )
+            if len(seen) > self.settings.max_redirects:
+                raise SourceError(
+                    source_id,
+                    f"{strip_userinfo(url)} redirected more than "
+                    f"{self.settings.max_redirects} times (last to "
+                    f"{strip_userinfo(target)}): use the final URL or raise "
+                    "fetch.max_redirects",
+                    retryable=False,
+                )
+            if urlsplit(target).scheme.lower() not in ("http", "https"):
+                raise SourceError(
+                    source_id,
+                    f"{strip_userinfo(current)} redirects to a non-http URL "
+                    f"({strip_userinfo(target)})",
+                    retryable=False,
+                )
+            return target
+        if status == 304:
+            # A 304 has no body, but until it is read to its end httpx takes the
+            # connection for unfinished and closes it: a warm poll of 200 feeds
+            # opened 200 connections. Read, it goes back to the pool for the next.
+            await response.aread()
+            return self._result("not_modified", b"", current, response)
+        if status >= 400:
+            raise status_error(source_id, current, response)
+        body = await self._read_capped(response, source_id, current)
+        return self._result("ok", body, current, response)
+
     async def _slot(self, host: str, pool: Pool, source_id: str, url: str,
-                    deadline: Deadline) -> AsyncIterator[None]:
-        """Hold one of ``host``'s ``per_host`` slots for ``pool`` (feeds or pages); SourceError
-        if none frees in time."""
+                    deadline: Deadline) -> asyncio.Semaphore:
+        """Take one of ``host``'s ``per_host`` slots for ``pool`` (feeds or pages), and
+        return the semaphore to release it to; SourceError if none frees in time."""
         semaphore = self._semaphore(host, pool)
+        if not semaphore.locked():
+            await semaphore.acquire()  # free: taken at once, no timer to set
+            return semaphore
         try:
             async with asyncio.timeout_at(deadline.at):
                 await semaphore.acquire()
@@ -355,28 +381,7 @@ class Fetcher:
             raise past_deadline(source_id, url, deadline.seconds,
                                 "it was still waiting for a free slot for "
                                 f"{host} (fetch.per_host: {self.settings.per_host})") from None
-        try:
-            yield
-        finally:
-            semaphore.release()
-
-    @contextlib.asynccontextmanager
-    async def _time_limit(self, source_id: str, url: str,
-                          deadline: Deadline) -> AsyncIterator[None]:
-        """``fetch.timeout`` for one request, cut short by the deadline when that comes first.
-
-        Running past the request's own timeout raises TimeoutError (``fetch`` words it);
-        running into the deadline raises SourceError saying so.
-        """
-        until = asyncio.get_running_loop().time() + self.settings.timeout.total_seconds()
-        try:
-            async with asyncio.timeout_at(min(until, deadline.at)):
-                yield
-        except TimeoutError:
-            if deadline.at < until:
-                raise past_deadline(source_id, url, deadline.seconds,
-                                    "it was still coming in") from None
-            raise
+        return semaphore
 
     async def _read_capped(self, response: httpx.Response, source_id: str, url: str) -> bytes:
         cap = self.settings.max_bytes
@@ -396,15 +401,19 @@ class Fetcher:
     def _result(
         status: Literal["ok", "not_modified"], body: bytes, url: str, response: httpx.Response
     ) -> FetchResult:
+        # httpx's items(): names lowercased, a repeated header's values joined with ", " (as
+        # its get() joins them), each header decoded once rather than once a lookup.
+        headers = tuple(response.headers.items())
+        named = dict(headers)
         return FetchResult(
             status=status,
             body=body,
             url=url,
-            content_type=response.headers.get("content-type", ""),
+            content_type=named.get("content-type", ""),
             encoding=response.charset_encoding,
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
-            headers=tuple(response.headers.items()),
+            etag=named.get("etag"),
+            last_modified=named.get("last-modified"),
+            headers=headers,
         )
 
     async def fetch_local(

@@ -6,8 +6,7 @@ bot.ingest.fetch raises these; the wording lives here so the fetching reads as f
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from types import TracebackType
 
 import httpx
 
@@ -15,38 +14,57 @@ from bot.errors import SourceError, UrlRefused
 from bot.ingest.urls import strip_userinfo
 
 
-@contextlib.contextmanager
-def worded(source_id: str, url: str, *, timeout: float) -> Iterator[None]:
+class worded:  # lower case: it reads as a phrase, `with worded(source_id, url, ...)`
     """Turn what fetching ``url`` raises (a refused address, a timeout after ``timeout``
-    seconds, httpx's errors) into ``SourceError``; a ``SourceError`` passes as it is."""
-    shown = strip_userinfo(url)
-    try:
-        yield
-    except UrlRefused as exc:
-        raise SourceError(source_id, f"{shown} was not fetched: {exc.problem}",
-                          retryable=False) from None
-    except TimeoutError:
-        raise SourceError(
-            source_id,
-            f"{shown} did not answer within {timeout:g}s; "
-            "will retry (raise fetch.timeout if the server is always this slow)",
-        ) from None
-    except httpx.TimeoutException:
-        raise SourceError(
-            source_id,
-            f"{shown} timed out after {timeout:g}s; will retry "
-            "(raise fetch.timeout if the server is always this slow)",
-        ) from None
-    except httpx.ConnectError as exc:
-        raise SourceError(
-            source_id,
-            f"could not connect to {shown} ({exc or 'connection refused'}); will retry: "
-            "check the host name and that the server is up",
-        ) from None
-    except httpx.HTTPError as exc:
-        raise SourceError(
-            source_id, f"fetching {shown} failed ({type(exc).__name__}: {exc}); will retry"
-        ) from None
+    seconds, httpx's errors) into ``SourceError``; a ``SourceError`` passes as it is.
+
+    A class rather than a generator-based context manager: it wraps every fetch, and a
+    fetch that goes well should cost two calls here, not a generator's dozen."""
+
+    def __init__(self, source_id: str, url: str, *, timeout: float) -> None:
+        self.source_id = source_id
+        self.url = url
+        self.timeout = timeout
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is not None and isinstance(exc, Exception):
+            problem = self._worded(exc)
+            if problem is not None:
+                raise problem from None
+
+    def _worded(self, exc: Exception) -> SourceError | None:
+        source_id, timeout = self.source_id, self.timeout
+        shown = strip_userinfo(self.url)
+        if isinstance(exc, UrlRefused):
+            return SourceError(source_id, f"{shown} was not fetched: {exc.problem}",
+                               retryable=False)
+        if isinstance(exc, TimeoutError):
+            return SourceError(
+                source_id,
+                f"{shown} did not answer within {timeout:g}s; "
+                "will retry (raise fetch.timeout if the server is always this slow)",
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return SourceError(
+                source_id,
+                f"{shown} timed out after {timeout:g}s; will retry "
+                "(raise fetch.timeout if the server is always this slow)",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return SourceError(
+                source_id,
+                f"could not connect to {shown} ({exc or 'connection refused'}); will retry: "
+                "check the host name and that the server is up",
+            )
+        if isinstance(exc, httpx.HTTPError):
+            return SourceError(
+                source_id, f"fetching {shown} failed ({type(exc).__name__}: {exc}); will retry"
+            )
+        return None
 
 
 def status_error(source_id: str, url: str, response: httpx.Response) -> SourceError:
