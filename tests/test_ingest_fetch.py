@@ -173,6 +173,20 @@ async def test_a_cookie_set_on_a_redirect_is_sent_to_its_target(
     assert sent == [None, "consent=yes", "consent=yes"]
 
 
+async def test_a_sources_own_url_is_parsed_once_and_where_it_redirects_is_not_kept(
+        feed_server: FeedServer) -> None:
+    # The parsed URL is kept for the next poll; a source whose redirects change every time
+    # (a session token in the target) must not grow that store poll after poll.
+    start = feed_server.redirect("/old.xml", "/new.xml", status=302)
+    feed_server.add("/new.xml", RSS)
+    async with Fetcher(settings()) as fetcher:
+        results = [await fetcher.fetch_source(start, source_id="s") for _ in range(3)]
+        page = await fetcher.fetch(start, source_id="s")
+        kept = list(fetcher._source_urls)
+    assert [r.body for r in results] == [RSS] * 3 and page.body == RSS
+    assert kept == [start]
+
+
 async def test_a_redirect_loop_is_a_permanent_error(fetch: Fetch, feed_server: FeedServer) -> None:
     start = feed_server.redirect("/a.xml", "/b.xml")
     feed_server.redirect("/b.xml", "/a.xml")
