@@ -189,10 +189,8 @@ async def test_a_request_that_waits_too_long_for_a_connection_is_a_pool_timeout(
 
     pool = SourcePool(ssl_context=httpx.create_ssl_context, max_connections=1,
                       max_keepalive_connections=1, keepalive_expiry=5)
-    transport = httpx.AsyncHTTPTransport()
-    transport._pool = pool
-    async with serving(answer) as server, httpx.AsyncClient(
-            transport=transport, timeout=httpx.Timeout(5, pool=0.1)) as client:
+    async with serving(answer) as server, client_over(
+            pool, httpx.Timeout(5, pool=0.1)) as client:
         first = asyncio.create_task(client.get(server.url))
         await asyncio.wait_for(asked.wait(), 5)
         with pytest.raises(httpx.PoolTimeout):
@@ -244,10 +242,10 @@ def test_fetching_never_loads_anyios_asyncio_backend() -> None:
     assert done.stdout.split() == ["<rss>", "False"]
 
 
-def client_over(pool: SourcePool) -> httpx.AsyncClient:
+def client_over(pool: SourcePool, timeout: httpx.Timeout | float = 5) -> httpx.AsyncClient:
     transport = httpx.AsyncHTTPTransport()
     transport._pool = pool
-    return httpx.AsyncClient(transport=transport, timeout=5)
+    return httpx.AsyncClient(transport=transport, timeout=timeout)
 
 
 async def test_idle_connections_are_reused_beyond_keepalive_closed_and_expired_replaced() -> None:
@@ -292,3 +290,25 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
             assert (await client.get(server.url)).status_code == 304
             await asyncio.sleep(0.05)
     assert server.connections == 3
+
+
+async def test_requests_cancelled_while_queued_for_a_full_pool_leave_no_connection_behind() -> None:
+    # encode/httpcore#1093: cancelled after the pool made it a new connection and before
+    # opening it, a request left that connection in the pool for good; with max_connections
+    # of them every later request waited for a place and ended in PoolTimeout.
+    async def answer(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await answer_304s(reader, writer)
+
+    pool = SourcePool(ssl_context=httpx.create_ssl_context, max_connections=1,
+                      max_keepalive_connections=1, keepalive_expiry=5)
+    async with serving(answer) as server, client_over(
+            pool, httpx.Timeout(5, pool=0.5)) as client:
+        for _ in range(3):
+            tasks = [asyncio.create_task(client.get(server.url)) for _ in range(2)]
+            await asyncio.sleep(0)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert pool.connections == [] and pool._requests == []
+        assert (await client.get(server.url)).status_code == 304
+

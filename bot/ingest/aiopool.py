@@ -92,10 +92,11 @@ class _PoolRequest(AsyncPoolRequest):
 
     def __init__(self, request: httpcore.Request) -> None:
         self.request = request
-        self.connection: AsyncConnectionInterface | None = None
+        self.connection: _Connection | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     def assign_to_connection(self, connection: AsyncConnectionInterface | None) -> None:
+        assert connection is None or isinstance(connection, _Connection)
         self.connection = connection
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
@@ -193,6 +194,13 @@ class SourcePool(httpcore.AsyncConnectionPool):
             # For any error or cancellation the request leaves the queue, and the others
             # are assigned again.
             self._requests.remove(pool_request)
+            orphan = pool_request.connection
+            if orphan is not None and orphan.never_opened() and orphan in self._connections:
+                # Cancelled after the pool made it a new connection and before that was
+                # opened: nothing would ever open or close it, and httpcore leaves it in the
+                # pool, holding a place for good (encode/httpcore#1093; enough of them and
+                # every request ends in PoolTimeout). It leaves with its request.
+                self._connections.remove(orphan)
             await self._close_connections(self._assign_requests_to_connections())
             raise exc from None
         assert isinstance(response.stream, AsyncIterable)
@@ -310,6 +318,11 @@ class _Connection(AsyncHTTPConnection):
             self._connect_failed = True
             raise exc
         return await self._connection.handle_async_request(request)
+
+    def never_opened(self) -> bool:
+        """Made for a request that never began to open it (an attempt that failed counts as
+        closed: httpcore's is_closed)."""
+        return self._connection is None and not self._connect_failed
 
     def swept(self, now: float) -> int:
         """Where this connection stands for a sweep of the pool: gone (closed, or its
