@@ -312,3 +312,28 @@ async def test_requests_cancelled_while_queued_for_a_full_pool_leave_no_connecti
         assert pool.connections == [] and pool._requests == []
         assert (await client.get(server.url)).status_code == 304
 
+
+
+@pytest.mark.parametrize(("status", "reused"), [(304, True), (204, True), (200, False)])
+async def test_a_response_closed_unread_keeps_its_connection_only_when_it_had_no_body(
+        status: int, reused: bool) -> None:
+    # A 304 or 204 ends with its headers (RFC 9110), so closing it unread leaves nothing
+    # on the connection; a 200's unread body would be read as the next answer's start.
+    head = {304: b"304 Not Modified", 204: b"204 No Content", 200: b"200 OK"}[status]
+    length = b"Content-Length: 5\r\n" if status == 200 else b""
+
+    async def answer(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(b"HTTP/1.1 " + head + b"\r\n" + length + b"\r\n"
+                         + (b"<rss>" if status == 200 else b""))
+            await writer.drain()
+
+    pool = SourcePool(ssl_context=httpx.create_ssl_context, max_connections=10,
+                      max_keepalive_connections=10, keepalive_expiry=5)
+    async with serving(answer) as server, client_over(pool) as client:
+        for _ in range(2):
+            async with client.stream("GET", server.url) as response:
+                assert response.status_code == status
+        final = await client.get(server.url)
+    assert final.status_code == status
+    assert server.connections == (1 if reused else 3)

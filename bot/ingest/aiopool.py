@@ -27,6 +27,7 @@ import types
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Generator
 from typing import Any
 
+import h11
 import httpcore
 from httpcore._async.connection import AsyncHTTPConnection
 from httpcore._async.connection_pool import AsyncPoolRequest, PoolByteStream
@@ -37,7 +38,7 @@ from httpcore._async.http11 import (
     HTTPConnectionState,
 )
 from httpcore._async.interfaces import AsyncConnectionInterface
-from httpcore._exceptions import ConnectionNotAvailable
+from httpcore._exceptions import ConnectionNotAvailable, map_exceptions
 
 from bot.ingest.aionet import AsyncioBackend
 
@@ -353,10 +354,30 @@ class _HTTP11Connection(AsyncHTTP11Connection):
                  keepalive_expiry: float | None = None) -> None:
         super().__init__(origin, stream, keepalive_expiry)
         self._state_lock = asyncio.Lock()  # type: ignore[assignment]
+        self._bodiless = False  # the response under way has no body, by HTTP's rules
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         if "trace" in request.extensions or _HTTP11_LOG.isEnabledFor(logging.DEBUG):
-            return await super().handle_async_request(request)
+            response = await super().handle_async_request(request)
+        else:
+            response = await self._exchange(request)
+        # RFC 9110: a 204 or 304, or any answer to HEAD, ends with its headers (h11 frames
+        # it so), whatever its headers say.
+        self._bodiless = response.status in (204, 304) or request.method == b"HEAD"
+        return response
+
+    async def _response_closed(self) -> None:
+        # A response without a body is over once its headers are in; h11 has just not been
+        # asked for its end (reading the empty body would ask). Asked here, closing such a
+        # response unread gives its connection back to the pool instead of closing it: a
+        # warm poll's 304s need not be read through httpx's five layers of streams.
+        bodiless, self._bodiless = self._bodiless, False
+        if bodiless and self._h11_state.their_state is h11.SEND_BODY:
+            with map_exceptions({h11.RemoteProtocolError: httpcore.RemoteProtocolError}):
+                self._h11_state.next_event()  # EndOfMessage: nothing to read for it
+        await super()._response_closed()
+
+    async def _exchange(self, request: httpcore.Request) -> httpcore.Response:
         if not self.can_handle_request(request.url.origin):
             raise RuntimeError(f"Attempted to send request to {request.url.origin} on "
                                f"connection to {self._origin}")
