@@ -166,6 +166,7 @@ class Fetcher:
         which keep the context they were built with, the client is built again with
         httpx's own contexts, as before.
         """
+        self._unread_304_kept = False
         client = self._client_verifying(_TRUSTS_NO_CA)
         if self._transport is not None:
             return client  # tests: no network, no TLS
