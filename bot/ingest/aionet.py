@@ -11,7 +11,7 @@ waits on one future, a timeout is ``asyncio.timeout`` (set only when a read must
 where the anyio layer raises them (ConnectError, ConnectTimeout, ReadError, ReadTimeout,
 WriteError, WriteTimeout), so httpx reports them the same way. TLS is asyncio's
 (``loop.start_tls``) with the context httpcore hands over, so certificates are checked as
-before.
+before. The pool and connections over it are ``bot.ingest.aiopool``'s.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ not be cut short (a response's, so that its connection goes back to the pool or 
 never left half-way) runs under ``shielded``. Nothing of httpcore's is patched: the classes
 below are httpcore 1.0's (BSD-3-Clause, encode/httpcore) with those primitives swapped, the
 same states, errors and order of events; other pools (``bot.urlpolicy``'s) are untouched.
+
+Two differences, on purpose: a request cancelled while it waited for a connection takes the
+new connection made for it out of the pool (httpcore leaves it there for good:
+encode/httpcore#1093), and a response that has no body by HTTP's rules (a 204 or 304, an
+answer to HEAD) keeps its connection when it is closed unread (httpcore closes it).
 """
 
 from __future__ import annotations
@@ -127,9 +132,9 @@ class SourcePool(httpcore.AsyncConnectionPool):
     On every request (and every response closed) httpcore's pool sweeps its connections and,
     for each idle one, counts the pool again (``len([c.is_idle() for c in connections])``:
     the length of the pool, as it happens, not the number idle). With 16 connections to one
-    feed server that is 256 calls a sweep. The sweep below is httpcore 1.0's with that count
-    taken once and the first available (or idle) connection found without listing them all:
-    the same connections are closed, reused and opened, in the same order.
+    feed server that was 256 calls a sweep. The sweep below
+    (``_assign_requests_to_connections``) closes, reuses and opens the same connections in
+    the same order, asking each connection once.
     """
 
     def __init__(self, *, ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],

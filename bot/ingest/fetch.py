@@ -154,8 +154,8 @@ class Fetcher:
         """The client for the sources' own hosts: httpx's, with its pool replaced by
         ``SourcePool``, whose feeds go over asyncio's own sockets (bot/ingest/aionet.py) and
         primitives (bot/ingest/aiopool.py): anyio's layer, locks and events and httpcore's
-        pool sweep cost over half the CPU of fetching. Everything else
-        (the limits, proxies from the environment, which httpx mounts apart) stays httpx's.
+        pool sweep cost over half the CPU of fetching. Everything else (the limits, proxies
+        from the environment, which httpx mounts apart) stays httpx's.
 
         httpx builds a TLS context with the client, loading certifi's CA bundle: ~20 ms of
         CPU that a poll of plain-http feeds never uses, since the pool holding that context is
