@@ -25,6 +25,7 @@ from bot.channels.platform import Budget, month_start, next_month_start
 from bot.channels.platform import Pace as PlatformPace
 from bot.channels.registry import platform_for
 from bot.config import ChannelConfig, Config
+from bot.dispatch_report import DispatchReport
 from bot.errors import (
     AuthError,
     ChannelError,
@@ -75,19 +76,6 @@ def worker_id() -> str:
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, … capped at 1 hour."""
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
-
-
-@dataclass
-class DispatchReport:
-    """What one dispatch pass did, by outcome."""
-
-    outcomes: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, outcome: str, error: str = "") -> None:
-        self.outcomes[outcome] += 1
-        if error:
-            self.errors.append(error)
 
 
 @dataclass

@@ -24,7 +24,8 @@ from bot.settings import RuntimeSettings
 from bot.store import ChannelState, SourceState, WorkerView
 
 if TYPE_CHECKING:
-    from bot.dispatch import Dispatcher, DispatchReport
+    from bot.dispatch import Dispatcher
+    from bot.dispatch_report import DispatchReport
     from bot.ingest.poll import PollReport
     from bot.outlets import Outlet
     from bot.store import Store
@@ -73,7 +74,7 @@ async def run_cycle(config: Config, store: CycleStore, *, dry_run: bool = False,
     """Poll the sources, then dispatch everything that is due: ``newsbot once``. The full
     store is opened only for work (``CycleStore``): a cycle whose feeds have nothing new and
     whose outbox has nothing due never opens it."""
-    from bot.dispatch import DispatchReport
+    from bot.dispatch_report import DispatchReport
     from bot.ingest.poll import make_fetcher, poll_sources
     from bot.outlets import build_outlets, close_outlets, post_channels, preview_reason
 

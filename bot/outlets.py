@@ -10,16 +10,20 @@ reported as needing attention until the bot is restarted with them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.channels import make_channel, post_format
-from bot.channels.base import Channel, PostFormat
-from bot.channels.preview import PreviewChannel
 from bot.channels.registry import is_platform
 from bot.config import ChannelConfig, Config
 from bot.errors import RetryableError
 from bot.models import Receipt, RenderedPost
 from bot.store import ChannelState, ChannelView
+
+# The channels' base types and the preview channel load with the first outlet built
+# (``build_outlets``): a ``newsbot once`` with nothing due asks only ``post_channels`` and
+# ``preview_reason`` and builds none.
+if TYPE_CHECKING:
+    from bot.channels.base import Channel, PostFormat
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ def build_outlets(config: Config, *, dry_run: bool = False, echo: TextIO | None 
     ``hold_without_credentials`` (``newsbot run``): a channel whose credentials are missing
     is held, not previewed, so its posts are not consumed.
     """
+    from bot.channels.preview import PreviewChannel
+
     outlets: dict[str, Outlet] = {}
     preview_dir = config.resolve_path(config.preview_dir)
     for name in post_channels(config):

@@ -32,17 +32,24 @@ def modules_after(code: str) -> set[str]:
 
 def run_newsbot(project: Path, *args: str, status: int = 0) -> dict[str, Any]:
     """Run ``newsbot ARGS`` (its entry point, bot.cli.main) in a fresh interpreter against
-    ``project``, which must exit with ``status``; what it had loaded at exit, and the garbage
-    collector's state then."""
+    ``project``, which must exit with ``status``; what it had loaded at exit, the garbage
+    collector's state then, and how many collector passes ran once the command line started
+    and before anything was frozen (``early_passes``: its start-up's)."""
     report = project / "exit.json"
     code = ("import atexit, gc, json, sys\n"
+            "early = []\n"
             "def report():\n"
             f"    with open({str(report)!r}, 'w') as out:\n"
             "        json.dump({'modules': sorted(sys.modules), 'gc_enabled': gc.isenabled(),\n"
-            "                   'frozen': gc.get_freeze_count()}, out)\n"
+            "                   'frozen': gc.get_freeze_count(), 'early_passes': len(early)},\n"
+            "                  out)\n"
             "atexit.register(report)\n"
+            "def count(phase, info):\n"
+            "    if phase == 'start' and not gc.get_freeze_count():\n"
+            "        early.append(info['generation'])\n"
             f"sys.argv = ['newsbot', *{list(args)!r}]\n"
             "from bot.cli import main\n"
+            "gc.callbacks.append(count)\n"
             "main()\n")
     env = {**os.environ, "NEWSBOT_CONFIG": str(project / "config.yaml")}
     done = subprocess.run([sys.executable, "-c", code], cwd=project, env=env,
@@ -108,6 +115,22 @@ def test_other_commands_turn_the_cycle_collector_back_on(project: Path) -> None:
     # `newsbot once` may work through thousands of items: its reference cycles are collected.
     state = run_newsbot(project, "check")
     assert state["gc_enabled"] and state["frozen"] > 0
+
+
+def test_once_starts_up_without_the_cycle_collector_and_works_with_it(
+        feed_server: FeedServer, tmp_path: Path) -> None:
+    # Everything `newsbot once` builds before it polls (click, pydantic, the config models,
+    # config.yaml) lives until exit: no collector pass runs before it is frozen (settle),
+    # and the cycle's own items are collected after.
+    feed = feed_server.add("/feed.xml", "<rss version='2.0'><channel/></rss>", etag='"v1"')
+    (tmp_path / "config.yaml").write_text(
+        f"store: sqlite:///{tmp_path / 'newsbot.db'}\nweb: {{enabled: false}}\n"
+        f"sources:\n  - {{id: news, url: '{feed}'}}\nchannels: {{}}\n")
+    state = run_newsbot(tmp_path, "once")
+    assert state["early_passes"] == 0
+    assert state["gc_enabled"] and state["frozen"] > 0
+    # A command without a start-up of its own to freeze turns it on at once, as before.
+    assert run_newsbot(tmp_path, "check")["early_passes"] > 0
 
 
 def test_a_service_keeps_the_full_clean_up_at_exit() -> None:
@@ -198,6 +221,11 @@ def test_a_warm_cycle_on_sqlite_with_nothing_new_loads_neither_sqlalchemy_nor_a_
     warm = set(run_newsbot(tmp_path, "once")["modules"])
     assert "bot.ingest.poll" in warm  # it did poll
     assert not [m for m in warm if m.split(".")[0] in ("sqlalchemy", "telegram")]
+    # Nor, with no body to parse and no post due, the parser's pool, queue and message
+    # format (with pickle), the planner, the dispatcher or a channel's base and preview
+    # types: imported where first used, each costs a warm cycle a millisecond or more.
+    assert not WARM_CYCLE_NEVER & warm, WARM_CYCLE_NEVER & warm
+    assert "bot.ingest.parsepool" in cold and "bot.plan" in cold  # the cold one did need them
     asked = [r.headers.get("if-none-match") for r in feed_server.requests if r.path == "/0.xml"]
     assert asked == [None, '"v0"']  # and the second run asked for it as unchanged
 
@@ -232,6 +260,10 @@ def _items(feed: int, count: int) -> str:
         f"<guid>{feed}-{i}</guid><pubDate>Mon, 30 Nov 2026 08:00:00 +0000</pubDate></item>"
         for i in range(count)) + "</channel></rss>")
 
+
+WARM_CYCLE_NEVER = {"bot.ingest.parsepool", "bot.ingest.parsequeue", "bot.ingest.parseworker",
+                    "pickle", "bot.plan", "bot.dispatch", "bot.channels.base",
+                    "bot.channels.preview"}
 
 _ONE_ITEM = ("<rss version='2.0'><channel><title>t</title><item><title>One</title>"
              "<link>https://news.example.org/1</link><guid>1</guid>"

@@ -18,12 +18,12 @@ small ``newsbot once``. So:
   models and read the file walked tens of thousands of objects that all live until exit
   (66 of a warm cycle's 86 passes; its time in the collector went from 15-22 ms to 6-7
   ms). What they would have freed, some 650 objects in cycles, is frozen with the rest.
-  The passes while it polls walk only the cycle's own objects: a warm cycle (200 feeds, all 304) ran a full pass
-  over everything start-up made (40-100 ms on a busy machine) and now none, about 0.03 s
-  less CPU. It also collects less often (``CYCLE_THRESHOLDS``): a cycle's feed items,
-  rows and responses are freed by reference counting as each feed is done, so the
-  collector's passes (every 700 allocations by default) found little but cost a cold
-  200-feed cycle 0.14 s, 0.06 s this way, at the same peak memory. ``run`` keeps its
+  The passes while it polls walk only the cycle's own objects: a warm cycle (200 feeds,
+  all 304) ran a full pass over everything start-up made (40-100 ms on a busy machine) and
+  now none, about 0.03 s less CPU. It also collects less often (``CYCLE_THRESHOLDS``): a
+  cycle's feed items, rows and responses are freed by reference counting as each feed is
+  done, so the collector's passes (every 700 allocations by default) found little but cost
+  a cold 200-feed cycle 0.14 s, 0.06 s this way, at the same peak memory. ``run`` keeps its
   collector as it was (it starts once in weeks);
 - at exit, ``gc.freeze()`` takes what is still alive out of the interpreter's last
   collections, for every command but the services (``run``, ``serve``), whose exit keeps the

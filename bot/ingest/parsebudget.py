@@ -17,10 +17,15 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from bot.ingest.parsepool import IN_PROCESS_BYTES, ParserPool
-from bot.ingest.parsequeue import SerialParser
-from bot.ingest.parseworker import Parsed
+# The pool, the queue and the worker's message format (with pickle) load with the first body
+# to parse (``parse_within``): every poll enters ``polling``, and a poll whose feeds all
+# answer 304 parses nothing.
+if TYPE_CHECKING:
+    from bot.ingest.parsepool import ParserPool
+    from bot.ingest.parsequeue import SerialParser
+    from bot.ingest.parseworker import Parsed
 
 #: Small feeds parsed in-process while others waited their turn, after which the parser
 #: process for small feeds starts: a poll of a few feeds parses them sooner than a process
@@ -44,6 +49,9 @@ _in_flight = 0  # feeds being polled now, as the polls said (``polling``)
 
 def _shared() -> tuple[ParserPool, SerialParser]:
     global _pool, _serial, _pool_pid
+    from bot.ingest.parsepool import ParserPool
+    from bot.ingest.parsequeue import SerialParser
+
     with _pool_lock:
         if _pool is None or _serial is None or _pool_pid != os.getpid():
             _pool, _serial, _pool_pid = ParserPool(), SerialParser(), os.getpid()
@@ -81,6 +89,9 @@ async def parse_within(budget: float, source_id: str, body: bytes, *, url: str,
     blocking the event loop. ``as_fed``: a parser process also works out each item as
     ``enrich.as_fed`` makes it (an in-process parse leaves that to the caller)."""
     global _in_process, _contended
+    from bot.ingest.parsepool import IN_PROCESS_BYTES
+    from bot.ingest.parseworker import Parsed
+
     request = {"source_id": source_id, "body": body, "url": url,
                "headers": dict(headers or {}), "language": language}
     pool, serial = _shared()

@@ -22,19 +22,20 @@ from bot.corrections import correction_policy
 from bot.errors import SourceError
 from bot.ingest.fetch import Deadline, Fetcher, FetchResult
 from bot.ingest.parsebudget import parse_within, polling
-from bot.ingest.parseworker import Parsed
 from bot.ingest.pollwriter import PollWriter
 from bot.models import Article, FeedItem
-from bot.plan import limit_per_poll, plan_article
 from bot.store import NewDelivery, PollRecord, PollSuccess, SourceState
 
 if TYPE_CHECKING:
     from bot.ingest.parse import ParsedFeed
+    from bot.ingest.parseworker import Parsed
     from bot.store.light import CycleStore
 
 # The page extractor (trafilatura), the folder reader and the image checker are imported by
 # the code that uses them: a poll whose feeds answer 304, or give no new item, or fetch no
-# page, never loads them (they cost a third of a second at start-up).
+# page, never loads them (they cost a third of a second at start-up). So are the parser's
+# message format (``Parsed``, with pickle) and the planner: a feed that answers 304 needs
+# neither (tests/test_startup.py).
 
 log = logging.getLogger("newsbot.ingest")
 MAX_BACKOFF = timedelta(hours=6)
@@ -144,6 +145,7 @@ async def _read_folder(source: Source, folder: Path, config: Config, state: Sour
     """A folder source's new files as items (``bot.ingest.folder``); files seen by the last
     good poll are not read again (a couple of seconds' margin for clocks and slow writers)."""
     from bot.ingest.folder import read_folder
+    from bot.ingest.parseworker import Parsed
 
     since = state.last_success_at
     since_ns = int((since.timestamp() - 2) * 1e9) if since else None
@@ -161,6 +163,10 @@ async def _store_poll(source: Source, *, config: Config, store: CycleStore, fetc
     """Store what one poll found: new items enriched (``pages``: the fetch_pages mode), their
     images checked, articles and deliveries written, the source's row updated. ``as_fed``:
     each item as ``enrich.as_fed`` makes it (None: unchanged), if the parser worked it out."""
+    # The planner is imported by the first feed that has something to store: a poll whose
+    # feeds all answer 304 plans nothing.
+    from bot.plan import limit_per_poll, plan_article
+
     problems = list(parsed.problems)
     cutoff = now - config.backfill
     fresh: list[FeedItem] = []
