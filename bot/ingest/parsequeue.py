@@ -175,9 +175,9 @@ class SerialParser:
                 self._pool.discard(worker)
                 worker = None
                 inflight.popleft()
+                self._done()
                 future.set_exception(overrun(request, budget) if isinstance(exc, _Overrun)
                                      else worker_failed(request, exc))
-                self._done()
                 if inflight:  # handed to the stopped process: the next one parses them
                     worker = self._worker_for(inflight)
                     if worker is None:
@@ -187,11 +187,11 @@ class SerialParser:
                 continue
             parse_from = time.monotonic()
             inflight.popleft()
+            self._done()  # (before the answer: whoever awaits it may ask ``waiting`` at once)
             try:
                 future.set_result(parsed_from(reply))
             except SourceError as failure:  # the feed's own failure, for its poll to report
                 future.set_exception(failure)
-            self._done()
 
     def _worker_for(self, inflight: deque[_Job]) -> _Worker | None:
         """A parser process with the feeds ``inflight`` handed to it again, in order (those
@@ -223,12 +223,16 @@ class SerialParser:
                 self._done()
 
     def _settle(self, future: Future[Parsed], request: dict[str, Any]) -> None:
+        # Counted as answered before the answer is given: whoever awaits it may ask
+        # ``waiting`` at once.
         try:
-            future.set_result(parse(request))
+            parsed = parse(request)
         except BaseException as exc:  # the feed's own failure, for its poll to report
-            future.set_exception(exc)
-        finally:
             self._done()
+            future.set_exception(exc)
+        else:
+            self._done()
+            future.set_result(parsed)
 
     def _done(self) -> None:
         with self._lock:
