@@ -15,10 +15,11 @@ from bot.config import parse_config
 from bot.errors import SourceError
 from bot.ingest.enrich import as_fed
 from bot.ingest.parse import parse_feed
+from bot.ingest.parsebudget import QUEUE_AFTER, sure_bodies
 from bot.ingest.parsepool import IN_PROCESS_BYTES, ParserPool
 from bot.ingest.parsequeue import SerialParser
 from bot.ingest.poll import make_fetcher, poll_sources
-from bot.store import Store
+from bot.store import SourceState, Store
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 GOOD = ("<rss version='2.0'><channel><title>t</title><item><title>Fine story</title>"
@@ -210,3 +211,39 @@ asyncio.run(main())
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True).stdout.split()
     assert out == ["1", str(starts), str(starts)]
+
+
+def test_the_feeds_sure_to_send_a_body_are_the_remote_ones_a_poll_cannot_make_conditional(
+        tmp_path: Path) -> None:
+    # What decides whether `newsbot once` starts the parser process before it fetches:
+    # a feed with a stored ETag or Last-Modified may answer 304; one without, or never
+    # polled, sends its whole body. A local file is read, not queued for the process.
+    sources = "\n".join(f"  - {{id: s{n}, url: 'https://news.example.org/{n}.xml'}}"
+                        for n in range(5))
+    config = parse_config(f"sources:\n{sources}\n  - {{id: local, url: feed.xml}}\n",
+                          base_dir=tmp_path)
+    assert sure_bodies(config.sources, {}) == 5
+    states = {"s0": SourceState("s0", etag='"abc"'),
+              "s1": SourceState("s1", last_modified="Mon, 30 Nov 2026 10:00:00 GMT"),
+              "s2": SourceState("s2", last_polled_at=NOW),  # its server sends no validator
+              "local": SourceState("local")}
+    assert sure_bodies(config.sources, states) == 3
+
+
+@pytest.mark.parametrize(("sure", "starts"), [(QUEUE_AFTER, True), (QUEUE_AFTER - 1, False)])
+def test_a_poll_sure_to_parse_many_feeds_starts_the_parser_process_before_it_fetches(
+        sure: int, starts: bool) -> None:
+    # (A fresh interpreter: the parser state is per process.)
+    code = f"""
+import time
+from bot.ingest import parsebudget
+started = parsebudget.start_early({sure})
+serial = parsebudget._serial
+deadline = time.monotonic() + 60
+while serial is not None and not serial.ready and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(started, serial is not None and serial.ready)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out == [str(starts), str(starts)]

@@ -15,7 +15,7 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING
 # to parse (``parse_within``): every poll enters ``polling``, and a poll whose feeds all
 # answer 304 parses nothing.
 if TYPE_CHECKING:
+    from bot.config import Source
     from bot.ingest.parsepool import ParserPool
     from bot.ingest.parsequeue import SerialParser
     from bot.ingest.parseworker import Parsed
+    from bot.store import SourceState
 
 #: Small feeds parsed in-process while others waited their turn, after which the parser
 #: process for small feeds starts: a poll of a few feeds parses them sooner than a process
@@ -64,6 +66,31 @@ def _close_pool() -> None:
         for kept in (_pool, _serial):
             if kept is not None:
                 kept.close()
+
+
+def sure_bodies(sources: Iterable[Source], states: Mapping[str, SourceState]) -> int:
+    """How many of ``sources`` a poll will get a whole feed from, whatever their servers say:
+    the remote ones with nothing to make the request conditional (never polled, or a server
+    that sends neither ETag nor Last-Modified). Any other may answer 304."""
+    count = 0
+    for source in sources:
+        state = states.get(source.id)
+        if source.is_remote and (state is None or not (state.etag or state.last_modified)):
+            count += 1
+    return count
+
+
+def start_early(sure: int) -> bool:
+    """Before a poll's own start-up (``newsbot once``): when ``sure`` feeds (``sure_bodies``)
+    will certainly have to be parsed, ``QUEUE_AFTER`` or more, the parser process starts now,
+    not at the first body. Its imports (~0.15 s) then run beside the rest of this process's
+    start-up instead of after it: a cold `newsbot once` of 200 feeds went from 0.91 to 0.86 s
+    (12 interleaved pairs). A poll that may find every feed unchanged starts nothing: an
+    unused process is ~0.13 s of CPU. True if it started one."""
+    if sure < QUEUE_AFTER:
+        return False
+    _shared()[1].start()
+    return True
 
 
 @contextmanager
