@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -45,6 +45,9 @@ from bot.reload import CHECK_EVERY, Reloader
 from bot.scheduler_log import SchedulerLog
 from bot.settings import RuntimeSettings
 from bot.store import ChannelView, Store
+
+if TYPE_CHECKING:
+    from bot.desk.hooks import BotHooks
 
 log = logging.getLogger("newsbot.run")
 POLL_LEASE = "poll"
@@ -112,11 +115,12 @@ class Service:
                                run_date=datetime.now(UTC) + timedelta(seconds=2),
                                misfire_grace_time=None)
         self.scheduler.start()
+        hooks = self._desk_hooks()
         if self.config.web.enabled:
-            await self._start_web()
+            await self._start_web(hooks)
         from bot.desk.control_chat import start_control_chat
 
-        self._desk_chat = start_control_chat(self)  # idles unless desk.telegram is set
+        self._desk_chat = start_control_chat(self, hooks)  # idles unless desk.telegram is set
         for name, outlet in self.outlets.items():
             if outlet.is_preview:
                 log.warning("channel %s is in preview mode: %s; posts are written to %s",
@@ -297,6 +301,27 @@ class Service:
     def _ticked(self) -> None:
         self.last_tick = datetime.now(UTC)
 
+    def _desk_hooks(self) -> BotHooks:
+        """What the desk (its pages, the control chat) may ask of this bot: an editor's
+        approve or post-now wakes the dispatch loop, so the post goes now rather than at
+        the loop's next wake (up to dispatch_every); a schedule saved there is reloaded now."""
+        from bot.desk.hooks import BotHooks, on_loop
+
+        loop = asyncio.get_running_loop()
+        return BotHooks(wake_dispatch=on_loop(loop, self._wake_dispatch),
+                        check_config=on_loop(loop, self._check_config_now))
+
+    def _wake_dispatch(self) -> None:
+        if self.dispatch_loop is not None:  # not started yet: its first wake asks anyway
+            self.dispatch_loop.poke()
+
+    def _check_config_now(self) -> None:
+        # check(), not reload(): it notes the file as seen, so the watcher's next look
+        # does not reload it a second time.
+        task = asyncio.get_running_loop().create_task(self.reload_tick())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def dispatch_tick(self) -> None:
         """One pass over every channel now (``newsbot run`` itself uses ``dispatch_loop``)."""
         self.last_tick = datetime.now(UTC)
@@ -398,14 +423,14 @@ class Service:
                                   allowed_from=[DeliveryStatus.PENDING],
                                   note=f"digest preview only, not sent: {reason}")
 
-    async def _start_web(self) -> None:
+    async def _start_web(self, hooks: BotHooks) -> None:
         from bot.web.server import start_pages
 
         def current() -> Service:
             return self
 
         self._web, task = start_pages(self.config, self.store, current,
-                                      config_path=self.config_path)
+                                      config_path=self.config_path, desk_hooks=hooks)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

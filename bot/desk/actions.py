@@ -1,7 +1,8 @@
 """The editors' actions, as the desk and the control chat take them: the operations of
 ``bot.editor`` (the same ones ``newsbot hold/skip/…`` run), each recorded in the store with
 who did it and when. Being row changes in the store, they hold on every worker at its next
-dispatch tick."""
+dispatch tick; one that may let a post go sooner also calls ``wake`` (the desk's
+``BotHooks.wake_dispatch``), so a dispatcher in this process asks the store at once."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ _DELIVERY_ACTIONS: dict[str, tuple[Callable[..., Delivery], str]] = {
     "retry": (editor.retry, "queued again"),
 }
 DELIVERY_ACTIONS = tuple(_DELIVERY_ACTIONS)
+#: The actions after which a post may go sooner than the dispatcher last knew (hold and
+#: skip only ever make it later: nothing to wake for).
+SOONER = frozenset({"approve", "release", "post-now", "retry"})
+
+
+def _nothing() -> None:
+    return None
 
 
 def buttons_for(delivery: Delivery) -> tuple[str, ...]:
@@ -49,8 +57,8 @@ def buttons_for(delivery: Delivery) -> tuple[str, ...]:
     return ("hold", "post-now", "skip")
 
 
-def act(store: Store, action: str, delivery_id: int, *, by: str, now: datetime
-        ) -> ActionResult:
+def act(store: Store, action: str, delivery_id: int, *, by: str, now: datetime,
+        wake: Callable[[], None] = _nothing) -> ActionResult:
     """Do ``action`` (approve, hold, release, skip, post-now, retry) on one delivery and
     record it. LookupError / ValueError say why it could not be done (nothing changes)."""
     if action not in _DELIVERY_ACTIONS:
@@ -58,6 +66,8 @@ def act(store: Store, action: str, delivery_id: int, *, by: str, now: datetime
     operation, said = _DELIVERY_ACTIONS[action]
     delivery = operation(store, delivery_id, now=now)
     store.record_action(by, action, now=now, delivery_id=delivery.id, channel=delivery.channel)
+    if action in SOONER:
+        wake()
     return ActionResult(delivery, said)
 
 
@@ -70,15 +80,18 @@ def edit(config: Config, store: Store, delivery_id: int, text: str, *, by: str,
     return ActionResult(delivery, "edited" if delivery.edited_text else "back to the template")
 
 
-def reschedule(store: Store, delivery_id: int, due_at: datetime, *, by: str, now: datetime
-               ) -> ActionResult:
+def reschedule(store: Store, delivery_id: int, due_at: datetime, *, by: str, now: datetime,
+               wake: Callable[[], None] = _nothing) -> ActionResult:
     delivery = editor.reschedule(store, delivery_id, due_at, now=now)
     store.record_action(by, "reschedule", now=now, delivery_id=delivery.id,
                         channel=delivery.channel, detail=due_at.isoformat())
+    wake()  # moved earlier, perhaps to now
     return ActionResult(delivery, "rescheduled")
 
 
 def pause(config: Config, store: Store, channel: str, *, paused: bool, by: str,
-          now: datetime) -> None:
+          now: datetime, wake: Callable[[], None] = _nothing) -> None:
     (editor.pause if paused else editor.resume)(config, store, channel, now=now)
     store.record_action(by, "pause" if paused else "resume", now=now, channel=channel)
+    if not paused:  # what queued meanwhile may go now
+        wake()

@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.config import Config
 from bot.desk import auth
+from bot.desk.hooks import NO_BOT, BotHooks
 from bot.desk.screens import accounts, history, plan, post, queue, schedule, status
 from bot.desk.site import HEADERS, Desk, Visit, make_desk, refused
 from bot.store import Store
@@ -81,10 +82,12 @@ def login_routes(desk: Desk) -> list[BaseRoute]:
 
 
 def desk_routes(config: Config, store: Store, config_path: Path, *,
-                clock: Callable[[], datetime] | None = None) -> list[BaseRoute]:
-    """Every /desk route. Needs ``secret_key`` (ConfigError otherwise)."""
-    desk = make_desk(config, store, config_path) if clock is None else \
-        make_desk(config, store, config_path, clock=clock)
+                clock: Callable[[], datetime] | None = None,
+                hooks: BotHooks = NO_BOT) -> list[BaseRoute]:
+    """Every /desk route. Needs ``secret_key`` (ConfigError otherwise). ``hooks``: the bot
+    running in this process (``newsbot run``), woken by the editors' actions."""
+    desk = make_desk(config, store, config_path, hooks=hooks) if clock is None else \
+        make_desk(config, store, config_path, clock=clock, hooks=hooks)
     return [
         *login_routes(desk),
         *post.routes(desk),  # before queue's /deliveries/{id}/{action}

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.config import Config, DeskTelegram
+from bot.desk.hooks import NO_BOT, BotHooks
 from bot.models import Delivery, DeliveryStatus
 from bot.plan import APPROVAL_WINDOW_NOTE
 from bot.store import Store
@@ -67,7 +68,7 @@ class ControlChat:
     """One connection to the editors' group (python-telegram-bot's ``Bot``)."""
 
     def __init__(self, settings: DeskTelegram, *, clock: Callable[[], datetime] = _now,
-                 pace: float = PACE) -> None:
+                 pace: float = PACE, wake: Callable[[], None] = lambda: None) -> None:
         from telegram import Bot
         from telegram.request import HTTPXRequest
 
@@ -81,6 +82,7 @@ class ControlChat:
         self.settings = settings
         self.clock = clock
         self.pace = pace
+        self.wake = wake  # the dispatcher in this process: a tap may let a post go now
         self._last_sent = float("-inf")
         seconds = settings.timeout.total_seconds()
         poll = settings.poll_timeout.total_seconds()
@@ -202,7 +204,8 @@ class ControlChat:
             return Tapped(user.id, name, action, delivery_id, False, "not allowed")
         who = f"{name} (telegram {user.id})"
         try:
-            result = actions.act(store, action, delivery_id, by=who, now=self.clock())
+            result = actions.act(store, action, delivery_id, by=who, now=self.clock(),
+                                 wake=self.wake)
         except (LookupError, ValueError) as exc:
             await query.answer(str(exc)[:190], show_alert=True)
             await self.close_decided(store)
@@ -299,10 +302,12 @@ def _ask_text(config: Config, store: Store, delivery: Delivery) -> str:
 # ------------------------------------------------------------------ the running bot's loop
 
 
-async def run_control_chat(host: ChatHost, *, idle: float = IDLE) -> None:
+async def run_control_chat(host: ChatHost, *, idle: float = IDLE,
+                           hooks: BotHooks = NO_BOT) -> None:
     """Until cancelled, while this worker leads and the desk is enabled: one round of the
     control chat (when ``desk.telegram`` is set), then the alerts that started or ended
-    (to the chat and to ``desk.alerts_email``). A configuration reload is followed."""
+    (to the chat and to ``desk.alerts_email``). A configuration reload is followed. An
+    editor's tap that lets a post go sooner calls ``hooks.wake_dispatch``."""
     from bot.desk.alerts import tell
 
     chat: ControlChat | None = None
@@ -318,7 +323,7 @@ async def run_control_chat(host: ChatHost, *, idle: float = IDLE) -> None:
                 if chat is None or chat.settings != settings:
                     if chat is not None:
                         await chat.close()
-                    chat = ControlChat(settings)
+                    chat = ControlChat(settings, wake=hooks.wake_dispatch)
             elif chat is not None:
                 await chat.close()
                 chat = None
@@ -341,9 +346,9 @@ async def run_control_chat(host: ChatHost, *, idle: float = IDLE) -> None:
             await chat.close()
 
 
-def start_control_chat(host: ChatHost) -> asyncio.Task[None]:
+def start_control_chat(host: ChatHost, hooks: BotHooks = NO_BOT) -> asyncio.Task[None]:
     """Run the control chat beside the bot (it idles until configured and leading)."""
-    return asyncio.create_task(run_control_chat(host), name="desk-chat")
+    return asyncio.create_task(run_control_chat(host, hooks=hooks), name="desk-chat")
 
 
 async def stop_control_chat(task: asyncio.Task[None] | None) -> None:

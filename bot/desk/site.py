@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.config import Config, load_config
 from bot.desk import auth
+from bot.desk.hooks import NO_BOT, BotHooks
 from bot.errors import ConfigError
 from bot.render import BUNDLED_TEMPLATES
 from bot.store import Store
@@ -68,8 +69,10 @@ class Desk:
 
     def __init__(self, config: Config, config_path: Path, store: Store, secret: bytes, *,
                  clock: Callable[[], datetime] = _utc_now,
-                 proxies: tuple[Network, ...] = (), secure_cookie: bool = False) -> None:
+                 proxies: tuple[Network, ...] = (), secure_cookie: bool = False,
+                 hooks: BotHooks = NO_BOT) -> None:
         self.config_path = config_path
+        self.hooks = hooks  # the bot in this process, if any (bot.desk.hooks)
         self.store = store
         self.secret = secret
         self.clock = clock
@@ -180,12 +183,12 @@ def _local(moment: datetime | None, zone: Any, fmt: str = "%a %d %b %H:%M") -> s
 
 
 def make_desk(config: Config, store: Store, config_path: Path, *,
-              clock: Callable[[], datetime] = _utc_now) -> Desk:
+              clock: Callable[[], datetime] = _utc_now, hooks: BotHooks = NO_BOT) -> Desk:
     from bot.digest.tokens import secret_of
 
     return Desk(config, config_path, store, secret_of(config), clock=clock,
                 proxies=tuple(parse_networks(config.web.trusted_proxies)),
-                secure_cookie=config.public_url.startswith("https://"))
+                secure_cookie=config.public_url.startswith("https://"), hooks=hooks)
 
 
 def _stat_of(path: Path) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -57,6 +57,9 @@ from bot.web.headers import security_middleware
 from bot.web.health import GetService, health_routes
 from bot.web.ratelimit import RateLimiter, client_key, parse_networks, retry_after
 
+if TYPE_CHECKING:
+    from bot.desk.hooks import BotHooks
+
 log = logging.getLogger(__name__)
 
 # Referrer-Policy, framing and nosniff come with every response (bot.web.headers); a page
@@ -74,11 +77,13 @@ def _utc_now() -> datetime:
 def make_app(config: Config, store: Store,
              get_service: GetService | None = None, *,
              clock: Callable[[], datetime] = _utc_now,
-             config_path: Path | None = None) -> Starlette:
+             config_path: Path | None = None,
+             desk_hooks: BotHooks | None = None) -> Starlette:
     """The readers' pages for every email channel in ``config``; with ``get_service``, also
     ``/healthz`` (store, scheduler, channels) and ``/metrics`` (see bot.web.health).
     ``clock`` is what the subscribe limits read (tests move it on). With ``config_path``
-    and ``desk.enabled``, the editors' desk too (/desk, bot.desk)."""
+    and ``desk.enabled``, the editors' desk too (/desk, bot.desk); ``desk_hooks`` is the bot
+    running in this process, which the editors' actions wake (bot.desk.hooks)."""
     env = make_environment(config)
     secret = secret_of(config)
     limits = config.web.subscribe_limit
@@ -287,13 +292,15 @@ def make_app(config: Config, store: Store,
         Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
         *(health_routes(get_service) if get_service is not None
           else [Route("/healthz", health, methods=["GET"])]),
-        *_desk_routes(config, store, config_path),
+        *_desk_routes(config, store, config_path, desk_hooks),
     ])
 
 
-def _desk_routes(config: Config, store: Store, config_path: Path | None) -> list[BaseRoute]:
+def _desk_routes(config: Config, store: Store, config_path: Path | None,
+                 hooks: BotHooks | None) -> list[BaseRoute]:
     if config_path is None or not config.desk.enabled:
         return []
     from bot.desk.app import desk_routes
+    from bot.desk.hooks import NO_BOT
 
-    return desk_routes(config, store, config_path)
+    return desk_routes(config, store, config_path, hooks=hooks or NO_BOT)

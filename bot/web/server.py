@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from bot.config import Config, Web
 
 if TYPE_CHECKING:
+    from bot.desk.hooks import BotHooks
     from bot.store import Store
     from bot.web.health import GetService
 
@@ -50,9 +51,11 @@ async def serve(server: EmbeddedServer, web: Web) -> None:
 
 
 def start_pages(config: Config, store: Store, get_service: GetService, *,
-                config_path: Path) -> tuple[EmbeddedServer, asyncio.Task[None]]:
+                config_path: Path, desk_hooks: BotHooks | None = None
+                ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
     """Serve the readers' pages, /healthz and /metrics from the running bot (``newsbot
-    run``): the server, and the task serving it until it is told to exit.
+    run``): the server, and the task serving it until it is told to exit. The desk, when
+    enabled, wakes the bot through ``desk_hooks``.
 
     Without a secret_key the readers' pages cannot sign links, so only health and
     metrics are served, and the log says what to set.
@@ -63,7 +66,8 @@ def start_pages(config: Config, store: Store, get_service: GetService, *,
 
     app: Starlette
     try:
-        app = make_app(config, store, get_service=get_service, config_path=config_path)
+        app = make_app(config, store, get_service=get_service, config_path=config_path,
+                       desk_hooks=desk_hooks)
     except ConfigError as exc:
         log.warning("web: subscribe/unsubscribe pages are off (%s); serving /healthz and "
                     "/metrics only", exc)

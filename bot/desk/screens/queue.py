@@ -77,7 +77,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         action = request.path_params["action"]
         try:
             result = actions.act(desk.store, action, delivery_id, by=visit.who,
-                                 now=desk.clock())
+                                 now=desk.clock(), wake=desk.hooks.wake_dispatch)
         except (LookupError, ValueError) as exc:
             return back(request, "/desk/", error=str(exc))
         return back(request, "/desk/", flash=f"#{delivery_id} ({result.delivery.channel}): "
@@ -99,7 +99,8 @@ def routes(desk: Desk) -> list[BaseRoute]:
             except ValueError:
                 raise ValueError(f"{raw!r} is not a date and time; pick one like "
                                  "2026-12-01T09:30") from None
-            actions.reschedule(desk.store, delivery_id, when, by=visit.who, now=desk.clock())
+            actions.reschedule(desk.store, delivery_id, when, by=visit.who, now=desk.clock(),
+                               wake=desk.hooks.wake_dispatch)
         except (LookupError, ValueError) as exc:
             return back(request, "/desk/", error=str(exc))
         return back(request, "/desk/", flash=f"#{delivery_id}: moved to "

@@ -47,6 +47,9 @@ def routes(desk: Desk) -> list[BaseRoute]:
         desk.set_config(config)
         desk.store.record_action(visit.who, "schedule", now=desk.clock(), channel=channel,
                                  detail="; ".join(f"{k}={v}" for k, v in values.items() if v))
+        # A bot in this process reloads now (and its dispatcher then asks the store at once,
+        # as after every reload) rather than at its next look at the file.
+        desk.hooks.check_config()
         return back(request, "/desk/schedule",
                     flash=f"{channel}: schedule saved to config.yaml; the bot picks it up "
                           "within seconds")

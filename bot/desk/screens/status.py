@@ -35,7 +35,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         paused = request.path_params["what"] == "pause"
         try:
             actions.pause(visit.config, desk.store, name, paused=paused, by=visit.who,
-                          now=desk.clock())
+                          now=desk.clock(), wake=desk.hooks.wake_dispatch)
         except (LookupError, ValueError) as exc:
             return back(request, "/desk/status", error=str(exc))
         return back(request, "/desk/status",
