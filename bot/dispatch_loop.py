@@ -12,10 +12,11 @@ those bursts too. Here instead:
   next post may go (the earliest due time, window, gap, daily cap or pace slot the store
   knows: ``Dispatcher.next_post_at``), starts the channels that may post now and sleeps
   until the earliest of the others;
-- ``poke()`` wakes it at once: the poll calls it when it created deliveries;
+- ``poke()`` wakes it at once: the poll calls it when it created deliveries, the desk in
+  this process after an editor's approve, post-now… (bot/desk/hooks.py);
 - it wakes at least every ``dispatch_every`` anyway, for what this process cannot see:
-  another worker's sends, an editor's ``post-now`` from the command line, a store that was
-  down.
+  another worker's sends, an editor's ``post-now`` from the command line or a desk served
+  by ``newsbot serve``, a store that was down.
 
 The store still decides every claim (``pick_due`` in the claim transaction), so waking early
 or late costs a query, never a post too many.
