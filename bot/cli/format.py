@@ -66,6 +66,7 @@ def print_check(config: Config, *, templates_ok: bool = True) -> None:
     click.echo(f"time zone: {config.timezone}   store: {redact_url(config.store_url)}")
     click.echo(f"backfill: {format_duration(config.backfill)}   preview folder: "
                f"{config.resolve_path(config.preview_dir)}")
+    click.echo(describe_web(config))
     click.echo("\nsources:")
     for s in config.sources:
         lang = f", language {s.language}" if s.language else ""
@@ -102,6 +103,16 @@ def print_check(config: Config, *, templates_ok: bool = True) -> None:
         if isinstance(cfg, EmailChannel):
             click.echo(f"      smtp: {describe_smtp(cfg.smtp)}")
     print_desk(config)
+
+
+def describe_web(config: Config) -> str:
+    """Where ``newsbot run`` serves its pages and who may scrape /metrics (never the token)."""
+    if not config.web.enabled:
+        return "web: off (web.enabled: false): no pages, /healthz or /metrics"
+    from bot.web.metrics_access import MetricsAccess
+
+    return (f"web: http://{config.web.host}:{config.web.port}   "
+            f"{MetricsAccess.from_environ().describe()}")
 
 
 def print_desk(config: Config) -> None:

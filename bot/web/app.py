@@ -55,6 +55,7 @@ from bot.store.confirmations import ConfirmationClaim
 from bot.store.subscribers import Subscriber
 from bot.web.headers import security_middleware
 from bot.web.health import GetService, health_routes
+from bot.web.metrics_access import MetricsAccess
 from bot.web.ratelimit import RateLimiter, client_key, parse_networks, retry_after
 
 if TYPE_CHECKING:
@@ -78,12 +79,15 @@ def make_app(config: Config, store: Store,
              get_service: GetService | None = None, *,
              clock: Callable[[], datetime] = _utc_now,
              config_path: Path | None = None,
-             desk_hooks: BotHooks | None = None) -> Starlette:
+             desk_hooks: BotHooks | None = None,
+             metrics_access: MetricsAccess | None = None) -> Starlette:
     """The readers' pages for every email channel in ``config``; with ``get_service``, also
     ``/healthz`` (store, scheduler, channels) and ``/metrics`` (see bot.web.health).
     ``clock`` is what the subscribe limits read (tests move it on). With ``config_path``
     and ``desk.enabled``, the editors' desk too (/desk, bot.desk); ``desk_hooks`` is the bot
-    running in this process, which the editors' actions wake (bot.desk.hooks)."""
+    running in this process, which the editors' actions wake (bot.desk.hooks).
+    ``metrics_access``: who else may scrape /metrics (default: what the environment says,
+    bot.web.metrics_access)."""
     env = make_environment(config)
     secret = secret_of(config)
     limits = config.web.subscribe_limit
@@ -290,7 +294,7 @@ def make_app(config: Config, store: Store,
         Route("/confirm/{token}", confirm, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
-        *(health_routes(get_service) if get_service is not None
+        *(health_routes(get_service, metrics_access) if get_service is not None
           else [Route("/healthz", health, methods=["GET"])]),
         *_desk_routes(config, store, config_path, desk_hooks),
     ])

@@ -12,6 +12,9 @@ a request from this machine itself (a loopback peer, with no proxy's forwarding 
 not listed in ``web.trusted_proxies``, since a reverse proxy on this machine would relay the
 world from loopback); ``newsbot status``
 shows the same from the store.
+
+``/metrics`` names the sources and channels, so it answers only this machine (the same rule)
+or a scraper showing the operator's bearer token (bot.web.metrics_access).
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot import metrics
 from bot.errors import StoreError
 from bot.outlets import channel_views, preview_reason
+from bot.web.metrics_access import REFUSAL, REFUSAL_HEADERS, MetricsAccess
 from bot.web.ratelimit import Network, parse_networks
 
 if TYPE_CHECKING:
@@ -162,19 +166,28 @@ def public_view(body: dict[str, Any]) -> dict[str, Any]:
     return public
 
 
-def health_app(get_service: GetService) -> Starlette:
+def health_app(get_service: GetService, access: MetricsAccess | None = None) -> Starlette:
     """An app serving only ``health_routes`` (when the readers' pages cannot be served)."""
     from bot.web.headers import security_middleware
 
-    return Starlette(middleware=security_middleware(), routes=health_routes(get_service))
+    return Starlette(middleware=security_middleware(),
+                     routes=health_routes(get_service, access))
 
 
-def health_routes(get_service: GetService) -> list[Route]:
+def health_routes(get_service: GetService,
+                  access: MetricsAccess | None = None) -> list[Route]:
     """``GET /healthz`` (JSON, 200 or 503) and ``GET /metrics`` (Prometheus text format).
 
     ``get_service`` returns the running bot (or None before it started); it is
     called per request, so a reload that swaps the configuration is seen at once.
+    ``access`` says who else may scrape /metrics (default: what the environment says,
+    read now, when the app is built at start-up).
     """
+    metrics_access = access if access is not None else MetricsAccess.from_environ()
+
+    def from_here(request: Request, service: RunningBot | None) -> bool:
+        proxies = parse_networks(service.config.web.trusted_proxies) if service else ()
+        return asked_from_this_machine(request, proxies)
 
     async def healthz(request: Request) -> Response:
         service = get_service()
@@ -192,14 +205,16 @@ def health_routes(get_service: GetService) -> list[Route]:
                 first_line = (str(exc).splitlines() or [""])[0][:200]
                 error = f"{type(exc).__name__}: {first_line}"
         healthy, body = health_report(service, states=states, store_error=error)
-        proxies = parse_networks(service.config.web.trusted_proxies) if service else ()
-        if not asked_from_this_machine(request, proxies):
+        if not from_here(request, service):
             body = public_view(body)
         return JSONResponse(body, status_code=200 if healthy else 503,
                             headers={"Cache-Control": "no-store"})
 
     async def metrics_endpoint(request: Request) -> Response:
         service = get_service()
+        if not metrics_access.admits(local=from_here(request, service),
+                                     authorization=request.headers.get("authorization", "")):
+            return PlainTextResponse(REFUSAL, status_code=401, headers=REFUSAL_HEADERS)
         if service is None:
             return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
         extra = _service_families(service)

@@ -63,17 +63,19 @@ def start_pages(config: Config, store: Store, get_service: GetService, *,
     from bot.errors import ConfigError
     from bot.web.app import make_app
     from bot.web.health import health_app
+    from bot.web.metrics_access import MetricsAccess
 
+    access = MetricsAccess.from_environ()  # read once; registers the token for redaction
     app: Starlette
     try:
         app = make_app(config, store, get_service=get_service, config_path=config_path,
-                       desk_hooks=desk_hooks)
+                       desk_hooks=desk_hooks, metrics_access=access)
     except ConfigError as exc:
         log.warning("web: subscribe/unsubscribe pages are off (%s); serving /healthz and "
                     "/metrics only", exc)
-        app = health_app(get_service)
+        app = health_app(get_service, access)
     server = make_server(app, config.web)
     task = asyncio.create_task(serve(server, config.web), name="web")
-    log.info("web: http://%s:%d (public address %s)", config.web.host, config.web.port,
-             config.public_url)
+    log.info("web: http://%s:%d (public address %s); %s", config.web.host, config.web.port,
+             config.public_url, access.describe())
     return server, task
