@@ -214,7 +214,7 @@ def strip_run_on(paragraph: str, known: Known) -> str:
     unmistakable shape (``By …`` up to a known caption or author, ``[Photo …]``, a date). What
     is left must still hold a sentence, or the paragraph is returned unchanged.
     """
-    text = paragraph.strip()
+    whole = text = paragraph.strip()
     for _ in range(8):
         cut = _cut_once(text, known)
         if cut is None:
@@ -223,7 +223,9 @@ def strip_run_on(paragraph: str, known: Known) -> str:
         if cut == text:
             break
         text = cut
-    return text if text and _SENTENCE_END.search(text) else paragraph.strip()
+    if text == whole:
+        return whole  # nothing was cut (most paragraphs): no sentence to look for
+    return text if text and _SENTENCE_END.search(text) else whole
 
 
 def _cut_once(text: str, known: Known) -> str | None:
@@ -249,7 +251,9 @@ def _cut_once(text: str, known: Known) -> str | None:
         end = _prefix_end(text, caption)
         if end:
             return text[end:].lstrip(" .")
-    mark = _CAPTION_MARK.search(text[:400])
+    head = text[:400]
+    # Every caption mark opens with "[" or "(": most paragraphs have neither.
+    mark = _CAPTION_MARK.search(head) if "[" in head or "(" in head else None
     if mark:
         return text[mark.end():].lstrip(" .")
     return None
@@ -274,18 +278,27 @@ def _cut_byline(text: str, known: Known) -> str | None:
 
 
 def _prefix_end(text: str, value: str) -> int:
-    words = _words(value)
-    if words and text.isascii() and value.isascii() and \
-            text[:len(words[0])].lower() != words[0].lower():
-        return 0  # a match at the start must begin with the first word (ASCII: no case quirks)
+    if text.isascii() and value.isascii():
+        # A match at the start must begin with the first word (ASCII: no case quirks). A
+        # value that starts with a letter, digit or "_" starts with its first word: its first
+        # character settles most texts without splitting the value into words.
+        first = value[:1]
+        if (first.isalnum() or first == "_") and text[:1].lower() != first.lower():
+            return 0
+        words = _words(value)
+        if words and text[:len(words[0])].lower() != words[0].lower():
+            return 0
     found = _find_words(text[: len(value) + 40], value)
     return found[1] if found and found[0] == 0 else 0
+
+
+_WORD = re.compile(r"\w+")
 
 
 @functools.lru_cache(maxsize=1024)
 def _words(value: str) -> tuple[str, ...]:
     # A title is looked for several times in its own item's text: split it once.
-    return tuple(re.findall(r"\w+", value))
+    return tuple(_WORD.findall(value))
 
 
 def _find_words(text: str, value: str) -> tuple[int, int] | None:
@@ -294,15 +307,18 @@ def _find_words(text: str, value: str) -> tuple[int, int] | None:
     Found only when what follows is not the rest of a sentence that happens to start with the
     same words (a lowercase word); trailing punctuation (``?``, ``:``, ``|``) is included.
     """
-    words = _words(value)
-    if not words:
-        return None
+    first = _WORD.search(value)
+    if first is None:
+        return None  # no words to find
     if text.isascii() and value.isascii():
         # Every word must be there for the pattern to match: most texts lack one, and then
-        # no pattern is compiled (one per title: the re cache cannot hold them all).
+        # no pattern is compiled (one per title: the re cache cannot hold them all). The
+        # first word alone settles most of them, before the value is split into words.
         lowered = text.lower()
-        if any(w.lower() not in lowered for w in words):
+        if first.group().lower() not in lowered or any(
+                w.lower() not in lowered for w in _words(value)):
             return None
+    words = _words(value)
     pattern = r"\W*".join(re.escape(w) for w in words)
     for match in re.finditer(rf"(?<!\w){pattern}[^\w\s]*(?=\s|$)", text, re.IGNORECASE):
         rest = text[match.end():].lstrip(" :|-–—·•")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.errors import SourceError
 from bot.ingest.debris import Known, is_debris, strip_run_on
-from bot.ingest.teaser import clean_teaser, is_teaser
+from bot.ingest.teaser import clean_collapsed, is_teaser
 from bot.models import FeedItem
 
 if TYPE_CHECKING:
@@ -37,11 +37,19 @@ def needs_page(item: FeedItem) -> bool:
 def tidy_summary(item: FeedItem) -> FeedItem:
     """The feed's summary without what a feed's HTML puts before the story: a photo caption,
     a byline, a date line, the headline again (never emptied: one paragraph always stays)."""
+    known = Known(titles=(item.title,) if item.title else (),
+                  authors=(item.author,) if item.author else ())
+    if "\n\n" not in item.summary:
+        # One paragraph (most feed summaries): nothing before it to drop, no list to build.
+        if not item.summary.strip():
+            return item
+        tidied = strip_run_on(item.summary, known)
+        if tidied == item.summary:
+            return item
+        return dataclasses.replace(item, summary=tidied, summary_html="")
     paragraphs = [p for p in item.summary.split("\n\n") if p.strip()]
     if not paragraphs:
         return item
-    known = Known(titles=(item.title,) if item.title else (),
-                  authors=(item.author,) if item.author else ())
     kept = list(paragraphs)
     while len(kept) > 1 and is_debris(kept[0], known):
         kept.pop(0)
@@ -54,8 +62,9 @@ def tidy_summary(item: FeedItem) -> FeedItem:
 
 def _as_fed(item: FeedItem) -> FeedItem:
     """The item with the feed's own summary, a teaser's end made clean (whole word + …)."""
-    cleaned = clean_teaser(item.summary)
-    if cleaned == " ".join(item.summary.split()):
+    collapsed = " ".join(item.summary.split())
+    cleaned = clean_collapsed(collapsed)
+    if cleaned == collapsed:
         return item
     # The feed's HTML still ends in "…Read more »": the digest shows the cleaned text.
     return dataclasses.replace(item, summary=cleaned, summary_html="")

@@ -81,7 +81,12 @@ def clean_teaser(summary: str) -> str:
     text ends with one ``…`` (or with its own full stop when only a "Read more" followed
     a finished sentence). An unmarked summary is returned as it is.
     """
-    text = " ".join(summary.split())
+    return clean_collapsed(" ".join(summary.split()))
+
+
+def clean_collapsed(text: str) -> str:
+    """``clean_teaser`` of a summary whose whitespace is already collapsed (``" ".join(
+    summary.split())``, which its caller has at hand to compare the result with)."""
     stripped = _strip_tail(text)
     if stripped == text:
         return text
