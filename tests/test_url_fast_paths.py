@@ -72,3 +72,17 @@ def test_a_host_with_a_letter_that_folds_to_ascii_is_checked_as_httpx_reads_it()
     # "ſ" matches "s" case-insensitively; httpx refuses the host, so the link is not used
     assert link_problem("http://ſ.com/") == "it is not a valid URL"
     assert link_problem("http://example.com/ſ") is None  # in the path it is only encoded
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_link_said_to_pass_the_check_passes_it(seed: int) -> None:
+    # build_item skips link_problem for a link canonical_link vouches for.
+    vouched = 0
+    for url, base in _urls(seed, 3000):
+        spelled, linkable = urls.canonical_link(url, base)
+        assert spelled == urls.canonical_url(url, base), (url, base)
+        if linkable:
+            vouched += 1
+            assert link_problem(spelled) is None and _parsed_link_problem(spelled) is None, (
+                url, base)
+    assert vouched > 500

@@ -125,10 +125,11 @@ def read_fast(
         summary_html = "" if position - 1 in bare else (entry.get("description") or "")
         if not summary_html:
             summary_html, content_html = content_html, ""
-        elif content_html.strip() == summary_html.strip():
+        elif content_html == summary_html or content_html.strip() == summary_html.strip():
             content_html = ""  # RSS without content: fastfeedparser repeats the description
         summary_html = absolute_links(summary_html, base)
-        content_html = absolute_links(content_html, base)
+        if content_html:
+            content_html = absolute_links(content_html, base)
         summary = html_to_text(summary_html)
         text = html_to_text(content_html) if content_html and content_html != summary_html else ""
         item = build_item(
@@ -141,7 +142,7 @@ def read_fast(
             summary=summary,
             summary_html=summary_html,
             text=text,
-            author=plain(entry.get("author") or ""),
+            author=plain(author) if (author := entry.get("author")) else "",
             sections=[t.get("term") or t.get("label") or "" for t in entry.get("tags") or []],
             language=feed_language,
             published=published,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ingest.image_rules import image_refusal
-from bot.ingest.urls import canonical_url
+from bot.ingest.urls import canonical_link, canonical_url
 from bot.linkcheck import link_problem
 from bot.models import FeedItem
 from bot.text import clean_title, cut_summary, html_to_text, plain_to_text
@@ -55,8 +55,8 @@ def build_item(
         problems.append(f"{item_label(position, raw_title, ident)}: no link, and its id is "
                         "not a URL; skipped")
         return None
-    url = canonical_url(link, feed_url)
-    unlinkable = link_problem(url)
+    url, linkable = canonical_link(link, feed_url)
+    unlinkable = None if linkable else link_problem(url)
     if unlinkable:
         # javascript:, data:, file: … would be a live link in every post and digest, and a
         # file: one would be read from this machine's disk: such an item is not published.

@@ -38,11 +38,6 @@ _TRACKING_PREFIXES = ("utm_", "pk_campaign", "pk_kwd", "pk_source", "pk_medium",
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _is_tracking(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in _TRACKING_EXACT or lowered.startswith(_TRACKING_PREFIXES)
-
-
 def strip_userinfo(url: str) -> str:
     """Return ``url`` without any ``user:password@`` part, for messages and logs."""
     if "@" not in url:  # the usual case: no netloc could hold one
@@ -76,13 +71,21 @@ def canonical_url(url: str, base: str | None = None) -> str:
     the remaining query parameters keep their order and values. An empty path on an http(s)
     URL becomes ``/``. A string that cannot be parsed as a URL is returned stripped.
     """
+    return canonical_link(url, base)[0]
+
+
+def canonical_link(url: str, base: str | None = None) -> tuple[str, bool]:
+    """``canonical_url(url, base)``, and True when that spelling is sure to pass
+    ``bot.linkcheck.link_problem``: a plain http(s) URL spelled by ``_canonical_plain``
+    without "xn--" in it (an IDNA host is the one such URL link_problem parses). An item's
+    link is checked right after it is made canonical: this spares most items the check."""
     url = url.strip()
     plain = _PLAIN_ABSOLUTE.fullmatch(url)
     if plain is not None and (not base or _joinable(base)):
         found = _canonical_plain(plain)
         if found is not None:
-            return found
-    return _canonical_parsed(url, base)
+            return found, "xn--" not in found
+    return _canonical_parsed(url, base), False
 
 
 def _canonical_parsed(url: str, base: str | None) -> str:
@@ -120,7 +123,10 @@ def _without_tracking(query: str) -> str:
         name = segment.partition("=")[0]
         if "%" in name or "+" in name:  # else unquote_plus would return it as it is
             name = unquote_plus(name)
-        if segment and not _is_tracking(name):
+        # _is_tracking, inlined: a call per parameter of every item's link adds up.
+        lowered = name.lower()
+        if segment and not (lowered in _TRACKING_EXACT
+                            or lowered.startswith(_TRACKING_PREFIXES)):
             kept.append(segment)
     return "&".join(kept)
 
