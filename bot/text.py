@@ -116,6 +116,12 @@ def html_to_text(html: str) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return plain_to_text(html)
+    if html.startswith("<p>") and html.endswith("</p>"):
+        # One paragraph of printable text, no tag or entity inside (a common feed summary):
+        # its text is the paragraph, collapsed (_layout of _PARA + inner + _PARA).
+        inner = html[3:-4]
+        if "<" not in inner and "&" not in inner and inner.isprintable():
+            return _collapsed_printable(inner)
     if not _LOOKS_LIKE_HTML.search(html):
         # Plain text (or only entities): blank lines are the author's paragraph breaks.
         html = _BLANK_LINE.sub("<p>", html).replace("\n", "<br>")

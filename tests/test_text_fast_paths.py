@@ -122,3 +122,14 @@ def test_simple_markup_hands_raw_text_elements_and_odd_tags_to_the_parser() -> N
                   '<a href="x"title="y">', "<!doctype html>", "<iframe>x</iframe>",
                   "<plaintext></plaintext>", "<script></style>"):
         assert text._simple_markup(value) is None, value
+
+
+@pytest.mark.parametrize("seed", [9, 10])
+def test_one_paragraph_of_printable_text_reads_as_the_parser_reads_it(seed: int) -> None:
+    # html_to_text takes "<p>…</p>" around printable text without the markup reader
+    rng = random.Random(seed)
+    inside = [*PRINTABLE, "&amp;", "<b>", "\u00a0", "\t", "\x85", "\u202e", "\ue000", "</p><p>"]
+    for _ in range(3000):
+        value = "".join(rng.choice(inside) for _ in range(rng.randint(0, 12)))
+        for wrapped in (f"<p>{value}</p>", f"<p>{value}</p> ", f"<P>{value}</p>"):
+            assert text.html_to_text(wrapped) == _reference_html_to_text(wrapped), repr(wrapped)
