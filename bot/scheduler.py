@@ -28,7 +28,7 @@ from bot.dispatch import Dispatcher, worker_id
 from bot.dispatch_loop import DispatchLoop
 from bot.errors import StoreError
 from bot.ingest.fetch import Fetcher
-from bot.ingest.parsebudget import polling
+from bot.ingest.parsebudget import polling, start_early, sure_bodies
 from bot.ingest.poll import due_sources, make_fetcher, poll_source
 from bot.ingest.pollwriter import PollWriter
 from bot.models import DeliveryStatus
@@ -44,7 +44,7 @@ from bot.outlets import (
 from bot.reload import CHECK_EVERY, Reloader
 from bot.scheduler_log import SchedulerLog
 from bot.settings import RuntimeSettings
-from bot.store import ChannelView, Store
+from bot.store import ChannelView, SourceState, Store
 
 if TYPE_CHECKING:
     from bot.desk.hooks import BotHooks
@@ -242,36 +242,46 @@ class Service:
             return
         if not was_leader:
             self._catch_up_digests()
+        # A source still polling while the states are read may finish before they arrive:
+        # its state read is then older than its poll, so it waits for the next tick.
+        busy = set(self._source_polls)
         try:
-            due = await asyncio.to_thread(due_sources, self.config, self.store, now=now)
+            # The sources' states in one query, for choosing the due ones and for each poll
+            # (each read its own before: one query a source at every tick).
+            states = await asyncio.to_thread(self.store.source_states)
+            due = due_sources(self.config, self.store, now=now, states=states)
         except StoreError as exc:
             log.error("poll: %s", exc)
             return
         except Exception:  # a bug must not stop the clock; the next tick tries again
             log.exception("polling failed")
             return
+        due = [s for s in due if s.id not in busy and s.id not in self._source_polls]
+        # A round with many feeds that cannot answer 304 (the first after start, on a new
+        # store) starts the parser process before their bodies arrive (parsebudget.py).
+        start_early(sure_bodies(due, states))
         for source in due:
-            if source.id not in self._source_polls:
-                task = asyncio.create_task(self._poll_source(source, now),
-                                           name=f"poll:{source.id}")
-                self._source_polls[source.id] = task
-                task.add_done_callback(self._forget_poll)
+            state = states.get(source.id, SourceState(source.id))
+            task = asyncio.create_task(self._poll_source(source, now, state),
+                                       name=f"poll:{source.id}")
+            self._source_polls[source.id] = task
+            task.add_done_callback(self._forget_poll)
 
     def _forget_poll(self, task: asyncio.Task[Any]) -> None:
         for source_id, running in list(self._source_polls.items()):
             if running is task:
                 del self._source_polls[source_id]
 
-    async def _poll_source(self, source: Source, now: datetime) -> None:
+    async def _poll_source(self, source: Source, now: datetime, state: SourceState) -> None:
         """One source's poll, on its own: it ends by the source's deadline (bot/ingest/poll.py)
-        and the ticks meanwhile go on polling the others."""
+        and the ticks meanwhile go on polling the others. ``state``: as the tick read it."""
         assert self.fetcher is not None
         with self._job(), polling(1):
             try:
                 if self._poll_writer is None:
                     self._poll_writer = PollWriter(self.store)
                 report = await poll_source(source, config=self.config, store=self.store,
-                                           fetcher=self.fetcher, now=now,
+                                           fetcher=self.fetcher, now=now, state=state,
                                            writer=self._poll_writer)
                 if report.deliveries and self.dispatch_loop is not None:
                     self.dispatch_loop.poke()  # due at once: posted now, not at a tick

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -296,9 +296,13 @@ def _note(problems: list[str]) -> str:
 
 
 def due_sources(config: Config, store: CycleStore, *, now: datetime, only_due: bool = True,
-                ids: Sequence[str] | None = None) -> list[Source]:
-    """The sources to poll now: every one, or those due, or those named."""
-    states = store.source_states() if only_due else {}  # one query, however many sources
+                ids: Sequence[str] | None = None,
+                states: Mapping[str, SourceState] | None = None) -> list[Source]:
+    """The sources to poll now: every one, or those due, or those named. ``states``: the
+    sources' states if the caller has just read them (else they are read here, in one query,
+    however many sources)."""
+    if states is None:
+        states = store.source_states() if only_due else {}
     chosen = []
     for source in config.sources:
         if ids is not None and source.id not in ids:
