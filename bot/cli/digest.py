@@ -13,23 +13,28 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import click
 
 from bot.cli.context import Context, friendly_errors, pass_ctx
 from bot.models import SUBSCRIBER_STATUSES
 
+if TYPE_CHECKING:
+    from bot.digest.confirmations import ConfirmReport
+
 
 @click.group()
 def subscribers() -> None:
-    """Readers of the email digests: add, remove, list, count, import, export."""
+    """Readers of the email digests: add, remove, list, count, import, confirm, export."""
 
 
 @subscribers.command("add")
 @click.argument("channel")
 @click.argument("email")
-@click.option("--pending", is_flag=True, help="Send nothing until the reader confirms.")
+@click.option("--pending", is_flag=True,
+              help="Awaiting confirmation: the reader is sent the subscribe form's "
+                   "confirmation email and receives nothing until they confirm.")
 @click.option("--resubscribe", is_flag=True,
               help="A reader who unsubscribed asked to come back: send them a confirmation "
                    "email (they receive nothing until they confirm).")
@@ -50,7 +55,36 @@ def subscribers_add(ctx: Context, channel: str, email: str, pending: bool,
         click.echo(f"{sub.email}: pending on {channel}; a confirmation email was sent, and "
                    "they receive the digest once they confirm")
         return
+    if added.confirmation is not None:
+        _say_not_sent(ctx, channel, added.confirmation)
+        if added.confirmation.failed:
+            sys.exit(1)
+        return
     click.echo(f"{sub.email}: {sub.status} on {channel}")
+
+
+def _say_not_sent(ctx: Context, channel: str, report: ConfirmReport) -> None:
+    """A pending reader to whom no confirmation email went out now: why, and the command
+    that sends it."""
+    from bot.digest.confirmations import resend_hint
+
+    for address in report.limited:
+        click.echo(f"{address}: pending on {channel}; no confirmation email was sent now: one "
+                   f"went out recently ({_limit_text(ctx)}). They receive nothing until they "
+                   f"confirm; to send another later: {resend_hint(channel, [address])}",
+                   err=True)
+    for address, why in report.failed:
+        click.echo(f"{address}: pending on {channel}, but the confirmation email was not "
+                   f"sent ({why}). They receive nothing until they confirm; to send it "
+                   f"again: {resend_hint(channel, [address])}", err=True)
+
+
+def _limit_text(ctx: Context) -> str:
+    limits = ctx.config.web.subscribe_limit
+    seconds = int(limits.confirm_cooldown.total_seconds())
+    every = f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+    return (f"web.subscribe_limit allows one per {every} and {limits.confirm_per_day} a day "
+            "to each reader")
 
 
 @subscribers.command("remove")
@@ -109,22 +143,92 @@ def subscribers_count(ctx: Context, channel: str | None) -> None:
 @subscribers.command("import")
 @click.argument("channel")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--pending", is_flag=True, help="Import as awaiting confirmation.")
+@click.option("--pending", is_flag=True,
+              help="Import as awaiting confirmation, and send each new reader the "
+                   "confirmation email (addresses already known get nothing).")
 @pass_ctx
 @friendly_errors
 def subscribers_import(ctx: Context, channel: str, file: Path, pending: bool) -> None:
     """Import FILE.csv (an "email" column, or the first column)."""
     from bot.digest import subscriber_list as subs
+    from bot.digest.confirmations import require_smtp, send_confirmations
 
     subs.email_channel(ctx.config, channel)
+    if pending:
+        require_smtp(ctx.config, channel)  # before anything is stored
     with ctx.store() as store:
-        report = subs.subscribers_import(store, channel, file,
+        now = datetime.now(UTC)
+        report = subs.subscribers_import(store, channel, file, now=now,
                                          status="pending" if pending else "active")
+        sent = None
+        if pending:
+            new = [s for s in store.subscribers_among(channel, report.new)
+                   if s.status == "pending"]
+            sent = asyncio.run(send_confirmations(ctx.config, store, channel, new, now=now))
     for line, value, why in report.invalid[:20]:
         click.echo(f"{file}:{line}: skipped {value!r}: {why}", err=True)
     if len(report.invalid) > 20:
         click.echo(f"… and {len(report.invalid) - 20} more invalid rows", err=True)
-    click.echo(f"{channel}: {report.line()}")
+    if sent is None:
+        click.echo(f"{channel}: {report.line()}")
+        return
+    click.echo(f"{channel}: {report.line()}; the {report.added} added are pending: "
+               f"{sent.line()}")
+    if _say_unsent(ctx, channel, sent):
+        sys.exit(1)
+
+
+@subscribers.command("confirm")
+@click.argument("channel")
+@click.argument("emails", nargs=-1, metavar="[EMAIL]...")
+@pass_ctx
+@friendly_errors
+def subscribers_confirm(ctx: Context, channel: str, emails: tuple[str, ...]) -> None:
+    """Send pending readers of CHANNEL their confirmation email (again): each EMAIL, or
+    every pending reader. Anyone sent one recently is skipped (web.subscribe_limit)."""
+    from bot.digest import subscriber_list as subs
+    from bot.digest.confirmations import require_smtp, send_confirmations
+
+    require_smtp(ctx.config, channel)
+    missing = False
+    with ctx.store() as store:
+        if emails:
+            wanted = [subs.normalise_address(e) for e in emails]
+            found = {s.email: s for s in store.subscribers_among(channel, wanted)}
+            readers = []
+            for address in dict.fromkeys(wanted):
+                sub = found.get(address)
+                if sub is None or sub.status != "pending":
+                    missing = True
+                    why = "is not a subscriber" if sub is None else f"is {sub.status}"
+                    click.echo(f"{address} {why} of {channel}: nothing sent", err=True)
+                else:
+                    readers.append(sub)
+        else:
+            readers = list(store.iter_subscribers(channel, status="pending"))
+        report = asyncio.run(send_confirmations(ctx.config, store, channel, readers,
+                                                now=datetime.now(UTC)))
+    click.echo(f"{channel}: {len(readers)} pending: {report.line()}")
+    if _say_unsent(ctx, channel, report) or missing:
+        sys.exit(1)
+
+
+def _say_unsent(ctx: Context, channel: str, report: ConfirmReport) -> bool:
+    """List the readers no confirmation went to (errors and how to retry); True when an
+    email failed."""
+    from bot.digest.confirmations import resend_hint
+
+    for address, why in report.failed[:20]:
+        click.echo(f"  {address}: not sent ({why})", err=True)
+    if len(report.failed) > 20:
+        click.echo(f"  … and {len(report.failed) - 20} more", err=True)
+    if report.failed:
+        click.echo("They stay pending and receive nothing until they confirm; to send theirs "
+                   f"again: {resend_hint(channel, [a for a, _ in report.failed])}", err=True)
+    if report.limited:
+        click.echo(f"{len(report.limited)} were sent one recently ({_limit_text(ctx)}); to "
+                   f"send theirs later: {resend_hint(channel, report.limited)}", err=True)
+    return bool(report.failed)
 
 
 @subscribers.command("export")

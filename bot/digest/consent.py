@@ -4,7 +4,8 @@
 said no, and only they can say yes again. So an unsubscribed address is refused (naming the
 day they left) unless ``--resubscribe`` is given, and then the reader gets a new double
 opt-in confirmation email, exactly as from the subscribe form: nothing is sent to them
-until they confirm.
+until they confirm. A new reader added as pending gets the same email
+(bot.digest.confirmations): pending with no way to confirm would be never.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import Config
+from bot.digest.confirmations import ConfirmReport, require_smtp, send_confirmations
 from bot.digest.subscriber_list import (
     SubscriberError,
     email_channel,
@@ -27,6 +29,8 @@ from bot.store.subscribers import Subscriber
 class Added:
     subscriber: Subscriber
     confirmation_sent: bool = False  # a returning reader: they must confirm first
+    # A reader added as pending: what became of their confirmation email.
+    confirmation: ConfirmReport | None = None
 
 
 async def add_subscriber(config: Config, store: Store, channel: str, email: str, *,
@@ -38,7 +42,13 @@ async def add_subscriber(config: Config, store: Store, channel: str, email: str,
     address = normalise_address(email)
     known = store.get_subscriber(channel, address)
     if known is None or known.status != "unsubscribed" or not resubscribe:
-        return Added(subscribers_add(store, channel, address, status=status, now=now))
+        if status != "pending":
+            return Added(subscribers_add(store, channel, address, status=status, now=now))
+        if known is None or known.status != "unsubscribed":  # else subscribers_add refuses
+            require_smtp(config, channel)  # before anything is stored
+        stored = subscribers_add(store, channel, address, status=status, now=now)
+        report = await send_confirmations(config, store, channel, [stored], now=now)
+        return Added(stored, confirmation_sent=bool(report.sent), confirmation=report)
     if not cfg.smtp.host:
         raise SubscriberError(f"{address} unsubscribed earlier and must confirm again, but "
                               f"channels.{channel}.smtp.host is not set, so no confirmation "

@@ -122,6 +122,9 @@ class ImportReport:
     existing: int = 0
     unsubscribed: int = 0  # they left: an import never puts them back
     invalid: list[tuple[int, str, str]] = field(default_factory=list)  # (line, value, why)
+    # A pending import's new readers, in file order: they are the ones to send a
+    # confirmation email (bot.digest.confirmations); known addresses get nothing.
+    new: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         left = (f", {self.unsubscribed} unsubscribed earlier, not imported"
@@ -176,10 +179,14 @@ def subscribers_import(store: Store, channel: str, path: Path, *, status: str = 
                 seen.add(address)
                 good.append(address)
     left = store.unsubscribed_among(channel, good)
+    known = ({s.email for s in store.subscribers_among(channel, good)}
+             if status == "pending" else set())
     report.added = store.add_subscribers(channel, good, status=status,
                                          now=now or datetime.now(UTC))
     report.unsubscribed = len(left)
     report.existing = len(good) - report.added - report.unsubscribed
+    if status == "pending":
+        report.new = [address for address in good if address not in known]
     return report
 
 

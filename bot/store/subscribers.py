@@ -88,6 +88,18 @@ class SubscriberQueries(StoreBase):
                     S.c.email.in_(chunk))))
         return found
 
+    def subscribers_among(self, channel: str, emails: Sequence[str]) -> list[Subscriber]:
+        """The stored subscribers of ``channel`` among ``emails`` (normalised), in id order
+        within each chunk of 500."""
+        found: list[Subscriber] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(emails), 500):
+                chunk = list(emails[start:start + 500])
+                found.extend(subscriber_of(row) for row in conn.execute(
+                    select(S).where(S.c.channel == channel, S.c.email.in_(chunk))
+                    .order_by(S.c.id)))
+        return found
+
     def subscribe(self, channel: str, email: str, *, status: str, now: datetime) -> Subscriber:
         """Add ``email`` or, when it is known, set its status (an editor's `add`, a reader
         who comes back). Returns the row as stored."""
