@@ -27,7 +27,8 @@ _RETRY = ("Queue failed, unknown or skipped deliveries again (check the channel 
 # tests/test_cli_lazy.py holds each to the command's own).
 _LAZY = {
     "subscribers": ("bot.cli.digest:subscribers",
-                    "Readers of the email digests: add, remove, list, count, import, export."),
+                    "Readers of the email digests: add, remove, list, count, import, confirm, "
+                    "export."),
     "digest": ("bot.cli.digest:digest",
                "Email digests: preview the next one, send a test copy, see past runs."),
     "editors": ("bot.cli.desk:editors",
