@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from click.testing import Result
+
+    from bot.store import Store
     from bot.store.light import LightStore
 
 #: The instant most tests call "now" (a Tuesday, 09:00 UTC).
@@ -100,3 +103,21 @@ def open_light_store(path: Path) -> LightStore:
     store = open_cycle_store(f"sqlite:///{path}")
     assert isinstance(store, LightStore)
     return store
+
+
+def newsbot(project: Path, *args: str, input: str | None = None) -> Result:
+    """``newsbot --config PROJECT/config.yaml ARGS`` in this process (click's runner)."""
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    return CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), *args],
+                              input=input)
+
+
+def store_of(project: Path) -> Store:
+    """The store PROJECT/config.yaml names, opened (close it, or use it in ``with``)."""
+    from bot.config import load_config
+    from bot.store import open_store
+
+    return open_store(load_config(project / "config.yaml").store_url)

@@ -8,16 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from bot.cli import cli
 from bot.config import load_config
 from bot.models import DeliveryStatus, FeedItem
 from bot.plan import plan_article
 from bot.store import Store, open_store
 from tests.fakes import telegram_api as fake_api
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
-from tests.kit import newsroom_yaml
+from tests.kit import newsbot, newsroom_yaml
 
 telegram_api = fake_api.telegram_api
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,11 +54,6 @@ def seed(project: Path, n: int, *, status: DeliveryStatus, channel: str = "tg",
     finally:
         store.close()
     return ids
-
-
-def newsbot(project: Path, *args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), *args],
-                              input=input)
 
 
 def statuses(project: Path) -> dict[int, DeliveryStatus]:

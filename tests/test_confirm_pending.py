@@ -10,14 +10,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
-from bot.cli import cli
 from bot.config import load_config
-from bot.store import Store, open_store
+from bot.store import Store
 from bot.web.app import make_app
 from tests import smtp_server as kit
+from tests.kit import newsbot, store_of
 from tests.smtp_server import SECRET, RecordingHandler
 
 smtp_server = kit.smtp_server
@@ -52,14 +51,6 @@ def project(tmp_path: Path, smtp_server: Server) -> Path:
         gone = store.subscribe("digest", "gone@example.com", status="active", now=LEFT)
         store.unsubscribe(gone.id, now=LEFT)
     return tmp_path
-
-
-def store_of(project: Path) -> Store:
-    return open_store(load_config(project / "config.yaml").store_url)
-
-
-def newsbot(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), *args])
 
 
 def status_of(project: Path, email: str) -> str | None:

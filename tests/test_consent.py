@@ -8,12 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from bot.cli import cli
-from bot.config import load_config
-from bot.store import Store, open_store
 from tests import smtp_server as kit
+from tests.kit import newsbot, store_of
 from tests.smtp_server import SECRET, RecordingHandler
 
 smtp_server = kit.smtp_server
@@ -40,14 +37,6 @@ channels:
         sub = store.subscribe("digest", "gone@example.com", status="active", now=LEFT)
         store.unsubscribe(sub.id, now=LEFT)
     return tmp_path
-
-
-def store_of(project: Path) -> Store:
-    return open_store(load_config(project / "config.yaml").store_url)
-
-
-def newsbot(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), *args])
 
 
 def status_of(project: Path, email: str) -> str:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from bot.cli import cli
 from bot.config import load_config
 from bot.store import open_store
 from tests import smtp_server as kit
+from tests.kit import newsbot
 from tests.smtp_server import SECRET, RecordingHandler, add_article
 
 smtp_server = kit.smtp_server
@@ -34,10 +33,6 @@ channels:
     schedule: {{cron: "0 7 * * *"}}
 """, encoding="utf-8")
     return tmp_path
-
-
-def newsbot(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), *args])
 
 
 def with_article(project: Path) -> None:

@@ -6,13 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from bot.cli import cli
-
-
-def newsbot(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(project / "config.yaml"), *args])
+from tests.kit import newsbot
 
 
 def test_digest_preview_works_without_a_secret_key_as_the_first_run_suggests(
