@@ -10,6 +10,7 @@
 - ``wait_until``: wait for a condition the code under test makes true, never for a guessed
   number of seconds.
 - ``open_light_store``: the light store (bot/store/light.py) on an existing SQLite file.
+- ``digest_yaml``: ``newsroom_yaml`` for a newsroom whose one channel is the email digest.
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ def newsroom_yaml(*channels: str, timezone: str = "UTC", store: str | None = Non
     for channel in channels or (TELEGRAM,):
         lines.extend("  " + line for line in channel.strip("\n").splitlines())
     return "\n".join(lines) + "\n"
+
+
+def digest_yaml(smtp: str, *, secret: str, public_url: str = "https://news.example.org/bot",
+                store: str = "sqlite:///bot.db") -> str:
+    """config.yaml text (``newsroom_yaml``) with one email channel, ``digest``, sent daily at
+    07:00 UTC through ``smtp`` (a YAML mapping); no ``secret_key`` line when ``secret`` is
+    empty."""
+    secret_line = f"secret_key: {secret}\n" if secret else ""
+    return newsroom_yaml(f"""digest:
+  type: email
+  from: "Newsroom <digest@news.example.org>"
+  smtp: {smtp}
+  schedule: {{cron: "0 7 * * *"}}""", store=store,
+                         extra=f"{secret_line}public_url: {public_url}")
 
 
 class WallClock:

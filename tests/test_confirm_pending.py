@@ -16,7 +16,7 @@ from bot.config import load_config
 from bot.store import Store
 from bot.web.app import make_app
 from tests import smtp_server as kit
-from tests.kit import newsbot, store_of
+from tests.kit import digest_yaml, newsbot, store_of
 from tests.smtp_server import SECRET, RecordingHandler
 
 smtp_server = kit.smtp_server
@@ -26,19 +26,7 @@ LEFT = datetime(2026, 10, 3, 8, tzinfo=UTC)
 
 
 def write_config(project: Path, smtp: str) -> None:
-    (project / "config.yaml").write_text(f"""
-timezone: UTC
-store: sqlite:///bot.db
-secret_key: {SECRET}
-public_url: https://news.example.org/bot
-sources: [{{id: en, url: feed.xml}}]
-channels:
-  digest:
-    type: email
-    from: "Newsroom <digest@news.example.org>"
-    smtp: {smtp}
-    schedule: {{cron: "0 7 * * *"}}
-""", encoding="utf-8")
+    (project / "config.yaml").write_text(digest_yaml(smtp, secret=SECRET), encoding="utf-8")
 
 
 @pytest.fixture

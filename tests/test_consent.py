@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import smtp_server as kit
-from tests.kit import newsbot, store_of
+from tests.kit import digest_yaml, newsbot, store_of
 from tests.smtp_server import SECRET, RecordingHandler
 
 smtp_server = kit.smtp_server
@@ -20,19 +20,8 @@ LEFT = datetime(2026, 10, 3, 8, tzinfo=UTC)
 @pytest.fixture
 def project(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> Path:
     _, port = smtp_server
-    (tmp_path / "config.yaml").write_text(f"""
-timezone: UTC
-store: sqlite:///bot.db
-secret_key: {SECRET}
-public_url: https://news.example.org/bot
-sources: [{{id: en, url: feed.xml}}]
-channels:
-  digest:
-    type: email
-    from: "Newsroom <digest@news.example.org>"
-    smtp: {{host: 127.0.0.1, port: {port}, security: none}}
-    schedule: {{cron: "0 7 * * *"}}
-""", encoding="utf-8")
+    smtp = f"{{host: 127.0.0.1, port: {port}, security: none}}"
+    (tmp_path / "config.yaml").write_text(digest_yaml(smtp, secret=SECRET), encoding="utf-8")
     with store_of(tmp_path) as store:
         sub = store.subscribe("digest", "gone@example.com", status="active", now=LEFT)
         store.unsubscribe(sub.id, now=LEFT)

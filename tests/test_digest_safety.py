@@ -11,7 +11,7 @@ import pytest
 from bot.config import load_config
 from bot.store import open_store
 from tests import smtp_server as kit
-from tests.kit import newsbot
+from tests.kit import digest_yaml, newsbot
 from tests.smtp_server import SECRET, RecordingHandler, add_article
 
 smtp_server = kit.smtp_server
@@ -19,19 +19,9 @@ smtp_server = kit.smtp_server
 
 def write(tmp_path: Path, port: int, *, public_url: str = "https://news.example.org/bot",
           secret: str = SECRET, host: str = "127.0.0.1") -> Path:
-    secret_line = f"secret_key: {secret}\n" if secret else ""
-    (tmp_path / "config.yaml").write_text(f"""
-timezone: UTC
-store: sqlite:///bot.db
-{secret_line}public_url: {public_url}
-sources: [{{id: en, url: feed.xml}}]
-channels:
-  digest:
-    type: email
-    from: "Newsroom <digest@news.example.org>"
-    smtp: {{host: "{host}", port: {port}, security: none}}
-    schedule: {{cron: "0 7 * * *"}}
-""", encoding="utf-8")
+    smtp = f'{{host: "{host}", port: {port}, security: none}}'
+    (tmp_path / "config.yaml").write_text(digest_yaml(smtp, secret=secret, public_url=public_url),
+                                          encoding="utf-8")
     return tmp_path
 
 
