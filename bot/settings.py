@@ -13,10 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-#: The bearer token a scraper on another machine shows to read /metrics (bot.web.metrics_access).
-#: Here, not there, so the CLI can register it for redaction without loading the web layer.
-METRICS_TOKEN_ENV = "NEWSBOT_METRICS_TOKEN"
-
 
 def env_seconds(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta:
     """A duration in seconds from ``environ[name]`` (``default`` when unset or empty)."""

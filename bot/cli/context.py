@@ -101,11 +101,7 @@ class Context:
 
 
 def _secret_values(config: Config) -> list[str]:
-    import os
-
     from pydantic import SecretStr
-
-    from bot.settings import METRICS_TOKEN_ENV
 
     values: list[str] = []
     for cfg in config.channels.values():
@@ -120,9 +116,6 @@ def _secret_values(config: Config) -> list[str]:
         values.append(config.secret_key.get_secret_value())
     if config.desk.telegram is not None and config.desk.telegram.token is not None:
         values.append(config.desk.telegram.token.get_secret_value())
-    # Not in config.yaml: the bearer token a remote scraper of /metrics shows.
-    metrics_token = os.environ.get(METRICS_TOKEN_ENV, "")
-    values += [metrics_token, metrics_token.strip()]
     return values
 
 

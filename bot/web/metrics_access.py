@@ -18,8 +18,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.settings import METRICS_TOKEN_ENV
-
+#: The bearer token a scraper on another machine shows. Registered for redaction where it is
+#: read (``from_environ``), the one place that holds it.
+METRICS_TOKEN_ENV = "NEWSBOT_METRICS_TOKEN"
 #: Shorter tokens are refused: /metrics has no rate limit, so a short one could be guessed.
 MIN_TOKEN_LENGTH = 16
 #: What a refused scraper is told: the same whether or not a token is set, so the answer
