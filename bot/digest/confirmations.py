@@ -23,7 +23,10 @@ from bot.store import Store
 from bot.store.subscribers import Subscriber
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     import aiosmtplib
+    import jinja2
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,19 @@ def require_smtp(config: Config, channel: str) -> EmailChannel:
     return cfg
 
 
+def confirmation_for(config: Config, env: jinja2.Environment, secret: bytes,
+                     cfg: EmailChannel, sub: Subscriber, *, now: datetime) -> EmailMessage:
+    """The subscribe form's double opt-in email to ``sub``, with its signed confirm link
+    (ValueError when no header can carry the address): the one way every sender builds it
+    (the form, an editor's ``--pending``/``confirm``, ``--resubscribe``)."""
+    from bot.digest.message import confirmation_message
+    from bot.digest.tokens import confirm_url, make_token
+
+    link = confirm_url(config, make_token(secret, "confirm", sub.channel, sub.id, now,
+                                          salt=sub.token_salt))
+    return confirmation_message(env, cfg, sub.channel, sub.email, link, now=now)
+
+
 def resend_hint(channel: str, emails: Sequence[str] = ()) -> str:
     who = " ".join(emails) if 0 < len(emails) <= 5 else "[EMAIL ...]"
     return f"newsbot subscribers confirm {channel} {who}"
@@ -64,9 +80,8 @@ async def send_confirmations(config: Config, store: Store, channel: str,
     one connection (a new one after the relay drops it)."""
     import aiosmtplib
 
-    from bot.digest.message import confirmation_message
     from bot.digest.smtp import SmtpSecurityError, connect
-    from bot.digest.tokens import confirm_url, make_token, secret_of
+    from bot.digest.tokens import secret_of
     from bot.render import make_environment
 
     cfg = require_smtp(config, channel)
@@ -89,9 +104,7 @@ async def send_confirmations(config: Config, store: Store, channel: str,
                 limited.append(sub.email)
                 continue
             try:
-                link = confirm_url(config, make_token(secret, "confirm", channel, sub.id, now,
-                                                      salt=sub.token_salt))
-                msg = confirmation_message(env, cfg, channel, sub.email, link, now=now)
+                msg = confirmation_for(config, env, secret, cfg, sub, now=now)
                 if client is None or not client.is_connected:
                     try:
                         client = await connect(cfg.smtp)

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import Config
-from bot.digest.confirmations import ConfirmReport, require_smtp, send_confirmations
+from bot.digest.confirmations import (
+    ConfirmReport,
+    confirmation_for,
+    require_smtp,
+    send_confirmations,
+)
 from bot.digest.subscriber_list import (
     SubscriberError,
     email_channel,
@@ -65,16 +70,13 @@ async def send_confirmation(config: Config, sub: Subscriber, *, now: datetime) -
     """Send ``sub`` the double opt-in email the subscribe form sends."""
     import aiosmtplib
 
-    from bot.digest.message import confirmation_message
     from bot.digest.smtp import SmtpSecurityError, connect
-    from bot.digest.tokens import confirm_url, make_token, secret_of
+    from bot.digest.tokens import secret_of
     from bot.render import make_environment
 
     cfg = email_channel(config, sub.channel)
-    link = confirm_url(config, make_token(secret_of(config), "confirm", sub.channel, sub.id,
-                                          now, salt=sub.token_salt))
-    msg = confirmation_message(make_environment(config), cfg, sub.channel, sub.email, link,
-                               now=now)
+    msg = confirmation_for(config, make_environment(config), secret_of(config), cfg, sub,
+                           now=now)
     try:
         client = await connect(cfg.smtp)
         try:

@@ -38,13 +38,11 @@ from starlette.routing import BaseRoute, Route
 
 from bot.config import Config, EmailChannel
 from bot.digest.commands import TEST_COPY_TOKEN
-from bot.digest.message import confirmation_message
+from bot.digest.confirmations import confirmation_for
 from bot.digest.smtp import connect
 from bot.digest.subscriber_list import SubscriberError, normalise_address
 from bot.digest.tokens import (
     TokenClaim,
-    confirm_url,
-    make_token,
     names,
     read_token,
     secret_of,
@@ -184,10 +182,8 @@ def make_app(config: Config, store: Store,
             ticket = store.claim_confirmation(sub.id, now=now, cooldown=limits.confirm_cooldown,
                                               per_day=limits.confirm_per_day)
             if ticket is not None:
-                link = confirm_url(config, make_token(secret, "confirm", name, sub.id, now,
-                                                      salt=sub.token_salt))
                 try:
-                    msg = confirmation_message(env, cfg, name, email, link, now=now)
+                    msg = confirmation_for(config, env, secret, cfg, sub, now=now)
                 except ValueError as exc:
                     # No header can carry the address (normalise_address should have said
                     # so): refuse, and keep nothing this request stored or used up.
