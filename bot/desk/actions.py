@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot import editor
 from bot.config import Config
+from bot.desk.hooks import nothing
 from bot.models import Delivery
 from bot.store import Store
 
@@ -36,10 +37,6 @@ DELIVERY_ACTIONS = tuple(_DELIVERY_ACTIONS)
 SOONER = frozenset({"approve", "release", "post-now", "retry"})
 
 
-def _nothing() -> None:
-    return None
-
-
 def buttons_for(delivery: Delivery) -> tuple[str, ...]:
     """The actions a waiting post offers, in the order editors use them (none when it is
     not waiting: sent, failed… are retried from the history)."""
@@ -58,7 +55,7 @@ def buttons_for(delivery: Delivery) -> tuple[str, ...]:
 
 
 def act(store: Store, action: str, delivery_id: int, *, by: str, now: datetime,
-        wake: Callable[[], None] = _nothing) -> ActionResult:
+        wake: Callable[[], None] = nothing) -> ActionResult:
     """Do ``action`` (approve, hold, release, skip, post-now, retry) on one delivery and
     record it. LookupError / ValueError say why it could not be done (nothing changes)."""
     if action not in _DELIVERY_ACTIONS:
@@ -81,7 +78,7 @@ def edit(config: Config, store: Store, delivery_id: int, text: str, *, by: str,
 
 
 def reschedule(store: Store, delivery_id: int, due_at: datetime, *, by: str, now: datetime,
-               wake: Callable[[], None] = _nothing) -> ActionResult:
+               wake: Callable[[], None] = nothing) -> ActionResult:
     delivery = editor.reschedule(store, delivery_id, due_at, now=now)
     store.record_action(by, "reschedule", now=now, delivery_id=delivery.id,
                         channel=delivery.channel, detail=due_at.isoformat())
@@ -90,7 +87,7 @@ def reschedule(store: Store, delivery_id: int, due_at: datetime, *, by: str, now
 
 
 def pause(config: Config, store: Store, channel: str, *, paused: bool, by: str,
-          now: datetime, wake: Callable[[], None] = _nothing) -> None:
+          now: datetime, wake: Callable[[], None] = nothing) -> None:
     (editor.pause if paused else editor.resume)(config, store, channel, now=now)
     store.record_action(by, "pause" if paused else "resume", now=now, channel=channel)
     if not paused:  # what queued meanwhile may go now

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.config import Config, DeskTelegram
-from bot.desk.hooks import NO_BOT, BotHooks
+from bot.desk.hooks import NO_BOT, BotHooks, nothing
 from bot.models import Delivery, DeliveryStatus
 from bot.plan import APPROVAL_WINDOW_NOTE
 from bot.store import Store
@@ -68,7 +68,7 @@ class ControlChat:
     """One connection to the editors' group (python-telegram-bot's ``Bot``)."""
 
     def __init__(self, settings: DeskTelegram, *, clock: Callable[[], datetime] = _now,
-                 pace: float = PACE, wake: Callable[[], None] = lambda: None) -> None:
+                 pace: float = PACE, wake: Callable[[], None] = nothing) -> None:
         from telegram import Bot
         from telegram.request import HTTPXRequest
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
-def _nothing() -> None:
+def nothing() -> None:
+    """A hook with no bot behind it."""
     return None
 
 
@@ -26,9 +27,9 @@ class BotHooks:
     raising, safe to call from any thread)."""
 
     #: The store holds a post that may go sooner than the dispatcher last knew.
-    wake_dispatch: Callable[[], None] = _nothing
+    wake_dispatch: Callable[[], None] = nothing
     #: config.yaml was just written (the schedule form): look at it now, not in seconds.
-    check_config: Callable[[], None] = _nothing
+    check_config: Callable[[], None] = nothing
 
 
 NO_BOT = BotHooks()
