@@ -27,7 +27,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.errors import StoreError
-from bot.store.failure import permanent_sqlite, store_failure
+from bot.store.failure import driver_reason, permanent_sqlite, store_failure
 
 C = TypeVar("C", bound=type)
 _calls = threading.local()  # how deep this thread is in guarded store calls
@@ -48,8 +48,7 @@ def is_retryable(exc: SQLAlchemyError) -> bool:
 def _reason(exc: SQLAlchemyError) -> str:
     """The driver's own words, first line only (never the SQL or its parameters)."""
     orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return (text.splitlines() or [type(exc).__name__])[0][:300]
+    return driver_reason(orig if orig is not None else exc, type(exc).__name__)
 
 
 def translate(exc: SQLAlchemyError, *, store: str, operation: str,

@@ -3,6 +3,8 @@ SQLAlchemy (bot/store/boundary.py) or the light store's sqlite3 (bot/store/light
 
 from __future__ import annotations
 
+import sqlite3
+
 from bot.errors import StoreError
 
 #: SQLite answers these as OperationalError, but asking again gives the same answer.
@@ -13,6 +15,23 @@ PERMANENT_SQLITE = ("no such table", "no such column", "readonly database", "mal
 def permanent_sqlite(reason: str) -> bool:
     """Whether SQLite's ``reason`` for an OperationalError is one asking again won't change."""
     return any(marker in reason.lower() for marker in PERMANENT_SQLITE)
+
+
+def driver_reason(error: BaseException, fallback: str) -> str:
+    """The driver's own words for ``error``, first line only (never the SQL or its
+    parameters), at most 300 characters; ``fallback`` when it says nothing."""
+    return (str(error).strip().splitlines() or [fallback])[0][:300]
+
+
+def sqlite3_retryable(exc: sqlite3.Error, reason: str) -> bool:
+    """Whether a call that failed with sqlite3's ``exc`` (``reason``: its words) may work if
+    tried again: what bot/store/boundary.py's ``is_retryable`` answers for SQLAlchemy's
+    wrapping of it (without importing SQLAlchemy)."""
+    return (isinstance(exc, sqlite3.InterfaceError)
+            or (isinstance(exc, sqlite3.OperationalError) and not permanent_sqlite(reason))
+            # SQLAlchemy's SQLite dialect takes this one for a lost connection
+            or (isinstance(exc, sqlite3.ProgrammingError)
+                and "Cannot operate on a closed database." in str(exc)))
 
 
 def store_failure(reason: str, *, retryable: bool, store: str, operation: str,

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bot.errors import StoreError
-from bot.store.failure import permanent_sqlite
+from bot.store.failure import sqlite3_retryable
 from bot.store.fresh_sqlite_schema import SEQUENCES, STATEMENTS, VERSIONS
 from bot.store.sqlite_file import apply_pragmas
 
@@ -120,8 +120,9 @@ def _cannot_open(url: str, exc: sqlite3.Error) -> StoreError:
     # " +/" (so "#", "@" and ":" are shown escaped, as there).
     shown = _PLAIN + quote(url[len(_PLAIN):], safe=" +/")
     reason = (str(exc).strip().splitlines() or ["?"])[0]
-    retryable = isinstance(exc, sqlite3.OperationalError) and not permanent_sqlite(reason)
-    return StoreError(f"store: cannot open {shown}: {reason}", retryable=retryable)
+    # Retryable as open_engine's is_retryable finds SQLAlchemy's wrapping of the same error.
+    return StoreError(f"store: cannot open {shown}: {reason}",
+                      retryable=sqlite3_retryable(exc, reason))
 
 
 def read_schema(path: Path) -> StoreSchema:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.models import Article, ChannelHistory, Delivery, DeliveryStatus, FeedItem
 from bot.store.driver import SqliteExecutor
-from bot.store.failure import permanent_sqlite, store_failure
+from bot.store.failure import driver_reason, sqlite3_retryable, store_failure
 from bot.store.poll_sql import (
     SOURCE_STATES_SQL,
     articles_by_id_sql,
@@ -372,14 +372,9 @@ class LightStore:
 
     def _error(self, exc: sqlite3.Error, operation: str) -> StoreError:
         """``exc`` as the full store words SQLAlchemy's wrapping of it (boundary.py)."""
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        retryable = (
-            isinstance(exc, sqlite3.InterfaceError)
-            or (isinstance(exc, sqlite3.OperationalError) and not permanent_sqlite(reason))
-            # SQLAlchemy's SQLite dialect takes this one for a lost connection
-            or (isinstance(exc, sqlite3.ProgrammingError)
-                and "Cannot operate on a closed database." in str(exc)))
-        return store_failure(reason, retryable=retryable, store=self.url, operation=operation,
+        reason = driver_reason(exc, type(exc).__name__)
+        return store_failure(reason, retryable=sqlite3_retryable(exc, reason), store=self.url,
+                             operation=operation,
                              busy_timeout=self.busy_timeout.total_seconds())
 
 
