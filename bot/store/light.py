@@ -175,11 +175,7 @@ class LightStore:
         """Every known source's state, by id, exactly as ``Store.source_states`` reads it."""
         if self._connection is None:
             return self.full().source_states()
-        try:
-            rows = self._connection.execute(SOURCE_STATES_SQL).fetchall()
-        except sqlite3.Error as exc:
-            raise self._error(exc, "source_states") from None
-        states = (read_source_state(row) for row in rows)
+        states = map(read_source_state, self._read("source_states", SOURCE_STATES_SQL))
         return {state.source_id: state for state in states}
 
     def record_poll_successes(self, polls: Sequence[tuple[str, PollSuccess]]) -> None:
@@ -190,11 +186,8 @@ class LightStore:
             return
         if not polls:
             return
-        try:
-            with _transaction(self._connection) as ex:
-                record_successes(ex, polls)
-        except sqlite3.Error as exc:
-            raise self._error(exc, "record_poll_successes") from None
+        with self._failing("record_poll_successes"), _transaction(self._connection) as ex:
+            record_successes(ex, polls)
 
     # -- what a poll with news writes (bot/store/poll_write.py, as the full store) ---------
 
@@ -203,10 +196,8 @@ class LightStore:
         committed (never the writer's batch in progress, as with the full store's pool)."""
         if self._connection is None:
             return self.full().find_articles(items)
-        try:
+        with self._failing("find_articles"):
             return find_many(SqliteExecutor(self._connection), items)
-        except sqlite3.Error as exc:
-            raise self._error(exc, "find_articles") from None
 
     def record_poll_failure(self, source_id: str, *, now: datetime, error: str,
                             next_poll_at: datetime) -> int:
@@ -214,12 +205,9 @@ class LightStore:
         if self._connection is None:
             return self.full().record_poll_failure(source_id, now=now, error=error,
                                                    next_poll_at=next_poll_at)
-        try:
-            with _transaction(self._connection) as ex:
-                return record_failure(ex, source_id, now=now, error=error,
-                                      next_poll_at=next_poll_at)
-        except sqlite3.Error as exc:
-            raise self._error(exc, "record_poll_failure") from None
+        with self._failing("record_poll_failure"), _transaction(self._connection) as ex:
+            return record_failure(ex, source_id, now=now, error=error,
+                                  next_poll_at=next_poll_at)
 
     def record_polls(self, polls: Sequence[PollRecord]) -> list[PollWrite | Exception]:
         """As ``Store.record_polls`` (the same code), on the writer's own connection: called
@@ -245,13 +233,9 @@ class LightStore:
         """As ``Store.has_dispatch_work``."""
         if self._connection is None:
             return self.full().has_dispatch_work(channels, now)
-        try:
-            found = self._connection.execute(
-                dispatch_work_sql(False, len(channels)),
-                dispatch_work_params("sqlite", channels, now)).fetchone()
-        except sqlite3.Error as exc:
-            raise self._error(exc, "has_dispatch_work") from None
-        return found is not None
+        # The SQL answers one row or none.
+        return bool(self._read("has_dispatch_work", dispatch_work_sql(False, len(channels)),
+                               dispatch_work_params("sqlite", channels, now)))
 
     # -- what `newsbot status` reads (StatusStore): each as the full store's method -------
 
@@ -331,8 +315,15 @@ class LightStore:
 
     def _read(self, operation: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         assert self._connection is not None
-        try:
+        with self._failing(operation):
             return self._connection.execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def _failing(self, operation: str) -> Iterator[None]:
+        """A sqlite3 error in the block leaves as the full store's StoreError for
+        ``operation`` (not chained: its text may carry the SQL's values)."""
+        try:
+            yield
         except sqlite3.Error as exc:
             raise self._error(exc, operation) from None
 
