@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from bot.store import schema
 from bot.store.base import StoreBase
 from bot.store.driver import AlchemyExecutor, run
 from bot.store.poll_sql import (
+    ARTICLE_READ_COLUMNS,
     SOURCE_STATES_SQL,
     articles_by_id_sql,
     id_chunks,
@@ -48,19 +48,9 @@ from bot.store.status_sql import (
 
 
 def _row_to_article(row: Any) -> Article:
-    return _values_to_article(row.id, row._mapping)
-
-
-def _values_to_article(article_id: int, v: Mapping[str, Any]) -> Article:
-    """An Article from a row just read (its column values)."""
-    return Article(
-        id=article_id, source_id=v["source_id"], guid=v["guid"], url=v["url"],
-        title=v["title"], summary=v["summary"], text=v["text"], author=v["author"],
-        sections=tuple(json.loads(v["sections"])), language=v["language"],
-        published_at=v["published_at"], discovered_at=v["discovered_at"],
-        image_url=v["image_url"], image_alt=v["image_alt"], summary_html=v["summary_html"],
-        image_problem=v["image_problem"], corrected_at=v.get("corrected_at"),
-    )
+    """An Article from a row of ``select(schema.articles)``, read as the driver SQL's are."""
+    values = row._mapping
+    return read_article([values[column] for column in ARTICLE_READ_COLUMNS])
 
 
 class ArticleQueries(StoreBase):

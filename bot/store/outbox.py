@@ -26,6 +26,7 @@ from bot.store.poll_sql import (
 from bot.store.queue_sql import history_params, history_sql, read_history
 from bot.store.status_sql import (
     COUNTS_BY_STATUS_SQL,
+    DELIVERY_READ_COLUMNS,
     deliveries_in_sql,
     read_counts_by_status,
     read_delivery,
@@ -43,14 +44,9 @@ _NOT_A_DIGEST_RUN = D.c.claimed_by.not_like(f"{DIGEST_RUN_CLAIM}%")
 
 
 def row_to_delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=row.id, article_id=row.article_id, channel=row.channel,
-        status=DeliveryStatus(row.status), due_at=row.due_at, attempts=row.attempts,
-        priority=row.priority, last_error=row.last_error, receipt_id=row.receipt_id,
-        receipt_url=row.receipt_url, note=row.note, created_at=row.created_at,
-        sent_at=row.sent_at, updated_at=row.updated_at, edited_text=row.edited_text,
-        edit_of=row.edit_of, revision=row.revision,
-    )
+    """A Delivery from a row of ``select(D)``, read as the driver SQL's are."""
+    values = row._mapping
+    return read_delivery([values[column] for column in DELIVERY_READ_COLUMNS])
 
 
 #: Chooses which of a channel's due candidates may go now: (history, candidates, now) → ids.

@@ -40,11 +40,11 @@ ARTICLE_COLUMNS = ("source_id", "guid", "guid_hash", "url", "url_hash", "title",
                    "summary_html", "text", "author", "sections", "language", "published_at",
                    "discovered_at", "updated_at", "image_url", "image_alt", "image_problem",
                    "announced")
-#: The columns ``find`` reads, in the order ``read_article`` takes them.
-_READ_COLUMNS = ("id", "source_id", "guid", "guid_hash", "url", "url_hash", "title",
-                 "summary", "summary_html", "text", "author", "sections", "language",
-                 "published_at", "discovered_at", "image_url", "image_alt", "image_problem",
-                 "corrected_at")
+#: The columns an article is read from, in the order ``read_article`` takes them.
+ARTICLE_READ_COLUMNS = ("id", "source_id", "guid", "guid_hash", "url", "url_hash", "title",
+                        "summary", "summary_html", "text", "author", "sections", "language",
+                        "published_at", "discovered_at", "image_url", "image_alt",
+                        "image_problem", "corrected_at")
 #: The columns a new delivery's row binds, in the order of ``delivery_row``'s values: the
 #: planner's, then those a Core insert fills from the columns' defaults (schema.deliveries),
 #: so the row is the one SQLAlchemy would have stored.
@@ -144,13 +144,13 @@ def find_articles_sql(postgres: bool, urls: int, guids: tuple[int, ...]) -> str:
     arms = [f"url_hash IN ({_take(marks, urls)})"]
     arms += [f"(source_id = {next(marks)} AND guid_hash IN ({_take(marks, count)}))"
              for count in guids]
-    return f"SELECT {', '.join(_READ_COLUMNS)} FROM articles WHERE {' OR '.join(arms)}"
+    return f"SELECT {', '.join(ARTICLE_READ_COLUMNS)} FROM articles WHERE {' OR '.join(arms)}"
 
 
 @functools.lru_cache(maxsize=8)
 def articles_by_id_sql(postgres: bool, ids: int) -> str:
     """Articles by id, ``ids`` of them (``newsbot queue`` and ``plan`` read their titles)."""
-    return (f"SELECT {', '.join(_READ_COLUMNS)} FROM articles "
+    return (f"SELECT {', '.join(ARTICLE_READ_COLUMNS)} FROM articles "
             f"WHERE id IN ({_take(_marks(postgres), ids)})")
 
 

@@ -97,10 +97,10 @@ def newest_published_sql(postgres: bool) -> str:
 
 
 #: The columns ``read_delivery`` takes, in its order.
-_DELIVERY_READ_COLUMNS = ("id", "article_id", "channel", "status", "due_at", "attempts",
-                          "priority", "last_error", "receipt_id", "receipt_url", "note",
-                          "created_at", "sent_at", "updated_at", "edited_text", "edit_of",
-                          "revision")
+DELIVERY_READ_COLUMNS = ("id", "article_id", "channel", "status", "due_at", "attempts",
+                         "priority", "last_error", "receipt_id", "receipt_url", "note",
+                         "created_at", "sent_at", "updated_at", "edited_text", "edit_of",
+                         "revision")
 
 
 @functools.lru_cache(maxsize=16)
@@ -109,7 +109,7 @@ def deliveries_in_sql(postgres: bool, statuses: int, channel: bool = False) -> s
     (bind its name after them), in the outbox's order: by channel, highest priority first,
     then due time."""
     of_channel = f" AND channel = {_marks(postgres, 1, statuses + 1)}" if channel else ""
-    return (f"SELECT {', '.join(_DELIVERY_READ_COLUMNS)} FROM deliveries "
+    return (f"SELECT {', '.join(DELIVERY_READ_COLUMNS)} FROM deliveries "
             f"WHERE status IN ({_marks(postgres, statuses)}){of_channel} "
             "ORDER BY channel, priority DESC, due_at, id")
 
