@@ -83,15 +83,17 @@ def insert_rows(ex: Executor, sql_for: Callable[[bool, int], str],
         yield from ex.rows(sql_for(postgres, len(batch)), tuple(chain.from_iterable(batch)))
 
 
-def _marks(postgres: bool) -> Iterator[str]:
-    """Placeholders, in order, as the driver takes them."""
+def placeholders(postgres: bool) -> Iterator[str]:
+    """Placeholders, in order, as the driver takes them (one iterator a statement; the
+    status and queue reads number theirs with it too)."""
     number = 0
     while True:
         number += 1
         yield f"${number}" if postgres else "?"
 
 
-def _take(marks: Iterator[str], count: int) -> str:
+def take(marks: Iterator[str], count: int) -> str:
+    """The next ``count`` of ``marks``, comma-separated."""
     return ", ".join(next(marks) for _ in range(count))
 
 
@@ -99,8 +101,8 @@ def _take(marks: Iterator[str], count: int) -> str:
 def insert_articles_sql(postgres: bool, rows: int) -> str:
     """New articles, ``rows`` of them; a row another worker stored meanwhile (same URL, or
     same source and guid) is left alone. Returns each stored row's id and url_hash."""
-    marks = _marks(postgres)
-    values = ", ".join(f"({_take(marks, len(ARTICLE_COLUMNS))})" for _ in range(rows))
+    marks = placeholders(postgres)
+    values = ", ".join(f"({take(marks, len(ARTICLE_COLUMNS))})" for _ in range(rows))
     return (f"INSERT INTO articles ({', '.join(ARTICLE_COLUMNS)}) VALUES {values} "
             "ON CONFLICT DO NOTHING RETURNING id, url_hash")
 
@@ -109,8 +111,8 @@ def insert_articles_sql(postgres: bool, rows: int) -> str:
 def insert_deliveries_sql(postgres: bool, rows: int) -> str:
     """New deliveries, ``rows`` of them; an (article, channel, revision) that already has
     a row keeps it. Returns each new row's id."""
-    marks = _marks(postgres)
-    values = ", ".join(f"({_take(marks, len(DELIVERY_COLUMNS))})" for _ in range(rows))
+    marks = placeholders(postgres)
+    values = ", ".join(f"({take(marks, len(DELIVERY_COLUMNS))})" for _ in range(rows))
     return (f"INSERT INTO deliveries ({', '.join(DELIVERY_COLUMNS)}) VALUES {values} "
             "ON CONFLICT (article_id, channel, revision) DO NOTHING RETURNING id")
 
@@ -140,9 +142,9 @@ def find_articles_sql(postgres: bool, urls: int, guids: tuple[int, ...]) -> str:
     """Articles by ``urls`` url hashes, or by a source and its guid hashes (``guids``: how
     many for each source). Each arm matches an index (url_hash; source_id + guid_hash), so
     the OR never turns into a scan of the whole table."""
-    marks = _marks(postgres)
-    arms = [f"url_hash IN ({_take(marks, urls)})"]
-    arms += [f"(source_id = {next(marks)} AND guid_hash IN ({_take(marks, count)}))"
+    marks = placeholders(postgres)
+    arms = [f"url_hash IN ({take(marks, urls)})"]
+    arms += [f"(source_id = {next(marks)} AND guid_hash IN ({take(marks, count)}))"
              for count in guids]
     return f"SELECT {', '.join(ARTICLE_READ_COLUMNS)} FROM articles WHERE {' OR '.join(arms)}"
 
@@ -151,7 +153,7 @@ def find_articles_sql(postgres: bool, urls: int, guids: tuple[int, ...]) -> str:
 def articles_by_id_sql(postgres: bool, ids: int) -> str:
     """Articles by id, ``ids`` of them (``newsbot queue`` and ``plan`` read their titles)."""
     return (f"SELECT {', '.join(ARTICLE_READ_COLUMNS)} FROM articles "
-            f"WHERE id IN ({_take(_marks(postgres), ids)})")
+            f"WHERE id IN ({take(placeholders(postgres), ids)})")
 
 
 def id_chunks(ids: Iterable[int], size: int = 500) -> list[tuple[int, ...]]:
@@ -169,9 +171,9 @@ def record_success_sql(postgres: bool, with_parser: bool) -> str:
     kept = {"id", "items_seen"} | (set() if with_parser else {"parser", "parser_note"})
     updates = [f"{c} = excluded.{c}" for c in _SUCCESS_COLUMNS if c not in kept]
     updates.append("items_seen = sources.items_seen + excluded.items_seen")
-    marks = _marks(postgres)
+    marks = placeholders(postgres)
     return (f"INSERT INTO sources ({', '.join(_SUCCESS_COLUMNS)}) "
-            f"VALUES ({_take(marks, len(_SUCCESS_COLUMNS))}) "
+            f"VALUES ({take(marks, len(_SUCCESS_COLUMNS))}) "
             f"ON CONFLICT (id) DO UPDATE SET {', '.join(updates)}")
 
 
@@ -179,7 +181,7 @@ def record_success_sql(postgres: bool, with_parser: bool) -> str:
 def refresh_article_sql(postgres: bool, columns: tuple[str, ...]) -> str:
     """A known article's ``columns`` set anew (the values in that order, then its id): one
     text per combination of changed columns, of which a feed's polls use a handful."""
-    marks = _marks(postgres)
+    marks = placeholders(postgres)
     sets = ", ".join(f"{column} = {next(marks)}" for column in columns)
     return f"UPDATE articles SET {sets} WHERE id = {next(marks)}"
 
@@ -189,7 +191,7 @@ def record_failure_sql(postgres: bool) -> str:
     """A source's row after a failed poll, made if missing (with the values a Core insert
     gives the columns it leaves to their defaults, schema.sources): one more failure in a
     row, which it returns. Bind source id, now, the error, the next poll's time."""
-    marks = _marks(postgres)
+    marks = placeholders(postgres)
     source, now, error, next_poll = (next(marks) for _ in range(4))
     return ("INSERT INTO sources (id, etag, last_modified, last_polled_at, last_error, "
             "consecutive_errors, next_poll_at, items_seen, parser, parser_note) "
@@ -209,15 +211,15 @@ POST_HISTORY_COLUMNS = ("id", "article_id", "channel", "status", "revision", "re
 def post_history_sql(postgres: bool, articles: int) -> str:
     """The deliveries of ``articles`` articles (by id), ``POST_HISTORY_COLUMNS``."""
     return (f"SELECT {', '.join(POST_HISTORY_COLUMNS)} FROM deliveries "
-            f"WHERE article_id IN ({_take(_marks(postgres), articles)})")
+            f"WHERE article_id IN ({take(placeholders(postgres), articles)})")
 
 
 @functools.lru_cache(maxsize=16)
 def mark_corrected_sql(postgres: bool, articles: int) -> str:
     """``articles`` articles (by id, after the time) marked corrected at the time bound."""
-    marks = _marks(postgres)
+    marks = placeholders(postgres)
     at = next(marks)
-    return f"UPDATE articles SET corrected_at = {at} WHERE id IN ({_take(marks, articles)})"
+    return f"UPDATE articles SET corrected_at = {at} WHERE id IN ({take(marks, articles)})"
 
 
 #: Every known source's row, in the order ``read_source_state`` takes its columns.
@@ -262,12 +264,12 @@ def dispatch_work_sql(postgres: bool, channels: int) -> str:
     one of ``channels`` channels, or a claim or send whose lease has run out (which
     ``recover_expired`` hands back). Answers one row or none; both arms are ranges of the
     (status, due_at) index. Bind ``dispatch_work_params``."""
-    marks = _marks(postgres)
+    marks = placeholders(postgres)
     arms = []
     if channels:
         arms.append(f"EXISTS (SELECT 1 FROM deliveries WHERE status = {next(marks)} AND "
-                    f"due_at <= {next(marks)} AND channel IN ({_take(marks, channels)}))")
-    arms.append(f"EXISTS (SELECT 1 FROM deliveries WHERE status IN ({_take(marks, 2)}) AND "
+                    f"due_at <= {next(marks)} AND channel IN ({take(marks, channels)}))")
+    arms.append(f"EXISTS (SELECT 1 FROM deliveries WHERE status IN ({take(marks, 2)}) AND "
                 f"claimed_until < {next(marks)})")
     return f"SELECT 1 WHERE {' OR '.join(arms)}"
 

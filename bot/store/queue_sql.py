@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.models import ChannelHistory, DeliveryStatus
-from bot.store.poll_sql import datetime_binder
+from bot.store.poll_sql import datetime_binder, placeholders
 from bot.store.utc import aware_utc
 
 #: How far back a channel's sent posts count (the planner's longest look back is a week).
@@ -30,16 +30,15 @@ _IN_FLIGHT = (DeliveryStatus.CLAIMED.value, DeliveryStatus.SENDING.value)
 def history_sql(postgres: bool) -> tuple[str, str, str]:
     """The times of a channel's posts sent since a time, of those in flight (claimed or
     sending: their last change), and of those whose outcome is unknown since a time."""
-    def mark(n: int) -> str:
-        return f"${n}" if postgres else "?"
-
+    marks = placeholders(postgres)
+    one, two, three = next(marks), next(marks), next(marks)
     return (
         "SELECT sent_at FROM deliveries "
-        f"WHERE channel = {mark(1)} AND sent_at >= {mark(2)} AND status = {mark(3)}",
+        f"WHERE channel = {one} AND sent_at >= {two} AND status = {three}",
         "SELECT updated_at FROM deliveries "
-        f"WHERE channel = {mark(1)} AND status IN ({mark(2)}, {mark(3)})",
+        f"WHERE channel = {one} AND status IN ({two}, {three})",
         "SELECT updated_at FROM deliveries "
-        f"WHERE channel = {mark(1)} AND updated_at >= {mark(2)} AND status = {mark(3)}",
+        f"WHERE channel = {one} AND updated_at >= {two} AND status = {three}",
     )
 
 

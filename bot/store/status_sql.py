@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.models import Delivery, DeliveryStatus
-from bot.store.poll_sql import SOURCE_STATES_SQL, datetime_binder
+from bot.store.poll_sql import SOURCE_STATES_SQL, datetime_binder, placeholders, take
 from bot.store.records import ChannelState, ChannelView, WorkerView
 from bot.store.utc import aware_utc
 
@@ -28,16 +28,10 @@ from bot.store.utc import aware_utc
 WORKER_STALE = timedelta(minutes=2)
 
 
-def _marks(postgres: bool, count: int, first: int = 1) -> str:
-    if postgres:
-        return ", ".join(f"${n}" for n in range(first, first + count))
-    return ", ".join("?" * count)
-
-
 @functools.lru_cache(maxsize=2)
 def source_state_sql(postgres: bool) -> str:
     """One source's row, in the order ``poll_sql.read_source_state`` takes its columns."""
-    return f"{SOURCE_STATES_SQL} WHERE id = {_marks(postgres, 1)}"
+    return f"{SOURCE_STATES_SQL} WHERE id = {next(placeholders(postgres))}"
 
 
 COUNTS_BY_STATUS_SQL = ("SELECT channel, status, count(*) FROM deliveries "
@@ -65,7 +59,7 @@ def read_channel_state(row: Sequence[Any]) -> ChannelState:
 def live_workers_sql(postgres: bool) -> str:
     """Workers seen at or after a time, oldest first; bind ``live_workers_params``."""
     return ("SELECT worker, started_at, seen_at, channels FROM workers "
-            f"WHERE seen_at >= {_marks(postgres, 1)} ORDER BY started_at, worker")
+            f"WHERE seen_at >= {next(placeholders(postgres))} ORDER BY started_at, worker")
 
 
 def live_workers_params(dialect: str, now: datetime) -> tuple[Any, ...]:
@@ -84,16 +78,18 @@ def read_worker(row: Sequence[Any]) -> WorkerView:
 @functools.lru_cache(maxsize=2)
 def last_discovered_sql(postgres: bool) -> str:
     """When one source last gave a new article: one row, NULL if it never did."""
-    return f"SELECT max(discovered_at) FROM articles WHERE source_id = {_marks(postgres, 1)}"
+    return ("SELECT max(discovered_at) FROM articles "
+            f"WHERE source_id = {next(placeholders(postgres))}")
 
 
 @functools.lru_cache(maxsize=2)
 def newest_published_sql(postgres: bool) -> str:
     """The publication times of one source's newest articles (bind its id and how many),
     newest first."""
+    marks = placeholders(postgres)
     return ("SELECT published_at FROM articles "
-            f"WHERE source_id = {_marks(postgres, 1)} "
-            f"ORDER BY published_at DESC LIMIT {_marks(postgres, 1, 2)}")
+            f"WHERE source_id = {next(marks)} "
+            f"ORDER BY published_at DESC LIMIT {next(marks)}")
 
 
 #: The columns ``read_delivery`` takes, in its order.
@@ -108,9 +104,11 @@ def deliveries_in_sql(postgres: bool, statuses: int, channel: bool = False) -> s
     """Deliveries in ``statuses`` states (bind their values), of one channel if ``channel``
     (bind its name after them), in the outbox's order: by channel, highest priority first,
     then due time."""
-    of_channel = f" AND channel = {_marks(postgres, 1, statuses + 1)}" if channel else ""
+    marks = placeholders(postgres)
+    states = take(marks, statuses)
+    of_channel = f" AND channel = {next(marks)}" if channel else ""
     return (f"SELECT {', '.join(DELIVERY_READ_COLUMNS)} FROM deliveries "
-            f"WHERE status IN ({_marks(postgres, statuses)}){of_channel} "
+            f"WHERE status IN ({states}){of_channel} "
             "ORDER BY channel, priority DESC, due_at, id")
 
 
@@ -131,9 +129,10 @@ def read_delivery(row: Sequence[Any]) -> Delivery:
 def spend_since_sql(postgres: bool) -> str:
     """Posts sent on one channel since a time, and their summed cost; bind
     ``spend_since_params``."""
+    marks = placeholders(postgres)
     return ("SELECT count(*), coalesce(sum(cost), 0.0) FROM deliveries "
-            f"WHERE channel = {_marks(postgres, 1)} AND sent_at >= {_marks(postgres, 1, 2)} "
-            f"AND status = {_marks(postgres, 1, 3)}")
+            f"WHERE channel = {next(marks)} AND sent_at >= {next(marks)} "
+            f"AND status = {next(marks)}")
 
 
 def spend_since_params(dialect: str, channel: str, since: datetime) -> tuple[Any, ...]:
