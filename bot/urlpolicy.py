@@ -134,10 +134,6 @@ class UrlPolicy:
         return None
 
 
-# An http(s) URL of printable ASCII with a plain host: httpx accepts every one, so the
-# ~100 µs it takes to parse one is skipped for nearly every item link (ingest calls this
-# for each item of each poll). Such a URL with a port in range and no IDNA label needs no
-# other check either: urlsplit finds that very host (so a scheme and a host), and cannot fail.
 async def checked_addresses(host: str, port: int, policy: UrlPolicy) -> list[str]:
     """Resolve ``host`` and return its addresses, every one of them allowed by ``policy``.
 
