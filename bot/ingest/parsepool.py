@@ -184,11 +184,12 @@ class ParserPool:
         try:
             worker.wait_ready()
         except WorkerNotStarted:
-            self._discard(worker)
+            self.discard(worker)
             raise
         return worker
 
-    def _discard(self, worker: _Worker) -> None:
+    def discard(self, worker: _Worker) -> None:
+        """Stop ``worker`` (overrun or broken) and forget it."""
         worker.kill()
         with self._lock:
             self._live.discard(worker)
@@ -205,23 +206,16 @@ class ParserPool:
             raise SourceError(source_id, f"{shown}: no parser was free within {budget:g} s "
                               "(other large feeds were being parsed); will retry")
         try:
-            with self._lock:
-                worker = self._idle.pop() if self._idle else None
-            if worker is not None and worker.process.poll() is not None:
-                self._discard(worker)
-                worker = None
-            if worker is None:
-                worker = self._start()
+            worker = self.take()
             try:
                 reply = worker.call(request, budget)
             except _Overrun:
-                self._discard(worker)
+                self.discard(worker)
                 raise overrun(request, budget) from None
             except WORKER_FAILURES as exc:
-                self._discard(worker)
+                self.discard(worker)
                 raise worker_failed(request, exc) from None
-            with self._lock:
-                self._idle.append(worker)
+            self.give_back(worker)
         finally:
             self._slots.release()
         return parsed_from(reply)
@@ -234,22 +228,16 @@ class ParserPool:
         if worker is not None and worker.process.poll() is None:
             return worker
         if worker is not None:
-            self._discard(worker)
+            self.discard(worker)
         return self._start()
 
     def give_back(self, worker: _Worker) -> None:
         with self._lock:
             self._idle.append(worker)
 
-    def discard(self, worker: _Worker) -> None:
-        """Stop ``worker`` (overrun or broken) and forget it."""
-        self._discard(worker)
-
     def warm_up(self) -> None:
         """Start a worker now, so the first parse does not wait for its imports."""
-        worker = self._start()
-        with self._lock:
-            self._idle.append(worker)
+        self.give_back(self._start())
 
     def close(self) -> None:
         """Stop every worker: idle, busy (its parse fails) or still starting."""
