@@ -321,8 +321,8 @@ async def poll_sources(config: Config, store: CycleStore, *, now: datetime, fetc
                        ) -> list[PollReport]:
     """Poll every source (or those due, or those named) concurrently; each ends by its
     own deadline, so this ends by the longest one."""
-    chosen = due_sources(config, store, now=now, only_due=only_due, ids=ids)
-    states = store.source_states()
+    states = store.source_states()  # one query, for choosing the due ones and for each poll
+    chosen = due_sources(config, store, now=now, only_due=only_due, ids=ids, states=states)
     unchanged: list[tuple[str, PollSuccess]] = []
     writer = PollWriter(store)  # the polls ready together are stored together
     try:
