@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,17 +70,20 @@ def make_dispatcher(config: Config, store: Store, outlets: dict[str, Outlet], *,
 async def run_cycle(config: Config, store: CycleStore, *, dry_run: bool = False,
                     echo: TextIO | None = None, now: datetime | None = None,
                     only_due: bool = False,
-                    settings: RuntimeSettings | None = None) -> CycleReport:
+                    settings: RuntimeSettings | None = None,
+                    states: Mapping[str, SourceState] | None = None) -> CycleReport:
     """Poll the sources, then dispatch everything that is due: ``newsbot once``. The full
     store is opened only for work (``CycleStore``): a cycle whose feeds have nothing new and
-    whose outbox has nothing due never opens it."""
+    whose outbox has nothing due never opens it. ``states``: the sources' states if the
+    caller has just read them (``poll_sources``)."""
     from bot.dispatch_report import DispatchReport
     from bot.ingest.poll import make_fetcher, poll_sources
     from bot.outlets import build_outlets, close_outlets, post_channels, preview_reason
 
     now = now or datetime.now(UTC)
     async with make_fetcher(config) as fetcher:
-        polls = await poll_sources(config, store, now=now, fetcher=fetcher, only_due=only_due)
+        polls = await poll_sources(config, store, now=now, fetcher=fetcher, only_due=only_due,
+                                   states=states)
     channels = post_channels(config)
     # One cheap question first: with no due post on these channels and no lapsed claim to
     # recover, a pass would claim, recover and send nothing, so no channel is even built (a

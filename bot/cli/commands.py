@@ -76,7 +76,8 @@ def once(ctx: Context, dry_run: bool) -> None:
             metrics.dropped():
         # Feeds that will surely need parsing start the parser process now, beside the
         # rest of start-up (bot/ingest/parsebudget.py).
-        start_early(sure_bodies(config.sources, store.source_states()))
+        states = store.source_states()  # read once: the poll takes them too
+        start_early(sure_bodies(config.sources, states))
         # The poll's modules (the HTTP client and its stack) are imported before settle()
         # as well: they live until exit too, and frozen with the rest, the collector's
         # passes while the feeds come in never walk them (a warm cycle's time in the
@@ -84,7 +85,7 @@ def once(ctx: Context, dry_run: bool) -> None:
         import bot.ingest.poll  # noqa: F401
 
         settle()  # config and modules live until exit: out of the collector's passes
-        report = asyncio.run(run_cycle(config, store, dry_run=dry_run,
+        report = asyncio.run(run_cycle(config, store, dry_run=dry_run, states=states,
                                        settings=RuntimeSettings.from_environ()))
     print_cycle(config, report)
     # A script must be able to tell: a source or a post that failed is exit status 1.

@@ -317,11 +317,13 @@ def due_sources(config: Config, store: CycleStore, *, now: datetime, only_due: b
 
 
 async def poll_sources(config: Config, store: CycleStore, *, now: datetime, fetcher: Fetcher,
-                       only_due: bool = True, ids: Sequence[str] | None = None
-                       ) -> list[PollReport]:
+                       only_due: bool = True, ids: Sequence[str] | None = None,
+                       states: Mapping[str, SourceState] | None = None) -> list[PollReport]:
     """Poll every source (or those due, or those named) concurrently; each ends by its
-    own deadline, so this ends by the longest one."""
-    states = store.source_states()  # one query, for choosing the due ones and for each poll
+    own deadline, so this ends by the longest one. ``states``: the sources' states if the
+    caller has just read them (else they are read here)."""
+    if states is None:
+        states = store.source_states()  # one query, for choosing the due ones and each poll
     chosen = due_sources(config, store, now=now, only_due=only_due, ids=ids, states=states)
     unchanged: list[tuple[str, PollSuccess]] = []
     writer = PollWriter(store)  # the polls ready together are stored together
